@@ -1,0 +1,5 @@
+import sys
+
+from samplenas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,18 @@
+"""Samplers behind one contract: `SAMPLERS[name](space, seed=0, **options)`."""
+
+from samplenas.registry import Registry
+
+SAMPLERS = Registry(
+    "sampler",
+    {
+        "uniform": "samplenas.samplers.uniform:UniformSampler",
+        "fair": "samplenas.samplers.fair:FairSampler",
+        "gumbel": "samplenas.samplers.gumbel:GumbelSampler",
+        "multinomial": "samplenas.samplers.gumbel:MultinomialSampler",
+        "vae": "samplenas.samplers.vae:VAESampler",
+        "evolution": "samplenas.samplers.evolution:EvolutionSampler",
+        "mixture": "samplenas.samplers.mixture:MixtureSampler",
+    },
+)
+
+__all__ = ["SAMPLERS"]

@@ -1,0 +1,119 @@
+"""The search-space contract every supernet and sampler relies on.
+
+An architecture is an immutable tuple of ints: one categorical choice per position, `dims[i]`
+choices at position i. That flat encoding is all a sampler sees; each space knows how to turn it
+into its structured form, which architectures are valid, and how to mutate and recombine them.
+Randomness always comes from a caller-owned `numpy.random.Generator`, so samplers can save and
+restore the exact stream.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+Arch = tuple[int, ...]
+
+
+class InvalidArchitecture(ValueError):
+    """An architecture (or its text form) that the space rejects; the message says why in words."""
+
+
+class SearchSpace(ABC):
+    """A finite categorical search space with validity constraints."""
+
+    name: str = ""
+    dims: tuple[int, ...] = ()
+
+    # --- structure -------------------------------------------------------------------------
+    def position_names(self) -> list[str]:
+        """A short name per position (for printing and for samplers' statistics)."""
+        return [f"p{i}" for i in range(len(self.dims))]
+
+    def choice_names(self, position: int) -> list[str]:
+        """The readable name of every choice at `position`."""
+        return [str(c) for c in range(self.dims[position])]
+
+    @abstractmethod
+    def size(self) -> tuple[int, bool]:
+        """(number of distinct valid architectures, exact?); an estimate when exact is impractical."""
+
+    # --- validity --------------------------------------------------------------------------
+    def check_encoding(self, arch: Sequence[int]) -> Arch:
+        """Length and range checks shared by every space; returns the arch as a tuple of ints."""
+        try:
+            values = tuple(int(v) for v in arch)
+        except (TypeError, ValueError) as err:
+            raise InvalidArchitecture(f"{self.name}: architecture must be a sequence of ints ({err})") from None
+        if len(values) != len(self.dims):
+            raise InvalidArchitecture(
+                f"{self.name}: architecture has {len(values)} positions, expected {len(self.dims)}"
+            )
+        for i, (v, d) in enumerate(zip(values, self.dims)):
+            if not 0 <= v < d:
+                raise InvalidArchitecture(
+                    f"{self.name}: choice {v} at position {i} ({self.position_names()[i]}) is out of range 0..{d - 1}"
+                )
+        return values
+
+    @abstractmethod
+    def validate(self, arch: Sequence[int]) -> Arch:
+        """Return `arch` as a tuple or raise InvalidArchitecture saying what is wrong."""
+
+    def is_valid(self, arch: Sequence[int]) -> bool:
+        try:
+            self.validate(arch)
+        except InvalidArchitecture:
+            return False
+        return True
+
+    # --- sampling and variation -----------------------------------------------------------
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """A valid architecture (the space's default sampling rule)."""
+
+    def sample_uniform(self, rng: np.random.Generator) -> Arch:
+        """Uniform over valid encodings; spaces whose `sample` is not uniform override this."""
+        return self.sample(rng)
+
+    def sample_from_probs(self, probs: Sequence[np.ndarray], rng: np.random.Generator) -> Arch:
+        """Draw position by position from per-position probabilities, redrawing invalid draws.
+
+        Learned samplers (Gumbel, multinomial, VAE decoders) produce such probabilities; spaces
+        with a structural rule (NB101's top-9 edges) override this to keep the paper's decoding.
+        """
+        for _ in range(1000):
+            arch = tuple(int(rng.choice(len(p), p=np.asarray(p, dtype=np.float64) / np.sum(p))) for p in probs)
+            if self.is_valid(arch):
+                return arch
+        raise InvalidArchitecture(f"{self.name}: 1000 draws from the given probabilities were all invalid")
+
+    @abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A valid neighbour of a valid architecture."""
+
+    @abstractmethod
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """A valid child of two valid parents."""
+
+    # --- identity and text -----------------------------------------------------------------
+    def key(self, arch: Arch) -> str:
+        """Canonical identity: functionally equivalent architectures share a key."""
+        return ",".join(map(str, self.validate(arch)))
+
+    @abstractmethod
+    def to_str(self, arch: Arch) -> str:
+        """Human-readable form; `from_str(to_str(a)) == a`."""
+
+    @abstractmethod
+    def from_str(self, text: str) -> Arch:
+        """Parse `to_str` output (or the plain comma-separated ints); InvalidArchitecture if garbage."""
+
+    def parse(self, text: str) -> Arch:
+        """Accept either the readable form or comma-separated choice indices."""
+        stripped = text.strip()
+        if stripped and all(part.strip().lstrip("-").isdigit() for part in stripped.split(",")):
+            return self.validate([int(part) for part in stripped.split(",")])
+        return self.from_str(stripped)

@@ -1,0 +1,46 @@
+"""The supernet contract: run one path of shared weights, extract it, or build it afresh."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from samplenas.spaces.base import Arch, SearchSpace
+from samplenas.supernet.cost import count_cost
+
+
+class Supernet(nn.Module, ABC):
+    """One network holding the weights of every architecture in `space`.
+
+    Subclasses set `space` and `input_shape` (C, H, W) and implement `forward`, `extract`
+    and `build`; `cost` is derived from `build` and cached by the architecture's key.
+    """
+
+    space: SearchSpace
+    input_shape: tuple[int, int, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cost_cache: dict[str, dict] = {}
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
+        """Run only the chosen path. `gates`: one weight per position, multiplied (straight
+        through) into that position's output so a sampler's logits receive gradients."""
+
+    @abstractmethod
+    def extract(self, arch: Arch) -> nn.Module:
+        """A standalone module computing the same function with (copies of) the shared weights."""
+
+    @abstractmethod
+    def build(self, arch: Arch) -> nn.Module:
+        """The same network as `extract(arch)`, freshly initialised, for retraining from scratch."""
+
+    def cost(self, arch: Arch) -> dict:
+        """{"params": trainable parameters, "macs": multiply-adds} of `build(arch)` at `input_shape`."""
+        key = self.space.key(arch)
+        if key not in self._cost_cache:
+            self._cost_cache[key] = count_cost(self.build(arch), self.input_shape)
+        return dict(self._cost_cache[key])
