@@ -1,0 +1,149 @@
+"""Shared-weight operations: one tensor at the largest shape, each subnet runs a slice of it.
+
+A sliced conv keeps one weight at (max_out, max_in, max_k, max_k) and runs the first `out`
+filters over the first `in` input channels (taken from the input), with the kernel centre-cropped
+to `k` (the OFA / SPOS convention: small kernels share the centre of the large one). A sliced batch
+norm keeps affine parameters and running statistics for the largest width and uses the first C.
+Both export a plain `nn.Conv2d` / `nn.BatchNorm2d` holding copies of the slice, so an extracted
+subnet is an ordinary PyTorch module with no trace of the supernet.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_width(name: str, value: int, maximum: int) -> int:
+    if not 1 <= value <= maximum:
+        raise ValueError(f"{name} {value} outside 1..{maximum}")
+    return int(value)
+
+
+class SlicedConv2d(nn.Module):
+    """A square-kernel 2-D convolution whose channels and kernel are sliced per call.
+
+    Padding is "same" for every odd kernel (`dilation * (k - 1) // 2`), so sub-kernels keep the
+    spatial size of the full kernel.
+    """
+
+    def __init__(
+        self,
+        max_in_channels: int,
+        max_out_channels: int,
+        max_kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        bias: bool = False,
+    ):
+        super().__init__()
+        if max_kernel_size % 2 != 1:
+            raise ValueError(f"kernel size must be odd, got {max_kernel_size}")
+        self.max_in_channels = max_in_channels
+        self.max_out_channels = max_out_channels
+        self.max_kernel_size = max_kernel_size
+        self.stride = stride
+        self.dilation = dilation
+        # nn.Conv2d's own initialisation, so a full-size slice starts like a fresh conv
+        template = nn.Conv2d(max_in_channels, max_out_channels, max_kernel_size, bias=bias)
+        self.weight = nn.Parameter(template.weight.detach().clone())
+        self.bias = nn.Parameter(template.bias.detach().clone()) if bias else None
+
+    def sliced_weight(self, in_channels: int, out_channels: int, kernel_size: int) -> torch.Tensor:
+        """The first `out_channels` x `in_channels` filters, centre-cropped to `kernel_size`."""
+        _check_width("in_channels", in_channels, self.max_in_channels)
+        _check_width("out_channels", out_channels, self.max_out_channels)
+        _check_width("kernel_size", kernel_size, self.max_kernel_size)
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel size must be odd, got {kernel_size}")
+        start = (self.max_kernel_size - kernel_size) // 2
+        end = start + kernel_size
+        return self.weight[:out_channels, :in_channels, start:end, start:end]
+
+    def _resolve(self, out_channels: int | None, kernel_size: int | None) -> tuple[int, int]:
+        return (
+            self.max_out_channels if out_channels is None else out_channels,
+            self.max_kernel_size if kernel_size is None else kernel_size,
+        )
+
+    def forward(
+        self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None
+    ) -> torch.Tensor:
+        out_channels, kernel_size = self._resolve(out_channels, kernel_size)
+        weight = self.sliced_weight(x.shape[1], out_channels, kernel_size)
+        bias = None if self.bias is None else self.bias[:out_channels]
+        padding = self.dilation * (kernel_size - 1) // 2
+        return F.conv2d(x, weight, bias, self.stride, padding, self.dilation)
+
+    def to_conv2d(
+        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None
+    ) -> nn.Conv2d:
+        """A standalone `nn.Conv2d` holding a copy of the slice `forward` would use."""
+        out_channels, kernel_size = self._resolve(out_channels, kernel_size)
+        weight = self.sliced_weight(in_channels, out_channels, kernel_size)
+        conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=self.stride,
+            padding=self.dilation * (kernel_size - 1) // 2,
+            dilation=self.dilation,
+            bias=self.bias is not None,
+        ).to(device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            if self.bias is not None:
+                conv.bias.copy_(self.bias[:out_channels])
+        return conv
+
+
+class SlicedBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm over the first C channels of its largest-width parameters and statistics.
+
+    A subclass of `nn.BatchNorm2d` so `recalibrate_bn` (and anything else that looks for batch
+    norms) treats it like one: it resets all statistics, and each call updates the first C.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = _check_width("channels", x.shape[1], self.num_features)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm2d does
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or not self.track_running_stats
+        stats = self.running_mean is not None
+        return F.batch_norm(
+            x,
+            self.running_mean[:channels] if stats else None,
+            self.running_var[:channels] if stats else None,
+            self.weight[:channels] if self.affine else None,
+            self.bias[:channels] if self.affine else None,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
+
+    def to_batchnorm2d(self, channels: int) -> nn.BatchNorm2d:
+        """A standalone `nn.BatchNorm2d` with copies of the first `channels` parameters and stats."""
+        channels = _check_width("channels", channels, self.num_features)
+        norm = nn.BatchNorm2d(
+            channels,
+            eps=self.eps,
+            momentum=self.momentum,
+            affine=self.affine,
+            track_running_stats=self.track_running_stats,
+        )
+        reference = self.weight if self.affine else self.running_mean
+        if reference is not None:
+            norm = norm.to(device=reference.device, dtype=reference.dtype)
+        with torch.no_grad():
+            if self.affine:
+                norm.weight.copy_(self.weight[:channels])
+                norm.bias.copy_(self.bias[:channels])
+            if self.track_running_stats:
+                norm.running_mean.copy_(self.running_mean[:channels])
+                norm.running_var.copy_(self.running_var[:channels])
+                norm.num_batches_tracked.copy_(self.num_batches_tracked)
+        return norm

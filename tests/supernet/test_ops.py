@@ -1,0 +1,118 @@
+"""Shared-weight slicing ops: slices equal plain convs/norms and export faithfully."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from samplenas.supernet.bn import recalibrate_bn
+from samplenas.supernet.ops import SlicedBatchNorm2d, SlicedConv2d
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(
+    ("in_ch", "out_ch", "k", "stride", "dilation"), [(3, 5, 3, 1, 1), (6, 2, 1, 2, 1), (4, 8, 5, 1, 2)]
+)
+def test_sliced_conv_matches_cropped_plain_conv(in_ch, out_ch, k, stride, dilation, bias):
+    torch.manual_seed(0)
+    conv = SlicedConv2d(6, 8, 5, stride=stride, dilation=dilation, bias=bias)
+    x = torch.randn(2, in_ch, 9, 9)
+    start = (5 - k) // 2
+    weight = conv.weight[:out_ch, :in_ch, start : start + k, start : start + k]
+    expected = F.conv2d(
+        x, weight, conv.bias[:out_ch] if bias else None, stride, dilation * (k - 1) // 2, dilation
+    )
+    out = conv(x, out_channels=out_ch, kernel_size=k)
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected)
+    exported = conv.to_conv2d(in_ch, out_ch, k)
+    torch.testing.assert_close(exported(x), out)
+    # the export is a copy: changing it leaves the shared weight alone
+    with torch.no_grad():
+        exported.weight.zero_()
+    assert conv.weight.abs().sum() > 0
+
+
+def test_sliced_conv_centre_crop_of_kernel():
+    conv = SlicedConv2d(1, 1, 5)
+    with torch.no_grad():
+        conv.weight.copy_(torch.arange(25.0).view(1, 1, 5, 5))
+    assert conv.sliced_weight(1, 1, 1).item() == 12.0
+    assert conv.sliced_weight(1, 1, 3).flatten().tolist() == [6, 7, 8, 11, 12, 13, 16, 17, 18]
+
+
+def test_sliced_conv_full_width_by_default_and_gradient_reaches_shared_weight():
+    conv = SlicedConv2d(4, 6, 3)
+    out = conv(torch.randn(2, 2, 5, 5), out_channels=3)
+    assert out.shape == (2, 3, 5, 5)
+    out.sum().backward()
+    assert conv.weight.grad[:3, :2].abs().sum() > 0
+    assert conv.weight.grad[3:].abs().sum() == 0 and conv.weight.grad[:, 2:].abs().sum() == 0
+    assert conv(torch.randn(1, 4, 5, 5)).shape == (1, 6, 5, 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"out_channels": 7}, "out_channels 7"),
+        ({"kernel_size": 2}, "odd"),
+        ({"kernel_size": 5}, "kernel_size 5"),
+    ],
+)
+def test_sliced_conv_rejects_out_of_range_slices(kwargs, message):
+    conv = SlicedConv2d(4, 6, 3)
+    with pytest.raises(ValueError, match=message):
+        conv(torch.randn(1, 2, 5, 5), **kwargs)
+    with pytest.raises(ValueError, match="in_channels 5"):
+        conv(torch.randn(1, 5, 5, 5))
+
+
+def _randomised_norm(features: int) -> SlicedBatchNorm2d:
+    norm = SlicedBatchNorm2d(features, eps=1e-5, momentum=0.1)
+    with torch.no_grad():
+        for tensor in (norm.weight, norm.bias, norm.running_mean):
+            tensor.copy_(torch.randn(features))
+        norm.running_var.copy_(torch.rand(features) + 0.5)
+    return norm
+
+
+def test_sliced_bn_eval_matches_export_and_plain_formula():
+    torch.manual_seed(0)
+    norm = _randomised_norm(8).eval()
+    x = torch.randn(3, 5, 4, 4)
+    out = norm(x)
+    exported = norm.to_batchnorm2d(5).eval()
+    torch.testing.assert_close(exported(x), out)
+    expected = F.batch_norm(
+        x, norm.running_mean[:5], norm.running_var[:5], norm.weight[:5], norm.bias[:5], False, 0.0, 1e-5
+    )
+    torch.testing.assert_close(out, expected)
+
+
+def test_sliced_bn_training_updates_only_first_channels_like_plain_bn():
+    torch.manual_seed(0)
+    norm = _randomised_norm(8).train()
+    plain = norm.to_batchnorm2d(5).train()
+    before_tail = norm.running_mean[5:].clone()
+    x = torch.randn(4, 5, 3, 3)
+    torch.testing.assert_close(norm(x), plain(x))
+    torch.testing.assert_close(norm.running_mean[:5], plain.running_mean)
+    torch.testing.assert_close(norm.running_var[:5], plain.running_var)
+    assert torch.equal(norm.running_mean[5:], before_tail)
+    assert int(norm.num_batches_tracked) == 1
+
+
+def test_sliced_bn_recalibration_gives_exact_batch_mean():
+    torch.manual_seed(0)
+    norm = _randomised_norm(6)
+    batches = [torch.randn(4, 3, 2, 2) + 2.0 for _ in range(3)]
+    assert recalibrate_bn(norm, None, batches) == 3
+    expected_mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    torch.testing.assert_close(norm.running_mean[:3], expected_mean)
+    assert not norm.training
+
+
+def test_sliced_bn_rejects_too_many_channels():
+    with pytest.raises(ValueError, match="channels 9"):
+        SlicedBatchNorm2d(8)(torch.randn(2, 9, 2, 2))
