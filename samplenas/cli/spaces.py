@@ -65,7 +65,8 @@ def _group_positions(positions: list[dict]) -> list[str]:
     start = 0
     for i in range(1, len(positions) + 1):
         if i == len(positions) or positions[i]["choices"] != positions[start]["choices"]:
-            names = positions[start]["name"] if i - start == 1 else f"{positions[start]['name']}..{positions[i - 1]['name']}"
+            first, last = positions[start]["name"], positions[i - 1]["name"]
+            names = first if i - start == 1 else f"{first}..{last}"
             lines.append(f"{names}: {' | '.join(positions[start]['choices'])}")
             start = i
     return lines

@@ -136,3 +136,219 @@ def spec_problem(spec: ModelSpec) -> str | None:
         if op not in CANONICAL_OPS:
             return f"unknown op {op!r}; allowed: {', '.join(CANONICAL_OPS)}"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The search space over the flat encoding of VAENAS appendix A.5
+# ---------------------------------------------------------------------------------------------
+from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace  # noqa: E402
+
+EDGES = tuple((i, j) for i in range(NUM_VERTICES) for j in range(i + 1, NUM_VERTICES))
+NUM_EDGE_BITS = len(EDGES)  # 21
+NUM_OPS = NUM_VERTICES - 2  # 5 interior vertices
+SHORT_OPS = ("conv3x3", "conv1x1", "maxpool3x3")
+# 423,624 unique cells: Ying et al. 2019, "NAS-Bench-101", section 2.1 (re-checked in the table tests).
+NUM_UNIQUE_CELLS = 423_624
+
+
+def ops_of(arch: Arch) -> list[str]:
+    """Full op list (input, five interior ops, output) of an encoded 7-vertex cell."""
+    return [INPUT] + [CANONICAL_OPS[c] for c in arch[NUM_EDGE_BITS:]] + [OUTPUT]
+
+
+def matrix_of(arch: Arch) -> np.ndarray:
+    """The 7x7 upper-triangular adjacency of an encoded cell (before pruning)."""
+    matrix = np.zeros((NUM_VERTICES, NUM_VERTICES), dtype=np.int64)
+    for bit, (i, j) in zip(arch[:NUM_EDGE_BITS], EDGES):
+        matrix[i, j] = bit
+    return matrix
+
+
+def _connected(edge_bits: Sequence[int]) -> bool:
+    """Whether input (vertex 0) reaches output (vertex 6) through the given edge bits."""
+    reached = {0}
+    for bit, (i, j) in zip(edge_bits, EDGES):  # EDGES is sorted by source, so one pass suffices
+        if bit and i in reached:
+            reached.add(j)
+    return NUM_VERTICES - 1 in reached
+
+
+class NASBench101Space(SearchSpace):
+    """NAS-Bench-101 cells as 21 upper-triangle edge bits + 5 interior ops (VAENAS A.5).
+
+    Valid: at most 9 edges and the input reaches the output (pruning then removes dangling
+    vertices exactly as the official API does). `key` is the official hash, so isomorphic cells
+    and encodings that prune to the same cell share a key. `sample` is the paper's rule (21 random
+    scores, top 9 become edges, redraw until connected); `sample_uniform` draws uniformly over
+    distinct cells when given the NAS-Bench-101 table (`table=` an npz or converted .h5 holding
+    all cells), and uniformly over valid encodings otherwise.
+    """
+
+    name = "nb101"
+    dims = (2,) * NUM_EDGE_BITS + (len(CANONICAL_OPS),) * NUM_OPS
+
+    def __init__(self, table: str | None = None):
+        self.table = table
+        self._cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # --- structure -------------------------------------------------------------------------
+    def position_names(self) -> list[str]:
+        return [f"e{i}{j}" for i, j in EDGES] + [f"op{v}" for v in range(1, NUM_VERTICES - 1)]
+
+    def choice_names(self, position: int) -> list[str]:
+        return ["off", "on"] if position < NUM_EDGE_BITS else list(SHORT_OPS)
+
+    def size(self) -> tuple[int, bool]:
+        return NUM_UNIQUE_CELLS, True
+
+    # --- conversion --------------------------------------------------------------------------
+    def decode(self, arch: Sequence[int]) -> ModelSpec:
+        """The pruned ModelSpec of a valid encoding."""
+        arch = self.validate(arch)
+        return ModelSpec(matrix_of(arch), ops_of(arch))
+
+    def encode(self, spec: ModelSpec) -> Arch:
+        """Flat encoding of a spec; a cell of fewer than 7 vertices leaves the spare ones unconnected.
+
+        The pruned form is encoded: vertices keep their order, the output moves to vertex 6.
+        """
+        if not spec.valid_spec:
+            raise InvalidArchitecture("nb101: cannot encode a spec whose input does not reach its output")
+        problem = spec_problem(spec)
+        if problem:
+            raise InvalidArchitecture(f"nb101: {problem}")
+        n = len(spec.ops)
+        position = list(range(n - 1)) + [NUM_VERTICES - 1]  # pruned vertex -> encoded vertex
+        bits = [0] * NUM_EDGE_BITS
+        for a in range(n):
+            for b in range(a + 1, n):
+                if spec.matrix[a, b]:
+                    bits[EDGES.index((position[a], position[b]))] = 1
+        interior = [CANONICAL_OPS.index(op) for op in spec.ops[1:-1]]
+        ops = interior + [0] * (NUM_OPS - len(interior))
+        return self.validate(bits + ops)
+
+    # --- validity ----------------------------------------------------------------------------
+    def validate(self, arch: Sequence[int]) -> Arch:
+        arch = self.check_encoding(arch)
+        num_edges = sum(arch[:NUM_EDGE_BITS])
+        if num_edges > MAX_EDGES:
+            raise InvalidArchitecture(f"nb101: {num_edges} edges, at most {MAX_EDGES} allowed")
+        if not _connected(arch[:NUM_EDGE_BITS]):
+            raise InvalidArchitecture("nb101: the input does not reach the output")
+        return arch
+
+    # --- sampling and variation ---------------------------------------------------------------
+    def _edges_from_scores(self, scores: np.ndarray) -> list[int] | None:
+        top = np.argsort(-scores, kind="stable")[:MAX_EDGES]
+        bits = [0] * NUM_EDGE_BITS
+        for index in top:
+            bits[int(index)] = 1
+        return bits if _connected(bits) else None
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """The paper's rule: 21 uniform scores, the top 9 become edges, redraw until connected."""
+        while True:
+            bits = self._edges_from_scores(rng.random(NUM_EDGE_BITS))
+            if bits is not None:
+                return tuple(bits) + tuple(int(v) for v in rng.integers(0, 3, NUM_OPS))
+
+    def sample_uniform(self, rng: np.random.Generator) -> Arch:
+        if self.table is not None:
+            matrices, ops, counts = self._table_cells()
+            row = int(rng.integers(len(counts)))
+            n = int(counts[row])
+            labels = [INPUT] + [CANONICAL_OPS[c] for c in ops[row, 1 : n - 1]] + [OUTPUT]
+            return self.encode(ModelSpec(matrices[row, :n, :n], labels))
+        while True:  # rejection: uniform over the 2^21 edge sets, keep the valid ones
+            bits = [int(v) for v in rng.integers(0, 2, NUM_EDGE_BITS)]
+            if sum(bits) <= MAX_EDGES and _connected(bits):
+                return tuple(bits) + tuple(int(v) for v in rng.integers(0, 3, NUM_OPS))
+
+    def _table_cells(self):
+        if self._cells is None:
+            from samplenas.spaces.nb101_cells import load_cells  # only when a table is given
+
+            self._cells = load_cells(self.table)
+        return self._cells
+
+    def sample_from_probs(self, probs: Sequence[np.ndarray], rng: np.random.Generator) -> Arch:
+        """VAENAS A.5 decoding: the 9 edges with the highest decoded probability, ops drawn from
+        theirs; when those 9 edges leave the output unreachable, redraw the edges by Gumbel-top-9
+        on the edge log-odds (so each redraw is a fresh draw from the decoded distribution)."""
+        p_on = np.clip(np.array([np.asarray(p, dtype=np.float64)[1] / np.sum(p) for p in probs[:NUM_EDGE_BITS]]),
+                       1e-9, 1 - 1e-9)
+        bits = self._edges_from_scores(p_on)
+        log_odds = np.log(p_on) - np.log1p(-p_on)
+        for _ in range(10_000):
+            if bits is not None:
+                break
+            bits = self._edges_from_scores(log_odds + rng.gumbel(size=NUM_EDGE_BITS))
+        else:
+            raise InvalidArchitecture("nb101: 10,000 edge redraws never connected input to output")
+        ops = [int(rng.choice(3, p=np.asarray(p, dtype=np.float64) / np.sum(p))) for p in probs[NUM_EDGE_BITS:]]
+        return tuple(bits) + tuple(ops)
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Half the time swap an on-edge with an off-edge (redrawn until connected, as in A.5),
+        otherwise give one interior vertex a different op."""
+        arch = self.validate(arch)
+        bits, ops = list(arch[:NUM_EDGE_BITS]), list(arch[NUM_EDGE_BITS:])
+        if rng.random() < 0.5:
+            on = [i for i, b in enumerate(bits) if b]
+            off = [i for i, b in enumerate(bits) if not b]
+            for _ in range(100):
+                i, j = int(rng.choice(on)), int(rng.choice(off))
+                trial = list(bits)
+                trial[i], trial[j] = 0, 1
+                if _connected(trial):
+                    return tuple(trial) + tuple(ops)
+        vertex = int(rng.integers(NUM_OPS))
+        ops[vertex] = int((ops[vertex] + rng.integers(1, 3)) % 3)
+        return tuple(bits) + tuple(ops)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """A.5 crossover: in a copy of `a`, drop an edge only `a` has and add one only `b` has;
+        disconnected children are dropped and the exchange retried. Each op comes from either parent."""
+        a, b = self.validate(a), self.validate(b)
+        ops = tuple(int(a[k] if rng.random() < 0.5 else b[k]) for k in range(NUM_EDGE_BITS, len(a)))
+        only_a = [i for i in range(NUM_EDGE_BITS) if a[i] and not b[i]]
+        only_b = [i for i in range(NUM_EDGE_BITS) if b[i] and not a[i]]
+        if only_a and only_b:
+            for _ in range(100):
+                child = list(a[:NUM_EDGE_BITS])
+                child[int(rng.choice(only_a))], child[int(rng.choice(only_b))] = 0, 1
+                if _connected(child):
+                    return tuple(child) + ops
+        return tuple(a[:NUM_EDGE_BITS]) + ops
+
+    # --- identity and text ---------------------------------------------------------------------
+    def key(self, arch: Arch) -> str:
+        return self.decode(arch).hash_spec()
+
+    def to_str(self, arch: Arch) -> str:
+        arch = self.validate(arch)
+        edges = ",".join(f"{i}-{j}" for bit, (i, j) in zip(arch, EDGES) if bit)
+        ops = ",".join(SHORT_OPS[c] for c in arch[NUM_EDGE_BITS:])
+        return f"ops={ops} edges={edges}"
+
+    def from_str(self, text: str) -> Arch:
+        fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+        if set(fields) != {"ops", "edges"} or len(text.split()) != 2:
+            raise InvalidArchitecture(f"nb101: expected 'ops=A,B,C,D,E edges=0-1,1-6,...', got {text!r}")
+        ops = fields["ops"].split(",")
+        if len(ops) != NUM_OPS:
+            raise InvalidArchitecture(f"nb101: {len(ops)} ops given, expected {NUM_OPS}")
+        unknown = [op for op in ops if op not in SHORT_OPS]
+        if unknown:
+            raise InvalidArchitecture(f"nb101: unknown op {unknown[0]!r}; allowed: {', '.join(SHORT_OPS)}")
+        bits = [0] * NUM_EDGE_BITS
+        for edge in filter(None, fields["edges"].split(",")):
+            try:
+                i, j = (int(v) for v in edge.split("-"))
+                bits[EDGES.index((i, j))] = 1
+            except ValueError:
+                raise InvalidArchitecture(
+                    f"nb101: bad edge {edge!r}; edges are i-j with 0 <= i < j <= 6"
+                ) from None
+        return self.validate(bits + [SHORT_OPS.index(op) for op in ops])
