@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 
 
@@ -36,7 +37,7 @@ def run(args) -> int:
     spaces = [SPACES[name]() for name in names]
     if args.validate:
         if len(spaces) != 1:
-            raise SystemExit("samplenas: error: --validate needs exactly one space name")
+            raise UserError("--validate needs exactly one space name")
         arch = spaces[0].parse(args.validate)
         print(f"valid: {spaces[0].to_str(arch)}  key={spaces[0].key(arch)}")
         return 0

@@ -1,0 +1,29 @@
+import pytest
+
+from samplenas.registry import Registry, UnknownName
+from samplenas.samplers import SAMPLERS
+from samplenas.spaces import SPACES
+from samplenas.supernet import SUPERNETS
+
+
+def test_unknown_name_lists_the_valid_ones():
+    registry = Registry("thing", {"b": "math:floor", "a": "math:ceil"})
+    with pytest.raises(UnknownName, match=r"unknown thing 'c'; valid: a, b"):
+        registry["c"]
+
+
+def test_lookup_imports_lazily():
+    registry = Registry("thing", {"floor": "math:floor"})
+    import math
+
+    assert registry["floor"] is math.floor and "floor" in registry and list(registry) == ["floor"]
+
+
+@pytest.mark.parametrize("registry", [SPACES, SUPERNETS, SAMPLERS], ids=lambda r: r.kind)
+def test_every_registered_name_resolves(registry):
+    for name in registry.names():
+        assert isinstance(registry[name], type)
+
+
+def test_every_space_has_a_supernet():
+    assert SPACES.names() == SUPERNETS.names()
