@@ -67,18 +67,14 @@ class SlicedConv2d(nn.Module):
             self.max_kernel_size if kernel_size is None else kernel_size,
         )
 
-    def forward(
-        self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
         out_channels, kernel_size = self._resolve(out_channels, kernel_size)
         weight = self.sliced_weight(x.shape[1], out_channels, kernel_size)
         bias = None if self.bias is None else self.bias[:out_channels]
         padding = self.dilation * (kernel_size - 1) // 2
         return F.conv2d(x, weight, bias, self.stride, padding, self.dilation)
 
-    def to_conv2d(
-        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None
-    ) -> nn.Conv2d:
+    def to_conv2d(self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None) -> nn.Conv2d:
         """A standalone `nn.Conv2d` holding a copy of the slice `forward` would use."""
         out_channels, kernel_size = self._resolve(out_channels, kernel_size)
         weight = self.sliced_weight(in_channels, out_channels, kernel_size)
@@ -147,3 +143,40 @@ class SlicedBatchNorm2d(nn.BatchNorm2d):
                 norm.running_var.copy_(self.running_var[:channels])
                 norm.num_batches_tracked.copy_(self.num_batches_tracked)
         return norm
+
+
+def conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int, bn_eps: float = 1e-5, bn_momentum: float = 0.1
+) -> nn.Sequential:
+    """A fresh Conv(no bias)-BN-ReLU with "same" padding; the shape `SlicedConvBnRelu` exports."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False),
+        nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum),
+        nn.ReLU(),
+    )
+
+
+class SlicedConvBnRelu(nn.Module):
+    """Conv(no bias)-BN-ReLU over shared weights, sliced per call like its two parts."""
+
+    def __init__(
+        self,
+        max_in_channels: int,
+        max_out_channels: int,
+        max_kernel_size: int,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+    ):
+        super().__init__()
+        self.conv = SlicedConv2d(max_in_channels, max_out_channels, max_kernel_size)
+        self.bn = SlicedBatchNorm2d(max_out_channels, eps=bn_eps, momentum=bn_momentum)
+
+    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x, out_channels, kernel_size)))
+
+    def export(
+        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None
+    ) -> nn.Sequential:
+        """A standalone Conv-BN-ReLU (as `conv_bn_relu` builds) holding copies of the slice."""
+        conv = self.conv.to_conv2d(in_channels, out_channels, kernel_size)
+        return nn.Sequential(conv, self.bn.to_batchnorm2d(conv.out_channels), nn.ReLU())

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from samplenas.supernet.bn import recalibrate_bn
-from samplenas.supernet.ops import SlicedBatchNorm2d, SlicedConv2d
+from samplenas.supernet.ops import SlicedBatchNorm2d, SlicedConv2d, SlicedConvBnRelu, conv_bn_relu
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -20,9 +20,7 @@ def test_sliced_conv_matches_cropped_plain_conv(in_ch, out_ch, k, stride, dilati
     x = torch.randn(2, in_ch, 9, 9)
     start = (5 - k) // 2
     weight = conv.weight[:out_ch, :in_ch, start : start + k, start : start + k]
-    expected = F.conv2d(
-        x, weight, conv.bias[:out_ch] if bias else None, stride, dilation * (k - 1) // 2, dilation
-    )
+    expected = F.conv2d(x, weight, conv.bias[:out_ch] if bias else None, stride, dilation * (k - 1) // 2, dilation)
     out = conv(x, out_channels=out_ch, kernel_size=k)
     assert out.shape == expected.shape
     torch.testing.assert_close(out, expected)
@@ -116,3 +114,15 @@ def test_sliced_bn_recalibration_gives_exact_batch_mean():
 def test_sliced_bn_rejects_too_many_channels():
     with pytest.raises(ValueError, match="channels 9"):
         SlicedBatchNorm2d(8)(torch.randn(2, 9, 2, 2))
+
+
+def test_sliced_conv_bn_relu_export_has_fresh_shape_and_same_output():
+    torch.manual_seed(0)
+    block = SlicedConvBnRelu(6, 8, 3, bn_eps=1e-3, bn_momentum=0.01).eval()
+    x = torch.randn(2, 4, 5, 5)
+    exported = block.export(4, 5, 1).eval()
+    torch.testing.assert_close(exported(x), block(x, out_channels=5, kernel_size=1))
+    assert (block(x, 5, 1) >= 0).all()
+    fresh = conv_bn_relu(4, 5, 1, bn_eps=1e-3, bn_momentum=0.01)
+    assert [type(m) for m in fresh] == [type(m) for m in exported]
+    assert str(fresh) == str(exported)
