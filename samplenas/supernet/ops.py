@@ -180,3 +180,46 @@ class SlicedConvBnRelu(nn.Module):
         """A standalone Conv-BN-ReLU (as `conv_bn_relu` builds) holding copies of the slice."""
         conv = self.conv.to_conv2d(in_channels, out_channels, kernel_size)
         return nn.Sequential(conv, self.bn.to_batchnorm2d(conv.out_channels), nn.ReLU())
+
+
+class SlicedConvTranspose2d(nn.Module):
+    """A transposed convolution (fixed kernel) whose input and output channels are sliced per call.
+
+    The weight is kept at (max_in, max_out, k, k), PyTorch's transposed layout, and a call uses the
+    first `in` x `out` block, `in` taken from the input; used by decoders that upsample.
+    """
+
+    def __init__(
+        self, max_in_channels: int, max_out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True
+    ):
+        super().__init__()
+        self.max_in_channels = max_in_channels
+        self.max_out_channels = max_out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        template = nn.ConvTranspose2d(max_in_channels, max_out_channels, kernel_size, stride=stride, bias=bias)
+        self.weight = nn.Parameter(template.weight.detach().clone())
+        self.bias = nn.Parameter(template.bias.detach().clone()) if bias else None
+
+    def sliced_weight(self, in_channels: int, out_channels: int) -> torch.Tensor:
+        _check_width("in_channels", in_channels, self.max_in_channels)
+        _check_width("out_channels", out_channels, self.max_out_channels)
+        return self.weight[:in_channels, :out_channels]
+
+    def forward(self, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
+        out_channels = self.max_out_channels if out_channels is None else out_channels
+        bias = None if self.bias is None else self.bias[:out_channels]
+        return F.conv_transpose2d(x, self.sliced_weight(x.shape[1], out_channels), bias, self.stride)
+
+    def to_conv_transpose2d(self, in_channels: int, out_channels: int | None = None) -> nn.ConvTranspose2d:
+        """A standalone `nn.ConvTranspose2d` holding a copy of the slice `forward` would use."""
+        out_channels = self.max_out_channels if out_channels is None else out_channels
+        weight = self.sliced_weight(in_channels, out_channels)
+        conv = nn.ConvTranspose2d(
+            in_channels, out_channels, self.kernel_size, stride=self.stride, bias=self.bias is not None
+        ).to(device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            if self.bias is not None:
+                conv.bias.copy_(self.bias[:out_channels])
+        return conv
