@@ -1,0 +1,69 @@
+"""Spaces and small-sized samplers for the sampler tests, plus a synthetic objective."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from samplenas.samplers import SAMPLERS
+from samplenas.spaces import SPACES
+
+SPACE_NAMES = SPACES.names()
+SAMPLER_NAMES = ["uniform", "evolution"]
+
+# Small settings so the whole sampler suite stays fast on two shared CPU cores.
+SMALL_OPTIONS = {
+    "evolution": {"population_size": 8, "tournament_size": 3},
+}
+
+
+def build_space(name: str):
+    try:
+        return SPACES[name]()
+    except ImportError as err:  # a space module still being written elsewhere
+        pytest.skip(f"space {name} not importable yet: {err}")
+
+
+def build_sampler(name: str, space, seed: int = 0, **options):
+    return SAMPLERS[name](space, seed=seed, **{**SMALL_OPTIONS.get(name, {}), **options})
+
+
+def ones_score(arch) -> float:
+    """Synthetic objective: how many positions take choice 1 (any space has a choice 1 everywhere)."""
+    return float(sum(1 for c in arch if c == 1))
+
+
+def round_trip(state: dict) -> dict:
+    """Save with torch.save and load back without unpickling arbitrary objects."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.fixture(params=SPACE_NAMES)
+def space(request):
+    return build_space(request.param)
+
+
+
+def pytest_generate_tests(metafunc):
+    if "sampler_name" in metafunc.fixturenames:
+        metafunc.parametrize("sampler_name", SAMPLER_NAMES)
+
+
+@pytest.fixture
+def make_sampler():
+    return build_sampler
+
+
+@pytest.fixture
+def score():
+    return ones_score
+
+
+@pytest.fixture
+def reload():
+    return round_trip
