@@ -1,0 +1,355 @@
+"""The NAS-Bench-101 weight-sharing supernet (VAENAS appendix A.5) and its standalone networks.
+
+Macro network as `nasbench/lib/model_builder.py` builds it: stem Conv3x3-BN-ReLU, `num_stacks`
+stacks of `cells_per_stack` cells, a 2x2 max-pool (stride 2) and channel doubling before every
+stack but the first, global average pool, dense layer. Inside a cell the official rules hold:
+the output's channels are split among the vertices feeding it (remainder to the first ones),
+other vertices take the max of their successors, the cell input reaches a vertex through a 1x1
+Conv-BN-ReLU projection, interior inputs are truncated to the vertex's channels and summed, and
+the output concatenates its inputs (plus the projected cell input when input->output exists).
+
+Weight sharing (A.5): every cell position holds, for each encoded vertex 1..5, one conv3x3 and
+one conv1x1 Conv-BN-ReLU at the largest width any cell needs there (the cell's output channels),
+and for each vertex 1..6 one input projection; a sampled cell runs the channel slices it needs.
+Weights belong to the *encoded* vertex index, so the same ops of the same encoding always meet
+the same weights.
+
+Batch norm: each shared op has its own sliced BN (`SlicedBatchNorm2d`), whose statistics mix
+every width trained through it. Before evaluating a sampled architecture, re-estimate them with
+`samplenas.supernet.bn.recalibrate_bn(supernet, arch, batches)` (as SPOS does); `extract` copies
+whatever statistics the supernet holds at that moment.
+
+One network definition: `NB101Network` is built by `extract` from slices of the shared weights
+and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a
+cell and the macro network, for the supernet and the standalone network alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from samplenas.errors import UserError
+from samplenas.spaces import SPACES
+from samplenas.spaces.base import Arch
+from samplenas.spaces.nasbench101 import CONV1X1, CONV3X3, EDGES, MAXPOOL3X3, NUM_EDGE_BITS, ModelSpec
+from samplenas.supernet.base import Supernet
+from samplenas.supernet.ops import SlicedConv2d, SlicedConvBnRelu, conv_bn_relu
+
+# nasbench/lib/base_ops.py: BN_MOMENTUM = 0.997 (TF keeps 0.997 of the old average; PyTorch's
+# momentum is the weight of the new batch) and BN_EPSILON = 1e-5.
+BN_MOMENTUM = 1.0 - 0.997
+BN_EPSILON = 1e-5
+PROJECTION = "projection"
+KERNEL = {CONV3X3: 3, CONV1X1: 1, PROJECTION: 1}
+EDGE_POSITION = {edge: position for position, edge in enumerate(EDGES)}
+
+
+def compute_vertex_channels(input_channels: int, output_channels: int, matrix: np.ndarray) -> list[int]:
+    """Channels of every vertex of a pruned cell, by the rules of the official builder.
+
+    The output's channels are divided among the interior vertices feeding it, the first
+    `remainder` of them getting one more; every other interior vertex takes the max over the
+    interior vertices it feeds.
+    """
+    n = matrix.shape[0]
+    channels = [0] * n
+    channels[0], channels[n - 1] = input_channels, output_channels
+    if n == 2:
+        return channels
+    feeders = int(np.sum(matrix[1:, n - 1]))  # the input's edge to the output does not split
+    share, remainder = divmod(output_channels, feeders)
+    for v in range(1, n - 1):
+        if matrix[v, n - 1]:
+            channels[v] = share + (1 if remainder > 0 else 0)
+            remainder -= 1
+    for v in range(n - 3, 0, -1):
+        if not matrix[v, n - 1]:
+            channels[v] = max(channels[dst] for dst in range(v + 1, n - 1) if matrix[v, dst])
+    return channels
+
+
+@dataclass(frozen=True)
+class CellSlot:
+    """One cell position of the macro network."""
+
+    index: int
+    in_channels: int
+    out_channels: int
+    downsample: bool  # 2x2 max-pool before this cell (first cell of every stack but the first)
+
+
+def macro_layout(stem_channels: int, num_stacks: int, cells_per_stack: int) -> list[CellSlot]:
+    slots, channels = [], stem_channels
+    for stack in range(num_stacks):
+        in_channels = channels
+        if stack > 0:
+            channels *= 2
+        for cell in range(cells_per_stack):
+            first = cell == 0
+            slots.append(CellSlot(len(slots), in_channels if first else channels, channels, first and stack > 0))
+    return slots
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A pruned cell at one slot: its graph, ops, vertex channels and encoding positions."""
+
+    matrix: np.ndarray
+    ops: tuple[str, ...]
+    channels: tuple[int, ...]
+    vertex_ids: tuple[int, ...]  # encoded (7-vertex) index of every pruned vertex
+
+    @property
+    def size(self) -> int:
+        return len(self.ops)
+
+    def edge_position(self, src: int, dst: int) -> int:
+        """Encoding position of the pruned edge src->dst."""
+        return EDGE_POSITION[(self.vertex_ids[src], self.vertex_ids[dst])]
+
+    def op_position(self, vertex: int) -> int:
+        """Encoding position of the op of pruned interior vertex `vertex`."""
+        return NUM_EDGE_BITS + self.vertex_ids[vertex] - 1
+
+
+def encoded_vertex_ids(spec: ModelSpec) -> tuple[int, ...]:
+    """Which encoded vertices survive pruning: label every vertex by its index and let the
+    official pruning (ModelSpec) drop the dangling ones."""
+    labels = [str(v) for v in range(len(spec.original_ops))]
+    return tuple(int(v) for v in ModelSpec(spec.original_matrix, labels).ops)
+
+
+def plan_cell(spec: ModelSpec, slot: CellSlot) -> CellPlan:
+    channels = compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
+    return CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels), encoded_vertex_ids(spec))
+
+
+Gate = Callable[[int, torch.Tensor], torch.Tensor]  # (encoding position, tensor) -> tensor
+Layer = Callable[[int, torch.Tensor], torch.Tensor]  # (pruned vertex, tensor) -> tensor
+
+
+def _ungated(position: int, tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+def run_cell(plan: CellPlan, x: torch.Tensor, project: Layer, apply_op: Layer, gate: Gate = _ungated):
+    """One cell, wired as the official `build_module`: `project(v, x)` is the 1x1 projection of
+    the cell input for vertex v (v = last for the output), `apply_op(v, x)` vertex v's op."""
+    n, matrix, channels = plan.size, plan.matrix, plan.channels
+    tensors, concat = [x], []
+    for t in range(1, n - 1):
+        summands = [
+            gate(plan.edge_position(src, t), tensors[src][:, : channels[t]]) for src in range(1, t) if matrix[src, t]
+        ]
+        if matrix[0, t]:
+            summands.append(gate(plan.edge_position(0, t), project(t, x)))
+        tensors.append(gate(plan.op_position(t), apply_op(t, sum(summands[1:], summands[0]))))
+        if matrix[t, n - 1]:
+            concat.append(gate(plan.edge_position(t, n - 1), tensors[t]))
+    output = torch.cat(concat, dim=1) if concat else None
+    if matrix[0, n - 1]:
+        projected = gate(plan.edge_position(0, n - 1), project(n - 1, x))
+        output = projected if output is None else output + projected
+    return output
+
+
+def run_macro(x: torch.Tensor, stem: nn.Module, slots: Sequence[CellSlot], cell, classifier: nn.Module):
+    """Stem, cells (`cell(slot, x)`) with 2x2 max-pool downsampling, global average pool, dense."""
+    x = stem(x)
+    for slot in slots:
+        if slot.downsample:  # TF "same" 2x2/2 pooling pads at the end, as ceil_mode does
+            x = F.max_pool2d(x, 2, 2, ceil_mode=True)
+        x = cell(slot, x)
+    return classifier(x.mean(dim=(2, 3)))
+
+
+def init_like_official(module: nn.Module) -> nn.Module:
+    """TF defaults of the official model: convs variance-scaling (fan-in, truncated normal),
+    dense Glorot-uniform with zero bias, BN gamma 1 / beta 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, SlicedConv2d)):
+            fan_in = m.weight[0].numel()
+            std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # TF's truncation correction
+            nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+        elif isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class NB101Cell(nn.Module):
+    """A standalone cell; `make(role, vertex_id, in_channels, out_channels)` supplies its layers."""
+
+    def __init__(self, plan: CellPlan, make: Callable[[str, int, int, int], nn.Module]):
+        super().__init__()
+        self.plan = plan
+        n, channels = plan.size, plan.channels
+        self.projections = nn.ModuleDict(
+            {
+                str(v): make(PROJECTION, plan.vertex_ids[v], channels[0], channels[v])
+                for v in range(1, n)
+                if plan.matrix[0, v]
+            }
+        )
+        self.ops = nn.ModuleDict(
+            {str(v): make(plan.ops[v], plan.vertex_ids[v], channels[v], channels[v]) for v in range(1, n - 1)}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_cell(self.plan, x, lambda v, t: self.projections[str(v)](t), lambda v, t: self.ops[str(v)](t))
+
+
+class NB101Network(nn.Module):
+    """The official NAS-Bench-101 network of one cell (the same cell in every slot)."""
+
+    def __init__(self, slots, plans, make_layer, stem: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.slots = list(slots)
+        self.stem = stem
+        self.cells = nn.ModuleList(
+            NB101Cell(plan, lambda role, vid, cin, cout, i=slot.index: make_layer(i, role, vid, cin, cout))
+            for slot, plan in zip(self.slots, plans)
+        )
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_macro(x, self.stem, self.slots, lambda slot, t: self.cells[slot.index](t), self.classifier)
+
+
+class SharedCell(nn.Module):
+    """The shared weights of one cell slot (A.5): per encoded vertex 1..5 a conv3x3 and a conv1x1
+    at the cell's full width, per vertex 1..6 (6 = output) a projection of the cell input."""
+
+    def __init__(self, slot: CellSlot, num_vertices: int = 7):
+        super().__init__()
+        c_in, c_out = slot.in_channels, slot.out_channels
+
+        def block(cin: int, k: int) -> SlicedConvBnRelu:
+            return SlicedConvBnRelu(cin, c_out, k, bn_eps=BN_EPSILON, bn_momentum=BN_MOMENTUM)
+
+        self.projections = nn.ModuleList(block(c_in, 1) for _ in range(1, num_vertices))
+        self.conv3x3 = nn.ModuleList(block(c_out, 3) for _ in range(1, num_vertices - 1))
+        self.conv1x1 = nn.ModuleList(block(c_out, 1) for _ in range(1, num_vertices - 1))
+
+    def layer(self, role: str, vertex_id: int) -> SlicedConvBnRelu:
+        table = {PROJECTION: self.projections, CONV3X3: self.conv3x3, CONV1X1: self.conv1x1}[role]
+        return table[vertex_id - 1]
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"nb101 supernet: {name} must be a positive integer, got {value!r}")
+    return value
+
+
+class NASBench101Supernet(Supernet):
+    """Weight-sharing supernet over NAS-Bench-101 cells (flat encoding of `SPACES["nb101"]`).
+
+    gates (26 values, one per encoding position; applied straight-through, value 1 forward):
+      * edge position (i, j) multiplies the tensor that edge carries: the truncated output of i
+        (or the projected cell input when i = 0) added into j, or vertex i's share of the output
+        concatenation (the projected input added to the output when i = 0, j = 6);
+      * op position of vertex v multiplies vertex v's op output (conv or max-pool).
+    Positions without a tensor in the chosen path (absent edges, pruned vertices) get no gradient.
+    Gates apply in every cell of the network.
+    """
+
+    def __init__(
+        self,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 32,
+    ):
+        super().__init__()
+        settings = dict(
+            stem_channels=stem_channels,
+            num_stacks=num_stacks,
+            cells_per_stack=cells_per_stack,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            image_size=image_size,
+        )
+        for name, value in settings.items():
+            _positive_int(name, value)
+        self.settings = settings
+        self.space = SPACES["nb101"]()
+        self.input_shape = (in_channels, image_size, image_size)
+        self.slots = macro_layout(stem_channels, num_stacks, cells_per_stack)
+        self.stem = self._fresh_stem()
+        self.cells = nn.ModuleList(SharedCell(slot) for slot in self.slots)
+        self.classifier = self._fresh_classifier()
+        self.vertex_pool = nn.MaxPool2d(3, stride=1, padding=1)
+        init_like_official(self)
+
+    # --- pieces shared by the supernet and the standalone networks -------------------------
+    def _fresh_stem(self) -> nn.Module:
+        s = self.settings
+        return conv_bn_relu(s["in_channels"], s["stem_channels"], 3, BN_EPSILON, BN_MOMENTUM)
+
+    def _fresh_classifier(self) -> nn.Module:
+        return nn.Linear(self.slots[-1].out_channels, self.settings["num_classes"])
+
+    def plans(self, arch: Arch) -> list[CellPlan]:
+        """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
+        spec = self.space.decode(arch)
+        return [plan_cell(spec, slot) for slot in self.slots]
+
+    # --- the contract ------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
+        plans = self.plans(arch)
+        gate = _ungated if gates is None else self._straight_through(gates)
+
+        def cell(slot: CellSlot, t: torch.Tensor) -> torch.Tensor:
+            plan, shared = plans[slot.index], self.cells[slot.index]
+
+            def project(v: int, inp: torch.Tensor) -> torch.Tensor:
+                return shared.layer(PROJECTION, plan.vertex_ids[v])(inp, plan.channels[v])
+
+            def apply_op(v: int, inp: torch.Tensor) -> torch.Tensor:
+                if plan.ops[v] == MAXPOOL3X3:
+                    return self.vertex_pool(inp)
+                return shared.layer(plan.ops[v], plan.vertex_ids[v])(inp, plan.channels[v])
+
+            return run_cell(plan, t, project, apply_op, gate)
+
+        return run_macro(x, self.stem, self.slots, cell, self.classifier)
+
+    def _straight_through(self, gates: torch.Tensor) -> Gate:
+        if gates.shape != (len(self.space.dims),):
+            raise ValueError(f"gates must have shape ({len(self.space.dims)},), got {tuple(gates.shape)}")
+        ones = gates - gates.detach() + 1.0  # value exactly 1, gradient d/d(gate)
+
+        def gate(position: int, tensor: torch.Tensor) -> torch.Tensor:
+            return tensor * ones[position]
+
+        return gate
+
+    def extract(self, arch: Arch) -> NB101Network:
+        def shared_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
+            if role == MAXPOOL3X3:
+                return nn.MaxPool2d(3, stride=1, padding=1)
+            return self.cells[index].layer(role, vertex_id).export(c_in, c_out)
+
+        return NB101Network(
+            self.slots, self.plans(arch), shared_layer, copy.deepcopy(self.stem), copy.deepcopy(self.classifier)
+        )
+
+    def build(self, arch: Arch) -> NB101Network:
+        def fresh_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
+            if role == MAXPOOL3X3:
+                return nn.MaxPool2d(3, stride=1, padding=1)
+            return conv_bn_relu(c_in, c_out, KERNEL[role], BN_EPSILON, BN_MOMENTUM)
+
+        network = NB101Network(self.slots, self.plans(arch), fresh_layer, self._fresh_stem(), self._fresh_classifier())
+        return init_like_official(network)
