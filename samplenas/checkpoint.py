@@ -1,0 +1,52 @@
+"""Atomic checkpoint and JSON files: written to a temporary file in the same folder, then renamed,
+so a crash never leaves a half-written file; read back without unpickling (`weights_only=True`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from samplenas.errors import UserError
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """`torch.save` of `state` (tensors, numbers, strings, lists, dicts) to `path`, atomically."""
+    _atomic_write(Path(path), lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """The state saved by `save_checkpoint`; UserError if missing or not a checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt or foreign files
+        raise UserError(f"checkpoint {path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"checkpoint {path} does not hold a state dictionary")
+    return state
+
+
+def save_json(path: str | os.PathLike, data) -> None:
+    """`data` as indented JSON at `path`, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    _atomic_write(Path(path), lambda f: f.write(text.encode()))
