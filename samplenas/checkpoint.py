@@ -40,7 +40,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for corrupt or foreign files
-        raise UserError(f"checkpoint {path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        reason = (str(err).splitlines() or [""])[0]
+        raise UserError(f"checkpoint {path} cannot be read ({type(err).__name__}: {reason})") from None
     if not isinstance(state, dict):
         raise UserError(f"checkpoint {path} does not hold a state dictionary")
     return state
