@@ -1,0 +1,140 @@
+"""`samplenas nb101 study`: offline sampler/search studies on a NAS-Bench-101 table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from samplenas.errors import UserError
+
+PROTOCOLS = ("maxk", "search", "distribution")
+
+
+def register_study(subparsers) -> None:
+    p = subparsers.add_parser(
+        "study", help="sampler studies on the table: max-of-K (VAENAS Table 4), search curves, distributions")
+    p.add_argument("--table", required=True, help="NAS-Bench-101 table (.h5 from `nb101 convert`, or the npz)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="maxk")
+    p.add_argument("--sampler", action="append", dest="samplers", metavar="SPEC",
+                   help="NAME[:key=value,...], repeatable (default: uniform and evolution); "
+                        "`init=NAME` seeds evolution from another (warmed-up) sampler")
+    p.add_argument("--ks", default="10,50,100,300", help="maxk: sample counts K")
+    p.add_argument("--seeds", type=int, default=20, help="maxk: number of seeds")
+    p.add_argument("--budget", type=int, default=150, help="search: table queries per trial")
+    p.add_argument("--trials", type=int, default=100, help="search: number of trials")
+    p.add_argument("--batch", type=int, default=1, help="search: cells proposed between observations")
+    p.add_argument("--n", type=int, default=5000, help="distribution: cells drawn per sampler")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="observe this many uniformly drawn cells first (Table 4: 6000)")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="std of Gaussian noise on warm-up accuracies, as a fraction (0.001 = 0.1 %%)")
+    p.add_argument("--metric", default="test_accuracy", help="table metric used as ground truth")
+    p.add_argument("--out", help="directory for study.json and the PNG plot")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=run_study)
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """`vae:top_percent=25,epochs=30` -> ("vae", {"top_percent": 25, "epochs": 30})."""
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"sampler option {item!r} in {spec!r} is not key=value")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return name, options
+
+
+def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
+    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one)."""
+    from samplenas.benchmarks.study import warm_up
+    from samplenas.samplers import SAMPLERS
+
+    name, options = parse_spec(spec)
+    sampler_class = SAMPLERS[name]
+    init_name = options.pop("init", None)
+
+    def make(seed: int):
+        space = space_factory()
+        if init_name is not None:
+            init = SAMPLERS[init_name](space, seed=seed)
+            if warmup:
+                warm_up(init, oracle, warmup, noise, seed)
+            return sampler_class(space, seed=seed, init=init, **options)
+        sampler = sampler_class(space, seed=seed, **options)
+        if warmup:
+            warm_up(sampler, oracle, warmup, noise, seed)
+        return sampler
+
+    try:
+        make(0)  # fail fast on bad options, before any long run
+    except TypeError as err:
+        raise UserError(f"sampler {spec!r}: {err}") from None
+    return make
+
+
+def run_study(args) -> int:
+    from samplenas.benchmarks import study
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.spaces import SPACES
+
+    if args.protocol == "maxk":
+        try:
+            ks = sorted({int(k) for k in args.ks.split(",")})
+        except ValueError:
+            raise UserError(f"--ks must be comma-separated integers, got {args.ks!r}") from None
+    bench = NASBench101(args.table)
+    oracle = study.TableOracle(bench, args.metric)
+    specs = args.samplers or ["uniform", "evolution"]
+    factories = {
+        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise)
+        for spec in specs
+    }
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "json", "out")}
+    report: dict = {"settings": settings, "results": {}}
+    title = f"NAS-Bench-101 ({args.metric}, {Path(args.table).name})"
+    if args.protocol == "maxk":
+        results = {spec: study.max_of_k(make, oracle, ks, range(args.seeds)) for spec, make in factories.items()}
+        report["results"] = {spec: {k: vars(s) for k, s in r.items()} for spec, r in results.items()}
+        plot = lambda path: study.plot_max_of_k(results, path, title)  # noqa: E731
+    elif args.protocol == "search":
+        curves = {spec: study.search_curve(make, oracle, args.budget, range(args.trials), args.batch)
+                  for spec, make in factories.items()}
+        report["results"] = {spec: {"final": vars(study.Summary.of(c[:, -1])), "mean_curve": c.mean(0).tolist()}
+                             for spec, c in curves.items()}
+        plot = lambda path: study.plot_curves(curves, path, title)  # noqa: E731
+    else:
+        samples = {spec: study.accuracy_distribution(make(0), oracle, args.n) for spec, make in factories.items()}
+        report["results"] = {spec: vars(study.Summary.of(a)) | {"median": float(study.np.median(a))}
+                             for spec, a in samples.items()}
+        plot = lambda path: study.plot_distributions(samples, path, title)  # noqa: E731
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        plot(out / f"{args.protocol}.png")
+        tmp = out / f".{args.protocol}.json.tmp"
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, out / f"{args.protocol}.json")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(args.protocol, report["results"])
+        if args.out:
+            print(f"wrote {Path(args.out) / (args.protocol + '.json')} and {args.protocol}.png")
+    return 0
+
+
+def print_report(protocol: str, results: dict) -> None:
+    for spec, result in results.items():
+        if protocol == "maxk":
+            cells = "  ".join(f"K={k}: {100 * s['mean']:.2f}±{100 * s['std']:.2f}" for k, s in result.items())
+        elif protocol == "search":
+            cells = f"best after budget: {100 * result['final']['mean']:.2f}±{100 * result['final']['std']:.2f}"
+        else:
+            cells = f"mean {100 * result['mean']:.2f}  median {100 * result['median']:.2f}"
+        print(f"{spec:30s} {cells}")
