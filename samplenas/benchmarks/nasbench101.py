@@ -1,0 +1,226 @@
+"""NAS-Bench-101 queries from an HDF5 table, with the interface of the official `nasbench.api.NASBench`.
+
+The official API parses a 2 GB tfrecord into Python dicts (about two minutes, several GB). Here the
+table written by `samplenas nb101 convert` is memory-mapped: opening reads only the header, a query
+costs one binary search over the sorted hash column, and vectorised calls return numpy arrays for
+many cells at once. Missing values are NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from samplenas.benchmarks.nasbench101_convert import FORMAT
+from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names
+from samplenas.errors import UserError
+from samplenas.spaces.nasbench101 import CANONICAL_OPS, MAX_EDGES, NUM_VERTICES, ModelSpec, spec_problem
+
+REPEAT_CHOICES = ("mean", "random")
+
+
+class OutOfDomainError(UserError):
+    """The spec, hash or budget is outside the table (official name, so ported code keeps working)."""
+
+
+class NASBench101:
+    """Queries one converted table. `seed` (int or numpy Generator) makes the repeat draws reproducible."""
+
+    def __init__(self, path: str | Path, seed: int | np.random.Generator | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"{self.path}: no such table (make one with `samplenas nb101 convert`)")
+        try:
+            with h5py.File(self.path, "r") as h5:
+                if h5.attrs.get("format") != FORMAT:
+                    raise UserError(f"{self.path}: not a NAS-Bench-101 table written by `samplenas nb101 convert`")
+                self.budgets = tuple(int(b) for b in h5.attrs["budgets"])
+                self.source = str(h5.attrs.get("source", ""))
+                self._hashes = self._map(h5["hash"])
+                self._num_vertices = self._map(h5["num_vertices"])
+                self._adjacency = self._map(h5["adjacency"])
+                self._ops = self._map(h5["ops"])
+                self._params = self._map(h5["trainable_parameters"])
+                self._repeats = self._map(h5["repeats"])
+                self._metrics = {name: self._map(h5["metrics"][name]) for name in METRIC_COLUMNS}
+                self._extra = {name: self._map(ds) for name, ds in h5.get("extra", {}).items()}
+        except OSError as err:
+            raise UserError(f"{self.path}: not a readable HDF5 table ({err})") from None
+        self._rng = np.random.default_rng(seed)
+        self.valid_epochs = set(self.budgets)
+        self.config = {"module_vertices": NUM_VERTICES, "max_edges": MAX_EDGES,
+                       "available_ops": list(CANONICAL_OPS), "num_repeats": self._metrics[METRIC_COLUMNS[0]].shape[2]}
+        self._space = None
+        self.reset_budget_counters()
+
+    def _map(self, dataset: h5py.Dataset) -> np.ndarray:
+        """Memory-map a contiguous dataset (pages load on first touch); read anything else."""
+        offset = dataset.id.get_offset()
+        if offset is None or dataset.chunks is not None or dataset.size == 0:
+            return dataset[()]
+        return np.memmap(self.path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    # --- the official API -------------------------------------------------------------------
+
+    def query(self, model_spec: ModelSpec, epochs: int = 108, stop_halfway: bool = False) -> dict:
+        """One run of the cell at `epochs`, drawn at random among its repeats; counts toward the budget.
+
+        Keys as in the official API. With `stop_halfway` the metrics (and the budget charged) are those
+        at epochs/2. `training_time` is NaN where the table lacks it, and then so is the time counter.
+        """
+        budget = self._budget_index(epochs)
+        row = self._row(self.hash_of(model_spec))
+        count = int(self._repeats[row, budget])
+        repeat = int(self._rng.integers(count)) if count > 1 else 0
+        stage = "halfway" if stop_halfway else "final"
+        data = self._fixed(row)
+        for metric in METRICS:
+            data[metric] = float(self._metrics[f"{stage}_{metric}"][row, budget, repeat])
+        self.training_time_spent += data["training_time"]
+        self.total_epochs_spent += epochs // 2 if stop_halfway else epochs
+        return data
+
+    def is_valid(self, model_spec: ModelSpec) -> bool:
+        """Inside the NAS-Bench-101 space (official rules); does not check that the table holds it."""
+        return spec_problem(model_spec) is None
+
+    def get_budget_counters(self) -> tuple[float, int]:
+        return self.training_time_spent, self.total_epochs_spent
+
+    def reset_budget_counters(self) -> None:
+        self.training_time_spent = 0.0
+        self.total_epochs_spent = 0
+
+    def hash_iterator(self) -> Iterator[str]:
+        return (h.decode("ascii") for h in self._hashes)
+
+    def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
+        return self.get_metrics_from_hash(self.hash_of(model_spec))
+
+    def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
+        """(fixed_stats, computed_stats) as the official API: computed_stats[epochs][repeat][key]."""
+        row = self._row(module_hash)
+        computed = {}
+        for budget, epochs in enumerate(self.budgets):
+            count = int(self._repeats[row, budget])
+            if count:
+                computed[epochs] = [
+                    {name: float(self._metrics[name][row, budget, r]) for name in METRIC_COLUMNS}
+                    for r in range(count)
+                ]
+        return self._fixed(row), computed
+
+    # --- beyond it: identity, means, vectorised lookups, top-k ------------------------------
+
+    def hash_of(self, model_spec: ModelSpec) -> str:
+        """The official hash of a spec inside the space; OutOfDomainError (saying why) otherwise."""
+        problem = spec_problem(model_spec)
+        if problem:
+            raise OutOfDomainError(f"spec outside the NAS-Bench-101 space: {problem}")
+        return model_spec.hash_spec(CANONICAL_OPS)
+
+    def query_mean(self, model_spec: ModelSpec, epochs: int = 108, stop_halfway: bool = False) -> dict:
+        """Like `query` but each metric is the mean over the repeats present; charges no budget."""
+        row = self._row(self.hash_of(model_spec))
+        data = self._fixed(row)
+        for metric in METRICS:
+            data[metric] = float(self.values(metric, [row], epochs, stop_halfway, repeat="mean")[0])
+        return data
+
+    def lookup(self, hashes: Iterable[str | bytes]) -> np.ndarray:
+        """Row numbers of many hashes at once; OutOfDomainError names the first one not in the table."""
+        keys = np.asarray(list(hashes) if not isinstance(hashes, np.ndarray) else hashes).astype("S32")
+        rows = np.searchsorted(self._hashes, keys)
+        inside = rows < len(self._hashes)
+        found = inside.copy()
+        found[inside] = self._hashes[rows[inside]] == keys[inside]
+        if not found.all():
+            missing = keys[np.flatnonzero(~found)[0]].decode("ascii", "replace")
+            raise OutOfDomainError(f"module hash {missing} is not in {self.path.name}")
+        return rows
+
+    def lookup_specs(self, specs: Iterable[ModelSpec]) -> np.ndarray:
+        return self.lookup([self.hash_of(spec) for spec in specs])
+
+    def lookup_archs(self, archs: Iterable[Sequence[int]]) -> np.ndarray:
+        """Rows of flat `nb101` architectures (see samplenas.spaces SPACES["nb101"])."""
+        if self._space is None:
+            from samplenas.spaces import SPACES
+
+            self._space = SPACES["nb101"]()
+        return self.lookup_specs(self._space.decode(arch) for arch in archs)
+
+    def hashes(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The S32 hash column (all rows, or the given ones)."""
+        return np.asarray(self._hashes if rows is None else self._hashes[np.asarray(rows)])
+
+    def values(self, metric: str, rows: np.ndarray | Sequence[int] | None = None, epochs: int = 108,
+               stop_halfway: bool = False, repeat: str | int = "mean") -> np.ndarray:
+        """One float per row (all rows when None) of a metric: a per-run one (`test_accuracy`, ...,
+        at `epochs`, the halfway point if `stop_halfway`, reduced over repeats by `repeat`: "mean",
+        "random" or a repeat index) or a per-cell one (`trainable_parameters`, extra columns)."""
+        index = slice(None) if rows is None else np.asarray(rows, dtype=np.int64)
+        if metric == "trainable_parameters":
+            return np.asarray(self._params[index], dtype=np.float64)
+        if metric in self._extra:
+            return np.asarray(self._extra[metric][index], dtype=np.float64)
+        if metric not in METRICS:
+            raise UserError(f"unknown metric {metric!r}; valid: {', '.join(self.metric_names())}")
+        budget = self._budget_index(epochs)
+        runs = np.asarray(self._metrics[f"{'halfway' if stop_halfway else 'final'}_{metric}"][index, budget, :],
+                          dtype=np.float64)
+        if repeat == "mean":
+            present = np.isfinite(runs)
+            counts = present.sum(axis=1)
+            totals = np.where(present, runs, 0.0).sum(axis=1)
+            return np.divide(totals, counts, out=np.full(len(runs), np.nan), where=counts > 0)
+        if repeat == "random":
+            counts = np.maximum(np.asarray(self._repeats[index, budget], dtype=np.int64), 1)
+            chosen = (self._rng.random(len(runs)) * counts).astype(np.int64)
+            return runs[np.arange(len(runs)), chosen]
+        if isinstance(repeat, (int, np.integer)) and 0 <= repeat < runs.shape[1]:
+            return runs[:, int(repeat)]
+        raise UserError(f"repeat must be one of {REPEAT_CHOICES} or an index below {runs.shape[1]}, got {repeat!r}")
+
+    def top_k(self, k: int, metric: str = "test_accuracy", epochs: int = 108, stop_halfway: bool = False,
+              repeat: str | int = "mean") -> list[tuple[str, float]]:
+        """The k cells with the highest value of `metric` (missing values never rank), best first."""
+        scores = self.values(metric, None, epochs, stop_halfway, repeat)
+        known = np.flatnonzero(np.isfinite(scores))
+        k = min(k, len(known))
+        best = known[np.argpartition(-scores[known], k - 1)[:k]] if k else known
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(self._hashes[row].decode("ascii"), float(scores[row])) for row in best]
+
+    def metric_names(self) -> list[str]:
+        return [*METRICS, "trainable_parameters", *self._extra]
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _budget_index(self, epochs: int) -> int:
+        if epochs not in self.valid_epochs:
+            raise OutOfDomainError(f"invalid number of epochs {epochs}, must be one of {sorted(self.valid_epochs)}")
+        return self.budgets.index(epochs)
+
+    def _row(self, module_hash: str) -> int:
+        key = module_hash.encode("ascii") if isinstance(module_hash, str) else bytes(module_hash)
+        row = int(np.searchsorted(self._hashes, key))
+        if row == len(self._hashes) or self._hashes[row] != key:
+            raise OutOfDomainError(f"module hash {module_hash} is not in {self.path.name}")
+        return row
+
+    def _fixed(self, row: int) -> dict:
+        n = int(self._num_vertices[row])
+        params = float(self._params[row])
+        return {
+            "module_adjacency": np.array(self._adjacency[row, :n, :n], dtype=np.int8),
+            "module_operations": op_names(self._ops[row], n),
+            "trainable_parameters": int(params) if math.isfinite(params) else math.nan,
+        }
