@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from samplenas.errors import UserError
 from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
 
 STAGE_DEPTHS = (4, 4, 8, 4)
@@ -35,7 +36,7 @@ class ShuffleNetSpace(SearchSpace):
 
     def __init__(self, mutation_prob: float = 0.1):
         if not 0.0 < mutation_prob <= 1.0:
-            raise ValueError(f"mutation_prob must be in (0, 1], got {mutation_prob}")
+            raise UserError(f"shufflenet: mutation_prob must be in (0, 1], got {mutation_prob}")
         self.mutation_prob = float(mutation_prob)
 
     # --- structure -------------------------------------------------------------------------

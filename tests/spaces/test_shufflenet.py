@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from samplenas.errors import UserError
 from samplenas.spaces import SPACES, InvalidArchitecture
 from samplenas.spaces.shufflenet import CHOICES, ShuffleNetSpace
 
@@ -127,7 +128,7 @@ def test_mutation_prob_setting():
     everything = ShuffleNetSpace(mutation_prob=1.0)
     changed = np.mean([sum(c != 0 for c in everything.mutate((0,) * 20, rng)) for _ in range(500)])
     assert abs(changed - 15) < 0.6  # each layer lands on a different choice with p=3/4
-    with pytest.raises(ValueError, match="mutation_prob"):
+    with pytest.raises(UserError, match="mutation_prob"):
         ShuffleNetSpace(mutation_prob=0.0)
 
 
