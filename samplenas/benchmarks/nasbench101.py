@@ -199,6 +199,11 @@ class NASBench101:
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self._hashes[row].decode("ascii"), float(scores[row])) for row in best]
 
+    def vertex_counts(self) -> dict[int, int]:
+        """Number of cells per vertex count (the paper: {7: 359082, 6: 62010, ...} for the full table)."""
+        vertices, counts = np.unique(self._num_vertices, return_counts=True)
+        return {int(v): int(c) for v, c in zip(vertices, counts)}
+
     def metric_names(self) -> list[str]:
         return [*METRICS, "trainable_parameters", *self._extra]
 

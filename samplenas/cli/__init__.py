@@ -13,6 +13,7 @@ from samplenas.spaces.base import InvalidArchitecture
 
 COMMAND_MODULES = (
     "spaces",
+    "nb101",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.
