@@ -48,25 +48,25 @@ def node_positions(node: int) -> range:
 class DartsGenotype(NamedTuple):
     """DARTS genotype cells: (op, input) pairs, entries 2i and 2i+1 feed intermediate node i+2."""
 
-    normal: list[tuple[str, int]]
-    reduce: list[tuple[str, int]]
+    normal: tuple[tuple[str, int], ...]
+    reduce: tuple[tuple[str, int], ...]
 
 
 # DARTS (second order) CIFAR-10 cell, quark0/darts cnn/genotypes.py `DARTS_V2`
 # (Liu et al., "DARTS: Differentiable Architecture Search", ICLR 2019, Fig. 4/5; 3.3M params).
 DARTS_V2 = DartsGenotype(
-    normal=[
+    normal=(
         ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
         ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
         ("sep_conv_3x3", 1), ("skip_connect", 0),
         ("skip_connect", 0), ("dil_conv_3x3", 2),
-    ],
-    reduce=[
+    ),
+    reduce=(
         ("max_pool_3x3", 0), ("max_pool_3x3", 1),
         ("skip_connect", 2), ("max_pool_3x3", 1),
         ("max_pool_3x3", 0), ("skip_connect", 2),
         ("skip_connect", 2), ("max_pool_3x3", 1),
-    ],
+    ),
 )  # fmt: skip
 
 _TERM = re.compile(r"^([a-z0-9_]+)<-(\d+)$")
@@ -270,7 +270,7 @@ class NASNetSpace(SearchSpace):
                         "a DARTS genotype needs exactly 2 per node"
                     )
                 pairs.extend(inputs)
-            cells.append(pairs)
+            cells.append(tuple(pairs))
         return DartsGenotype(*cells)
 
 

@@ -212,7 +212,7 @@ def test_two_input_archs_round_trip_through_genotypes(seed):
 
 
 def test_genotype_errors():
-    normal, reduce = DARTS_V2
+    normal, reduce = list(DARTS_V2.normal), list(DARTS_V2.reduce)
     with pytest.raises(InvalidArchitecture, match="unknown op 'dil_conv_5x5'"):
         SPACE.from_genotype([("dil_conv_5x5", 0)] + normal[1:], reduce)
     with pytest.raises(InvalidArchitecture, match="two edges from node 0"):
