@@ -258,6 +258,8 @@ class ShuffleNetChain(nn.Module):
         arch = self.arch if arch is None else arch
         if arch is None:
             raise InvalidArchitecture("shufflenet: a supernet chain needs an architecture to run")
+        if len(arch) != len(self.layers):
+            raise InvalidArchitecture(f"shufflenet: architecture has {len(arch)} layers, expected {len(self.layers)}")
         if gates is not None and len(gates) != len(self.layers):
             raise ValueError(f"shufflenet: gates has {len(gates)} entries, expected {len(self.layers)}")
         missing = [i for i, (layer, c) in enumerate(zip(self.layers, arch)) if str(c) not in layer]

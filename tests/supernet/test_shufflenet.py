@@ -169,6 +169,8 @@ def test_invalid_architecture_fails_before_any_tensor_work():
     subnet = net.extract((0,) * 20)
     with pytest.raises(InvalidArchitecture, match="no choice 1 at layer 0"):
         subnet(not_an_image, (1,) + (0,) * 19)
+    with pytest.raises(InvalidArchitecture, match="has 3 layers, expected 20"):
+        subnet(not_an_image, (0, 0, 0))
 
 
 def stage_resolutions(net: ShuffleNetSupernet, size: int) -> list[int]:
