@@ -27,6 +27,7 @@ cell and the macro network, for the supernet and the standalone network alike.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,8 +39,16 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
-from samplenas.spaces.base import Arch
-from samplenas.spaces.nasbench101 import CONV1X1, CONV3X3, EDGES, MAXPOOL3X3, NUM_EDGE_BITS, ModelSpec
+from samplenas.spaces.base import Arch, SearchSpace
+from samplenas.spaces.nasbench101 import (
+    CONV1X1,
+    CONV3X3,
+    EDGES,
+    MAXPOOL3X3,
+    NUM_EDGE_BITS,
+    NUM_VERTICES,
+    ModelSpec,
+)
 from samplenas.supernet.base import Supernet
 from samplenas.supernet.ops import SlicedConv2d, SlicedConvBnRelu, conv_bn_relu
 
@@ -87,6 +96,7 @@ class CellSlot:
 
 
 def macro_layout(stem_channels: int, num_stacks: int, cells_per_stack: int) -> list[CellSlot]:
+    """The official stacking: channels double (and a 2x2 max-pool halves the size) at every new stack."""
     slots, channels = [], stem_channels
     for stack in range(num_stacks):
         in_channels = channels
@@ -127,9 +137,20 @@ def encoded_vertex_ids(spec: ModelSpec) -> tuple[int, ...]:
     return tuple(int(v) for v in ModelSpec(spec.original_matrix, labels).ops)
 
 
-def plan_cell(spec: ModelSpec, slot: CellSlot) -> CellPlan:
-    channels = compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
-    return CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels), encoded_vertex_ids(spec))
+@functools.lru_cache(maxsize=4096)
+def plan_cells(space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...]) -> tuple[CellPlan, ...]:
+    """One plan per slot for a validated `arch` (cached: a training loop revisits architectures)."""
+    spec = space.decode(arch)
+    ids = encoded_vertex_ids(spec)
+    return tuple(
+        CellPlan(
+            np.asarray(spec.matrix),
+            tuple(spec.ops),
+            tuple(compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)),
+            ids,
+        )
+        for slot in slots
+    )
 
 
 Gate = Callable[[int, torch.Tensor], torch.Tensor]  # (encoding position, tensor) -> tensor
@@ -228,7 +249,7 @@ class SharedCell(nn.Module):
     """The shared weights of one cell slot (A.5): per encoded vertex 1..5 a conv3x3 and a conv1x1
     at the cell's full width, per vertex 1..6 (6 = output) a projection of the cell input."""
 
-    def __init__(self, slot: CellSlot, num_vertices: int = 7):
+    def __init__(self, slot: CellSlot, num_vertices: int = NUM_VERTICES):
         super().__init__()
         c_in, c_out = slot.in_channels, slot.out_channels
 
@@ -282,10 +303,12 @@ class NASBench101Supernet(Supernet):
         )
         for name, value in settings.items():
             _positive_int(name, value)
+        if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
+            raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
         self.space = SPACES["nb101"]()
         self.input_shape = (in_channels, image_size, image_size)
-        self.slots = macro_layout(stem_channels, num_stacks, cells_per_stack)
+        self.slots = tuple(macro_layout(stem_channels, num_stacks, cells_per_stack))
         self.stem = self._fresh_stem()
         self.cells = nn.ModuleList(SharedCell(slot) for slot in self.slots)
         self.classifier = self._fresh_classifier()
@@ -300,10 +323,9 @@ class NASBench101Supernet(Supernet):
     def _fresh_classifier(self) -> nn.Module:
         return nn.Linear(self.slots[-1].out_channels, self.settings["num_classes"])
 
-    def plans(self, arch: Arch) -> list[CellPlan]:
+    def plans(self, arch: Arch) -> tuple[CellPlan, ...]:
         """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
-        spec = self.space.decode(arch)
-        return [plan_cell(spec, slot) for slot in self.slots]
+        return plan_cells(self.space, self.space.validate(arch), self.slots)
 
     # --- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:

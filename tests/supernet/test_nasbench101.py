@@ -1,0 +1,257 @@
+"""NAS-Bench-101 supernet: official network shape (checked against the table), weight sharing,
+path-only execution, straight-through gates, extract/build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from samplenas.spaces import InvalidArchitecture
+from samplenas.spaces.nasbench101 import CANONICAL_OPS, EDGES, INPUT, NUM_EDGE_BITS, OUTPUT, ModelSpec
+from samplenas.supernet import SUPERNETS
+from samplenas.supernet.cost import count_macs, count_params
+from samplenas.supernet.nasbench101 import (
+    NASBench101Supernet,
+    compute_vertex_channels,
+    encoded_vertex_ids,
+)
+from samplenas.supernet.ops import SlicedConv2d
+
+TINY = dict(stem_channels=8, num_stacks=2, cells_per_stack=1, num_classes=5, image_size=8)
+
+
+def encode(edges, ops=(0, 0, 0, 0, 0)) -> tuple[int, ...]:
+    bits = [0] * NUM_EDGE_BITS
+    for edge in edges:
+        bits[EDGES.index(edge)] = 1
+    return tuple(bits) + tuple(ops)
+
+
+CHAIN = encode([(0, 1), (1, 2), (2, 6)], ops=(0, 2, 1, 1, 1))  # vertices 3..5 pruned
+INPUT_ONLY = encode([(0, 6)])
+RICH = encode([(0, 1), (0, 2), (1, 3), (2, 3), (3, 6), (1, 6), (0, 6), (2, 4), (4, 5)], ops=(1, 0, 2, 0, 1))
+
+
+def table_arch(space, table, row) -> tuple[int, ...]:
+    n = int(table["num_vertices"][row])
+    ops = [INPUT] + [CANONICAL_OPS[c] for c in table["ops"][row][1 : n - 1]] + [OUTPUT]
+    return space.encode(ModelSpec(table["adjacency"][row][:n, :n].astype(np.int64), ops))
+
+
+@pytest.fixture(scope="module")
+def full_size() -> NASBench101Supernet:
+    with torch.device("meta"):
+        return NASBench101Supernet()
+
+
+@pytest.fixture
+def tiny() -> NASBench101Supernet:
+    torch.manual_seed(0)
+    return NASBench101Supernet(**TINY)
+
+
+def test_registered():
+    assert SUPERNETS["nb101"] is NASBench101Supernet
+
+
+def test_vertex_channels_follow_official_rules():
+    # three vertices feed the output: 128 = 43 + 43 + 42 (remainder to the first); vertex 1
+    # feeds vertices 2 and 3 only, so it takes their max
+    matrix = np.zeros((5, 5), dtype=int)
+    for i, j in [(0, 1), (1, 2), (1, 3), (0, 3), (2, 4), (3, 4)]:
+        matrix[i, j] = 1
+    assert compute_vertex_channels(64, 128, matrix) == [64, 64, 64, 64, 128]
+    matrix[0, 2] = 1
+    matrix[1, 4] = 1
+    assert compute_vertex_channels(64, 128, matrix) == [64, 43, 43, 42, 128]
+    assert compute_vertex_channels(64, 128, np.array([[0, 1], [0, 0]])) == [64, 128]
+
+
+def test_encoded_vertex_ids_skip_pruned_vertices():
+    spec = ModelSpec(np.array([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]]), [INPUT, "a", "b", OUTPUT])
+    assert encoded_vertex_ids(spec) == (0, 1, 3)
+
+
+def test_build_matches_table_parameter_counts(full_size, nb101_npz, rng):
+    known = np.flatnonzero(~np.isnan(nb101_npz["params"]))
+    rows = [int(known[0])] + [int(r) for r in rng.choice(known, 20, replace=False)]
+    assert int(nb101_npz["params"][known[0]]) == 8_555_530  # first cell of the 1k tfrecord
+    for row in rows:
+        with torch.device("meta"):
+            network = full_size.build(table_arch(full_size.space, nb101_npz, row))
+        assert count_params(network) == int(nb101_npz["params"][row]), row
+
+
+def test_build_matches_table_flops(full_size, nb101_npz, rng):
+    """The table's `flops_thop` (a public PyTorch port measured with thop, which adds 2 per BN
+    output element to conv and dense multiply-adds) pins spatial sizes and widths everywhere."""
+    for row in rng.choice(len(nb101_npz["params"]), 3, replace=False):
+        bn_elements = 0
+
+        def count_bn(module, inputs, output):
+            nonlocal bn_elements
+            bn_elements += output.numel()
+
+        with torch.device("meta"):
+            network = full_size.build(table_arch(full_size.space, nb101_npz, int(row)))
+            for module in network.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.register_forward_hook(count_bn)
+            macs = count_macs(network, (3, 32, 32))
+        assert macs + 2 * bn_elements == nb101_npz["flops_thop"][row], row
+
+
+def _settle_bn(supernet, archs):
+    """Give every BN non-trivial running statistics (a few training-mode passes)."""
+    supernet.train()
+    with torch.no_grad():
+        for arch in archs:
+            supernet(torch.randn(4, 3, 8, 8), arch)
+    supernet.eval()
+
+
+def test_extract_equals_supernet_forward_in_eval_mode(tiny, rng):
+    archs = [CHAIN, INPUT_ONLY, RICH] + [tiny.space.sample(rng) for _ in range(4)]
+    _settle_bn(tiny, archs)
+    x = torch.randn(3, 3, 8, 8)
+    for arch in archs:
+        with torch.no_grad():
+            expected = tiny(x, arch)
+            subnet = tiny.extract(arch).eval()
+            torch.testing.assert_close(subnet(x), expected, atol=1e-5, rtol=1e-5)
+        assert not any(isinstance(m, SlicedConv2d) for m in subnet.modules())
+        # the subnet owns copies: training it leaves the supernet untouched
+        before = tiny.cells[0].projections[0].conv.weight.clone()
+        for p in subnet.parameters():
+            p.data.add_(1.0)
+        assert torch.equal(tiny.cells[0].projections[0].conv.weight, before)
+
+
+def test_build_has_extract_structure_and_fresh_weights(tiny):
+    tiny.eval()
+    extracted, built = tiny.extract(RICH), tiny.build(RICH)
+    assert str(extracted) == str(built)
+    assert [p.shape for p in extracted.parameters()] == [p.shape for p in built.parameters()]
+    x = torch.randn(2, 3, 8, 8)
+    assert not torch.allclose(extracted.eval()(x), built.eval()(x))
+
+
+def test_odd_image_size_downsamples_like_tf_same_padding():
+    supernet = NASBench101Supernet(stem_channels=5, num_stacks=3, cells_per_stack=1, image_size=7)
+    seen = []
+    supernet.cells[2].projections[5].register_forward_hook(lambda m, i, out: seen.append(out.shape[-1]))
+    supernet(torch.randn(1, 3, 7, 7), INPUT_ONLY)
+    assert seen == [2]  # 7 -> 4 -> 2, as TF's "same" 2x2/2 max-pool
+
+
+def _ran_convs(supernet, x, arch) -> list[str]:
+    ran: list[str] = []
+    names = {module: name for name, module in supernet.named_modules()}
+    handles = [
+        m.register_forward_hook(lambda module, i, o: ran.append(names[module]))
+        for m in supernet.modules()
+        if isinstance(m, (SlicedConv2d, nn.Conv2d))
+    ]
+    try:
+        supernet(x, arch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ran
+
+
+@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH])
+def test_forward_runs_only_the_chosen_path(tiny, arch):
+    spec = tiny.space.decode(arch)
+    ids, n = encoded_vertex_ids(spec), len(spec.ops)
+    expected = ["stem.0"]
+    for cell in range(len(tiny.cells)):
+        for v in range(1, n - 1):  # vertex order: interior inputs, projection, then the op
+            if spec.matrix[0, v]:
+                expected.append(f"cells.{cell}.projections.{ids[v] - 1}.conv")
+            if spec.ops[v] != "maxpool3x3":
+                expected.append(f"cells.{cell}.{spec.ops[v][:7]}.{ids[v] - 1}.conv")
+        if spec.matrix[0, n - 1]:
+            expected.append(f"cells.{cell}.projections.5.conv")
+    ran = _ran_convs(tiny, torch.randn(2, 3, 8, 8), arch)
+    assert ran == expected
+    extracted_convs = [m for m in tiny.extract(arch).modules() if isinstance(m, nn.Conv2d)]
+    assert len(extracted_convs) == len(expected)
+
+
+def test_shared_weights_are_sliced_to_the_cell_widths(tiny):
+    # CHAIN: vertex 2 alone feeds the output (8 channels), vertex 1 takes its width
+    _ = tiny(torch.randn(2, 3, 8, 8), CHAIN)
+    extracted = tiny.extract(CHAIN)
+    conv = extracted.cells[0].ops["1"][0]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (8, 8, (3, 3))
+    torch.testing.assert_close(conv.weight, tiny.cells[0].conv3x3[0].conv.weight)
+    # RICH, second slot (16 channels): two interior vertices feed the output -> 8 each
+    proj = tiny.extract(RICH).cells[1].projections["1"][0]
+    assert (proj.in_channels, proj.out_channels) == (8, 8)
+    torch.testing.assert_close(proj.weight, tiny.cells[1].projections[0].conv.weight[:8, :8])
+
+
+def _used_positions(space, arch) -> set[int]:
+    spec = space.decode(arch)
+    ids, n = encoded_vertex_ids(spec), len(spec.ops)
+    used = {NUM_EDGE_BITS + ids[v] - 1 for v in range(1, n - 1)}
+    used |= {EDGES.index((ids[a], ids[b])) for a in range(n) for b in range(n) if spec.matrix[a, b]}
+    return used
+
+
+@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH])
+def test_gates_get_gradient_exactly_at_used_positions(tiny, arch):
+    gates = torch.full((len(tiny.space.dims),), 0.3, requires_grad=True)
+    x = torch.randn(2, 3, 8, 8)
+    tiny.eval()
+    out = tiny(x, arch, gates)
+    with torch.no_grad():
+        torch.testing.assert_close(out, tiny(x, arch))  # straight through: forward value 1
+    (out * torch.randn_like(out)).sum().backward()
+    nonzero = {int(i) for i in torch.nonzero(gates.grad).flatten()}
+    assert nonzero == _used_positions(tiny.space, arch)
+
+
+def test_gates_with_wrong_shape_are_rejected(tiny):
+    with pytest.raises(ValueError, match="gates must have shape"):
+        tiny(torch.randn(1, 3, 8, 8), CHAIN, torch.ones(5))
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        encode([(0, 1), (1, 2)]),  # output unreachable
+        encode([(0, j) for j in range(1, 7)] + [(1, 2), (1, 3), (1, 4), (1, 5)]),  # 10 edges
+        CHAIN[:-1],
+        CHAIN[:-1] + (3,),
+    ],
+)
+def test_invalid_arch_raises_before_any_tensor_work(tiny, arch):
+    not_a_tensor = object()  # any tensor work on it would raise something else
+    with pytest.raises(InvalidArchitecture):
+        tiny(not_a_tensor, arch)
+    with pytest.raises(InvalidArchitecture):
+        tiny.extract(arch)
+    with pytest.raises(InvalidArchitecture):
+        tiny.build(arch)
+
+
+def test_cost_counts_params_and_macs_of_the_built_network():
+    supernet = NASBench101Supernet(stem_channels=8, num_stacks=1, cells_per_stack=1, image_size=8)
+    cost = supernet.cost(INPUT_ONLY)
+    # stem 3->8 conv3x3 + BN, cell projection 8->8 conv1x1 + BN, dense 8->10
+    assert cost["params"] == (27 * 8 + 16) + (64 + 16) + (80 + 10)
+    assert cost["macs"] == 64 * 8 * 27 + 64 * 8 * 8 + 8 * 10
+    assert supernet.cost(INPUT_ONLY) == cost
+
+
+def test_bad_settings_are_user_errors():
+    from samplenas.errors import UserError
+
+    with pytest.raises(UserError, match="stem_channels must be a positive integer"):
+        NASBench101Supernet(stem_channels=0)
+    with pytest.raises(UserError, match="at least 5"):  # 5 vertices feeding the output need 1 channel each
+        NASBench101Supernet(stem_channels=4)
