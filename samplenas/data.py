@@ -1,0 +1,389 @@
+"""Datasets by name, with a seeded validation split carved out of the training set.
+
+`load_dataset(name, data_dir)` returns the train/val/test datasets and the metadata a supernet
+needs (classes, channels, image size, normalisation). The validation split is always a held-out
+part of the training set, never the test set, so search never sees test data.
+
+Small datasets (digits, MNIST, Fashion-MNIST) live in memory as uint8 tensors and are batched by
+indexing, which is far faster on CPU than a per-item DataLoader. `BatchStream` gives an endless,
+seeded, resumable sequence of training batches: the order depends only on (seed, epoch, position),
+so a resumed run sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from samplenas.errors import UserError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+@dataclass
+class LoadedData:
+    info: DatasetInfo
+    train: Dataset | None = None
+    val: Dataset | None = None
+    test: Dataset | None = None
+
+
+# Normalisation constants: the usual published per-channel statistics of each training set
+# (digits' are computed at load time).
+_STATS = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar10-jpeg": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
+}
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "stl10")
+NEEDS_DATA_DIR = frozenset(DATASETS) - {"digits"}
+
+
+class TensorImages(Dataset):
+    """In-memory images (uint8 N,C,H,W times `scale` gives [0, 1]), normalised on the way out.
+
+    `batch(indices)` returns a whole batch with one indexing op; `image_size` other than the
+    stored size resizes bilinearly per batch (e.g. 8x8 digits shown to a net built for 16x16).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, scale: float,
+                 mean: Sequence[float], std: Sequence[float], image_size: int | None = None):
+        self.images = images
+        self.labels = labels.long()
+        self.scale = float(scale)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.image_size = int(image_size or images.shape[-1])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        x = self.images[index].float() * self.scale
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return (x - self.mean) / self.std, self.labels[index]
+
+    def __getitem__(self, i: int):
+        x, y = self.batch([i])
+        return x[0], y[0]
+
+    def subset(self, indices) -> TensorImages:
+        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return TensorImages(self.images[index], self.labels[index], self.scale,
+                            self.mean.flatten().tolist(), self.std.flatten().tolist(), self.image_size)
+
+
+# --- public entry point -------------------------------------------------------------------------
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    splits: Sequence[str] = SPLITS,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    download: bool = False,
+    image_size: int | None = None,
+    augment: bool = False,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> LoadedData:
+    """Datasets for `splits` plus metadata.
+
+    val: a `val_fraction` share of the training set, held out by a permutation seeded with
+    `seed` (train is the rest). image_size: resize (default: native). augment: random crop and
+    flip for the RGB training split. limit: keep at most this many examples per split (quick runs).
+    cache_dir: where archives are extracted (default: $SAMPLENAS_CACHE or ~/.cache/samplenas).
+    """
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise UserError(f"unknown split {bad[0]!r}; valid: {', '.join(SPLITS)}")
+    if not 0 < val_fraction < 1:
+        raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    root = None
+    if name in NEEDS_DATA_DIR:
+        if data_dir is None:
+            raise UserError(f"dataset {name!r} needs --data-dir (the embedded 'digits' needs none)")
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise UserError(f"data directory {root} does not exist")
+    if name == "digits":
+        full_train, test, info = _digits(image_size)
+    elif name in ("mnist", "fashion-mnist"):
+        full_train, test, info = _idx_dataset(name, root, download, image_size)
+    else:
+        full_train, test, info = _torchvision_rgb(name, root, download, image_size, augment, cache_dir)
+    train, val = _hold_out(full_train, val_fraction, seed)
+    chosen = {"train": train, "val": val, "test": test}
+    out = LoadedData(info)
+    for split in splits:
+        setattr(out, split, _limit(chosen[split], limit))
+    return out
+
+
+def _hold_out(dataset: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    n_val = max(1, int(round(val_fraction * len(dataset))))
+    return _take(dataset, np.sort(order[n_val:])), _take(dataset, np.sort(order[:n_val]))
+
+
+def _limit(dataset: Dataset, limit: int | None) -> Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return _take(dataset, np.arange(int(limit)))
+
+
+def _take(dataset: Dataset, indices: np.ndarray) -> Dataset:
+    if isinstance(dataset, TensorImages):
+        return dataset.subset(indices)
+    return Subset(dataset, indices.tolist())
+
+
+# --- digits (bundled with scikit-learn) ---------------------------------------------------------
+def _digits(image_size: int | None):
+    """sklearn's 1,797 8x8 handwritten digits (values 0..16); a fixed 20 % is the test set."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    order = np.random.default_rng(12345).permutation(len(labels))  # fixed: the test set never moves
+    n_test = len(labels) // 5
+    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    pixels = images[torch.as_tensor(train_idx)].float() / 16
+    mean, std = (float(pixels.mean()),), (float(pixels.std()),)
+    size = int(image_size or 8)
+    full = TensorImages(images, labels, 1 / 16, mean, std, size)
+    info = DatasetInfo("digits", 10, 1, size, mean, std)
+    return full.subset(train_idx), full.subset(test_idx), info
+
+
+# --- MNIST / Fashion-MNIST from idx files (gzipped or not) --------------------------------------
+_IDX_LAYOUTS = {"mnist": ("mnist", "MNIST/raw"), "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw")}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (the MNIST format: magic, big-endian dims, uint8 data), plain or gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("not a uint8 idx file")
+        shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, ValueError, struct.error, EOFError) as err:
+        raise UserError(f"cannot read idx file {path}: {err}") from None
+
+
+def _find_idx(root: Path, name: str, stem: str) -> Path | None:
+    for folder in (root / _IDX_LAYOUTS[name][0], root / _IDX_LAYOUTS[name][1], root):
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _idx_dataset(name: str, root: Path, download: bool, image_size: int | None):
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    paths = [_find_idx(root, name, s) for s in stems]
+    if any(p is None for p in paths) and download:
+        import torchvision.datasets as tvd
+
+        cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
+        _torchvision_call(lambda: cls(str(root), train=True, download=True), name, root)
+        paths = [_find_idx(root, name, s) for s in stems]
+    if any(p is None for p in paths):
+        missing = stems[[p is None for p in paths].index(True)]
+        raise UserError(f"{name}: {missing}[.gz] not found under {root}/{_IDX_LAYOUTS[name][0]}, "
+                        f"{root}/{_IDX_LAYOUTS[name][1]} or {root} (pass --download to fetch it)")
+    arrays = [torch.from_numpy(read_idx(p).copy()) for p in paths]
+    mean, std = _STATS[name]
+    size = int(image_size or 28)
+    train = TensorImages(arrays[0].unsqueeze(1), arrays[1], 1 / 255, mean, std, size)
+    test = TensorImages(arrays[2].unsqueeze(1), arrays[3], 1 / 255, mean, std, size)
+    return train, test, DatasetInfo(name, 10, 1, size, mean, std)
+
+
+# --- RGB datasets through torchvision -----------------------------------------------------------
+def _torchvision_rgb(name: str, root: Path, download: bool, image_size: int | None, augment: bool, cache_dir):
+    import torchvision.datasets as tvd
+    from torchvision import transforms as T
+
+    native = 96 if name == "stl10" else 32
+    size = int(image_size or native)
+    mean, std = _STATS[name]
+    common = ([T.Resize(size)] if size != native else []) + [T.ToTensor(), T.Normalize(mean, std)]
+    augmentation = [T.RandomCrop(native, padding=native // 8), T.RandomHorizontalFlip()] if augment else []
+    train_tf, test_tf = T.Compose(augmentation + common), T.Compose(common)
+    if name == "cifar10":
+        train = _torchvision_call(lambda: tvd.CIFAR10(str(root), True, train_tf, download=download), name, root)
+        test = _torchvision_call(lambda: tvd.CIFAR10(str(root), False, test_tf, download=download), name, root)
+    elif name == "stl10":
+        train = _torchvision_call(lambda: tvd.STL10(str(root), "train", transform=train_tf, download=download),
+                                  name, root)
+        test = _torchvision_call(lambda: tvd.STL10(str(root), "test", transform=test_tf, download=download),
+                                 name, root)
+    else:
+        folder = cifar10_jpeg_folder(root, cache_dir)
+        train = tvd.ImageFolder(str(folder / "train"), train_tf)
+        test = tvd.ImageFolder(str(folder / "test"), test_tf)
+    return train, test, DatasetInfo(name, 10, 3, size, mean, std)
+
+
+def _torchvision_call(make, name: str, root: Path):
+    try:
+        return make()
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+        raise UserError(f"{name} not found under {root} ({str(err).splitlines()[0]}); "
+                        f"pass --download to fetch it") from None
+
+
+CIFAR10_JPEG_ARCHIVE = "cifar10_jpeg_q75.tar.gz"
+
+
+def cifar10_jpeg_folder(root: Path, cache_dir=None) -> Path:
+    """The folder holding train/ and test/ of the JPEG CIFAR-10 copy, extracting the archive once.
+
+    Accepts an already extracted `<root>/cifar10-jpeg/{train,test}` (or `<root>/{train,test}`);
+    otherwise extracts `<root>/cifar10-jpeg/cifar10_jpeg_q75.tar.gz` into a cache folder keyed by the
+    archive's path, size and mtime, via a temporary folder renamed into place (never half-written).
+    """
+    for folder in (root / "cifar10-jpeg", root):
+        if (folder / "train").is_dir() and (folder / "test").is_dir():
+            return folder
+    archive = next((p for p in (root / "cifar10-jpeg" / CIFAR10_JPEG_ARCHIVE, root / CIFAR10_JPEG_ARCHIVE)
+                    if p.is_file()), None)
+    if archive is None:
+        raise UserError(f"cifar10-jpeg: neither {root}/cifar10-jpeg/{{train,test}} nor "
+                        f"{root}/cifar10-jpeg/{CIFAR10_JPEG_ARCHIVE} exists")
+    stat = archive.stat()
+    tag = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    cache = Path(cache_dir or os.environ.get("SAMPLENAS_CACHE") or Path.home() / ".cache" / "samplenas")
+    target = cache / f"cifar10-jpeg-{tag}"
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".cifar10-jpeg-", dir=cache))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = [m for m in tar.getmembers() if m.isdir() or m.isfile()]
+            if hasattr(tarfile, "data_filter"):  # refuses absolute paths and links out of the folder
+                tar.extractall(staging, members=members, filter="data")
+            else:
+                tar.extractall(staging, members=[m for m in members if _is_safe_member(m.name)])
+        if not ((staging / "train").is_dir() and (staging / "test").is_dir()):
+            raise UserError(f"{archive} does not contain train/ and test/ folders")
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process finished first
+            if not target.is_dir():
+                raise
+    except (tarfile.TarError, OSError) as err:
+        raise UserError(f"cannot extract {archive}: {err}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _is_safe_member(name: str) -> bool:
+    path = Path(name)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+# --- batching -------------------------------------------------------------------------------------
+def iterate_batches(dataset: Dataset, indices: Sequence[int], batch_size: int,
+                    num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, y) batches over `indices` in the given order."""
+    if isinstance(dataset, TensorImages):
+        for start in range(0, len(indices), batch_size):
+            yield dataset.batch(indices[start:start + batch_size])
+        return
+    chunks = [list(indices[start:start + batch_size]) for start in range(0, len(indices), batch_size)]
+    yield from DataLoader(dataset, batch_sampler=chunks, num_workers=num_workers)
+
+
+def eval_batches(dataset: Dataset, batch_size: int, limit: int | None = None, num_workers: int = 0):
+    """The first `limit` examples (all by default) in stored order: the same every time."""
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    return iterate_batches(dataset, np.arange(n), batch_size, num_workers)
+
+
+class BatchStream:
+    """An endless stream of training batches whose order depends only on (seed, epoch, position).
+
+    Epoch e visits the examples in the permutation drawn from `default_rng([seed, e])`; the last
+    incomplete batch of an epoch is dropped so every batch has `batch_size` examples. `state_dict`
+    is (epoch, position); after `load_state_dict` the stream continues exactly where it stopped.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0):
+        if len(dataset) < batch_size:
+            raise UserError(f"batch size {batch_size} exceeds the {len(dataset)} training examples")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.num_workers = num_workers
+        self.epoch = 0
+        self.position = 0  # batches already taken in this epoch
+        self._iterator: Iterator | None = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.dataset) // self.batch_size
+
+    def _start(self) -> None:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))
+        order = order[self.position * self.batch_size: self.batches_per_epoch * self.batch_size]
+        self._iterator = iterate_batches(self.dataset, order, self.batch_size, self.num_workers)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.position >= self.batches_per_epoch:
+            self.epoch, self.position, self._iterator = self.epoch + 1, 0, None
+        if self._iterator is None:
+            self._start()
+        batch = next(self._iterator)
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed, self.epoch, self.position = int(state["seed"]), int(state["epoch"]), int(state["position"])
+        self._iterator = None

@@ -1,0 +1,142 @@
+import gzip
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samplenas.data import DATASETS, BatchStream, cifar10_jpeg_folder, load_dataset, read_idx
+from samplenas.errors import UserError
+
+MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
+
+
+def test_digits_needs_no_data_dir_and_splits_are_disjoint():
+    data = load_dataset("digits")
+    assert (data.info.num_classes, data.info.in_channels, data.info.image_size) == (10, 1, 8)
+    assert len(data.train) + len(data.val) + len(data.test) == 1797
+    x, y = data.train.batch([0, 1, 2])
+    assert x.shape == (3, 1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
+    # the validation split comes out of the training set; the test set is fixed whatever the seed
+    other = load_dataset("digits", seed=7)
+    assert torch.equal(other.test.images, data.test.images)
+    assert not torch.equal(other.val.images, data.val.images)
+    assert sorted(torch.cat([other.train.labels, other.val.labels]).tolist()) == sorted(
+        torch.cat([data.train.labels, data.val.labels]).tolist())
+
+
+def test_digits_normalised_and_resizable():
+    data = load_dataset("digits", splits=("train",), image_size=16)
+    x, _ = data.train.batch(np.arange(len(data.train)))
+    assert x.shape[-2:] == (16, 16) and data.info.image_size == 16 and data.val is None
+    native = load_dataset("digits", splits=("train",)).train.batch(np.arange(len(data.train)))[0]
+    assert abs(float(native.mean())) < 0.02 and abs(float(native.std()) - 1) < 0.02  # stats of train+val
+
+
+def test_mnist_from_shared_gz_matches_published_label_counts(data_dir):
+    data = load_dataset("mnist", data_dir, splits=("train", "val"))
+    assert (len(data.train), len(data.val)) == (54000, 6000)
+    labels = torch.cat([data.train.labels, data.val.labels])
+    assert np.bincount(labels.numpy()).tolist() == MNIST_TRAIN_LABEL_COUNTS
+    assert data.info.input_shape == (1, 28, 28)
+
+
+def test_fashion_mnist_limit(data_dir):
+    data = load_dataset("fashion-mnist", data_dir, splits=("test",), limit=100)
+    assert len(data.test) == 100 and data.train is None
+
+
+def _write_idx(path, array):
+    header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_torchvision_layout_uncompressed(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    data = load_dataset("mnist", tmp_path, val_fraction=0.25)
+    assert (len(data.train), len(data.val), len(data.test)) == (30, 10, 10)
+    assert read_idx(raw / "t10k-labels-idx1-ubyte").tolist() == list(range(10))
+
+
+def test_read_idx_rejects_garbage(tmp_path):
+    bad = tmp_path / "x-idx1-ubyte.gz"
+    with gzip.open(bad, "wb") as f:
+        f.write(b"\x01\x02")
+    with pytest.raises(UserError, match="cannot read idx"):
+        read_idx(bad)
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(UserError) as err:
+        load_dataset("imagenet")
+    assert all(name in str(err.value) for name in DATASETS)
+
+
+def test_missing_data_dir_is_named(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_dataset("mnist", tmp_path / "nowhere")
+    with pytest.raises(UserError, match="needs --data-dir"):
+        load_dataset("cifar10")
+    with pytest.raises(UserError, match="train-images-idx3-ubyte"):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(UserError, match="cifar10-jpeg"):
+        load_dataset("cifar10-jpeg", tmp_path)
+
+
+def test_cifar10_jpeg_archive_extracted_once(tmp_path):
+    """A tiny archive in the shared copy's layout: extracted atomically into the cache, then reused."""
+    source = tmp_path / "data" / "cifar10-jpeg"
+    source.mkdir(parents=True)
+    with tarfile.open(source / "cifar10_jpeg_q75.tar.gz", "w:gz") as tar:
+        for split, n in (("train", 10), ("test", 2)):
+            for cls in ("airplane", "cat"):
+                for i in range(n):
+                    path = tmp_path / f"{split}_{cls}_{i}.jpg"
+                    Image.new("RGB", (32, 32), (i * 20, 100, 200)).save(path, quality=75)
+                    tar.add(path, arcname=f"{split}/{cls}/{i:04d}.jpg")
+    cache = tmp_path / "cache"
+    data = load_dataset("cifar10-jpeg", tmp_path / "data", cache_dir=cache, val_fraction=0.2)
+    assert (len(data.train), len(data.val), len(data.test)) == (16, 4, 4)
+    x, y = data.train[0]
+    assert x.shape == (3, 32, 32) and y in (0, 1)
+    folder = cifar10_jpeg_folder(tmp_path / "data", cache)
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no leftover staging folder
+
+
+@pytest.mark.slow
+def test_cifar10_jpeg_real_archive(data_dir, tmp_path):
+    data = load_dataset("cifar10-jpeg", data_dir, cache_dir=tmp_path, limit=4)
+    folder = cifar10_jpeg_folder(data_dir, tmp_path)
+    assert len(list((folder / "train").rglob("*.jpg"))) == 50000
+    assert len(list((folder / "test").rglob("*.jpg"))) == 10000
+    assert sorted(p.name for p in (folder / "test").iterdir())[:2] == ["airplane", "automobile"]
+    x, y = data.train[3]
+    assert x.shape == data.info.input_shape == (3, 32, 32) and 0 <= y < 10
+
+
+def test_batch_stream_resumes_exactly():
+    dataset = load_dataset("digits", splits=("train",)).train
+    full = BatchStream(dataset, 100, seed=3)
+    reference = [full.next()[1] for _ in range(30)]  # crosses two epoch boundaries
+    first = BatchStream(dataset, 100, seed=3)
+    head = [first.next()[1] for _ in range(17)]
+    resumed = BatchStream(dataset, 100, seed=0)
+    resumed.load_state_dict(first.state_dict())
+    tail = [resumed.next()[1] for _ in range(13)]
+    assert all(torch.equal(a, b) for a, b in zip(reference, head + tail))
+    per_epoch = full.batches_per_epoch
+    assert per_epoch == len(dataset) // 100
+    assert not torch.equal(reference[0], reference[per_epoch])  # a fresh permutation each epoch
+
+
+def test_batch_stream_rejects_oversized_batch():
+    dataset = load_dataset("digits", splits=("val",)).val
+    with pytest.raises(UserError, match="exceeds"):
+        BatchStream(dataset, len(dataset) + 1)
