@@ -206,8 +206,14 @@ def init_like_official(module: nn.Module) -> nn.Module:
     return module
 
 
+def vertex_pool() -> nn.MaxPool2d:
+    """The maxpool3x3 vertex op: stride 1, "same" padding, channels unchanged."""
+    return nn.MaxPool2d(3, stride=1, padding=1)
+
+
 class NB101Cell(nn.Module):
-    """A standalone cell; `make(role, vertex_id, in_channels, out_channels)` supplies its layers."""
+    """A standalone cell; `make(role, vertex_id, in_channels, out_channels)` supplies its
+    Conv-BN-ReLU layers (role: a conv op or PROJECTION)."""
 
     def __init__(self, plan: CellPlan, make: Callable[[str, int, int, int], nn.Module]):
         super().__init__()
@@ -221,7 +227,12 @@ class NB101Cell(nn.Module):
             }
         )
         self.ops = nn.ModuleDict(
-            {str(v): make(plan.ops[v], plan.vertex_ids[v], channels[v], channels[v]) for v in range(1, n - 1)}
+            {
+                str(v): vertex_pool()
+                if plan.ops[v] == MAXPOOL3X3
+                else make(plan.ops[v], plan.vertex_ids[v], channels[v], channels[v])
+                for v in range(1, n - 1)
+            }
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -312,7 +323,7 @@ class NASBench101Supernet(Supernet):
         self.stem = self._fresh_stem()
         self.cells = nn.ModuleList(SharedCell(slot) for slot in self.slots)
         self.classifier = self._fresh_classifier()
-        self.vertex_pool = nn.MaxPool2d(3, stride=1, padding=1)
+        self.vertex_pool = vertex_pool()
         init_like_official(self)
 
     # --- pieces shared by the supernet and the standalone networks -------------------------
@@ -359,8 +370,6 @@ class NASBench101Supernet(Supernet):
 
     def extract(self, arch: Arch) -> NB101Network:
         def shared_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
-            if role == MAXPOOL3X3:
-                return nn.MaxPool2d(3, stride=1, padding=1)
             return self.cells[index].layer(role, vertex_id).export(c_in, c_out)
 
         return NB101Network(
@@ -369,8 +378,6 @@ class NASBench101Supernet(Supernet):
 
     def build(self, arch: Arch) -> NB101Network:
         def fresh_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
-            if role == MAXPOOL3X3:
-                return nn.MaxPool2d(3, stride=1, padding=1)
             return conv_bn_relu(c_in, c_out, KERNEL[role], BN_EPSILON, BN_MOMENTUM)
 
         network = NB101Network(self.slots, self.plans(arch), fresh_layer, self._fresh_stem(), self._fresh_classifier())
