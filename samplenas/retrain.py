@@ -1,0 +1,481 @@
+"""Train a chosen architecture from scratch (`build(arch)`, no shared weights) and test it.
+
+One process per device: plain `python`/`samplenas retrain` on one device, or `torchrun
+--nproc_per_node=G [--nnodes ...]` for data parallelism (DistributedDataParallel, batch norm
+synchronised across processes, metrics all-reduced, only rank 0 writing files). The global batch
+is split evenly over processes and the data order depends only on (seed, epoch), so the
+trajectory does not depend on the number of processes beyond floating-point rounding.
+
+The loop trains a list of "members" in lockstep on the same batches: one for a plain retrain,
+N independently initialised copies for `ensemble=N` (each optionally stopped early at a
+validation-loss patience). Checkpoints (every epoch, optionally every k steps) hold everything
+needed to continue bit-exactly: weights, optimiser states, step counters, early-stopping state and
+every process's RNG state. `result.json` is written once, at the very end of a successful run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from samplenas.checkpoint import load_checkpoint, save_checkpoint, save_json
+from samplenas.data import LoadedData, iterate_batches, load_dataset
+from samplenas.distributed import (
+    World,
+    close_world,
+    convert_sync_batchnorm,
+    epoch_shard,
+    eval_shard,
+    gather_objects,
+    init_world,
+    reduce_sums,
+)
+from samplenas.errors import UserError
+from samplenas.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
+from samplenas.spaces.base import Arch
+from samplenas.supernet import SUPERNETS
+from samplenas.tasks import make_task, step_generator
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+FORMAT = "samplenas-retrain-1"
+DATA_SETTINGS = ("num_classes", "in_channels", "image_size")  # taken from the data set when accepted
+EVAL_KEY = 7_777  # separates evaluation randomness (denoising noise) from training steps
+
+
+@dataclass
+class RetrainJob:
+    """Everything a retrain needs; `arch` is the text given by the user (readable form or ints)."""
+
+    space: str
+    arch: str
+    data: str
+    out: Path
+    recipe: Recipe
+    data_dir: str | None = None
+    seed: int = 0
+    device: str | None = None  # "cpu", "cuda" or None (GPU when visible)
+    amp: bool = True  # bf16 autocast on GPU
+    channels_last: bool = True  # on GPU
+    sync_bn: bool = True  # when distributed
+    resume: bool = False
+    stop_after: int | None = None  # stop (checkpointed) after this many steps of this invocation
+    checkpoint_steps: int = 0  # extra mid-epoch checkpoints; 0 = at epoch ends only
+    limit: int | None = None  # examples per split (quick runs)
+    val_fraction: float = 0.1
+    workers: int = 0
+    ensemble: int = 1
+    patience: int = 0  # epochs without validation improvement before a member stops; 0 = never
+    step_budget: int | None = None  # total optimiser steps (the monolithic comparison); None = epochs
+    progress: bool = True
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+# --- building --------------------------------------------------------------------------------
+def network_settings(space: str, recipe: Recipe, info) -> dict:
+    """The recipe's supernet settings plus the data set's shape, for the settings the supernet takes."""
+    accepted = inspect.signature(SUPERNETS[space].__init__).parameters
+    settings = {name: getattr(info, name) for name in DATA_SETTINGS if name in accepted}
+    settings.update(recipe.network)
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        raise UserError(f"{space} supernet has no setting {unknown[0]!r}; valid: {', '.join(sorted(accepted)[1:])}")
+    return settings
+
+
+def make_supernet(space: str, settings: dict):
+    try:
+        return SUPERNETS[space](**settings)
+    except TypeError as err:
+        raise UserError(f"{space} supernet settings {settings}: {err}") from None
+
+
+def load_data(job_like: dict, splits) -> LoadedData:
+    return load_dataset(job_like["data"], job_like["data_dir"], splits, val_fraction=job_like["val_fraction"],
+                        seed=job_like["seed"], image_size=job_like["recipe"]["network"].get("image_size"),
+                        augment=job_like["recipe"]["augment"], limit=job_like["limit"])
+
+
+@dataclass
+class Member:
+    """One independently initialised network and its training state."""
+
+    model: nn.Module  # the network (inside DDP when distributed)
+    net: nn.Module  # the bare network
+    optimizer: torch.optim.Optimizer
+    steps: int = 0
+    best_val: float = math.inf
+    bad_epochs: int = 0
+    stopped: bool = False
+    best_state: dict | None = None
+
+    def state_dict(self) -> dict:
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "steps": self.steps,
+                "best_val": self.best_val, "bad_epochs": self.bad_epochs, "stopped": self.stopped,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.steps, self.best_val = int(state["steps"]), float(state["best_val"])
+        self.bad_epochs, self.stopped, self.best_state = int(state["bad_epochs"]), bool(state["stopped"]), \
+            state["best_state"]
+
+
+def build_network(supernet, arch: Arch, seed: int, index: int, world: World, sync_bn: bool,
+                  channels_last: bool) -> nn.Module:
+    """Member `index`'s fresh network: initialised from (seed, index), identical on every process."""
+    torch.manual_seed(seed * 1_000 + index)
+    net = supernet.build(arch)
+    if world.distributed and sync_bn:
+        net = convert_sync_batchnorm(net)
+    net = net.to(world.device)
+    if channels_last and world.device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def make_member(net: nn.Module, recipe: Recipe, world: World) -> Member:
+    model = net
+    if world.distributed:
+        device_ids = [world.device.index] if world.device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+    return Member(model=model, net=net, optimizer=build_optimizer(net.parameters(), recipe))
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def _to_device(x: torch.Tensor, world: World, channels_last: bool) -> torch.Tensor:
+    x = x.to(world.device, non_blocking=True)
+    if channels_last and world.device.type == "cuda" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _autocast(world: World, amp: bool):
+    if amp and world.device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate_members(nets: list[nn.Module], dataset, task, world: World, seed: int, batch_size: int,
+                     amp: bool = True, channels_last: bool = True, workers: int = 0) -> dict:
+    """Test metrics of each network and of their average ("combined"), over all processes."""
+    for net in nets:
+        net.eval()
+    names = [f"member{i}" for i in range(len(nets))] + (["combined"] if len(nets) > 1 else [])
+    sums: dict[str, float] = defaultdict(float)
+    indices = eval_shard(len(dataset), world)
+    for b, (x, y) in enumerate(iterate_batches(dataset, indices, batch_size, workers)):
+        x, y = _to_device(x, world, channels_last), y.to(world.device)
+        inputs, target = task.prepare(x, y, step_generator(world.device, seed, EVAL_KEY, world.rank, b), False)
+        with _autocast(world, amp):
+            scores = [task.scores(net(inputs)) for net in nets]
+        if len(nets) > 1:
+            scores.append(torch.stack(scores).mean(dim=0))
+        for name, s in zip(names, scores):
+            for key, value in task.metric_sums(s, target).items():
+                sums[f"{name}/{key}"] += value
+    if not sums:
+        raise UserError("the evaluation split is empty")
+    grouped: dict[str, dict[str, float]] = defaultdict(dict)
+    for key, value in reduce_sums(sums, world).items():
+        name, metric = key.split("/")
+        grouped[name][metric] = value
+    return {name: task.summarize(grouped[name]) for name in names}
+
+
+# --- training ------------------------------------------------------------------------------------
+class Trainer:
+    """Runs one job in an initialised world; see the module docstring."""
+
+    def __init__(self, job: RetrainJob, world: World):
+        self.job, self.world = job, world
+        self.out = Path(job.out)
+        self.recipe = job.recipe
+        self.data = load_data(self._data_meta(), ("train", "val", "test"))
+        self.task = make_task(self.recipe, self.data.info)
+        self.settings = network_settings(job.space, self.recipe, self.data.info)
+        supernet = make_supernet(job.space, self.settings)
+        self.space = supernet.space
+        self.arch = self.space.parse(job.arch)
+        self._check_task()
+        self.cost = supernet.cost(self.arch)
+        self.nets = [build_network(supernet, self.arch, job.seed, i, world, job.sync_bn, job.channels_last)
+                     for i in range(job.ensemble)]
+        del supernet
+        if self.recipe.drop_path > 0 and not hasattr(self.nets[0], "drop_path_prob"):
+            raise UserError(f"drop_path is not supported by {job.space} networks")
+        self.members = [make_member(net, self.recipe, world) for net in self.nets]
+        self.per_rank_batch = self._per_rank_batch()
+        self.steps_per_epoch = len(self.data.train) // self.recipe.batch_size
+        if self.steps_per_epoch == 0:
+            raise UserError(f"batch size {self.recipe.batch_size} exceeds the {len(self.data.train)} training examples")
+        self.total_steps = job.step_budget or self.recipe.epochs * self.steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.step = 0  # global optimiser step (of the lockstep loop)
+        self.elapsed = 0.0  # training seconds of earlier invocations
+        self.writer = None
+
+    # -- set-up helpers
+    def _data_meta(self) -> dict:
+        job = self.job
+        return {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
+                "limit": job.limit, "recipe": self.recipe.to_dict()}
+
+    def _check_task(self) -> None:
+        reconstructs = self.job.space == "autoencoder"
+        if reconstructs != (self.recipe.task != "classification"):
+            raise UserError(f"task {self.recipe.task!r} does not fit the {self.job.space} space "
+                            f"({'reconstruction or denoising' if reconstructs else 'classification'} expected)")
+
+    def _per_rank_batch(self) -> int:
+        batch, size = self.recipe.batch_size, self.world.size
+        if batch % size:
+            raise UserError(f"batch size {batch} is not divisible by the {size} processes")
+        return batch // size
+
+    def meta(self) -> dict:
+        return {**self._data_meta(), "format": FORMAT, "space": self.job.space, "arch": list(self.arch),
+                "arch_text": self.space.to_str(self.arch), "settings": self.settings, "ensemble": self.job.ensemble,
+                "patience": self.job.patience, "total_steps": self.total_steps}
+
+    # -- checkpoints
+    def save(self, epoch: int, epoch_step: int) -> None:
+        rng = {"cpu": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state(self.world.device) if self.world.device.type == "cuda" else None}
+        rngs = gather_objects(rng, self.world)
+        if self.world.is_main:
+            save_checkpoint(self.out / CHECKPOINT, {
+                "meta": self.meta(), "step": self.step, "epoch": epoch, "epoch_step": epoch_step,
+                "elapsed": self.elapsed + time.perf_counter() - self._started, "rng": rngs,
+                "members": [m.state_dict() for m in self.members],
+            })
+
+    def restore(self) -> tuple[int, int]:
+        """Continue from the checkpoint in `out` (if any): returns (epoch, step within it)."""
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return 0, 0
+        state = load_checkpoint(path)
+        saved, current = state.get("meta", {}), self.meta()
+        differing = [k for k in current if saved.get(k) != current[k] and k not in ("data_dir",)]
+        if differing:
+            raise UserError(f"cannot resume {path}: it was written for a different {differing[0]} "
+                            f"({saved.get(differing[0])!r} != {current[differing[0]]!r})")
+        for member, member_state in zip(self.members, state["members"]):
+            member.load_state_dict(member_state)
+        rngs = state["rng"]
+        if self.world.rank < len(rngs):
+            torch.set_rng_state(rngs[self.world.rank]["cpu"])
+            if rngs[self.world.rank]["cuda"] is not None and self.world.device.type == "cuda":
+                torch.cuda.set_rng_state(rngs[self.world.rank]["cuda"], self.world.device)
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        return int(state["epoch"]), int(state["epoch_step"])
+
+    # -- the loop
+    def train_step(self, member: Member, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        lr = learning_rate(self.recipe, member.steps, self.total_steps)
+        for group in member.optimizer.param_groups:
+            group["lr"] = lr
+        member.model.train()
+        with _autocast(self.world, self.job.amp):
+            loss = self.task.loss(member.model(inputs), target)
+        member.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.recipe.grad_clip > 0:
+            nn.utils.clip_grad_norm_(member.net.parameters(), self.recipe.grad_clip)
+        member.optimizer.step()
+        member.steps += 1
+        return loss.detach()
+
+    def run_epoch(self, epoch: int, first_step: int, steps_left: int | None) -> tuple[bool, int]:
+        """Train one epoch from `first_step`; returns (epoch finished?, steps taken)."""
+        world, job = self.world, self.job
+        for net in self.nets:
+            if self.recipe.drop_path > 0:
+                net.drop_path_prob = drop_path_probability(self.recipe, epoch)
+        indices = epoch_shard(len(self.data.train), self.recipe.batch_size, world, job.seed, epoch)
+        indices = indices[first_step * self.per_rank_batch:]
+        last = min(self.steps_per_epoch, first_step + self.total_steps - self.step)
+        bar = tqdm(total=last, initial=first_step, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
+                   disable=not (world.is_main and job.progress), dynamic_ncols=True)
+        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.workers)
+        taken, running, epoch_step = 0, [], first_step
+        for epoch_step in range(first_step, last):
+            if steps_left is not None and taken >= steps_left:
+                break
+            x, y = next(batches)
+            x, y = _to_device(x, world, job.channels_last), y.to(world.device)
+            generator = step_generator(world.device, job.seed, self.step, world.rank)
+            inputs, target = self.task.prepare(x, y, generator, True)
+            running.extend(self.train_step(m, inputs, target) for m in self.members if not m.stopped)
+            self.step += 1
+            taken += 1
+            bar.update(1)
+            if self.step % 50 == 0 or epoch_step + 1 == last:
+                self._log_train(running, bar)
+                running = []
+            if job.checkpoint_steps and self.step % job.checkpoint_steps == 0 and epoch_step + 1 < last:
+                self.save(epoch, epoch_step + 1)
+        else:
+            bar.close()
+            return True, taken
+        bar.close()
+        self.save(epoch, epoch_step)
+        return False, taken
+
+    def _log_train(self, losses: list[torch.Tensor], bar) -> None:
+        if not losses:
+            return
+        loss = float(torch.stack(losses).mean())
+        if not math.isfinite(loss):
+            raise UserError(f"the training loss became {loss} at step {self.step}; "
+                            f"the last good checkpoint in {self.out} is kept")
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, self.step)
+            self.writer.add_scalar("train/lr", learning_rate(self.recipe, self.step, self.total_steps), self.step)
+
+    def end_epoch(self, epoch: int) -> None:
+        """Validation of every running member; early stopping at the patience."""
+        active = [m for m in self.members if not m.stopped]
+        metrics = evaluate_members([m.net for m in active], self.data.val, self.task, self.world, self.job.seed,
+                                   self.per_rank_batch, self.job.amp, self.job.channels_last, self.job.workers)
+        for i, member in enumerate(active):
+            val = metrics[f"member{i}"]
+            if self.writer is not None:
+                for key, value in val.items():
+                    self.writer.add_scalar(f"val/{key}/{self.members.index(member)}", value, self.step)
+            if val["loss"] < member.best_val:
+                member.best_val, member.bad_epochs = val["loss"], 0
+                if self.job.patience:
+                    member.best_state = {k: v.detach().clone() for k, v in member.net.state_dict().items()}
+            else:
+                member.bad_epochs += 1
+                if self.job.patience and member.bad_epochs >= self.job.patience:
+                    member.stopped = True
+                    member.net.load_state_dict(member.best_state)  # eager stop: keep the best weights
+        self.save(epoch + 1, 0)
+
+    def train(self) -> bool:
+        """Train until the budget is spent (True) or `stop_after` steps were taken (False)."""
+        self._started = time.perf_counter()
+        epoch, epoch_step = self.restore() if self.job.resume else (0, 0)
+        if self.world.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        steps_left = self.job.stop_after
+        try:
+            while self.step < self.total_steps and not all(m.stopped for m in self.members):
+                finished, taken = self.run_epoch(epoch, epoch_step, steps_left)
+                steps_left = None if steps_left is None else steps_left - taken
+                if not finished:
+                    return False
+                self.end_epoch(epoch)
+                epoch, epoch_step = epoch + 1, 0
+                if steps_left is not None and steps_left <= 0 and self.step < self.total_steps:
+                    return False
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        return True
+
+    def test(self) -> dict:
+        return evaluate_members(self.nets, self.data.test, self.task, self.world, self.job.seed, self.per_rank_batch,
+                                self.job.amp, self.job.channels_last, self.job.workers)
+
+    def wall_time(self) -> float:
+        return self.elapsed + time.perf_counter() - self._started
+
+
+# --- entry points ----------------------------------------------------------------------------------
+def retrain(job: RetrainJob) -> dict | None:
+    """Run `job`; returns the result (also in `out/result.json`), or None when stopped early by
+    `stop_after` (continue with `resume=True`)."""
+    world = init_world(job.device)
+    try:
+        return _retrain(job, world)
+    finally:
+        close_world(world)
+
+
+def _retrain(job: RetrainJob, world: World) -> dict | None:
+    from samplenas.ensemble import compare_with_monolith
+
+    if job.ensemble < 1:
+        raise UserError(f"--ensemble must be at least 1, got {job.ensemble}")
+    out = Path(job.out)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
+    trainer = Trainer(job, world)
+    if not trainer.train():
+        return None
+    test = trainer.test()
+    result = {
+        "space": job.space, "arch": trainer.space.to_str(trainer.arch), "arch_ints": list(trainer.arch),
+        "data": job.data, "task": job.recipe.task,
+        "test": test["combined" if job.ensemble > 1 else "member0"],
+        "params": trainer.cost["params"], "macs": trainer.cost["macs"],
+        "wall_time_s": round(trainer.wall_time(), 3), "steps": trainer.step, "epochs": trainer.epochs,
+        "world_size": world.size, "device": str(world.device), "seed": job.seed, "settings": trainer.settings,
+        "recipe": job.recipe.to_dict(), "command": job.command,
+    }
+    if job.ensemble > 1:
+        result["ensemble"] = compare_with_monolith(job, trainer, test, world)
+        if result["ensemble"] is None:
+            return None
+    if world.is_main:
+        save_json(out / RESULT, result)
+    return result
+
+
+def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, device: str | None = None) -> dict:
+    """Re-run the test set on the networks saved in `directory` (a retrain output folder)."""
+    path = Path(directory) / CHECKPOINT if Path(directory).is_dir() else Path(directory)
+    state = load_checkpoint(path)
+    meta = state.get("meta")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise UserError(f"{path} is not a samplenas retrain checkpoint")
+    meta = {**meta, "data_dir": data_dir or meta["data_dir"]}
+    recipe = Recipe(**meta["recipe"])
+    world = init_world(device)
+    try:
+        return _evaluate(path, state, meta, recipe, world)
+    finally:
+        close_world(world)
+
+
+def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World) -> dict:
+    from samplenas.ensemble import linear_probe
+
+    data = load_data(meta, ("train", "test"))
+    task = make_task(recipe, data.info)
+    supernet = make_supernet(meta["space"], meta["settings"])
+    arch = supernet.space.validate(meta["arch"])
+    nets = []
+    for member in state["members"]:
+        net = supernet.build(arch)
+        net.load_state_dict(member["model"])
+        nets.append(net.to(world.device))
+    metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256))
+    report = {"checkpoint": str(path), "space": meta["space"], "arch": meta["arch_text"], "data": meta["data"],
+              "test": metrics["combined" if len(nets) > 1 else "member0"]}
+    if len(nets) > 1:
+        report["members"] = [metrics[f"member{i}"] for i in range(len(nets))]
+        if recipe.task != "classification":
+            report["linear_probe"] = linear_probe(nets, data, task, world, meta["seed"])
+    return report
+
