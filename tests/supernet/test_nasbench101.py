@@ -31,6 +31,8 @@ def encode(edges, ops=(0, 0, 0, 0, 0)) -> tuple[int, ...]:
 
 CHAIN = encode([(0, 1), (1, 2), (2, 6)], ops=(0, 2, 1, 1, 1))  # vertices 3..5 pruned
 INPUT_ONLY = encode([(0, 6)])
+# three vertices feed the output (8 = 3 + 3 + 2, 16 = 6 + 5 + 5): edges into smaller vertices truncate
+TRUNCATING = encode([(0, 1), (0, 2), (1, 2), (1, 6), (2, 3), (2, 6), (3, 6)], ops=(0, 1, 0, 2, 2))
 RICH = encode([(0, 1), (0, 2), (1, 3), (2, 3), (3, 6), (1, 6), (0, 6), (2, 4), (4, 5)], ops=(1, 0, 2, 0, 1))
 
 
@@ -113,7 +115,7 @@ def _settle_bn(supernet, archs):
 
 
 def test_extract_equals_supernet_forward_in_eval_mode(tiny, rng):
-    archs = [CHAIN, INPUT_ONLY, RICH] + [tiny.space.sample(rng) for _ in range(4)]
+    archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
     for arch in archs:
@@ -162,7 +164,7 @@ def _ran_convs(supernet, x, arch) -> list[str]:
     return ran
 
 
-@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH])
+@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH, TRUNCATING])
 def test_forward_runs_only_the_chosen_path(tiny, arch):
     spec = tiny.space.decode(arch)
     ids, n = encoded_vertex_ids(spec), len(spec.ops)
@@ -202,7 +204,7 @@ def _used_positions(space, arch) -> set[int]:
     return used
 
 
-@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH])
+@pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH, TRUNCATING])
 def test_gates_get_gradient_exactly_at_used_positions(tiny, arch):
     gates = torch.full((len(tiny.space.dims),), 0.3, requires_grad=True)
     x = torch.randn(2, 3, 8, 8)
