@@ -47,3 +47,13 @@ def nb101_tfrecord_path(data_dir) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def nb101_table(nb101_npz_path, tmp_path_factory) -> Path:
+    """The shared npz converted once per session to the HDF5 table `NASBench101` reads."""
+    from samplenas.benchmarks.nasbench101_convert import convert
+
+    path = tmp_path_factory.mktemp("nb101") / "nb101_repeat0.h5"
+    convert(nb101_npz_path, path, progress=False)
+    return path

@@ -16,7 +16,7 @@ from samplenas.spaces.nasbench101 import CANONICAL_OPS, INPUT, OUTPUT, ModelSpec
 
 # Further `nb101` subcommands live in their own modules under samplenas.cli, each with a
 # `register(nb101_subparsers)`; add the module name here (e.g. "nb101_study").
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("nb101_study",)
 
 _OP_ALIASES = {INPUT: INPUT, OUTPUT: OUTPUT, **{op: op for op in CANONICAL_OPS},
                **{op.removesuffix("-bn-relu"): op for op in CANONICAL_OPS}}

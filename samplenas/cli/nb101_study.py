@@ -11,7 +11,7 @@ from samplenas.errors import UserError
 PROTOCOLS = ("maxk", "search", "distribution")
 
 
-def register_study(subparsers) -> None:
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "study", help="sampler studies on the table: max-of-K (VAENAS Table 4), search curves, distributions")
     p.add_argument("--table", required=True, help="NAS-Bench-101 table (.h5 from `nb101 convert`, or the npz)")
@@ -30,6 +30,7 @@ def register_study(subparsers) -> None:
     p.add_argument("--noise", type=float, default=0.0,
                    help="std of Gaussian noise on warm-up accuracies, as a fraction (0.001 = 0.1 %%)")
     p.add_argument("--metric", default="test_accuracy", help="table metric used as ground truth")
+    p.add_argument("--repeat", default="0", help="repeat used as ground truth: an index or 'mean'")
     p.add_argument("--out", help="directory for study.json and the PNG plot")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run_study)
@@ -89,7 +90,7 @@ def run_study(args) -> int:
         except ValueError:
             raise UserError(f"--ks must be comma-separated integers, got {args.ks!r}") from None
     bench = NASBench101(args.table)
-    oracle = study.TableOracle(bench, args.metric)
+    oracle = study.TableOracle(bench, args.metric, repeat=int(args.repeat) if args.repeat.isdigit() else args.repeat)
     specs = args.samplers or ["uniform", "evolution"]
     factories = {
         spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise)

@@ -71,11 +71,11 @@ def test_plots_are_written(tmp_path):
     assert not list(tmp_path.glob("*.tmp*"))
 
 
-def test_study_cli_end_to_end_on_the_shared_table(nb101_npz_path, tmp_path, capsys):
+def test_study_cli_end_to_end_on_the_shared_table(nb101_table, tmp_path, capsys):
     from samplenas.cli import main
 
     out = tmp_path / "study"
-    code = main(["nb101", "study", "--table", str(nb101_npz_path), "--protocol", "search", "--budget", "30",
+    code = main(["nb101", "study", "--table", str(nb101_table), "--protocol", "search", "--budget", "30",
                  "--trials", "3", "--sampler", "uniform", "--sampler", "evolution:population_size=10",
                  "--out", str(out), "--json"])
     assert code == 0
@@ -87,7 +87,7 @@ def test_study_cli_end_to_end_on_the_shared_table(nb101_npz_path, tmp_path, caps
     assert (out / "search.png").stat().st_size > 1000
 
 
-def test_study_cli_rejects_bad_sampler_options(nb101_npz_path):
+def test_study_cli_rejects_bad_sampler_options(nb101_table):
     from samplenas.cli import main
 
-    assert main(["nb101", "study", "--table", str(nb101_npz_path), "--sampler", "uniform:nope=1"]) == 2
+    assert main(["nb101", "study", "--table", str(nb101_table), "--sampler", "uniform:nope=1"]) == 2
