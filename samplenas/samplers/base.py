@@ -67,4 +67,3 @@ class Sampler(ABC):
 def draw_uniform(space: SearchSpace, rng: np.random.Generator, n: int) -> list[Arch]:
     """`n` draws from the space's uniform distribution over valid architectures."""
     return [space.sample_uniform(rng) for _ in range(n)]
-

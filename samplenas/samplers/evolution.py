@@ -98,9 +98,7 @@ class EvolutionSampler(Sampler):
                 arch = source()
                 if not self._seen(arch):
                     return self._claim(arch)
-        raise UserError(
-            f"evolution: no unseen architecture in {2 * self.max_tries} draws; the space may be exhausted"
-        )
+        raise UserError(f"evolution: no unseen architecture in {2 * self.max_tries} draws; the space may be exhausted")
 
     def _initial(self, count: int) -> list[Arch]:
         """`count` unseen members of the initial population, batched when `init` is a sampler."""

@@ -11,7 +11,7 @@ from samplenas.samplers import SAMPLERS
 from samplenas.spaces import SPACES
 
 SPACE_NAMES = SPACES.names()
-SAMPLER_NAMES = ["uniform", "evolution"]
+SAMPLER_NAMES = ["uniform", "fair", "evolution"]
 
 # Small settings so the whole sampler suite stays fast on two shared CPU cores.
 SMALL_OPTIONS = {
@@ -46,7 +46,6 @@ def round_trip(state: dict) -> dict:
 @pytest.fixture(params=SPACE_NAMES)
 def space(request):
     return build_space(request.param)
-
 
 
 def pytest_generate_tests(metafunc):

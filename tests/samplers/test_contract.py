@@ -45,7 +45,7 @@ def test_resume_after_state_round_trip(sampler_name, space, make_sampler, score,
 
 def test_bad_feedback_is_a_clear_error(sampler_name, space, make_sampler):
     sampler = make_sampler(sampler_name, space)
-    archs = sampler.sample(2)
+    archs = sampler.sample(2)[:2]  # fair returns a whole group
     with pytest.raises(UserError, match="2 architectures but 1 scores"):
         sampler.observe(archs, [1.0])
     with pytest.raises(UserError, match="finite"):
