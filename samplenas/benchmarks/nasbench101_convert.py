@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
+import zlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +135,7 @@ def read_npz(path: Path) -> Table:
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise UserError(f"{path}: not a readable npz table ({err})") from None
     missing = [name for name in ("hash", "num_vertices", "adjacency", "ops") if name not in data]
     if missing:

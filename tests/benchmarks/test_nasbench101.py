@@ -7,7 +7,8 @@ import pytest
 
 from samplenas.benchmarks.nasbench101 import NASBench101, OutOfDomainError
 from samplenas.benchmarks.nasbench101_convert import Table, convert, write_table
-from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names
+from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names, parse_record
+from samplenas.benchmarks.tfrecord import iter_records
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 from samplenas.spaces.nasbench101 import ModelSpec
@@ -228,3 +229,17 @@ def test_not_a_table_is_a_user_error(tmp_path, nb101_npz_path):
         NASBench101(tmp_path / "absent.h5")
     with pytest.raises(UserError, match="not a readable HDF5"):
         NASBench101(nb101_npz_path)
+
+
+def test_repeated_runs_in_a_tfrecord_become_repeats_in_order_of_appearance(tmp_path, nb101_tfrecord_path):
+    data = nb101_tfrecord_path.read_bytes()
+    offsets = [offset for offset, _ in iter_records(nb101_tfrecord_path)] + [len(data)]
+    frames = [data[offsets[i]:offsets[i + 1]] for i in range(3)]
+    source = tmp_path / "repeats.tfrecord"
+    source.write_bytes(b"".join(frames[i] for i in (0, 1, 0, 2, 1, 0)))
+    convert(source, tmp_path / "repeats.h5", progress=False)
+    bench = NASBench101(tmp_path / "repeats.h5")
+    assert bench.config["num_repeats"] == 3
+    counts = {h: len(bench.get_metrics_from_hash(h)[1][108]) for h in bench.hash_iterator()}
+    first = [parse_record(frames[i][12:-4]).module_hash for i in range(3)]
+    assert [counts[h] for h in first] == [3, 2, 1]
