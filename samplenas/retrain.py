@@ -16,6 +16,7 @@ every process's RNG state. `result.json` is written once, at the very end of a s
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import sys
 import time
@@ -479,3 +480,32 @@ def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World)
             report["linear_probe"] = linear_probe(nets, data, task, world, meta["seed"])
     return report
 
+
+
+def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
+    """(space, architecture text) of the best entry of a search's `top.json`.
+
+    Accepts a list of entries, or an object with the list under "top" or "architectures" and
+    optionally the run's "space"; an entry is the architecture text, a list of ints, or an object
+    holding either under "arch" (entries are best first).
+    """
+    path = Path(path)
+    try:
+        top = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    entries = top.get("top", top.get("architectures")) if isinstance(top, dict) else top
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{path}: no architectures found (expected a list under 'top' or 'architectures')")
+    saved_space = top.get("space") if isinstance(top, dict) else None
+    if space and saved_space and space != saved_space:
+        raise UserError(f"{path} holds {saved_space} architectures, not {space}")
+    space = space or saved_space
+    if not space:
+        raise UserError(f"{path} does not name its space; pass --space")
+    best = entries[0].get("arch") if isinstance(entries[0], dict) else entries[0]
+    if isinstance(best, list):
+        best = ",".join(str(v) for v in best)
+    if not isinstance(best, str):
+        raise UserError(f"{path}: the first entry holds no architecture")
+    return space, best

@@ -14,6 +14,8 @@ from samplenas.spaces.base import InvalidArchitecture
 COMMAND_MODULES = (
     "spaces",
     "nb101",
+    "retrain",
+    "evaluate",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.
