@@ -11,7 +11,7 @@ from samplenas.samplers import SAMPLERS
 from samplenas.spaces import SPACES
 
 SPACE_NAMES = SPACES.names()
-SAMPLER_NAMES = ["uniform", "fair", "evolution"]
+SAMPLER_NAMES = ["uniform", "fair", "multinomial", "gumbel", "evolution"]
 
 # Small settings so the whole sampler suite stays fast on two shared CPU cores.
 SMALL_OPTIONS = {
