@@ -62,7 +62,8 @@ class NASBench101:
         offset = dataset.id.get_offset()
         if offset is None or dataset.chunks is not None or dataset.size == 0:
             return dataset[()]
-        return np.memmap(self.path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+        mapped = np.memmap(self.path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+        return np.asarray(mapped)  # a plain ndarray view: memmap's subclass overhead slows every index
 
     def __len__(self) -> int:
         return len(self._hashes)
