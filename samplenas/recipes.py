@@ -69,14 +69,14 @@ class Recipe:
 
     def check(self) -> Recipe:
         """Raise UserError naming the first field that cannot work."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
         for name, value in positive.items():
             if not value > 0:
                 raise UserError(f"recipe: {name} must be positive, got {value}")
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("task", TASKS)):
             if getattr(self, name) not in choices:
                 raise UserError(f"recipe: unknown {name} {getattr(self, name)!r}; valid: {', '.join(choices)}")
-        non_negative = ("weight_decay", "cutout", "auxiliary_weight", "grad_clip", "noise_std", "momentum")
+        non_negative = ("lr", "weight_decay", "cutout", "auxiliary_weight", "grad_clip", "noise_std", "momentum")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise UserError(f"recipe: {name} must be >= 0, got {getattr(self, name)}")

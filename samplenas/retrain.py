@@ -215,6 +215,7 @@ class Trainer:
         self.nets = [build_network(supernet, self.arch, job.seed, i, world, job.sync_bn, job.channels_last)
                      for i in range(job.ensemble)]
         del supernet
+        torch.manual_seed(job.seed * 1_000 + 999 + world.rank)  # dropout / drop-path stream of this process
         if self.recipe.drop_path > 0 and not hasattr(self.nets[0], "drop_path_prob"):
             raise UserError(f"drop_path is not supported by {job.space} networks")
         self.members = [make_member(net, self.recipe, world) for net in self.nets]
@@ -328,11 +329,14 @@ class Trainer:
                 self._log_train(running, bar)
                 running = []
             if job.checkpoint_steps and self.step % job.checkpoint_steps == 0 and epoch_step + 1 < last:
+                self._log_train(running, bar)  # never checkpoint weights that went non-finite
+                running = []
                 self.save(epoch, epoch_step + 1)
         else:
             bar.close()
             return True, taken
         bar.close()
+        self._log_train(running, bar)
         self.save(epoch, epoch_step)
         return False, taken
 
@@ -341,8 +345,9 @@ class Trainer:
             return
         loss = float(torch.stack(losses).mean())
         if not math.isfinite(loss):
-            raise UserError(f"the training loss became {loss} at step {self.step}; "
-                            f"the last good checkpoint in {self.out} is kept")
+            kept = (f"the last good checkpoint in {self.out} is kept" if (self.out / CHECKPOINT).exists()
+                    else "no checkpoint was written")
+            raise UserError(f"the training loss became {loss} at step {self.step}; {kept}")
         bar.set_postfix(loss=f"{loss:.4f}")
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, self.step)
