@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from samplenas.errors import UserError
@@ -79,6 +78,18 @@ def _overrides(args) -> list[dict]:
     return layers + [flags]
 
 
+def command_line(args) -> list[str]:
+    """The command that reproduces this run (given flags only), for result.json."""
+    words = ["samplenas", "retrain"]
+    for name, value in vars(args).items():
+        if name in ("command", "func") or value is None or value is False:
+            continue
+        words.append(f"--{name.replace('_', '-')}" if name != "from_top" else "--from")
+        if value is not True:
+            words.append(str(value))
+    return words
+
+
 def run(args) -> int:
     from samplenas.retrain import RetrainJob, arch_from_top, retrain
 
@@ -91,7 +102,7 @@ def run(args) -> int:
         channels_last=not args.no_channels_last, sync_bn=not args.no_sync_bn, resume=args.resume,
         stop_after=args.stop_after, checkpoint_steps=args.checkpoint_steps, limit=args.limit,
         val_fraction=args.val_fraction, workers=args.workers, ensemble=args.ensemble, patience=args.patience,
-        progress=not args.quiet, command=["samplenas", *sys.argv[1:]],
+        progress=not args.quiet, command=command_line(args),
     )
     result = retrain(job)
     if result is None:

@@ -1,0 +1,68 @@
+"""`samplenas retrain` / `samplenas evaluate`: a short retrain of every space, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from samplenas.cli import main
+
+# tiny networks on the embedded 8x8 digits: a few steps each
+SPACES = {
+    "nb101": ("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,0-2,1-3,2-3,3-6,0-6",
+              {"stem_channels": 6, "num_stacks": 2, "cells_per_stack": 1}, []),
+    "nasnet": ("normal: node2=sep_conv_3x3<-0+skip_connect<-1; node3=sep_conv_3x3<-0+max_pool_3x3<-1; "
+               "node4=avg_pool_3x3<-3; node5=dil_conv_3x3<-2 | reduce: node2=dil_conv_3x3<-0+sep_conv_5x5<-1; "
+               "node3=sep_conv_5x5<-0; node4=max_pool_3x3<-1; node5=skip_connect<-1",
+               {"C": 4, "layers": 3}, ["--cutout", "4"]),  # auxiliary head and drop-path from the recipe
+    "shufflenet": ("xc3,7x7,7x7,5x5|5x5,3x3,3x3,3x3|3x3,xc3,7x7,xc3,7x7,7x7,xc3,7x7|7x7,7x7,7x7,xc3",
+                   {"stage_channels": [16, 24, 32, 48], "stem_channels": 8, "last_channels": 32}, []),
+    "autoencoder": ("5x5conv2d:16,3x3conv2d:8,dropout2d", {}, ["--task", "denoising"]),
+}
+
+
+def retrain_args(space: str, out, *extra: str) -> list[str]:
+    arch, network, flags = SPACES[space]
+    return ["retrain", "--space", space, "--arch", arch, "--out", str(out), "--epochs", "1", "--batch-size", "16",
+            "--limit", "48", "--network", json.dumps(network), "--quiet", *flags, *extra]
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+def test_short_retrain_of_every_space_then_evaluate(space, tmp_path, capsys):
+    assert main(retrain_args(space, tmp_path)) == 0
+    printed = json.loads(capsys.readouterr().out.splitlines()[0])
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert printed["test"] == result["test"]
+    assert result["space"] == space and result["steps"] == 3 and result["params"] > 0 and result["macs"] > 0
+    assert result["command"][:4] == ["samplenas", "retrain", "--space", space]
+    metric = "psnr" if space == "autoencoder" else "accuracy"
+    assert metric in result["test"]
+    assert list((tmp_path / "tensorboard").iterdir())
+
+    assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"] == result["test"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "nb101", "--arch", "ops=conv9x9 edges=0-6"], "nb101"),
+    (["--space", "nb101", "--arch", SPACES["autoencoder"][0]], "nb101"),  # an autoencoder arch
+    (["--space", "shufflenet", "--arch", "0,1,2"], "20"),  # wrong length
+    (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--data", "mnist"], "needs --data-dir"),
+    (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--data", "mnist", "--data-dir", "/nonexistent"],
+     "does not exist"),
+    (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--data", "imagenet"], "unknown dataset"),
+    (["--from", "/nonexistent/top.json"], "top.json"),
+    (["--space", "nasnet", "--arch", "0," * 27 + "0", "--epochs", "-1"], "epochs must be positive"),
+    (["--space", "nb101", "--arch", SPACES["nb101"][0], "--network", '{"colour": 1}'], "no setting 'colour'"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
+    assert main(["retrain", "--out", str(tmp_path / "run"), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("samplenas: error:") and message in err
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_evaluate_without_a_checkpoint(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
