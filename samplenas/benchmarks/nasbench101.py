@@ -196,7 +196,9 @@ class NASBench101:
         scores = self.values(metric, None, epochs, stop_halfway, repeat)
         known = np.flatnonzero(np.isfinite(scores))
         k = min(k, len(known))
-        best = known[np.argpartition(-scores[known], k - 1)[:k]] if k else known
+        if k <= 0:
+            return []
+        best = known[np.argpartition(-scores[known], k - 1)[:k]]
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self._hashes[row].decode("ascii"), float(scores[row])) for row in best]
 

@@ -210,6 +210,7 @@ def test_top_k_is_sorted_and_matches_a_full_sort(full_table, nb101_npz):
     assert nb101_npz["test_acc_108_rep0"][bench.lookup([best_hash])[0]] == expected[0]
     top_val = bench.top_k(3, "validation_accuracy", epochs=36)
     assert all(math.isfinite(v) for _, v in top_val) and top_val[0][1] >= top_val[-1][1]
+    assert bench.top_k(0) == []
     with pytest.raises(UserError, match="unknown metric"):
         bench.top_k(3, "accuracy")
 
