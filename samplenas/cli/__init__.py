@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "nb101",
     "retrain",
     "evaluate",
+    "train",
+    "search",
+    "rank",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.

@@ -1,0 +1,27 @@
+"""`samplenas rank --run RUN --table T.h5`: how well a NAS-Bench-101 supernet ranks architectures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("rank", help="Kendall tau / Spearman rho of an nb101 supernet against the table")
+    p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train --space nb101` run")
+    p.add_argument("--table", required=True, type=Path, help="NAS-Bench-101 HDF5 table (`samplenas nb101 convert`)")
+    p.add_argument("--n", type=int, default=100, help="cells drawn uniformly (distinct) and scored (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
+    p.add_argument("--data-dir", help="override the run's data folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from samplenas.rank import rank_run
+
+    report = rank_run(args.run, args.table, args.n, args.seed, args.device, args.data_dir, progress=not args.quiet)
+    print(f"{report['n']} cells: Kendall tau = {report['kendall_tau']:.4f} (p = {report['kendall_p']:.2g}), "
+          f"Spearman rho = {report['spearman_rho']:.4f} (p = {report['spearman_p']:.2g})")
+    print(f"written: {args.run / 'rank.json'}")
+    return 0

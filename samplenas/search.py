@@ -1,0 +1,171 @@
+"""Evolutionary architecture search on a trained supernet (SPOS-style, seeded by the run's sampler).
+
+The initial population is drawn from the run's learned sampler (VAENAS Algorithm 2 line 13: seeds
+from p_theta; for a mixture, its learned part), then (mu + lambda) evolution with the space's
+mutation and crossover (the `evolution` sampler) proposes children. Each candidate is scored on the
+supernet after BN recalibration on a few training batches, on the validation split.
+
+Objective (to minimise), Deep-n-Cheap (Vinay et al.) eq. 1-2: f = f_p + w_c * c / c0, where
+f_p = 1 - validation accuracy (validation MSE for autoencoders), c = parameters or multiply-adds
+of the architecture and c0 a reference cost (default: the largest cost in the initial population,
+DnC's "high-complexity config"). Hard limits reject a candidate before it is scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from samplenas.checkpoint import save_json
+from samplenas.errors import UserError
+from samplenas.samplers.evolution import EvolutionSampler
+from samplenas.spaces.base import Arch
+from samplenas.supernet.train import SupernetTrainer, learned_part, open_run
+
+TOP = "top.json"
+COST_METRICS = ("params", "macs")
+SEED_SOURCES = ("sampler", "uniform")
+
+
+@dataclass
+class SearchConfig:
+    population: int = 16
+    generations: int = 4
+    children: int | None = None  # per generation; default = population
+    tournament_size: int = 4
+    crossover_prob: float = 0.5
+    seeds: str = "sampler"  # initial population from the run's sampler, or uniform
+    cost_weight: float = 0.0  # w_c
+    cost_metric: str = "params"
+    cost_ref: float | None = None  # c0
+    max_params: int | None = None
+    max_macs: int | None = None
+    top: int = 5
+    seed: int = 0
+    max_rejections: int = 2000
+
+    def check(self) -> SearchConfig:
+        for name in ("population", "tournament_size", "top", "max_rejections"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"search: {name} must be at least 1, got {getattr(self, name)}")
+        if self.generations < 0 or (self.children is not None and self.children < 1):
+            raise UserError("search: generations must be >= 0 and children >= 1")
+        if self.cost_metric not in COST_METRICS:
+            raise UserError(f"search: unknown cost metric {self.cost_metric!r}; valid: {', '.join(COST_METRICS)}")
+        if self.seeds not in SEED_SOURCES:
+            raise UserError(f"search: unknown seed source {self.seeds!r}; valid: {', '.join(SEED_SOURCES)}")
+        if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
+            raise UserError("search: cost weight must be >= 0 and the reference cost positive")
+        return self
+
+
+class SupernetSearch:
+    """Scores, costs and the evolution loop for one trained run."""
+
+    def __init__(self, trainer: SupernetTrainer, config: SearchConfig, progress: bool = True):
+        self.trainer = trainer
+        self.config = config.check()
+        self.space = trainer.space
+        self.progress = progress
+        seeds = learned_part(trainer.sampler) if config.seeds == "sampler" else None
+        self.evolution = EvolutionSampler(self.space, seed=config.seed, variant="mu_plus_lambda",
+                                          population_size=config.population, tournament_size=config.tournament_size,
+                                          crossover_prob=config.crossover_prob, init=seeds)
+        self.results: list[dict] = []
+        self.generations: list[dict] = []
+        self.cost_ref = config.cost_ref
+
+    def cost(self, arch: Arch) -> dict:
+        return self.trainer.supernet.cost(arch)
+
+    def within_limits(self, arch: Arch) -> bool:
+        if self.config.max_params is None and self.config.max_macs is None:
+            return True
+        cost = self.cost(arch)
+        return ((self.config.max_params is None or cost["params"] <= self.config.max_params)
+                and (self.config.max_macs is None or cost["macs"] <= self.config.max_macs))
+
+    def propose(self, n: int) -> list[Arch]:
+        """`n` unseen architectures within the hard limits."""
+        out: list[Arch] = []
+        rejected = 0
+        while len(out) < n:
+            arch = self.evolution.sample(1)[0]
+            if self.within_limits(arch):
+                out.append(arch)
+                continue
+            rejected += 1
+            if rejected > self.config.max_rejections:
+                raise UserError(f"search: {rejected} candidates in a row broke --max-params/--max-macs; "
+                                "relax the limits")
+        return out
+
+    def objective(self, metrics: dict, cost: dict | None) -> float:
+        """Deep-n-Cheap f (lower is better)."""
+        performance = 1.0 - metrics["accuracy"] if "accuracy" in metrics else metrics["loss"]
+        if not self.config.cost_weight:
+            return performance
+        return performance + self.config.cost_weight * cost[self.config.cost_metric] / self.cost_ref
+
+    def evaluate(self, archs: list[Arch], generation: int, bar) -> None:
+        needs_cost = bool(self.config.cost_weight)
+        costs = [self.cost(a) if needs_cost else None for a in archs]
+        if needs_cost and self.cost_ref is None:
+            self.cost_ref = float(max(c[self.config.cost_metric] for c in costs)) or 1.0
+        fitness = []
+        for arch, cost in zip(archs, costs):
+            metrics = self.trainer.score(arch)
+            f = self.objective(metrics, cost)
+            fitness.append(-f)
+            self.results.append({"arch": arch, "generation": generation, "objective": f, "metrics": metrics,
+                                 "cost": cost})
+            bar.update(1)
+        self.evolution.observe(archs, fitness)
+        values = [-v for v in fitness]
+        self.generations.append({"generation": generation, "best_objective": min(values),
+                                 "mean_objective": float(np.mean(values)), "evaluated": len(self.results)})
+
+    def run(self) -> list[dict]:
+        config = self.config
+        children = config.children or config.population
+        total = config.population + config.generations * children
+        with tqdm(total=total, disable=not self.progress, unit="arch", desc="search", dynamic_ncols=True) as bar:
+            self.evaluate(self.propose(config.population), 0, bar)
+            for generation in range(1, config.generations + 1):
+                self.evaluate(self.propose(children), generation, bar)
+        return self.top()
+
+    def top(self) -> list[dict]:
+        best = sorted(self.results, key=lambda r: r["objective"])[: self.config.top]
+        entries = []
+        for rank, result in enumerate(best, 1):
+            arch = result["arch"]
+            cost = result["cost"] or self.cost(arch)
+            entries.append({
+                "rank": rank, "arch": self.space.to_str(arch), "encoding": list(arch), "key": self.space.key(arch),
+                "score": result["metrics"]["score"], "objective": result["objective"],
+                "generation": result["generation"], "params": cost["params"], "macs": cost["macs"],
+                "metrics": {k: v for k, v in result["metrics"].items() if k != "score"},
+            })
+        return entries
+
+
+def search(run: str | Path, config: SearchConfig, device: str | None = None, data_dir: str | None = None,
+           progress: bool = True) -> dict:
+    """Search a trained run and write RUN/top.json (best first, in the retrainer's format)."""
+    run = Path(run)
+    trainer = open_run(run, device, data_dir)
+    searcher = SupernetSearch(trainer, config, progress)
+    top = searcher.run()
+    report = {
+        "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
+        "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
+                      "cost_ref": searcher.cost_ref, "max_params": config.max_params, "max_macs": config.max_macs},
+        "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
+        "generations": searcher.generations, "top": top,
+    }
+    save_json(run / TOP, report)
+    return report

@@ -1,0 +1,365 @@
+"""Supernet training with a sampler in the loop (VAENAS Algorithms 2 and 3).
+
+One-shot mode (Algorithm 2): every step draws an architecture from the sampler (a whole group for
+FairNAS, whose gradients are accumulated before one update) and trains its path of the shared
+weights on a training batch. Every `eval_every` steps, `eval_archs` architectures drawn from the
+sampler are scored on the held-out validation split (after BN recalibration) and the scores are fed
+back to `sampler.observe`; a mixture sampler raises its epsilon as it goes.
+
+Gradient mode (Algorithm 3): each step is a weight step on a training batch followed by an
+architecture step: the sampler's straight-through gates carry the validation loss of a drawn path
+back to its logits (`sample_with_gates` / `step`, the Gumbel and multinomial samplers).
+
+Exact resume: a checkpoint holds the weights, optimiser, sampler state, every global RNG and the
+data streams' (epoch, position); the learning rate is a pure function of the step and per-step
+noise comes from `step_generator(seed, step)`. A run killed at any point and resumed from its last
+checkpoint therefore ends with bitwise the same weights as an uninterrupted run (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from samplenas.checkpoint import load_checkpoint, save_checkpoint, save_json
+from samplenas.data import BatchStream, load_dataset
+from samplenas.errors import UserError
+from samplenas.recipes import build_optimizer, learning_rate
+from samplenas.retrain import make_supernet, network_settings
+from samplenas.samplers import SAMPLERS
+from samplenas.spaces.base import Arch
+from samplenas.supernet.evaluate import autocast, calibration_batches, score_arch, validation_batches
+from samplenas.supernet.train_config import TrainConfig, read_json_object
+from samplenas.tasks import make_task, step_generator
+
+FORMAT = "samplenas-supernet-1"
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+TENSORBOARD = "tensorboard"
+# Settings that may change on --resume without changing the trajectory.
+BOOKKEEPING = frozenset({"checkpoint_every", "log_every", "workers", "device", "download", "data_dir"})
+
+
+class LossNotFinite(UserError):
+    """Training diverged; the message names the last good checkpoint."""
+
+
+def capture_rng() -> dict:
+    """Every global random stream (Python, NumPy legacy, torch CPU and CUDA) as plain values."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but no CUDA GPU is visible")
+    return torch.device(name)
+
+
+def make_sampler(config: TrainConfig, space):
+    """`SAMPLERS[config.sampler]`, wrapped in the epsilon mixture when `epsilon_inc` is set."""
+    cls = SAMPLERS[config.sampler]
+    try:
+        sampler = cls(space, seed=config.seed, **config.sampler_options)
+    except TypeError as err:
+        raise UserError(f"sampler {config.sampler!r}: bad option ({err})") from None
+    if config.epsilon_inc is not None and config.sampler != "mixture":
+        sampler = SAMPLERS["mixture"](space, seed=config.seed + 1, learned=sampler, epsilon_inc=config.epsilon_inc)
+    return sampler
+
+
+def learned_part(sampler):
+    """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it)."""
+    return getattr(sampler, "learned", sampler)
+
+
+def sampler_stats(sampler) -> dict[str, float]:
+    """Scalar statistics a sampler exposes (epsilon, logit entropy, VAE loss, temperature)."""
+    stats = {}
+    for target in {id(sampler): sampler, id(learned_part(sampler)): learned_part(sampler)}.values():
+        for name in ("epsilon", "tau", "last_loss"):
+            value = getattr(target, name, None)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                stats[name] = float(value)
+        entropy = getattr(target, "entropy", None)
+        if callable(entropy):
+            stats["entropy"] = float(entropy())
+        extra = getattr(target, "stats", None)
+        if callable(extra):
+            stats.update({k: float(v) for k, v in extra().items()})
+    return stats
+
+
+class SupernetTrainer:
+    """Builds the data, supernet, sampler and optimiser of a `TrainConfig`; `train(out)` runs it."""
+
+    def __init__(self, config: TrainConfig, progress: bool = True):
+        self.config = config.check()
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.amp = config.amp and self.device.type == "cuda"
+        self.recipe = config.recipe()
+        self.data = load_dataset(config.data, config.data_dir, ("train", "val"), val_fraction=config.val_fraction,
+                                 seed=config.seed, download=config.download, image_size=config.image_size,
+                                 augment=config.augment, limit=config.limit)
+        self.task = make_task(self.recipe, self.data.info)
+        torch.manual_seed(config.seed)
+        self.supernet = make_supernet(config.space, network_settings(config.space, self.recipe, self.data.info))
+        self.supernet.to(self.device)
+        self.space = self.supernet.space
+        self.sampler = make_sampler(config, self.space)
+        if config.mode == "gradient" and not hasattr(learned_part(self.sampler), "sample_with_gates"):
+            raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "
+                            f"not {config.sampler!r}")
+        self.optimizer = build_optimizer(self.supernet.parameters(), self.recipe)
+        self.stream = BatchStream(self.data.train, config.batch_size, config.seed, config.workers)
+        self.val_stream = BatchStream(self.data.val, min(config.batch_size, len(self.data.val)), config.seed + 1)
+        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
+        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
+                                               self.device)
+        self.step = 0
+        self.evaluations: list[dict] = []  # one summary per evaluation round
+        self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
+        self.last_checkpoint: int | None = None
+
+    # --- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "model": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "stream": self.stream.state_dict(),
+            "val_stream": self.val_stream.state_dict(),
+            "rng": capture_rng(),
+            "evaluations": json.loads(json.dumps(self.evaluations)),
+            "seconds": dict(self.seconds),
+        }
+
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        if state.get("format") != FORMAT:
+            raise UserError(f"{source} is not a supernet training checkpoint (format {state.get('format')!r})")
+        check_same_config(state.get("config", {}), self.config.to_dict(), source)
+        try:
+            self.supernet.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.sampler.load_state_dict(state["sampler"])
+            self.stream.load_state_dict(state["stream"])
+            self.val_stream.load_state_dict(state["val_stream"])
+            restore_rng(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            reason = (str(err).splitlines() or [type(err).__name__])[0]
+            raise UserError(f"{source} does not match this run ({reason})") from None
+        self.step = int(state["step"])
+        self.evaluations = list(state["evaluations"])
+        self.seconds = defaultdict(float, state["seconds"])
+        self.last_checkpoint = self.step
+
+    def save(self, out: Path) -> None:
+        save_checkpoint(out / CHECKPOINT, self.state_dict())
+        self.last_checkpoint = self.step
+
+    # --- one step --------------------------------------------------------------------------------
+    def _set_lr(self) -> float:
+        lr = learning_rate(self.recipe, self.step, self.config.steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _check_finite(self, loss: float, out: Path) -> None:
+        if math.isfinite(loss):
+            return
+        if self.last_checkpoint is None:
+            kept = "no checkpoint was written yet"
+        else:
+            kept = f"the last good checkpoint is {out / CHECKPOINT} (step {self.last_checkpoint})"
+        raise LossNotFinite(f"training loss became {loss} at step {self.step + 1}; stopped, {kept}")
+
+    def _draw(self) -> list[Arch]:
+        started = time.perf_counter()
+        archs = self.sampler.sample(int(getattr(self.sampler, "group_size", 1)))
+        self.seconds["sampler"] += time.perf_counter() - started
+        return archs
+
+    def train_step(self, out: Path) -> dict:
+        """One update of the shared weights (plus one logits update in gradient mode)."""
+        archs = self._draw()
+        lr = self._set_lr()
+        x, y = self.stream.next()
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        inputs, target = self.task.prepare(x, y, step_generator(self.device, self.config.seed, self.step), True)
+        self.supernet.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total, correct = 0.0, 0.0
+        for arch in archs:
+            with autocast(self.device, self.amp):
+                output = self.supernet(inputs, arch)
+                loss = self.task.loss(output, target) / len(archs)
+            loss.backward()
+            total += float(loss.detach())
+            if self.task.name == "classification":
+                correct += float((output.argmax(dim=1) == target).float().mean()) / len(archs)
+        self._check_finite(total, out)
+        if self.recipe.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.recipe.grad_clip)
+        self.optimizer.step()
+        metrics = {"train/loss": total, "train/lr": lr}
+        if self.task.name == "classification":
+            metrics["train/accuracy"] = correct
+        if self.config.mode == "gradient":
+            metrics["train/arch_loss"] = self.arch_step()
+        self.step += 1
+        return metrics
+
+    def arch_step(self) -> float:
+        """Algorithm 3: the validation loss of a gated path updates the sampler's logits only."""
+        learned = learned_part(self.sampler)
+        started = time.perf_counter()
+        arch, gates = learned.sample_with_gates()
+        x, y = self.val_stream.next()
+        inputs, target = self.task.prepare(x.to(self.device), y.to(self.device),
+                                           step_generator(self.device, self.config.seed, self.step, 1), True)
+        with autocast(self.device, self.amp):
+            loss = self.task.loss(self.supernet(inputs, arch, gates.to(self.device)), target)
+        loss.backward(inputs=list(learned.parameters()))
+        learned.step()
+        self.seconds["arch_step"] += time.perf_counter() - started
+        return float(loss)
+
+    # --- evaluation rounds ---------------------------------------------------------------------------
+    def score(self, arch: Arch, calibrate: bool = True) -> dict:
+        return score_arch(self.supernet, arch, self.task, self.val, self.calibration if calibrate else [], self.amp)
+
+    def evaluation_round(self) -> dict:
+        """Algorithm 2 lines 6-9: score N_s sampled architectures and feed them back to the sampler."""
+        started = time.perf_counter()
+        archs = self.sampler.sample(self.config.eval_archs)
+        sampled = time.perf_counter()
+        results = [self.score(arch) for arch in archs]
+        scored = time.perf_counter()
+        scores = [r["score"] for r in results]
+        if self.config.mode == "one-shot":
+            self.sampler.observe(archs, scores)
+        self.seconds["sampler"] += (sampled - started) + (time.perf_counter() - scored)
+        self.seconds["evaluation"] += scored - sampled
+        best = int(np.argmax(scores))
+        summary = {"step": self.step, "mean": float(np.mean(scores)), "max": scores[best],
+                   "min": float(np.min(scores)), "best_arch": self.space.to_str(archs[best]),
+                   "scores": scores, **sampler_stats(self.sampler)}
+        self.evaluations.append(summary)
+        return summary
+
+    # --- the run ---------------------------------------------------------------------------------------
+    def train(self, out: str | Path, resume: bool = False) -> dict:
+        out = Path(out)
+        if resume:
+            self.load_state_dict(load_checkpoint(out / CHECKPOINT), str(out / CHECKPOINT))
+        elif (out / CHECKPOINT).exists():
+            raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_json(out / CONFIG, self.config.to_dict())
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / TENSORBOARD), purge_step=self.step if resume else None)
+        config = self.config
+        started = time.perf_counter()
+        bar = tqdm(total=config.steps, initial=self.step, disable=not self.progress, unit="step",
+                   desc=f"{config.space}/{config.sampler}", dynamic_ncols=True)
+        try:
+            while self.step < config.steps:
+                metrics = self.train_step(out)
+                bar.update(1)
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    self._log(writer, metrics)
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}")
+                if config.eval_every and self.step % config.eval_every == 0:
+                    self._log_evaluation(writer, self.evaluation_round())
+                if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+                    self.save(out)
+        finally:
+            bar.close()
+            self.seconds["total"] += time.perf_counter() - started
+            writer.flush()
+            writer.close()
+        self.save(out)
+        summary = self.summary(out)
+        save_json(out / SUMMARY, summary)
+        return summary
+
+    def _log(self, writer, metrics: dict) -> None:
+        for name, value in metrics.items():
+            writer.add_scalar(name, value, self.step)
+        for name, value in sampler_stats(self.sampler).items():
+            writer.add_scalar(f"sampler/{name}", value, self.step)
+
+    def _log_evaluation(self, writer, summary: dict) -> None:
+        for name in ("mean", "max", "min"):
+            writer.add_scalar(f"eval/score_{name}", summary[name], self.step)
+        writer.add_histogram("eval/scores", np.asarray(summary["scores"]), self.step)
+
+    def summary(self, out: Path) -> dict:
+        total = self.seconds.get("total", 0.0)
+        shares = {name: value / total for name, value in self.seconds.items() if name != "total" and total > 0}
+        last = self.evaluations[-1] if self.evaluations else None
+        return {
+            "space": self.config.space, "sampler": self.config.sampler, "data": self.config.data,
+            "mode": self.config.mode, "steps": self.step, "device": str(self.device),
+            "seconds": round(total, 3), "steps_per_second": self.step / total if total > 0 else None,
+            "time_shares": shares,
+            "last_evaluation": None if last is None else {k: v for k, v in last.items() if k != "scores"},
+            "supernet_parameters": sum(p.numel() for p in self.supernet.parameters()),
+            "checkpoint": str(out / CHECKPOINT), "tensorboard": str(out / TENSORBOARD),
+        }
+
+
+def check_same_config(saved: dict, current: dict, source: str) -> None:
+    """UserError naming the first setting that differs, except bookkeeping ones."""
+    for name in sorted(set(saved) | set(current)):
+        if name in BOOKKEEPING:
+            continue
+        if saved.get(name) != current.get(name):
+            raise UserError(f"{source} was written with {name}={saved.get(name)!r}, "
+                            f"but this run has {name}={current.get(name)!r}")
+
+
+def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None) -> SupernetTrainer:
+    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded."""
+    run = Path(run)
+    if not run.is_dir():
+        raise UserError(f"run directory {run} does not exist")
+    values = read_json_object(run / CONFIG, "run config")
+    values["device"] = device
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
+    trainer.load_state_dict(load_checkpoint(run / CHECKPOINT), str(run / CHECKPOINT))
+    return trainer

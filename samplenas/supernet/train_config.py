@@ -1,0 +1,144 @@
+"""Settings of one supernet training run, with defaults sized for a CPU quick start.
+
+A run is described by one flat JSON object (saved as RUN/config.json and inside every checkpoint),
+so `search`, `rank` and `--resume` rebuild exactly the same supernet, data split and sampler.
+The optimisation fields (lr, schedule, label smoothing, task, ...) are those of `recipes.Recipe`,
+so supernet training and retraining share one optimiser, schedule and task implementation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samplenas.errors import UserError
+from samplenas.recipes import Recipe
+
+MODES = ("one-shot", "gradient")
+
+# Small supernets: the quick start trains one on 8x8 digits in about a minute on 2 CPU cores.
+# Pass `network` settings (or --network-json) for paper-sized ones.
+SMALL_NETWORKS = {
+    "nb101": {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1},
+    "nasnet": {"C": 8, "layers": 5},
+    "shufflenet": {"stage_channels": [24, 48, 96, 192], "stem_channels": 16, "last_channels": 256},
+    "autoencoder": {},
+}
+
+
+@dataclass
+class TrainConfig:
+    """One supernet training run. Steps count optimiser updates of the shared weights."""
+
+    space: str
+    sampler: str
+    data: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    mode: str = "one-shot"
+    seed: int = 0
+    steps: int = 400
+    batch_size: int = 64
+    # optimisation (SPOS: SGD with momentum, linear decay, label smoothing 0.1)
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    schedule: str = "cosine"
+    label_smoothing: float = 0.1
+    grad_clip: float = 5.0
+    task: str | None = None  # classification; reconstruction (default) or denoising for autoencoder
+    noise_std: float = math.sqrt(1.0 / 3.0)
+    network: dict = field(default_factory=dict)  # supernet settings on top of SMALL_NETWORKS[space]
+    # sampler and its feedback (VAENAS Algorithm 2)
+    sampler_options: dict = field(default_factory=dict)
+    epsilon_inc: float | None = None  # wrap a learned sampler in the (1-eps)U + eps p mixture
+    eval_every: int = 50  # n_vae: steps between evaluation rounds (0 = never)
+    eval_archs: int = 16  # N_s: architectures evaluated per round
+    eval_examples: int = 256  # validation examples per architecture
+    eval_batch_size: int = 256
+    bn_batches: int = 2  # training batches for BN recalibration before each evaluation (0 = off)
+    # gradient mode (Algorithm 3)
+    arch_lr: float = 3e-3
+    # data and bookkeeping
+    image_size: int | None = None
+    val_fraction: float = 0.1
+    limit: int | None = None
+    augment: bool = False
+    workers: int = 0
+    checkpoint_every: int = 100
+    log_every: int = 10
+    device: str | None = None
+    amp: bool = True
+
+    def recipe(self) -> Recipe:
+        """The optimisation settings as a retraining `Recipe` (one epoch unit; steps drive the schedule)."""
+        return Recipe(
+            epochs=1, batch_size=self.batch_size, optimizer="sgd", lr=self.lr, momentum=self.momentum,
+            weight_decay=self.weight_decay, schedule=self.schedule, label_smoothing=self.label_smoothing,
+            grad_clip=self.grad_clip, task=self.resolved_task(), noise_std=self.noise_std, augment=self.augment,
+            network=self.network_settings(),
+        ).check()
+
+    def resolved_task(self) -> str:
+        if self.task is not None:
+            return self.task
+        return "reconstruction" if self.space == "autoencoder" else "classification"
+
+    def network_settings(self) -> dict:
+        settings = {**SMALL_NETWORKS.get(self.space, {}), **self.network}
+        if self.image_size is not None:
+            settings["image_size"] = self.image_size
+        return settings
+
+    def check(self) -> TrainConfig:
+        if self.mode not in MODES:
+            raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
+        for name in ("steps", "batch_size", "eval_archs", "eval_examples", "eval_batch_size", "checkpoint_every",
+                     "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_every", "bn_batches", "workers"):
+            if int(getattr(self, name)) < 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.epsilon_inc is not None and not 0 <= self.epsilon_inc <= 1:
+            raise UserError(f"epsilon_inc must be in [0, 1], got {self.epsilon_inc}")
+        task = self.resolved_task()
+        if (task == "classification") == (self.space == "autoencoder"):
+            raise UserError(f"task {task!r} does not fit space {self.space!r} "
+                            "(autoencoder: reconstruction or denoising; others: classification)")
+        self.recipe()
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        missing = [name for name in ("space", "sampler") if name not in values]
+        if missing:
+            raise UserError(f"training settings lack {missing[0]!r}")
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise UserError(f"training settings: {err}") from None
+
+
+def read_json_object(path: str | Path, what: str = "config") -> dict:
+    """A JSON object from `path`; UserError naming the file if missing or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist")
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{what} {path}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{what} {path}: expected a JSON object")
+    return value
