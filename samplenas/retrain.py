@@ -396,6 +396,7 @@ class Trainer:
         finally:
             if self.writer is not None:
                 self.writer.close()
+        self.train_seconds = self.wall_time()
         return True
 
     def test(self) -> dict:
@@ -435,7 +436,7 @@ def _retrain(job: RetrainJob, world: World) -> dict | None:
         "data": job.data, "task": job.recipe.task,
         "test": test["combined" if job.ensemble > 1 else "member0"],
         "params": trainer.cost["params"], "macs": trainer.cost["macs"],
-        "wall_time_s": round(trainer.wall_time(), 3), "steps": trainer.step, "epochs": trainer.epochs,
+        "wall_time_s": round(trainer.train_seconds, 3), "steps": trainer.step, "epochs": trainer.epochs,
         "world_size": world.size, "device": str(world.device), "seed": job.seed, "settings": trainer.settings,
         "recipe": job.recipe.to_dict(), "command": job.command,
     }
