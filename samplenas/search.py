@@ -153,6 +153,15 @@ class SupernetSearch:
         return entries
 
 
+def score_given(run: str | Path, texts: list[str], device: str | None = None,
+                data_dir: str | None = None) -> list[dict]:
+    """Supernet scores of architectures the user names (readable form or comma-separated ints)."""
+    trainer = open_run(Path(run), device, data_dir)
+    archs = [trainer.space.parse(text) for text in texts]  # InvalidArchitecture says what is wrong
+    return [{"arch": trainer.space.to_str(arch), **trainer.score(arch), **trainer.supernet.cost(arch)}
+            for arch in archs]
+
+
 def search(run: str | Path, config: SearchConfig, device: str | None = None, data_dir: str | None = None,
            progress: bool = True) -> dict:
     """Search a trained run and write RUN/top.json (best first, in the retrainer's format)."""

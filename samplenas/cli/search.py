@@ -28,12 +28,20 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
+    p.add_argument("--arch", action="append", metavar="ARCH",
+                   help="only score this architecture on the supernet (repeatable; no search)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from samplenas.search import search
+    from samplenas.search import score_given, search
+
+    if args.arch:
+        for result in score_given(args.run, args.arch, args.device, args.data_dir):
+            print(f"score {result['score']:.4f}  params {result['params']:,}  MACs {result['macs']:,}  "
+                  f"{result['arch']}")
+        return 0
 
     config = SearchConfig(
         population=args.population, generations=args.generations, children=args.children,

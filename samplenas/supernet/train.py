@@ -84,36 +84,43 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def make_sampler(config: TrainConfig, space):
-    """`SAMPLERS[config.sampler]`, wrapped in the epsilon mixture when `epsilon_inc` is set."""
-    cls = SAMPLERS[config.sampler]
+    """`SAMPLERS[config.sampler]`; with `epsilon_inc`, the mixture (1 - eps) U + eps p of that sampler.
+
+    The trainer raises a mixture's epsilon once per training step itself (`auto_step` off), so the
+    draws of evaluation rounds do not count as steps.
+    """
+    name, options = config.sampler, dict(config.sampler_options)
+    if config.epsilon_inc is not None and name != "mixture":
+        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": config.epsilon_inc}
+    elif config.epsilon_inc is not None:
+        options["epsilon_inc"] = config.epsilon_inc
+    if name == "mixture":
+        options.setdefault("auto_step", False)
     try:
-        sampler = cls(space, seed=config.seed, **config.sampler_options)
+        return SAMPLERS[name](space, seed=config.seed, **options)
     except TypeError as err:
-        raise UserError(f"sampler {config.sampler!r}: bad option ({err})") from None
-    if config.epsilon_inc is not None and config.sampler != "mixture":
-        sampler = SAMPLERS["mixture"](space, seed=config.seed + 1, learned=sampler, epsilon_inc=config.epsilon_inc)
-    return sampler
+        raise UserError(f"sampler {name!r}: bad option ({err})") from None
 
 
 def learned_part(sampler):
     """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it)."""
-    return getattr(sampler, "learned", sampler)
+    return getattr(sampler, "inner", sampler)
 
 
 def sampler_stats(sampler) -> dict[str, float]:
     """Scalar statistics a sampler exposes (epsilon, logit entropy, VAE loss, temperature)."""
     stats = {}
     for target in {id(sampler): sampler, id(learned_part(sampler)): learned_part(sampler)}.values():
-        for name in ("epsilon", "tau", "last_loss"):
+        for name in ("epsilon", "tau"):
             value = getattr(target, name, None)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 stats[name] = float(value)
+        last_loss = getattr(target, "last_loss", None)  # the VAE's last {"loss", "recon", "kl"}
+        if isinstance(last_loss, dict):
+            stats.update({f"vae_{k}": float(v) for k, v in last_loss.items()})
         entropy = getattr(target, "entropy", None)
         if callable(entropy):
             stats["entropy"] = float(entropy())
-        extra = getattr(target, "stats", None)
-        if callable(extra):
-            stats.update({k: float(v) for k, v in extra().items()})
     return stats
 
 
@@ -135,6 +142,7 @@ class SupernetTrainer:
         self.supernet.to(self.device)
         self.space = self.supernet.space
         self.sampler = make_sampler(config, self.space)
+        self.raises_epsilon = getattr(self.sampler, "name", "") == "mixture" and not self.sampler.auto_step
         if config.mode == "gradient" and not hasattr(learned_part(self.sampler), "sample_with_gates"):
             raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "
                             f"not {config.sampler!r}")
@@ -185,6 +193,9 @@ class SupernetTrainer:
         self.last_checkpoint = self.step
 
     def save(self, out: Path) -> None:
+        """Checkpoint, unless the weights went non-finite (then the previous checkpoint stays)."""
+        if not all(torch.isfinite(p).all() for p in self.supernet.parameters()):
+            self._check_finite(math.nan, out)
         save_checkpoint(out / CHECKPOINT, self.state_dict())
         self.last_checkpoint = self.step
 
@@ -237,6 +248,8 @@ class SupernetTrainer:
             metrics["train/accuracy"] = correct
         if self.config.mode == "gradient":
             metrics["train/arch_loss"] = self.arch_step()
+        if self.raises_epsilon:
+            self.sampler.step()  # Algorithm 2 line 11
         self.step += 1
         return metrics
 
@@ -253,7 +266,7 @@ class SupernetTrainer:
         loss.backward(inputs=list(learned.parameters()))
         learned.step()
         self.seconds["arch_step"] += time.perf_counter() - started
-        return float(loss)
+        return float(loss.detach())
 
     # --- evaluation rounds ---------------------------------------------------------------------------
     def score(self, arch: Arch, calibrate: bool = True) -> dict:

@@ -1,0 +1,149 @@
+"""Supernet training: exact resume after a real SIGKILL, divergence handling, sampler feedback."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from samplenas.checkpoint import load_checkpoint
+from samplenas.errors import UserError
+from samplenas.supernet.train import CHECKPOINT, SupernetTrainer, make_sampler
+from samplenas.supernet.train_config import TrainConfig
+
+TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
+RESUME_ARGS = [
+    "train", "--space", "nb101", "--sampler", "vae", "--epsilon-inc", "0.1", "--steps", "14",
+    "--batch-size", "16", "--eval-every", "3", "--eval-archs", "4", "--eval-examples", "32",
+    "--bn-batches", "1", "--checkpoint-every", "4", "--network", json.dumps(TINY_NB101),
+    "--sampler-options", json.dumps({"iters": 5, "hidden_dim": 16, "batch_size": 8}), "--quiet",
+]
+# Runs the CLI; after writing the checkpoint of step KILL_AT it announces it and blocks, so the test
+# can SIGKILL a live training process at a known point.
+WRAPPER = """
+import sys, time
+import torch
+torch.set_num_threads(1)
+import samplenas.supernet.train as train
+original = train.save_checkpoint
+def save_and_maybe_wait(path, state):
+    original(path, state)
+    if state["step"] == int(sys.argv[1]):
+        print("CHECKPOINTED", flush=True)
+        time.sleep(300)
+train.save_checkpoint = save_and_maybe_wait
+from samplenas.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _run(wrapper: Path, kill_at: int, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(wrapper), str(kill_at), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_bitwise_identical_weights(tmp_path):
+    wrapper = tmp_path / "wrapper.py"
+    wrapper.write_text(WRAPPER)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    reference = _run(wrapper, -1, [*RESUME_ARGS, "--out", str(straight)])
+    victim = _run(wrapper, 8, [*RESUME_ARGS, "--out", str(killed)])
+    assert victim.stdout.readline().strip() == "CHECKPOINTED", victim.stderr.read()
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    assert load_checkpoint(killed / CHECKPOINT)["step"] == 8
+    resumed = _run(wrapper, -1, ["train", "--out", str(killed), "--resume", "--quiet"])
+    for process in (reference, resumed):
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    a, b = load_checkpoint(straight / CHECKPOINT), load_checkpoint(killed / CHECKPOINT)
+    assert a["step"] == b["step"] == 14
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x, y) for x, y in zip(a["sampler"]["inner"]["model"].values(),
+                                                 b["sampler"]["inner"]["model"].values()))
+    assert a["sampler"]["epsilon"] == b["sampler"]["epsilon"] > 0
+    assert a["evaluations"] == b["evaluations"] and len(a["evaluations"]) == 4
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["steps"] == 14 and summary["sampler"] == "vae"
+
+
+def _tiny(**changes) -> TrainConfig:
+    values = dict(space="nb101", sampler="uniform", steps=4, batch_size=8, eval_every=2, eval_archs=2,
+                  eval_examples=16, bn_batches=1, checkpoint_every=1, network=TINY_NB101)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = SupernetTrainer(_tiny(lr=1e30, grad_clip=0.0, steps=6, eval_every=0), progress=False)
+    with pytest.raises(UserError, match=r"became (nan|inf|-inf).*last good checkpoint .*\(step (\d)\)") as err:
+        trainer.train(tmp_path)
+    kept = load_checkpoint(tmp_path / CHECKPOINT)
+    assert f"(step {kept['step']})" in str(err.value)
+    assert all(torch.isfinite(t).all() for t in kept["model"].values() if t.is_floating_point())
+
+
+def test_resume_rejects_a_changed_setting_and_a_foreign_checkpoint(tmp_path):
+    SupernetTrainer(_tiny(steps=2, eval_every=0), progress=False).train(tmp_path)
+    with pytest.raises(UserError, match="lr=0.1.*lr=0.2"):
+        SupernetTrainer(_tiny(steps=2, eval_every=0, lr=0.2), progress=False).train(tmp_path, resume=True)
+    with pytest.raises(UserError, match="already holds a training run"):
+        SupernetTrainer(_tiny(steps=2, eval_every=0), progress=False).train(tmp_path)
+    torch.save({"format": "something-else"}, tmp_path / CHECKPOINT)
+    with pytest.raises(UserError, match="not a supernet training checkpoint"):
+        SupernetTrainer(_tiny(steps=2, eval_every=0), progress=False).train(tmp_path, resume=True)
+
+
+def test_evaluation_rounds_feed_the_sampler_and_raise_epsilon(tmp_path):
+    config = _tiny(sampler="evolution", epsilon_inc=0.25, sampler_options={"population_size": 2}, steps=4)
+    trainer = SupernetTrainer(config, progress=False)
+    summary = trainer.train(tmp_path)
+    inner = trainer.sampler.inner
+    assert trainer.sampler.epsilon == 1.0  # 4 steps of +0.25; evaluation draws do not count as steps
+    assert len(inner.history) == 4  # two rounds of two scored architectures reached the evolution sampler
+    assert [e["step"] for e in trainer.evaluations] == [2, 4]
+    assert 0.0 <= summary["last_evaluation"]["max"] <= 1.0
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_fair_groups_accumulate_one_update_per_group(tmp_path):
+    trainer = SupernetTrainer(_tiny(space="shufflenet", sampler="fair", steps=1, eval_every=0,
+                                    network={"stage_channels": [8, 16, 24, 32], "stem_channels": 4,
+                                             "last_channels": 16}), progress=False)
+    drawn = []
+    original = trainer.sampler.sample
+    trainer.sampler.sample = lambda n: drawn.append(n) or original(n)
+    trainer.train(tmp_path)
+    assert drawn == [4] and trainer.step == 1  # one group of max(dims) = 4 paths, one optimiser step
+
+
+def test_gradient_mode_moves_the_logits(tmp_path):
+    trainer = SupernetTrainer(_tiny(sampler="gumbel", mode="gradient", steps=3, eval_every=0,
+                                    sampler_options={"lr": 0.1}), progress=False)
+    before = trainer.sampler.logits.detach().clone()
+    trainer.train(tmp_path)
+    assert not torch.equal(before, trainer.sampler.logits.detach()) and trainer.sampler.steps == 3
+
+
+def test_gradient_mode_needs_gates():
+    with pytest.raises(UserError, match="gradient mode needs a sampler with straight-through gates"):
+        SupernetTrainer(_tiny(sampler="uniform", mode="gradient"), progress=False)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(UserError, match="does not fit space"):
+        _tiny(task="denoising").check()
+    with pytest.raises(UserError, match="unknown mode"):
+        _tiny(mode="magic").check()
+    with pytest.raises(UserError, match="bad option"):
+        make_sampler(_tiny(sampler="uniform", sampler_options={"temperature": 2}), None)
+    with pytest.raises(UserError, match="unknown training setting"):
+        TrainConfig.from_dict({"space": "nb101", "sampler": "uniform", "stpes": 3})
