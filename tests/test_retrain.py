@@ -61,6 +61,7 @@ def max_difference(a: dict, b: dict) -> float:
     return max(float((a[n].double() - b[n].double()).abs().max()) for n in a if a[n].is_floating_point())
 
 
+@pytest.mark.slow  # two torchrun launches (~25 s each on 2 shared cores)
 def test_two_gloo_processes_with_sync_bn_equal_one_process(tmp_path):
     assert retrain(nb101_job(tmp_path / "one", stop_after=3)) is None
     done = torchrun(tmp_path / "two")
