@@ -70,7 +70,9 @@ class SupernetSearch:
         self.config = config.check()
         self.space = trainer.space
         self.progress = progress
-        seeds = learned_part(trainer.sampler) if config.seeds == "sampler" else None
+        seeds = None
+        if config.seeds == "sampler":  # drawn up front: a fair sampler returns whole groups, not n
+            seeds = learned_part(trainer.sampler).sample(config.population)[: config.population]
         self.evolution = EvolutionSampler(self.space, seed=config.seed, variant="mu_plus_lambda",
                                           population_size=config.population, tournament_size=config.tournament_size,
                                           crossover_prob=config.crossover_prob, init=seeds)

@@ -1,0 +1,96 @@
+"""Train a tiny supernet of every space through the CLI, then search it (and rank an nb101 one)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from samplenas.cli import main
+from samplenas.search import SearchConfig, SupernetSearch
+from samplenas.spaces import SPACES
+from samplenas.supernet.train import open_run
+
+TINY = {
+    "nb101": ({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1},
+              ["--sampler", "vae", "--epsilon-inc", "0.25", "--sampler-options", '{"iters": 3, "hidden_dim": 8}']),
+    "nasnet": ({"C": 4, "layers": 3}, ["--sampler", "fair"]),
+    "shufflenet": ({"stage_channels": [8, 16, 24, 32], "stem_channels": 4, "last_channels": 16},
+                   ["--sampler", "gumbel", "--mode", "gradient"]),
+    "autoencoder": ({"max_layers": 3}, ["--sampler", "evolution", "--task", "denoising",
+                                        "--sampler-options", '{"population_size": 2}']),
+}
+
+
+def train_tiny(space: str, out, steps: int = 4) -> None:
+    network, sampler_args = TINY[space]
+    code = main(["train", "--space", space, *sampler_args, "--out", str(out), "--steps", str(steps),
+                 "--batch-size", "8", "--eval-every", "2", "--eval-archs", "2", "--eval-examples", "16",
+                 "--bn-batches", "1", "--network", json.dumps(network), "--quiet"])
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def nb101_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("nb101_run")
+    train_tiny("nb101", run, steps=6)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", sorted(TINY))
+def test_train_then_search_every_space(space, tmp_path, capsys):
+    train_tiny(space, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 4 and summary["last_evaluation"]["step"] == 4
+    assert main(["search", "--run", str(tmp_path), "--population", "3", "--generations", "1", "--children", "2",
+                 "--top", "3", "--quiet"]) == 0
+    top = json.loads((tmp_path / "top.json").read_text())
+    assert top["space"] == space and top["evaluated"] == 5 and len(top["top"]) == 3
+    objectives = [entry["objective"] for entry in top["top"]]
+    assert objectives == sorted(objectives)
+    for entry in top["top"]:
+        assert tuple(entry["encoding"]) == open_run(tmp_path).space.parse(entry["arch"])
+        assert entry["params"] > 0 and entry["score"] > 0
+    assert "written:" in capsys.readouterr().out
+
+
+def test_search_seeds_from_the_learned_sampler_and_respects_limits(nb101_run):
+    trainer = open_run(nb101_run)
+    assert trainer.sampler.name == "mixture" and trainer.sampler.inner.rounds > 0  # the VAE was trained
+    expected_seeds = open_run(nb101_run).sampler.inner.sample(4)  # same state, same draws
+    searcher = SupernetSearch(trainer, SearchConfig(population=4, generations=1, children=3, top=7), progress=False)
+    assert searcher.evolution.init_archs == expected_seeds  # Algorithm 2 line 13: seeds from p_theta
+    unconstrained = searcher.run()
+    limit = sorted(entry["params"] for entry in unconstrained)[len(unconstrained) // 2]
+    limited = SupernetSearch(open_run(nb101_run), SearchConfig(population=4, generations=1, children=3, top=7,
+                                                               max_params=limit), progress=False).run()
+    assert limited and all(entry["params"] <= limit for entry in limited)
+
+
+def test_cost_penalty_follows_deep_n_cheap(nb101_run):
+    config = SearchConfig(population=4, generations=0, cost_weight=0.5, cost_metric="macs", top=4)
+    searcher = SupernetSearch(open_run(nb101_run), config, progress=False)
+    top = searcher.run()
+    reference = max(entry["macs"] for entry in top)  # c0 = the largest cost of the initial population
+    assert searcher.cost_ref == reference
+    for entry in top:
+        expected = (1 - entry["metrics"]["accuracy"]) + 0.5 * entry["macs"] / reference
+        assert entry["objective"] == pytest.approx(expected)
+
+
+def test_search_scores_a_given_architecture_consistently(nb101_run, capsys):
+    space = SPACES["nb101"]()
+    arch = space.to_str(space.sample_uniform(np.random.default_rng(0)))
+    assert main(["search", "--run", str(nb101_run), "--arch", arch]) == 0
+    first = capsys.readouterr().out
+    assert main(["search", "--run", str(nb101_run), "--arch", arch]) == 0
+    assert capsys.readouterr().out == first and first.startswith("score ")
+
+
+def test_rank_against_the_table(nb101_run, nb101_table, capsys):
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--n", "8", "--quiet"]) == 0
+    report = json.loads((nb101_run / "rank.json").read_text())
+    assert report["n"] == 8 and len({c["arch"] for c in report["cells"]}) == 8
+    assert -1.0 <= report["kendall_tau"] <= 1.0 and -1.0 <= report["spearman_rho"] <= 1.0
+    assert all(0.0 < c["test_accuracy"] < 1.0 for c in report["cells"])
+    assert "Kendall tau" in capsys.readouterr().out
