@@ -94,6 +94,12 @@ class TrainConfig:
         return settings
 
     def check(self) -> TrainConfig:
+        from samplenas.samplers import SAMPLERS
+        from samplenas.spaces import SPACES
+
+        for registry, name in ((SPACES, self.space), (SAMPLERS, self.sampler)):
+            if name not in registry:
+                raise UserError(f"unknown {registry.kind} {name!r}; valid: {', '.join(registry.names())}")
         if self.mode not in MODES:
             raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
         for name in ("steps", "batch_size", "eval_archs", "eval_examples", "eval_batch_size", "checkpoint_every",

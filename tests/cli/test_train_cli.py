@@ -1,0 +1,78 @@
+"""`samplenas train/search/rank` report user errors as one line and exit status 2."""
+
+import json
+
+import pytest
+
+from samplenas.cli import main
+
+TINY = ["--network", json.dumps({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}),
+        "--batch-size", "8", "--eval-examples", "16", "--bn-batches", "1", "--quiet"]
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("samplenas: error: "), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_run")
+    assert main(["train", "--space", "nb101", "--sampler", "uniform", "--out", str(out), "--steps", "2",
+                 "--eval-every", "0", *TINY]) == 0
+    return out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--space", "nowhere", "--sampler", "uniform"], "unknown space 'nowhere'; valid: autoencoder, nasnet, nb101"),
+    (["--space", "nb101", "--sampler", "greedy"], "unknown sampler 'greedy'; valid: evolution, fair"),
+    (["--space", "nb101", "--sampler", "uniform", "--data", "imagenet"], "unknown dataset 'imagenet'; valid: digits"),
+    (["--space", "nb101", "--sampler", "uniform", "--data", "mnist", "--data-dir", "/no/such/dir"],
+     "data directory /no/such/dir does not exist"),
+    (["--space", "nb101", "--sampler", "uniform", "--mode", "gradient"], "gradient mode needs a sampler"),
+    (["--space", "nb101", "--sampler", "uniform", "--network", "[1]"], "--network: expected a JSON object"),
+])
+def test_train_errors(tmp_path, capsys, argv, expected):
+    assert expected in one_line_error(capsys, ["train", "--out", str(tmp_path / "run"), *TINY, *argv])
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_config_file_and_flags(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"space": "nb101", "sampler": "uniform", "steps": 1, "eval_every": 0}))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--steps", "2", *TINY]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["steps"] == 2 and saved["space"] == "nb101"  # the flag beats the file
+    assert "trained nb101 supernet with uniform for 2 steps" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("{not json")
+    assert "not valid JSON" in one_line_error(capsys, ["train", "--config", str(tmp_path / "bad.json"),
+                                                       "--out", str(tmp_path / "other")])
+
+
+def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, capsys):
+    err = one_line_error(capsys, ["train", "--space", "nb101", "--sampler", "uniform", "--out", str(tmp_path),
+                                  "--steps", "6", "--lr", "1e30", "--grad-clip", "0", "--eval-every", "0",
+                                  "--checkpoint-every", "1", *TINY])
+    assert "training loss became" in err and "last good checkpoint" in err
+
+
+def test_corrupt_and_mismatched_checkpoints(run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "config.json").write_text((run / "config.json").read_text())
+    (copy / "checkpoint.pt").write_bytes(b"garbage")
+    assert "cannot be read" in one_line_error(capsys, ["train", "--out", str(copy), "--resume"])
+    assert "cannot be read" in one_line_error(capsys, ["search", "--run", str(copy)])
+    (copy / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())
+    assert "lr=0.1, but this run has lr=0.5" in one_line_error(
+        capsys, ["train", "--out", str(copy), "--resume", "--lr", "0.5"])
+
+
+def test_search_and_rank_errors(run, tmp_path, capsys):
+    assert "run directory" in one_line_error(capsys, ["search", "--run", str(tmp_path / "missing")])
+    assert "architecture has 3 positions, expected 26" in one_line_error(
+        capsys, ["search", "--run", str(run), "--arch", "1,0,1"])
+    assert "unknown cost metric" in one_line_error(capsys, ["search", "--run", str(run), "--cost-metric", "watts"])
+    assert "no such table" in one_line_error(capsys, ["rank", "--run", str(run), "--table", str(tmp_path / "t.h5")])
