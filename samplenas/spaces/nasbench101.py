@@ -8,8 +8,8 @@ row of the NAS-Bench-101 table), so code written for the official API ports by c
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Sequence
+from hashlib import md5
 
 import numpy as np
 
@@ -32,23 +32,32 @@ def hash_module(matrix: np.ndarray, labeling: Sequence[int]) -> str:
     """The official NAS-Bench-101 graph hash (iterated Weisfeiler-Lehman-style md5 of labels).
 
     `labeling` is -1 for input, -2 for output and the index into CANONICAL_OPS otherwise.
-    Isomorphic labelled graphs get the same hash.
+    Isomorphic labelled graphs get the same hash. Neighbour lists are built once from plain
+    lists (numpy indexing per edge was most of the cost); the md5 chain is the official one.
     """
-    matrix = np.asarray(matrix)
-    vertices = matrix.shape[0]
-    in_edges = [int(v) for v in matrix.sum(axis=0)]
-    out_edges = [int(v) for v in matrix.sum(axis=1)]
-    labels = [int(v) for v in labeling]
-    hashes = [hashlib.md5(str(h).encode("utf-8")).hexdigest() for h in zip(out_edges, in_edges, labels)]
+    rows = np.asarray(matrix).tolist()
+    vertices = len(rows)
+    in_neighbours = [[w for w in range(vertices) if rows[w][v]] for v in range(vertices)]
+    out_neighbours = [[w for w in range(vertices) if rows[v][w]] for v in range(vertices)]
+    in_edges = [sum(rows[w][v] for w in range(vertices)) for v in range(vertices)]
+    hashes = [
+        md5(str((sum(rows[v]), in_edges[v], int(label))).encode("utf-8")).hexdigest()
+        for v, label in enumerate(labeling)
+    ]
     for _ in range(vertices):
-        new_hashes = []
-        for v in range(vertices):
-            in_neighbours = sorted(hashes[w] for w in range(vertices) if matrix[w, v])
-            out_neighbours = sorted(hashes[w] for w in range(vertices) if matrix[v, w])
-            text = "".join(in_neighbours) + "|" + "".join(out_neighbours) + "|" + hashes[v]
-            new_hashes.append(hashlib.md5(text.encode("utf-8")).hexdigest())
-        hashes = new_hashes
-    return hashlib.md5(str(sorted(hashes)).encode("utf-8")).hexdigest()
+        hashes = [
+            md5(
+                (
+                    "".join(sorted([hashes[w] for w in in_neighbours[v]]))
+                    + "|"
+                    + "".join(sorted([hashes[w] for w in out_neighbours[v]]))
+                    + "|"
+                    + hashes[v]
+                ).encode("utf-8")
+            ).hexdigest()
+            for v in range(vertices)
+        ]
+    return md5(str(sorted(hashes)).encode("utf-8")).hexdigest()
 
 
 class ModelSpec:
