@@ -1,0 +1,49 @@
+"""Supernet training throughput per space at the quick-start size (digits, CPU), and the share of
+the run spent in the sampler (drawing, VAE fitting) and in periodic evaluation.
+
+    python tools/bench_train.py [--steps 100] [--sampler uniform] [--sampler vae --epsilon-inc 0.01]
+
+Prints one row per space, measured in this one process one after another (same machine load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+
+import torch
+
+from samplenas.supernet.train import SupernetTrainer
+from samplenas.supernet.train_config import SMALL_NETWORKS, TrainConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--sampler", default="uniform")
+    parser.add_argument("--epsilon-inc", type=float)
+    parser.add_argument("--sampler-options", default="{}")
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--spaces", nargs="*", default=sorted(SMALL_NETWORKS))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"digits 8x8, batch 64, {args.steps} steps, sampler {args.sampler}, eval every {args.eval_every} "
+          f"(16 archs x 256 val images, 2 BN batches), {args.threads} thread(s), device cpu")
+    print(f"{'space':<12} {'params':>9} {'steps/s':>8} {'sampler':>8} {'eval':>7} {'train':>7}")
+    for space in args.spaces:
+        config = TrainConfig(space=space, sampler=args.sampler, steps=args.steps, eval_every=args.eval_every,
+                             epsilon_inc=args.epsilon_inc, sampler_options=json.loads(args.sampler_options),
+                             checkpoint_every=10**9, device="cpu")
+        trainer = SupernetTrainer(config, progress=False)
+        with tempfile.TemporaryDirectory() as out:
+            summary = trainer.train(out)
+        shares = summary["time_shares"]
+        other = 1.0 - sum(shares.values())
+        print(f"{space:<12} {summary['supernet_parameters']:>9,} {summary['steps_per_second']:>8.2f} "
+              f"{shares.get('sampler', 0):>8.1%} {shares.get('evaluation', 0):>7.1%} {other:>7.1%}")
+
+
+if __name__ == "__main__":
+    main()
