@@ -11,11 +11,14 @@ from samplenas.samplers import SAMPLERS
 from samplenas.spaces import SPACES
 
 SPACE_NAMES = SPACES.names()
-SAMPLER_NAMES = ["uniform", "fair", "multinomial", "gumbel", "evolution"]
+SAMPLER_NAMES = SAMPLERS.names()
 
 # Small settings so the whole sampler suite stays fast on two shared CPU cores.
+TINY_VAE = {"iters": 5, "batch_size": 16, "embed_dim": 8, "hidden_dim": 16, "latent_dim": 4}
 SMALL_OPTIONS = {
     "evolution": {"population_size": 8, "tournament_size": 3},
+    "vae": TINY_VAE,
+    "mixture": {"inner_options": TINY_VAE, "epsilon_inc": 0.3},
 }
 
 
