@@ -1,6 +1,6 @@
 """Training-step cost of each supernet against its extracted standalone subnet, side by side.
 
-    python tools/bench_supernet.py [--space all] [--batch N] [--archs 3] [--repeats 7] [--device auto] [--amp]
+    python tools/bench_supernet.py [--space all] [--batch N] [--archs 3] [--repeats 8] [--device auto] [--amp]
 
 One training step = zero_grad, forward, loss, backward, SGD step (lr 0.01, momentum 0.9). The
 supernet side runs `supernet(x, arch)` with one SGD optimizer over all supernet parameters, as a
@@ -8,15 +8,17 @@ supernet training loop does; the standalone side runs `supernet.extract(arch)` (
 its own optimizer. Both see the same batch. For every random architecture both take warm-up steps,
 then `--repeats` pairs of steps, interleaved (the order alternates within each pair) so that load
 from other processes hits both alike. The ratio is the median over all pairs of
-supernet-time / standalone-time; the absolute times are medians over all steps. A single path does
-no extra arithmetic, so the physical limit of the ratio is 1.0.
+supernet-time / standalone-time; the absolute times are medians over all steps. Two clocks: wall
+time, and (on CPU) the process's CPU time, which leaves out time spent descheduled when other
+processes share the cores. A single path does no extra arithmetic, so the physical limit of the
+ratio is 1.0.
 
 Peak memory is measured in a fresh subprocess per side on the first architecture, after one warm-up
 step: on CPU the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) during
 two steps, with glibc told to mmap every allocation over 64 KiB so freed tensors leave the resident
 set; on CUDA `torch.cuda.max_memory_allocated`. "peak" is the whole process (CPU: Python, torch,
 weights, optimizer state; CUDA: all live tensors), "step" the part above the state before the step
-(activations, gradients, temporaries).
+(activations, gradients, temporaries; a sliced shared weight gets a gradient of its full size).
 
 On CUDA the run also reports images/s of a training step of the NB101 supernet at its official size
 (stem 128, 3x3 cells) at CIFAR resolution, batch 256 (`--throughput-batch`).
@@ -236,6 +238,7 @@ def probe_memory(space: str, side: str, args, device: torch.device) -> dict:
         trainer = standalone_trainer(supernet, arch, x, target, setup, args.amp)
         del supernet  # only the extracted copy stays resident
     trainer.step()  # optimizer state, kernels' one-time buffers
+    trainer.optimizer.zero_grad(set_to_none=True)  # gradients count as part of the step
     _release_freed_memory()
     if device.type == "cuda":
         synchronize(device)
@@ -298,7 +301,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--space", choices=["all", *SETUPS], default="all")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: per space, see SETUPS)")
     parser.add_argument("--archs", type=int, default=3, help="random architectures per space")
-    parser.add_argument("--repeats", type=int, default=6, help="timed step pairs per architecture")
+    parser.add_argument("--repeats", type=int, default=8, help="timed step pairs per architecture")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per side per architecture")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     parser.add_argument("--amp", action="store_true", help="mixed precision (float16 + grad scaling on CUDA)")
