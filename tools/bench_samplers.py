@@ -1,11 +1,12 @@
 """Cost of drawing architectures with each sampler, and of one VAE training round, against one
 NAS-Bench-101 supernet training step (CPU, measured side by side in this one process).
 
-    python tools/bench_samplers.py [--draws 1000] [--cells 1500] [--steps 3] [--threads 1]
+    python tools/bench_samplers.py [--draws 1000] [--cells 1500] [--steps 3] [--threads 1] [--groups 200]
 
 Learned samplers are measured in a trained state (VAE: one round on `--cells` uniform cells scored
 by a synthetic objective; evolution: a scored population; mixture: ε = 0.5 over that VAE).
-Drawing one architecture must cost < 1 % of a supernet step.
+Drawing one architecture must cost < 1 % of a supernet step. Also prints, per space, how far
+FairNAS groups are from exact fairness after repair (`FairSampler.deviation`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from samplenas.samplers import SAMPLERS
+from samplenas.samplers.fair import FairSampler
 from samplenas.samplers.uniform import UniformSampler
 from samplenas.spaces import SPACES
 from samplenas.supernet import SUPERNETS
@@ -59,12 +62,27 @@ def build_samplers(space) -> dict:
     return samplers
 
 
+def fairness_table(groups: int) -> None:
+    print(f"FairNAS groups ({groups} per space, seed 0): deviation 0 = every choice count in [floor, ceil](m/d)")
+    print(f"{'space':<12} {'m':>3} {'exact groups':>13} {'max dev':>8} {'repaired rows/group':>20} {'ms/group':>9}")
+    for name in SPACES.names():
+        sampler = FairSampler(SPACES[name](), seed=0)
+        start = time.perf_counter()
+        deviations = np.array([sampler.deviation(sampler.sample_group()) for _ in range(groups)])
+        ms = 1e3 * (time.perf_counter() - start) / groups
+        print(
+            f"{name:<12} {sampler.group_size:>3} {100 * np.mean(deviations == 0):>12.0f}% {deviations.max():>8} "
+            f"{sampler.repaired_rows / groups:>20.2f} {ms:>9.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--cells", type=int, default=1500)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--groups", type=int, default=200)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     space = SPACES["nb101"]()
@@ -89,6 +107,7 @@ def main() -> None:
         seconds = timed(lambda s=sampler: s.sample(args.draws))
         per_arch = seconds / args.draws
         print(f"{name:<12} {seconds:>16.3f} {per_arch * 1e3:>14.3f} {100 * per_arch / step_seconds:>11.3f}%")
+    fairness_table(args.groups)
 
 
 if __name__ == "__main__":
