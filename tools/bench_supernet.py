@@ -83,7 +83,6 @@ class Trainer:
     def __init__(self, forward: Callable, optimizer, x, target, reconstruct: bool, amp: bool):
         self.forward, self.optimizer, self.x, self.target, self.reconstruct = forward, optimizer, x, target, reconstruct
         self.device_type = x.device.type
-        self.amp = amp
         amp_dtype = torch.float16 if self.device_type == "cuda" else torch.bfloat16
         self.autocast = lambda: torch.autocast(self.device_type, dtype=amp_dtype, enabled=amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.device_type == "cuda")
