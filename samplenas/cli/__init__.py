@@ -12,13 +12,14 @@ from samplenas.registry import UnknownName
 from samplenas.spaces.base import InvalidArchitecture
 
 COMMAND_MODULES = (
+    "quickstart",
     "spaces",
-    "nb101",
-    "retrain",
-    "evaluate",
     "train",
     "search",
     "rank",
+    "retrain",
+    "evaluate",
+    "nb101",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.

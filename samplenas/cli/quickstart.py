@@ -1,0 +1,82 @@
+"""`samplenas quickstart`: the main job end to end on the embedded digits, in a few CPU minutes.
+
+Train a small NB101 supernet with the VAE sampler mixed into uniform sampling (VAENAS Alg. 2),
+search it with VAE-seeded evolution, retrain the winner from scratch (with the supernet's SGD
+settings: NB101's own RMSProp recipe is tuned for 108 CIFAR-10 epochs, not a few on digits),
+then print one table.
+Each stage is the ordinary command, so the printed command lines can be rerun one by one.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from samplenas.errors import UserError
+
+SPACE = "nb101"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("quickstart", help="train + search + retrain on the embedded digits (a few minutes)")
+    p.add_argument("--out", default="runs/quickstart", help="run folder (default: runs/quickstart)")
+    p.add_argument("--steps", type=int, default=300, help="supernet training steps (default: 300)")
+    p.add_argument("--epochs", type=int, default=20, help="retraining epochs of the winner (default: 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def stage_commands(args) -> list[list[str]]:
+    from samplenas.supernet.train_config import SMALL_NETWORKS
+
+    out = Path(args.out)
+    return [
+        ["train", "--space", SPACE, "--sampler", "vae", "--epsilon-inc", "0.005",
+         "--sampler-options", json.dumps({"iters": 50}), "--steps", str(args.steps),
+         "--eval-every", "50", "--seed", str(args.seed), "--out", str(out)],
+        ["search", "--run", str(out), "--population", "12", "--generations", "3", "--seed", str(args.seed)],
+        ["retrain", "--space", SPACE, "--from", str(out / "top.json"), "--network", json.dumps(SMALL_NETWORKS[SPACE]),
+         "--epochs", str(args.epochs), "--batch-size", "64",
+         "--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "4e-5", "--label-smoothing", "0.1",
+         "--seed", str(args.seed), "--out", str(out / "retrain")],
+    ]
+
+
+def run(args) -> int:
+    from samplenas.cli import main
+    from samplenas.report import plot_run
+
+    out = Path(args.out)
+    if (out / "checkpoint.pt").exists():
+        raise UserError(f"{out} already holds a run; pass another --out or delete it")
+    for command in stage_commands(args):
+        print(f"\n$ samplenas {shlex.join(command)}", flush=True)
+        code = main(command)
+        if code:
+            return code
+    plot = plot_run(out, out / "supernet_scores.png")
+    summary = json.loads((out / "summary.json").read_text())
+    top = json.loads((out / "top.json").read_text())
+    result = json.loads((out / "retrain" / "result.json").read_text())
+    print_table(summary, top, result, out / "retrain", plot)
+    return 0
+
+
+def print_table(summary: dict, top: dict, result: dict, retrain_dir: Path, plot: Path) -> None:
+    best = top["top"][0]
+    rows = [
+        ("supernet", f"{summary['steps']} steps, {summary['steps_per_second']:.1f} steps/s, "
+                     f"last round mean/best val score {summary['last_evaluation']['mean']:.3f}"
+                     f"/{summary['last_evaluation']['max']:.3f}"),
+        ("search", f"{top['evaluated']} architectures scored, best supernet val score {best['score']:.3f}"),
+        ("winner", best["arch"]),
+        ("retrained", f"test accuracy {100 * result['test']['accuracy']:.2f} %, {result['params']:,} params, "
+                      f"{result['macs']:,} MACs, {result['epochs']} epochs in {result['wall_time_s']:.0f} s"),
+        ("tensorboard", f"{summary['tensorboard']}  and  {retrain_dir / 'tensorboard'}"),
+        ("plot", str(plot)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print("\nquick start results")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
