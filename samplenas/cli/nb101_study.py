@@ -60,20 +60,20 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
     sampler_class = SAMPLERS[name]
     init_name = options.pop("init", None)
 
-    def make(seed: int):
+    def make(seed: int, warm: bool = True):
         space = space_factory()
         if init_name is not None:
             init = SAMPLERS[init_name](space, seed=seed)
-            if warmup:
+            if warm and warmup:
                 warm_up(init, oracle, warmup, noise, seed)
             return sampler_class(space, seed=seed, init=init, **options)
         sampler = sampler_class(space, seed=seed, **options)
-        if warmup:
+        if warm and warmup:
             warm_up(sampler, oracle, warmup, noise, seed)
         return sampler
 
     try:
-        make(0)  # fail fast on bad options, before any long run
+        make(0, warm=False)  # fail fast on bad options, before any long run
     except TypeError as err:
         raise UserError(f"sampler {spec!r}: {err}") from None
     return make
