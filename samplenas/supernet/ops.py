@@ -21,6 +21,15 @@ def _check_width(name: str, value: int, maximum: int) -> int:
     return int(value)
 
 
+def _load_slice(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+    """Copy a weight slice (and its bias slice) into a freshly made standalone layer."""
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(bias)
+    return layer
+
+
 class SlicedConv2d(nn.Module):
     """A square-kernel 2-D convolution whose channels and kernel are sliced per call.
 
@@ -87,11 +96,7 @@ class SlicedConv2d(nn.Module):
             dilation=self.dilation,
             bias=self.bias is not None,
         ).to(device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            conv.weight.copy_(weight)
-            if self.bias is not None:
-                conv.bias.copy_(self.bias[:out_channels])
-        return conv
+        return _load_slice(conv, weight, None if self.bias is None else self.bias[:out_channels])
 
 
 class SlicedBatchNorm2d(nn.BatchNorm2d):
@@ -218,8 +223,4 @@ class SlicedConvTranspose2d(nn.Module):
         conv = nn.ConvTranspose2d(
             in_channels, out_channels, self.kernel_size, stride=self.stride, bias=self.bias is not None
         ).to(device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            conv.weight.copy_(weight)
-            if self.bias is not None:
-                conv.bias.copy_(self.bias[:out_channels])
-        return conv
+        return _load_slice(conv, weight, None if self.bias is None else self.bias[:out_channels])
