@@ -106,7 +106,7 @@ class EvolutionSampler(Sampler):
         if self.init_sampler is not None:
             for _ in range(self.max_tries):
                 for arch in self.init_sampler.sample(count - len(out)):
-                    if not self._seen(arch):
+                    if len(out) < count and not self._seen(arch):  # fair samplers return whole groups
                         out.append(self._claim(arch))
                 if len(out) == count:
                     break

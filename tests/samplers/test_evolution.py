@@ -83,3 +83,13 @@ def test_bad_options_are_clear_errors(nb101):
         EvolutionSampler(nb101, variant="annealing")
     with pytest.raises(UserError, match="crossover_prob"):
         EvolutionSampler(nb101, crossover_prob=1.5)
+
+
+def test_initial_population_from_a_fair_sampler_takes_what_it_needs():
+    from samplenas.samplers.fair import FairSampler
+    from samplenas.spaces import SPACES
+
+    space = SPACES["shufflenet"]()
+    sampler = EvolutionSampler(space, seed=0, population_size=6, init=FairSampler(space, seed=1))
+    first = sampler.sample(6)  # a fair group holds 4 architectures, so this spans two groups
+    assert len(first) == 6 and len({space.key(a) for a in first}) == 6
