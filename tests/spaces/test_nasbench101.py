@@ -223,11 +223,18 @@ def test_uniform_sampling_over_encodings_gives_each_op_a_third():
 def test_sample_from_probs_follows_decoded_edges_and_stays_valid():
     rng = np.random.default_rng(9)
     favoured = [0, 1, 2, 3, 4, 5, 11, 15, 20]  # all out of vertex 0, plus a few into the output
-    probs = [np.array([0.1, 0.9]) if i in favoured else np.array([0.9, 0.1]) for i in range(NUM_EDGE_BITS)]
-    probs += [np.array([0.0, 0.0, 1.0])] * 5
-    arch = SPACE.sample_from_probs(probs, rng)
-    assert [i for i in range(NUM_EDGE_BITS) if arch[i]] == favoured
-    assert arch[NUM_EDGE_BITS:] == (2,) * 5
+
+    def edge_probs(p_favoured):
+        return [np.array([1 - p_favoured, p_favoured]) if i in favoured else np.array([p_favoured, 1 - p_favoured])
+                for i in range(NUM_EDGE_BITS)]
+
+    certain = SPACE.sample_from_probs(edge_probs(0.9999) + [np.array([0.0, 0.0, 1.0])] * 5, rng)
+    assert [i for i in range(NUM_EDGE_BITS) if certain[i]] == favoured and certain[NUM_EDGE_BITS:] == (2,) * 5
+    # Uncertain probabilities give a spread of cells that still follows them.
+    draws = np.array([SPACE.sample_from_probs(edge_probs(0.8) + [np.ones(3) / 3] * 5, rng) for _ in range(400)])
+    on_rate = draws[:, :NUM_EDGE_BITS].mean(axis=0)
+    assert on_rate[favoured].min() > 0.6 and np.delete(on_rate, favoured).max() < 0.4
+    assert len({tuple(d) for d in draws}) > 100
     # edges that cannot connect: redraws must still produce a valid cell
     hopeless = [np.array([0.01, 0.99]) if i in (0, 1, 2, 3, 4) else np.array([0.99, 0.01])
                 for i in range(NUM_EDGE_BITS)] + [np.ones(3) / 3] * 5
