@@ -59,6 +59,9 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
     name, options = parse_spec(spec)
     sampler_class = SAMPLERS[name]
     init_name = options.pop("init", None)
+    if warmup and init_name is None and name == "evolution":
+        raise UserError("--warmup would hand evolution free table queries as its population; "
+                        "seed it from a warmed-up sampler instead (evolution:init=vae)")
 
     def make(seed: int, warm: bool = True):
         space = space_factory()

@@ -91,3 +91,11 @@ def test_study_cli_rejects_bad_sampler_options(nb101_table):
     from samplenas.cli import main
 
     assert main(["nb101", "study", "--table", str(nb101_table), "--sampler", "uniform:nope=1"]) == 2
+
+
+def test_study_cli_refuses_to_warm_up_evolution_itself(nb101_table, capsys):
+    from samplenas.cli import main
+
+    assert main(["nb101", "study", "--table", str(nb101_table), "--protocol", "search", "--warmup", "10",
+                 "--sampler", "evolution"]) == 2
+    assert "free table queries" in capsys.readouterr().err
