@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from samplenas.errors import UserError
 from samplenas.samplers.base import Sampler
 from samplenas.spaces.base import Arch
 
 Oracle = Callable[[Sequence[Arch]], np.ndarray]
+MAX_STALE_ROUNDS = 50  # a sampler that proposes only known cells this often in a row has collapsed
 SamplerFactory = Callable[[int], Sampler]
 
 
@@ -103,8 +105,9 @@ def search_curve(make: SamplerFactory, oracle: Oracle, budget: int, trials: Sequ
                 stale = 0
             else:
                 stale += 1
-                if stale > 1000:
-                    raise RuntimeError(f"{sampler.name}: 1000 rounds proposed nothing new")
+                if stale >= MAX_STALE_ROUNDS:
+                    raise UserError(f"{sampler.name}: {MAX_STALE_ROUNDS} rounds in a row proposed no new cell "
+                                    f"(trial {seed}, {len(trace)} queries); the sampler has collapsed")
             sampler.observe(archs, [seen[space.key(a)] for a in archs])
         curves[row] = np.maximum.accumulate(np.array(trace[:budget]))
     return curves

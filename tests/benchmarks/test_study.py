@@ -99,3 +99,14 @@ def test_study_cli_refuses_to_warm_up_evolution_itself(nb101_table, capsys):
     assert main(["nb101", "study", "--table", str(nb101_table), "--protocol", "search", "--warmup", "10",
                  "--sampler", "evolution"]) == 2
     assert "free table queries" in capsys.readouterr().err
+
+
+def test_search_curve_stops_a_collapsed_sampler_with_a_clear_error():
+    from samplenas.errors import UserError
+
+    class Stuck(SAMPLERS["uniform"]):
+        def sample(self, n):
+            return [SPACE.sample(np.random.default_rng(0))] * n
+
+    with pytest.raises(UserError, match="no new cell"):
+        study.search_curve(lambda seed: Stuck(SPACE, seed=seed), synthetic_oracle, 5, [0], progress=False)
