@@ -69,3 +69,18 @@ def score():
 @pytest.fixture
 def reload():
     return round_trip
+
+
+def feedback_rounds(sampler, score, rounds: int, per_round: int = 6) -> list:
+    """Sample, score with the synthetic objective, feed back; returns every proposal."""
+    proposed = []
+    for _ in range(rounds):
+        archs = sampler.sample(per_round)
+        sampler.observe(archs, [score(a) for a in archs])
+        proposed.extend(archs)
+    return proposed
+
+
+@pytest.fixture
+def run_rounds():
+    return feedback_rounds

@@ -7,24 +7,14 @@ import pytest
 from samplenas.errors import UserError
 
 
-def run_rounds(sampler, score, rounds: int, per_round: int = 6) -> list:
-    """Sample, score with the synthetic objective, feed back; returns every proposal."""
-    proposed = []
-    for _ in range(rounds):
-        archs = sampler.sample(per_round)
-        sampler.observe(archs, [score(a) for a in archs])
-        proposed.extend(archs)
-    return proposed
-
-
-def test_samples_are_valid(sampler_name, space, make_sampler, score):
+def test_samples_are_valid(sampler_name, space, make_sampler, score, run_rounds):
     sampler = make_sampler(sampler_name, space, seed=1)
     for arch in run_rounds(sampler, score, rounds=3):
         assert space.validate(arch) == arch
         assert all(isinstance(c, int) for c in arch)
 
 
-def test_same_seed_same_stream(sampler_name, space, make_sampler, score):
+def test_same_seed_same_stream(sampler_name, space, make_sampler, score, run_rounds):
     a = run_rounds(make_sampler(sampler_name, space, seed=3), score, rounds=3)
     b = run_rounds(make_sampler(sampler_name, space, seed=3), score, rounds=3)
     c = run_rounds(make_sampler(sampler_name, space, seed=4), score, rounds=3)
@@ -32,7 +22,7 @@ def test_same_seed_same_stream(sampler_name, space, make_sampler, score):
     assert a != c
 
 
-def test_resume_after_state_round_trip(sampler_name, space, make_sampler, score, reload):
+def test_resume_after_state_round_trip(sampler_name, space, make_sampler, score, reload, run_rounds):
     original = make_sampler(sampler_name, space, seed=5)
     run_rounds(original, score, rounds=2)
     state = reload(original.state_dict())

@@ -16,31 +16,22 @@ def nb101():
     return SPACES["nb101"]()
 
 
-def evolve(sampler, score, rounds, per_round=5):
-    proposed = []
-    for _ in range(rounds):
-        archs = sampler.sample(per_round)
-        sampler.observe(archs, [score(a) for a in archs])
-        proposed.extend(archs)
-    return proposed
-
-
 @pytest.mark.parametrize("variant", ["regularized", "mu_plus_lambda"])
-def test_never_proposes_an_equivalent_architecture_twice(variant, space, score):
+def test_never_proposes_an_equivalent_architecture_twice(variant, space, score, run_rounds):
     sampler = EvolutionSampler(space, seed=0, variant=variant, population_size=6, tournament_size=3)
-    keys = [space.key(a) for a in evolve(sampler, score, rounds=12)]
+    keys = [space.key(a) for a in run_rounds(sampler, score, rounds=12, per_round=5)]
     assert len(keys) == len(set(keys))
 
 
-def test_regularized_population_ages_out_the_oldest(nb101, score):
+def test_regularized_population_ages_out_the_oldest(nb101, score, run_rounds):
     sampler = EvolutionSampler(nb101, seed=0, population_size=4, tournament_size=2)
-    evolve(sampler, score, rounds=3, per_round=4)
+    run_rounds(sampler, score, rounds=3, per_round=4)
     assert [a for a, _ in sampler.population] == [a for a, _ in sampler.history[-4:]]
 
 
-def test_mu_plus_lambda_keeps_the_best(nb101, score):
+def test_mu_plus_lambda_keeps_the_best(nb101, score, run_rounds):
     sampler = EvolutionSampler(nb101, seed=0, variant="mu_plus_lambda", population_size=4, tournament_size=2)
-    evolve(sampler, score, rounds=3, per_round=4)
+    run_rounds(sampler, score, rounds=3, per_round=4)
     best = sorted((s for _, s in sampler.history), reverse=True)[:4]
     assert [s for _, s in sampler.population] == best
 
@@ -68,11 +59,11 @@ def test_rescoring_a_known_architecture_is_ignored(nb101):
 
 
 @pytest.mark.parametrize("variant", ["regularized", "mu_plus_lambda"])
-def test_evolution_climbs_the_synthetic_objective(variant, score):
+def test_evolution_climbs_the_synthetic_objective(variant, score, run_rounds):
     """Late proposals score far above uniform draws (mean 5 of 20 positions on ShuffleNet)."""
     space = SPACES["shufflenet"]()
     sampler = EvolutionSampler(space, seed=0, variant=variant, population_size=20, tournament_size=5)
-    late = evolve(sampler, score, rounds=30)[-50:]
+    late = run_rounds(sampler, score, rounds=30, per_round=5)[-50:]
     uniform = UniformSampler(space, seed=0).sample(150)
     assert np.mean([score(a) for a in late]) > np.mean([score(a) for a in uniform]) + 3
     assert sampler.best()[1] > max(score(a) for a in uniform)
