@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from samplenas.recipes import build_optimizer, resolve_recipe
 from samplenas.supernet import SUPERNETS
+from samplenas.training.recipes import build_optimizer, resolve_recipe
 
 DEFAULT_ARCH = {
     "nb101": "ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,0-2,1-3,2-3,3-6,0-6",

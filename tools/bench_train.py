@@ -14,8 +14,8 @@ import tempfile
 
 import torch
 
-from samplenas.supernet.train import SupernetTrainer
-from samplenas.supernet.train_config import SMALL_NETWORKS, TrainConfig
+from samplenas.training.supernet_train import SupernetTrainer
+from samplenas.training.train_config import SMALL_NETWORKS, TrainConfig
 
 
 def main() -> None:

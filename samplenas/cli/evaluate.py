@@ -14,7 +14,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from samplenas.retrain import evaluate_checkpoint
+    from samplenas.training.retrain import evaluate_checkpoint
 
     print(json.dumps(evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device), indent=2))
     return 0

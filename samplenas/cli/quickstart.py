@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def stage_commands(args) -> list[list[str]]:
-    from samplenas.supernet.train_config import SMALL_NETWORKS
+    from samplenas.training.train_config import SMALL_NETWORKS
 
     out = Path(args.out)
     return [
@@ -45,7 +45,7 @@ def stage_commands(args) -> list[list[str]]:
 
 def run(args) -> int:
     from samplenas.cli import main
-    from samplenas.report import plot_run
+    from samplenas.training.report import plot_run
 
     out = Path(args.out)
     if (out / "checkpoint.pt").exists():

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from samplenas.rank import rank_run
+    from samplenas.training.rank import rank_run
 
     report = rank_run(args.run, args.table, args.n, args.seed, args.device, args.data_dir, progress=not args.quiet)
     print(f"{report['n']} cells: Kendall tau = {report['kendall_tau']:.4f} (p = {report['kendall_p']:.2g}), "

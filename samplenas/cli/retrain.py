@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.recipes import OPTIMIZERS, SCHEDULES, TASKS, read_config, resolve_recipe
 from samplenas.spaces import SPACES
+from samplenas.training.recipes import OPTIMIZERS, SCHEDULES, TASKS, read_config, resolve_recipe
 
 # recipe flags: (flag, type, help); each overrides the config file, which overrides the recipe
 RECIPE_FLAGS = (
@@ -91,7 +91,7 @@ def command_line(args) -> list[str]:
 
 
 def run(args) -> int:
-    from samplenas.retrain import RetrainJob, arch_from_top, retrain
+    from samplenas.training.retrain import RetrainJob, arch_from_top, retrain
 
     space, arch = (args.space, args.arch) if args.arch else arch_from_top(args.from_top, args.space)
     if not space:

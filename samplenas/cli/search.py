@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.search import COST_METRICS, SEED_SOURCES, SearchConfig
+from samplenas.training.search import COST_METRICS, SEED_SOURCES, SearchConfig
 
 
 def register(subparsers) -> None:
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from samplenas.search import score_given, search
+    from samplenas.training.search import score_given, search
 
     if args.arch:
         for result in score_given(args.run, args.arch, args.device, args.data_dir):

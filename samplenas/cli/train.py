@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.supernet.train_config import MODES, TrainConfig, read_json_object
+from samplenas.training.train_config import MODES, TrainConfig, read_json_object
 
 HELP = {
     "space": "search space (see `samplenas spaces`)",
@@ -97,7 +97,7 @@ def settings_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from samplenas.supernet.train import SupernetTrainer
+    from samplenas.training.supernet_train import SupernetTrainer
 
     config = TrainConfig.from_dict(settings_from_args(args))
     summary = SupernetTrainer(config, progress=not args.quiet).train(args.out, resume=args.resume)

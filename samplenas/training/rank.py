@@ -10,9 +10,9 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from samplenas.checkpoint import save_json
 from samplenas.errors import UserError
-from samplenas.supernet.train import open_run
+from samplenas.training.checkpoint import save_json
+from samplenas.training.supernet_train import open_run
 
 RANK = "rank.json"
 

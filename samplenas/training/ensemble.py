@@ -14,17 +14,14 @@ device is the same training time (the copies run one after another on each batch
 
 from __future__ import annotations
 
-import dataclasses
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samplenas.data import iterate_batches
-from samplenas.distributed import World
 from samplenas.errors import UserError
+from samplenas.training.data import iterate_batches
+from samplenas.training.distributed import World
 
 MONOLITH_DIR = "monolithic"
 FEATURE_GRID = 4  # encoder features are average-pooled to at most 4x4 per channel
@@ -74,37 +71,3 @@ def linear_probe(nets: list[nn.Module], data, task, world: World, seed: int) -> 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     probe.fit(train_x, train_y)
     return {"accuracy": float(probe.score(test_x, test_y)), "features": int(train_x.shape[1])}
-
-
-def compare_with_monolith(job, trainer, test: dict, world: World) -> dict | None:
-    """Train the monolithic model (in `out/monolithic`, resumable) and report both sides; None
-    when that training was stopped by `stop_after`."""
-    from samplenas.retrain import Trainer
-
-    members = trainer.members
-    budget = sum(m.steps for m in members)
-    mono_job = dataclasses.replace(job, out=job.out / MONOLITH_DIR, ensemble=1, patience=0, step_budget=budget)
-    if world.is_main:
-        mono_job.out.mkdir(parents=True, exist_ok=True)
-    mono = Trainer(mono_job, world)
-    if not mono.train():
-        return None
-    started = time.perf_counter()
-    mono_test = mono.test()["member0"]
-    report = {
-        "members": len(members),
-        "patience": job.patience,
-        "member_steps": [m.steps for m in members],
-        "stopped_early": [m.stopped for m in members],
-        "member_test": [test[f"member{i}"] for i in range(len(members))],
-        "combined_test": test["combined"],
-        "ensemble_train_wall_time_s": round(trainer.train_seconds, 3),
-        "monolithic": {"steps": mono.step, "test": mono_test, "train_wall_time_s": round(mono.train_seconds, 3)},
-    }
-    if job.recipe.task != "classification" and world.is_main:
-        report["linear_probe"] = {
-            "ensemble": linear_probe(trainer.nets, trainer.data, trainer.task, world, job.seed),
-            "monolithic": linear_probe(mono.nets, mono.data, mono.task, world, job.seed),
-        }
-    report["evaluation_wall_time_s"] = round(time.perf_counter() - started, 3)
-    return report

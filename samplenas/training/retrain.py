@@ -15,23 +15,25 @@ every process's RNG state. `result.json` is written once, at the very end of a s
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
 import time
 from collections import defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from samplenas.checkpoint import load_checkpoint, save_checkpoint, save_json
-from samplenas.data import LoadedData, iterate_batches, load_dataset
-from samplenas.distributed import (
+from samplenas.errors import UserError
+from samplenas.spaces.base import Arch
+from samplenas.supernet.factory import make_supernet, network_settings
+from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
+from samplenas.training.data import LoadedData, iterate_batches, load_dataset
+from samplenas.training.distributed import (
     World,
     close_world,
     convert_sync_batchnorm,
@@ -41,16 +43,13 @@ from samplenas.distributed import (
     init_world,
     reduce_sums,
 )
-from samplenas.errors import UserError
-from samplenas.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
-from samplenas.spaces.base import Arch
-from samplenas.supernet import SUPERNETS
-from samplenas.tasks import make_task, step_generator
+from samplenas.training.ensemble import MONOLITH_DIR, linear_probe
+from samplenas.training.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
+from samplenas.training.tasks import make_task, step_generator
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 FORMAT = "samplenas-retrain-1"
-DATA_SETTINGS = ("num_classes", "in_channels", "image_size")  # taken from the data set when accepted
 EVAL_KEY = 7_777  # separates evaluation randomness (denoising noise) from training steps
 
 
@@ -83,24 +82,6 @@ class RetrainJob:
 
 
 # --- building --------------------------------------------------------------------------------
-def network_settings(space: str, recipe: Recipe, info) -> dict:
-    """The recipe's supernet settings plus the data set's shape, for the settings the supernet takes."""
-    accepted = inspect.signature(SUPERNETS[space].__init__).parameters
-    settings = {name: getattr(info, name) for name in DATA_SETTINGS if name in accepted}
-    settings.update(recipe.network)
-    unknown = sorted(set(settings) - set(accepted))
-    if unknown:
-        raise UserError(f"{space} supernet has no setting {unknown[0]!r}; valid: {', '.join(sorted(accepted)[1:])}")
-    return settings
-
-
-def make_supernet(space: str, settings: dict):
-    try:
-        return SUPERNETS[space](**settings)
-    except TypeError as err:
-        raise UserError(f"{space} supernet settings {settings}: {err}") from None
-
-
 def load_data(job_like: dict, splits) -> LoadedData:
     return load_dataset(job_like["data"], job_like["data_dir"], splits, val_fraction=job_like["val_fraction"],
                         seed=job_like["seed"], image_size=job_like["recipe"]["network"].get("image_size"),
@@ -200,13 +181,15 @@ def evaluate_members(nets: list[nn.Module], dataset, task, world: World, seed: i
 class Trainer:
     """Runs one job in an initialised world; see the module docstring."""
 
-    def __init__(self, job: RetrainJob, world: World):
+    def __init__(self, job: RetrainJob, world: World, data: LoadedData | None = None):
+        """`data`: the already loaded splits of this job's data settings (population searches train many
+        candidates per worker process and load the data set once); loaded here when None."""
         self.job, self.world = job, world
         self.out = Path(job.out)
         self.recipe = job.recipe
-        self.data = load_data(self._data_meta(), ("train", "val", "test"))
+        self.data = data if data is not None else load_data(self._data_meta(), ("train", "val", "test"))
         self.task = make_task(self.recipe, self.data.info)
-        self.settings = network_settings(job.space, self.recipe, self.data.info)
+        self.settings = network_settings(job.space, self.recipe.network, self.data.info)
         supernet = make_supernet(job.space, self.settings)
         self.space = supernet.space
         self.arch = self.space.parse(job.arch)
@@ -419,8 +402,6 @@ def retrain(job: RetrainJob) -> dict | None:
 
 
 def _retrain(job: RetrainJob, world: World) -> dict | None:
-    from samplenas.ensemble import compare_with_monolith
-
     if job.ensemble < 1:
         raise UserError(f"--ensemble must be at least 1, got {job.ensemble}")
     out = Path(job.out)
@@ -449,6 +430,38 @@ def _retrain(job: RetrainJob, world: World) -> dict | None:
     return result
 
 
+def compare_with_monolith(job, trainer, test: dict, world: World) -> dict | None:
+    """Train the monolithic model (in `out/monolithic`, resumable) and report both sides; None
+    when that training was stopped by `stop_after`."""
+    members = trainer.members
+    budget = sum(m.steps for m in members)
+    mono_job = replace(job, out=job.out / MONOLITH_DIR, ensemble=1, patience=0, step_budget=budget)
+    if world.is_main:
+        mono_job.out.mkdir(parents=True, exist_ok=True)
+    mono = Trainer(mono_job, world)
+    if not mono.train():
+        return None
+    started = time.perf_counter()
+    mono_test = mono.test()["member0"]
+    report = {
+        "members": len(members),
+        "patience": job.patience,
+        "member_steps": [m.steps for m in members],
+        "stopped_early": [m.stopped for m in members],
+        "member_test": [test[f"member{i}"] for i in range(len(members))],
+        "combined_test": test["combined"],
+        "ensemble_train_wall_time_s": round(trainer.train_seconds, 3),
+        "monolithic": {"steps": mono.step, "test": mono_test, "train_wall_time_s": round(mono.train_seconds, 3)},
+    }
+    if job.recipe.task != "classification" and world.is_main:
+        report["linear_probe"] = {
+            "ensemble": linear_probe(trainer.nets, trainer.data, trainer.task, world, job.seed),
+            "monolithic": linear_probe(mono.nets, mono.data, mono.task, world, job.seed),
+        }
+    report["evaluation_wall_time_s"] = round(time.perf_counter() - started, 3)
+    return report
+
+
 def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, device: str | None = None) -> dict:
     """Re-run the test set on the networks saved in `directory` (a retrain output folder)."""
     path = Path(directory) / CHECKPOINT if Path(directory).is_dir() else Path(directory)
@@ -466,8 +479,6 @@ def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, devi
 
 
 def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World) -> dict:
-    from samplenas.ensemble import linear_probe
-
     data = load_data(meta, ("train", "test"))
     task = make_task(recipe, data.info)
     supernet = make_supernet(meta["space"], meta["settings"])

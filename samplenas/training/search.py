@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from samplenas.checkpoint import save_json
 from samplenas.errors import UserError
 from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
-from samplenas.supernet.train import SupernetTrainer, learned_part, open_run
+from samplenas.training.checkpoint import save_json
+from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run
 
 TOP = "top.json"
 COST_METRICS = ("params", "macs")

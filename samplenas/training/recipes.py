@@ -43,7 +43,8 @@ from samplenas.errors import UserError
 
 TASKS = ("classification", "reconstruction", "denoising")
 OPTIMIZERS = ("sgd", "rmsprop_tf", "adam")
-SCHEDULES = ("cosine", "linear", "constant")
+SCHEDULES = ("cosine", "linear", "constant", "step")
+STEP_DECAY = ((0.5, 0.2), (0.75, 0.2))  # "step": x0.2 at 1/2 and 3/4 of training (Deep-n-Cheap's preset)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ PUBLISHED = {
     "autoencoder": Recipe(
         epochs=100, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.0, schedule="constant",
         task="reconstruction",
+    ),
+    "dnc": Recipe(  # Deep-n-Cheap's stage 1-2 presets; a DnC result.json overrides lr, weight decay, batch
+        epochs=60, batch_size=256, optimizer="adam", lr=1e-3, momentum=0.0, schedule="step", augment=False,
     ),
 }
 
@@ -196,6 +200,8 @@ def learning_rate(recipe: Recipe, step: int, total_steps: int) -> float:
         return 0.5 * recipe.lr * (1.0 + math.cos(math.pi * progress))
     if recipe.schedule == "linear":
         return recipe.lr * (1.0 - progress)
+    if recipe.schedule == "step":
+        return recipe.lr * math.prod(factor for point, factor in STEP_DECAY if progress >= point)
     return recipe.lr
 
 

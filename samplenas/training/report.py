@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samplenas.checkpoint import load_checkpoint
+from samplenas.training.checkpoint import load_checkpoint
 
 
 def plot_run(run: str | os.PathLike, path: str | os.PathLike) -> Path:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from samplenas.cli import main
-from samplenas.search import SearchConfig, SupernetSearch
 from samplenas.spaces import SPACES
-from samplenas.supernet.train import open_run
+from samplenas.training.search import SearchConfig, SupernetSearch
+from samplenas.training.supernet_train import open_run
 
 TINY = {
     "nb101": ({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1},

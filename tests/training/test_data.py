@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from samplenas.data import DATASETS, BatchStream, cifar10_jpeg_folder, load_dataset, read_idx
 from samplenas.errors import UserError
+from samplenas.training.data import DATASETS, BatchStream, cifar10_jpeg_folder, load_dataset, read_idx
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samplenas.recipes import Recipe
+from samplenas.training.recipes import Recipe
 
 SIGNAL_RANGE = 2.0  # [-1, 1]
 

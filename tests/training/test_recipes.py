@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from samplenas.errors import UserError
-from samplenas.recipes import PUBLISHED, RMSpropTF, learning_rate, read_config, resolve_recipe
+from samplenas.training.recipes import PUBLISHED, RMSpropTF, learning_rate, read_config, resolve_recipe
 
 
 def test_published_recipes_hold_the_papers_values():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.recipes import Recipe
+from samplenas.training.recipes import Recipe
 
 MODES = ("one-shot", "gradient")
 

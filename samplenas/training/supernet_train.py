@@ -29,16 +29,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from samplenas.checkpoint import load_checkpoint, save_checkpoint, save_json
-from samplenas.data import BatchStream, load_dataset
 from samplenas.errors import UserError
-from samplenas.recipes import build_optimizer, learning_rate
-from samplenas.retrain import make_supernet, network_settings
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
-from samplenas.supernet.evaluate import autocast, calibration_batches, score_arch, validation_batches
-from samplenas.supernet.train_config import TrainConfig, read_json_object
-from samplenas.tasks import make_task, step_generator
+from samplenas.supernet.factory import make_supernet, network_settings
+from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
+from samplenas.training.data import BatchStream, load_dataset
+from samplenas.training.recipes import build_optimizer, learning_rate
+from samplenas.training.supernet_eval import autocast, calibration_batches, score_arch, validation_batches
+from samplenas.training.tasks import make_task, step_generator
+from samplenas.training.train_config import TrainConfig, read_json_object
 
 FORMAT = "samplenas-supernet-1"
 CHECKPOINT = "checkpoint.pt"
@@ -138,7 +138,7 @@ class SupernetTrainer:
                                  augment=config.augment, limit=config.limit)
         self.task = make_task(self.recipe, self.data.info)
         torch.manual_seed(config.seed)
-        self.supernet = make_supernet(config.space, network_settings(config.space, self.recipe, self.data.info))
+        self.supernet = make_supernet(config.space, network_settings(config.space, self.recipe.network, self.data.info))
         self.supernet.to(self.device)
         self.space = self.supernet.space
         self.sampler = make_sampler(config, self.space)

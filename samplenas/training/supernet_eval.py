@@ -11,11 +11,11 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from samplenas.data import iterate_batches
 from samplenas.spaces.base import Arch
 from samplenas.supernet.base import Supernet
 from samplenas.supernet.bn import recalibrate_bn
-from samplenas.tasks import step_generator
+from samplenas.training.data import iterate_batches
+from samplenas.training.tasks import step_generator
 
 EVAL_NOISE_KEY = 9_191  # denoising noise of the validation images: the same for every architecture
 

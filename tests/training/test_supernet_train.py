@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from samplenas.checkpoint import load_checkpoint
 from samplenas.errors import UserError
-from samplenas.supernet.train import CHECKPOINT, SupernetTrainer, make_sampler
-from samplenas.supernet.train_config import TrainConfig
+from samplenas.training.checkpoint import load_checkpoint
+from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer, make_sampler
+from samplenas.training.train_config import TrainConfig
 
 TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
 RESUME_ARGS = [
@@ -28,7 +28,7 @@ WRAPPER = """
 import sys, time
 import torch
 torch.set_num_threads(1)
-import samplenas.supernet.train as train
+import samplenas.training.supernet_train as train
 original = train.save_checkpoint
 def save_and_maybe_wait(path, state):
     original(path, state)
