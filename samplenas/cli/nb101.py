@@ -5,21 +5,28 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from samplenas.benchmarks.nasbench101 import NASBench101
-from samplenas.benchmarks.nasbench101_convert import convert
-from samplenas.benchmarks.nasbench101_records import METRICS
 from samplenas.errors import UserError
-from samplenas.spaces.nasbench101 import CANONICAL_OPS, INPUT, OUTPUT, ModelSpec
+from samplenas.strict_json import dumps
+
+if TYPE_CHECKING:  # the table code (numpy, h5py) is imported by the commands, not by `--help`
+    import numpy as np
+
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.spaces.nasbench101 import ModelSpec
 
 # Further `nb101` subcommands live in their own modules under samplenas.cli, each with a
 # `register(nb101_subparsers)`; add the module name here (e.g. "nb101_study").
 SUBCOMMAND_MODULES: tuple[str, ...] = ("nb101_study",)
 
-_OP_ALIASES = {INPUT: INPUT, OUTPUT: OUTPUT, **{op: op for op in CANONICAL_OPS},
-               **{op.removesuffix("-bn-relu"): op for op in CANONICAL_OPS}}
+
+def _op_aliases() -> dict[str, str]:
+    """Official op names and their short forms (conv3x3 for conv3x3-bn-relu) -> official names."""
+    from samplenas.spaces.nasbench101 import CANONICAL_OPS, INPUT, OUTPUT
+
+    return {INPUT: INPUT, OUTPUT: OUTPUT, **{op: op for op in CANONICAL_OPS},
+            **{op.removesuffix("-bn-relu"): op for op in CANONICAL_OPS}}
 
 
 def register(subparsers) -> None:
@@ -28,25 +35,27 @@ def register(subparsers) -> None:
 
     p = commands.add_parser("convert", help="official tfrecord or shared npz -> HDF5 table")
     p.add_argument("source", help="nasbench_only108.tfrecord, nasbench_full.tfrecord or an npz table")
-    p.add_argument("-o", "--output", required=True, metavar="TABLE.h5")
+    p.add_argument("-o", "--output", required=True, metavar="TABLE.h5",
+                   help="the HDF5 table to write (what query, stats, study and rank read)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=run_convert)
 
     p = commands.add_parser("query", help="all runs of one cell (by spec or by hash)")
-    p.add_argument("--table", required=True, metavar="TABLE.h5")
+    p.add_argument("--table", required=True, metavar="TABLE.h5", help="table written by `samplenas nb101 convert`")
     cell = p.add_mutually_exclusive_group(required=True)
     cell.add_argument("--matrix", metavar="ROWS",
                       help="adjacency rows of 0/1 digits, comma-separated, e.g. 0110,0001,0001,0000")
     cell.add_argument("--hash", metavar="H", help="official module hash")
     p.add_argument("--ops", metavar="OPS", help="comma-separated ops, first input, last output "
                    "(conv3x3, conv1x1, maxpool3x3 or their official names)")
-    p.add_argument("--epochs", type=int, default=108)
+    p.add_argument("--epochs", type=int, default=108,
+                   help="training budget whose runs to show: 4, 12, 36 or 108 (the table's budgets; default 108)")
     p.add_argument("--json", action="store_true", help="machine-readable output (missing values are null)")
     p.set_defaults(func=run_query)
 
     p = commands.add_parser("stats", help="size, budgets, repeats and metric summaries of a table")
-    p.add_argument("--table", required=True, metavar="TABLE.h5")
+    p.add_argument("--table", required=True, metavar="TABLE.h5", help="table written by `samplenas nb101 convert`")
     p.add_argument("--json", action="store_true", help="machine-readable output (missing values are null)")
     p.set_defaults(func=run_stats)
 
@@ -55,6 +64,8 @@ def register(subparsers) -> None:
 
 
 def run_convert(args) -> int:
+    from samplenas.benchmarks.nasbench101_convert import convert
+
     summary = convert(args.source, args.output, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary))
@@ -66,22 +77,30 @@ def run_convert(args) -> int:
 
 def parse_spec(matrix_text: str, ops_text: str | None) -> ModelSpec:
     """A ModelSpec from the command-line forms of --matrix and --ops."""
+    import numpy as np
+
+    from samplenas.spaces.nasbench101 import ModelSpec
+
     if not ops_text:
         raise UserError("--matrix needs --ops")
     rows = [row.strip() for row in matrix_text.replace(";", ",").split(",") if row.strip()]
     if any(len(row) != len(rows) or set(row) - {"0", "1"} for row in rows):
         raise UserError(f"--matrix must be {len(rows)} rows of {len(rows)} 0/1 digits, got {matrix_text!r}")
     names = [name.strip() for name in ops_text.split(",")]
-    unknown = [name for name in names if name not in _OP_ALIASES]
+    aliases = _op_aliases()
+    unknown = [name for name in names if name not in aliases]
     if unknown:
-        raise UserError(f"unknown op {unknown[0]!r}; valid: {', '.join(_OP_ALIASES)}")
+        raise UserError(f"unknown op {unknown[0]!r}; valid: {', '.join(aliases)}")
     try:
-        return ModelSpec(np.array([[int(c) for c in row] for row in rows]), [_OP_ALIASES[n] for n in names])
+        return ModelSpec(np.array([[int(c) for c in row] for row in rows]), [aliases[n] for n in names])
     except ValueError as err:
         raise UserError(f"bad cell: {err}") from None
 
 
 def run_query(args) -> int:
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.benchmarks.nasbench101_records import METRICS
+
     bench = NASBench101(args.table)
     if args.hash and args.ops:
         raise UserError("--ops goes with --matrix, not with --hash")
@@ -100,7 +119,7 @@ def run_query(args) -> int:
         "mean": mean,
     }
     if args.json:
-        print(json.dumps(_nan_to_none(report)))
+        print(dumps(report))  # missing values are null
         return 0
     print(f"hash {module_hash}  params {_fmt(fixed['trainable_parameters'])}")
     for row_text, op in zip(report["module_adjacency"], report["module_operations"]):
@@ -115,10 +134,12 @@ def run_query(args) -> int:
 
 
 def run_stats(args) -> int:
+    from samplenas.benchmarks.nasbench101 import NASBench101
+
     bench = NASBench101(args.table)
     report = table_stats(bench)
     if args.json:
-        print(json.dumps(_nan_to_none(report)))
+        print(dumps(report))  # missing values are null
         return 0
     print(f"{bench.path}: {report['cells']:,} cells from {report['source']}, budgets {report['budgets']}")
     print("vertices: " + ", ".join(f"{k}: {v:,}" for k, v in report["num_vertices"].items()))
@@ -135,6 +156,8 @@ def run_stats(args) -> int:
 
 def table_stats(bench: NASBench101) -> dict:
     """How many cells have each metric, and its mean/min/max over cells (of the mean over repeats)."""
+    from samplenas.benchmarks.nasbench101_records import METRICS
+
     summaries = [
         {"metric": f"{stage}_{metric}", "epochs": epochs,
          **_summary(bench.values(metric, None, epochs, stop_halfway=stage == "halfway"))}
@@ -155,6 +178,8 @@ def table_stats(bench: NASBench101) -> dict:
 
 
 def _summary(values: np.ndarray) -> dict:
+    import numpy as np
+
     known = values[np.isfinite(values)]
     if not len(known):
         return {"cells": 0, "mean": math.nan, "min": math.nan, "max": math.nan}
@@ -174,14 +199,3 @@ def _print_table(header: list[str], lines: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     for row in [header, *lines]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _nan_to_none(value):
-    """JSON has no NaN: missing values become null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
-    return value

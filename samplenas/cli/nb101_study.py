@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from samplenas.cli.options import samplers_text
+from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
+from samplenas.strict_json import dumps
 
 PROTOCOLS = ("maxk", "search", "distribution")
 
@@ -14,10 +16,13 @@ PROTOCOLS = ("maxk", "search", "distribution")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "study", help="sampler studies on the table: max-of-K (VAENAS Table 4), search curves, distributions")
-    p.add_argument("--table", required=True, help="NAS-Bench-101 table (.h5 from `nb101 convert`, or the npz)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="maxk")
+    p.add_argument("--table", required=True, help="NAS-Bench-101 .h5 table (`nb101 convert` makes it from the npz)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="maxk",
+                   help="maxk: best of K sampled cells; search: best found against table queries; "
+                        "distribution: accuracies of sampled cells (default: maxk)")
     p.add_argument("--sampler", action="append", dest="samplers", metavar="SPEC",
-                   help="NAME[:key=value,...], repeatable (default: uniform and evolution); "
+                   help=f"NAME[:key=value,...] with NAME one of {samplers_text()}; repeatable "
+                        "(default: uniform and evolution); "
                         "`init=NAME` seeds evolution from another (warmed-up) sampler")
     p.add_argument("--ks", default="10,50,100,300", help="maxk: sample counts K")
     p.add_argument("--seeds", type=int, default=20, help="maxk: number of seeds")
@@ -33,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", default="0", help="repeat used as ground truth: an index or 'mean'")
     p.add_argument("--out", help="directory for study.json and the PNG plot")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_threads_option(p)  # the learned samplers (VAE, LSTM) train torch networks
     p.set_defaults(func=run_study)
 
 
@@ -86,6 +92,7 @@ def run_study(args) -> int:
     from samplenas.benchmarks import study
     from samplenas.benchmarks.nasbench101 import NASBench101
     from samplenas.spaces import SPACES
+    from samplenas.training.checkpoint import save_json
 
     if args.protocol == "maxk":
         try:
@@ -121,11 +128,9 @@ def run_study(args) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         plot(out / f"{args.protocol}.png")
-        tmp = out / f".{args.protocol}.json.tmp"
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, out / f"{args.protocol}.json")
+        save_json(out / f"{args.protocol}.json", report)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(dumps(report, indent=2))
     else:
         print_report(args.protocol, report["results"])
         if args.out:

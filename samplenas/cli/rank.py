@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samplenas.cli.threads import add_threads_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("rank", help="Kendall tau / Spearman rho of an nb101 supernet against the table")
     p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train --space nb101` run")
     p.add_argument("--table", required=True, type=Path, help="NAS-Bench-101 HDF5 table (`samplenas nb101 convert`)")
     p.add_argument("--n", type=int, default=100, help="cells drawn uniformly (distinct) and scored (default 100)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn cells (default: 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 

@@ -1,7 +1,7 @@
 """Search spaces. `SPACES[name]()` builds one; see `base.SearchSpace` for the contract."""
 
+from samplenas.errors import InvalidArchitecture
 from samplenas.registry import Registry
-from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
 
 SPACES = Registry(
     "space",
@@ -11,6 +11,17 @@ SPACES = Registry(
         "shufflenet": "samplenas.spaces.shufflenet:ShuffleNetSpace",
         "autoencoder": "samplenas.spaces.autoencoder:AutoencoderSpace",
     },
+    group="samplenas.spaces",  # plugins: see samplenas.registry
 )
 
 __all__ = ["SPACES", "Arch", "InvalidArchitecture", "SearchSpace"]
+
+
+def __getattr__(name: str):
+    """`Arch` and `SearchSpace` live in `base`, which imports numpy: loaded on first use, so that listing
+    the registered names (what `samplenas --help` does) stays free of numpy."""
+    if name in ("Arch", "SearchSpace"):
+        from samplenas.spaces import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,15 +31,17 @@ Sources (read from the authors' code where the paper is vague):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from samplenas.errors import UserError
+from samplenas.training import typed_config
+
+if TYPE_CHECKING:  # torch only in annotations: the CLI reads recipes to build its parser, without torch
+    import torch
 
 TASKS = ("classification", "reconstruction", "denoising")
 OPTIMIZERS = ("sgd", "rmsprop_tf", "adam")
@@ -81,6 +83,9 @@ class Recipe:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise UserError(f"recipe: {name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr <= typed_config.MAX_LR:
+            raise UserError(f"recipe: lr {self.lr:g} is beyond any usable learning rate "
+                            f"(at most {typed_config.MAX_LR:g})")
         for name in ("label_smoothing", "drop_path"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"recipe: {name} must be in [0, 1), got {getattr(self, name)}")
@@ -119,14 +124,20 @@ FIELDS = {f.name for f in dataclasses.fields(Recipe)}
 
 
 def read_config(path: str | Path) -> dict:
-    """A JSON object of recipe fields (unknown keys are an error, so typos do not pass silently)."""
-    try:
-        config = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"config {path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict):
-        raise UserError(f"config {path}: expected a JSON object of recipe fields")
-    return config
+    """A JSON object of recipe fields (strict JSON; unknown keys and wrong types are refused later)."""
+    return typed_config.read_object(path, "config")
+
+
+def plugin_recipe(space: str) -> Recipe:
+    """A plugin's space has no published recipe: its supernet class may carry one as a `recipe` dict of
+    Recipe fields (Recipe's defaults otherwise), so plugin spaces retrain like the built-in ones."""
+    from samplenas.registry import BUILT_IN
+    from samplenas.supernet import SUPERNETS
+
+    if space not in SUPERNETS or SUPERNETS.origin(space) == BUILT_IN:
+        raise UserError(f"no recipe for space {space!r}; valid: {', '.join(sorted(PUBLISHED))}")
+    fields = getattr(SUPERNETS[space], "recipe", None) or {}
+    return Recipe(**typed_config.build(Recipe, fields, f"{space} supernet's recipe"))
 
 
 def resolve_recipe(space: str, *overrides: Mapping) -> Recipe:
@@ -135,13 +146,9 @@ def resolve_recipe(space: str, *overrides: Mapping) -> Recipe:
     `network` overrides merge key by key into the default settings; `None` values are ignored
     (flags the user did not give).
     """
-    if space not in PUBLISHED:
-        raise UserError(f"no recipe for space {space!r}; valid: {', '.join(sorted(PUBLISHED))}")
-    values = PUBLISHED[space].to_dict()
+    values = (PUBLISHED[space] if space in PUBLISHED else plugin_recipe(space)).to_dict()
     for override in overrides:
-        unknown = set(override) - FIELDS
-        if unknown:
-            raise UserError(f"unknown recipe field(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(FIELDS))}")
+        override = typed_config.build(Recipe, override, "recipe", partial=True)
         for name, value in override.items():
             if value is None:
                 continue
@@ -152,39 +159,12 @@ def resolve_recipe(space: str, *overrides: Mapping) -> Recipe:
         raise UserError(f"recipe: {err}") from None
 
 
-class RMSpropTF(torch.optim.Optimizer):
-    """RMSProp as TensorFlow 1 defines it (what NAS-Bench-101 trained with).
-
-    Differs from `torch.optim.RMSprop` in two ways that matter at epsilon = 1.0: the mean square
-    starts at 1 (not 0) and epsilon sits inside the square root:
-    ms = rho*ms + (1-rho)*g^2;  mom = momentum*mom + lr*g/sqrt(ms + eps);  w -= mom.
-    Weight decay is added to the gradient (the L2 loss term of the original).
-    """
-
-    def __init__(self, params: Iterable, lr: float, rho: float = 0.9, momentum: float = 0.9, eps: float = 1.0,
-                 weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, rho=rho, momentum=momentum, eps=eps, weight_decay=weight_decay))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad if group["weight_decay"] == 0 else p.grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["mean_square"] = torch.ones_like(p)
-                    state["momentum"] = torch.zeros_like(p)
-                mean_square, mom = state["mean_square"], state["momentum"]
-                mean_square.mul_(group["rho"]).addcmul_(grad, grad, value=1 - group["rho"])
-                mom.mul_(group["momentum"]).addcdiv_(grad, mean_square.add(group["eps"]).sqrt_(), value=group["lr"])
-                p.sub_(mom)
-        return loss
-
-
 def build_optimizer(parameters: Iterable, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimiser over the trainable `parameters` (torch is imported here, not above)."""
+    import torch
+
+    from samplenas.training.optimizers import RMSpropTF
+
     params = [p for p in parameters if p.requires_grad]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from samplenas.errors import UserError
-from samplenas.training.recipes import PUBLISHED, RMSpropTF, learning_rate, read_config, resolve_recipe
+from samplenas.training.optimizers import RMSpropTF
+from samplenas.training.recipes import PUBLISHED, learning_rate, read_config, resolve_recipe
 
 
 def test_published_recipes_hold_the_papers_values():
@@ -36,7 +37,7 @@ def test_overrides_apply_in_order_and_merge_network_settings(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"epoch": 3}, "unknown recipe field"),
+    ({"epoch": 3}, r"recipe: unknown setting\(s\) epoch"),
     ({"optimizer": "lamb"}, "unknown optimizer"),
     ({"label_smoothing": 1.5}, "label_smoothing"),
     ({"batch_size": 0}, "batch_size must be positive"),

@@ -1,0 +1,11 @@
+"""Names the command line offers as choices, defined once here without importing torch, so that
+`samplenas --help` lists them fast and the library validates against the very same tuples."""
+
+from __future__ import annotations
+
+# data sets `samplenas.training.data.load_dataset` knows; digits is embedded, the others need --data-dir
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "stl10")
+
+# search on a trained supernet (`samplenas.training.search`)
+COST_METRICS = ("params", "macs")  # what the cost term and the limits count
+SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
