@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, NUM_VERTICES, PADDING_CODE, parse_record
+from samplenas.benchmarks.table_schema import check_record
 from samplenas.benchmarks.tfrecord import iter_records
 from samplenas.errors import UserError
 
@@ -83,7 +84,7 @@ def read_tfrecord(path: Path, progress: bool = True) -> Table:
               disable=not progress, leave=False) as bar:
         for offset, payload in iter_records(path, progress=bar.update):
             try:
-                record = parse_record(payload)
+                record = check_record(parse_record(payload))
             except ValueError as err:
                 raise UserError(f"{path}: bad NAS-Bench-101 record at byte offset {offset}: {err}") from None
             cell = cell_of.setdefault(record.module_hash, len(cell_of))

@@ -3,7 +3,6 @@ so a crash never leaves a half-written file; read back without unpickling (`weig
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -11,12 +10,14 @@ from pathlib import Path
 import torch
 
 from samplenas.errors import UserError
+from samplenas.strict_json import dumps
 
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result or exported file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -25,6 +26,12 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -48,6 +55,15 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def save_json(path: str | os.PathLike, data) -> None:
-    """`data` as indented JSON at `path`, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    """`data` as indented strict JSON at `path` (non-finite numbers become null), atomically."""
+    text = dumps(data, indent=2, sort_keys=False) + "\n"
     _atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+def first_non_finite(module: torch.nn.Module) -> str | None:
+    """Name of the first floating-point parameter or buffer (BN running statistics included) holding
+    NaN or inf, or None: a checkpoint is only "good" when all of them are finite."""
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
