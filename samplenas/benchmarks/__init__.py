@@ -1,5 +1,10 @@
 """Tabular NAS benchmarks: the NAS-Bench-101 reader, HDF5 store and query API."""
 
-from samplenas.benchmarks.nasbench101 import NASBench101, OutOfDomainError
+from samplenas.benchmarks.nasbench101 import (
+    MissingTrainingTimeWarning,
+    NASBench101,
+    OutOfDomainError,
+    UnknownHashError,
+)
 
-__all__ = ["NASBench101", "OutOfDomainError"]
+__all__ = ["MissingTrainingTimeWarning", "NASBench101", "OutOfDomainError", "UnknownHashError"]

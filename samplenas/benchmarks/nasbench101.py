@@ -4,12 +4,20 @@ The official API parses a 2 GB tfrecord into Python dicts (about two minutes, se
 table written by `samplenas nb101 convert` is memory-mapped: opening reads only the header, a query
 costs one binary search over the sorted hash column, and vectorised calls return numpy arrays for
 many cells at once. Missing values are NaN, never 0.
+
+Official behaviour kept where ported code depends on it: `hash_iterator()` is a re-iterable keys
+view with a length, `fixed_statistics` / `computed_statistics` are read-only mappings keyed by hash
+(rows are decoded on access), `get_metrics_from_hash` has a key for every epoch budget in
+`valid_epochs` (an empty list where the table holds no run of that cell at that budget), and an
+unknown hash raises a `KeyError` (`UnknownHashError`, also an `OutOfDomainError`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -17,23 +25,46 @@ import numpy as np
 
 from samplenas.benchmarks.nasbench101_convert import FORMAT
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names
+from samplenas.benchmarks.table_schema import check_table
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import CANONICAL_OPS, MAX_EDGES, NUM_VERTICES, ModelSpec, spec_problem
 
 REPEAT_CHOICES = ("mean", "random")
+MISSING_TIME_CHOICES = ("nan", "mean")
 
 
 class OutOfDomainError(UserError):
     """The spec, hash or budget is outside the table (official name, so ported code keeps working)."""
 
 
-class NASBench101:
-    """Queries one converted table. `seed` (int or numpy Generator) makes the repeat draws reproducible."""
+class UnknownHashError(OutOfDomainError, KeyError):
+    """A module hash the table does not hold: a KeyError, as the official dict lookup raises."""
 
-    def __init__(self, path: str | Path, seed: int | np.random.Generator | None = None):
+    __str__ = Exception.__str__  # the message, not KeyError's repr of it
+
+
+class MissingTrainingTimeWarning(UserWarning):
+    """A query's training time is unknown in this table, so the time counter is NaN or an estimate."""
+
+
+class NASBench101:
+    """Queries one converted table. `seed` (int or numpy Generator) makes the repeat draws reproducible.
+
+    `missing_time` says what a query whose training time the table lacks adds to the time counter:
+    "nan" (the counter becomes NaN: honest, but a loop comparing it with a budget then stops at once,
+    `while spent < budget`, or never, `if spent > budget: break`) or "mean" (the table's mean known
+    training seconds per epoch times the epochs charged: an estimate that keeps budget loops
+    finite). Either way the returned `training_time` stays NaN and the first such query warns once
+    (MissingTrainingTimeWarning); `estimated_time_spent` holds the estimated part of the counter.
+    """
+
+    def __init__(self, path: str | Path, seed: int | np.random.Generator | None = None, missing_time: str = "nan"):
+        if missing_time not in MISSING_TIME_CHOICES:
+            raise UserError(f"missing_time must be one of {', '.join(MISSING_TIME_CHOICES)}, got {missing_time!r}")
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"{self.path}: no such table (make one with `samplenas nb101 convert`)")
+        check_table(self.path)  # datasets, shapes, dtypes and attributes: one-line UserError if off
         try:
             with h5py.File(self.path, "r") as h5:
                 if h5.attrs.get("format") != FORMAT:
@@ -55,6 +86,10 @@ class NASBench101:
         self.config = {"module_vertices": NUM_VERTICES, "max_edges": MAX_EDGES,
                        "available_ops": list(CANONICAL_OPS), "num_repeats": self._metrics[METRIC_COLUMNS[0]].shape[2]}
         self._space = None
+        self.missing_time = missing_time
+        self._warned_missing_time = False
+        self.fixed_statistics = _HashMapping(self, self._fixed)
+        self.computed_statistics = _HashMapping(self, self._computed)
         self.reset_budget_counters()
 
     def _map(self, dataset: h5py.Dataset) -> np.ndarray:
@@ -84,8 +119,12 @@ class NASBench101:
         data = self._fixed(row)
         for metric in METRICS:
             data[metric] = float(self._metrics[f"{stage}_{metric}"][row, budget, repeat])
-        self.training_time_spent += data["training_time"]
-        self.total_epochs_spent += epochs // 2 if stop_halfway else epochs
+        charged = epochs // 2 if stop_halfway else epochs
+        spent = data["training_time"]
+        if math.isnan(spent):
+            spent = self._missing_time(charged)
+        self.training_time_spent += spent
+        self.total_epochs_spent += charged
         return data
 
     def is_valid(self, model_spec: ModelSpec) -> bool:
@@ -98,25 +137,23 @@ class NASBench101:
     def reset_budget_counters(self) -> None:
         self.training_time_spent = 0.0
         self.total_epochs_spent = 0
+        self.estimated_time_spent = 0.0
 
-    def hash_iterator(self) -> Iterator[str]:
-        return (h.decode("ascii") for h in self._hashes)
+    def hash_iterator(self) -> KeysView:
+        """Every module hash, in table (sorted) order: a keys view, so `len()` and `in` work and it re-iterates."""
+        return self.fixed_statistics.keys()
 
     def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
         return self.get_metrics_from_hash(self.hash_of(model_spec))
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
-        """(fixed_stats, computed_stats) as the official API: computed_stats[epochs][repeat][key]."""
+        """(fixed_stats, computed_stats) as the official API: computed_stats[epochs][repeat][key].
+
+        Every budget of `valid_epochs` is a key; its list is empty where the table holds no run of
+        the cell at that budget. Fresh objects on every call (the official deep-copies too).
+        """
         row = self._row(module_hash)
-        computed = {}
-        for budget, epochs in enumerate(self.budgets):
-            count = int(self._repeats[row, budget])
-            if count:
-                computed[epochs] = [
-                    {name: float(self._metrics[name][row, budget, r]) for name in METRIC_COLUMNS}
-                    for r in range(count)
-                ]
-        return self._fixed(row), computed
+        return self._fixed(row), self._computed(row)
 
     # --- beyond it: identity, means, vectorised lookups, top-k ------------------------------
 
@@ -144,7 +181,7 @@ class NASBench101:
         found[inside] = self._hashes[rows[inside]] == keys[inside]
         if not found.all():
             missing = keys[np.flatnonzero(~found)[0]].decode("ascii", "replace")
-            raise OutOfDomainError(f"module hash {missing} is not in {self.path.name}")
+            raise UnknownHashError(f"module hash {missing} is not in {self.path.name}")
         return rows
 
     def lookup_specs(self, specs: Iterable[ModelSpec]) -> np.ndarray:
@@ -218,11 +255,55 @@ class NASBench101:
         return self.budgets.index(epochs)
 
     def _row(self, module_hash: str) -> int:
-        key = module_hash.encode("ascii") if isinstance(module_hash, str) else bytes(module_hash)
-        row = int(np.searchsorted(self._hashes, key))
-        if row == len(self._hashes) or self._hashes[row] != key:
-            raise OutOfDomainError(f"module hash {module_hash} is not in {self.path.name}")
+        row = self._find(module_hash)
+        if row is None:
+            raise UnknownHashError(f"module hash {module_hash} is not in {self.path.name}")
         return row
+
+    def _find(self, module_hash) -> int | None:
+        """Row of a hash (str or bytes), None when absent or not a hash at all."""
+        if isinstance(module_hash, bytes):  # numpy's S32 items are bytes too
+            key = bytes(module_hash)
+        elif isinstance(module_hash, str) and module_hash.isascii():
+            key = module_hash.encode("ascii")
+        else:
+            return None
+        row = int(np.searchsorted(self._hashes, key))
+        return row if row < len(self._hashes) and self._hashes[row] == key else None
+
+    def _computed(self, row: int) -> dict[int, list[dict]]:
+        return {
+            epochs: [{name: float(self._metrics[name][row, budget, r]) for name in METRIC_COLUMNS}
+                     for r in range(int(self._repeats[row, budget]))]
+            for budget, epochs in enumerate(self.budgets)
+        }
+
+    def _missing_time(self, epochs: int) -> float:
+        """What the time counter adds for a query whose time is unknown (see the class docstring)."""
+        rate = self._seconds_per_epoch if self.missing_time == "mean" else math.nan
+        if not self._warned_missing_time:
+            self._warned_missing_time = True
+            if math.isnan(rate):
+                effect = ("the time counter is NaN from now on: `spent > budget` stays False and "
+                          "`spent < budget` turns False; budget by epochs (the second counter)")
+                if self.missing_time == "nan":
+                    effect += " or pass missing_time='mean'"
+            else:
+                effect = (f"the time counter adds an estimate for such queries: {rate:.2f} s per epoch, the "
+                          f"mean of the times this table holds (see estimated_time_spent)")
+            warnings.warn(f"{self.path.name}: a queried run has no training time in this table; {effect}",
+                          MissingTrainingTimeWarning, stacklevel=3)
+        self.estimated_time_spent += rate * epochs
+        return rate * epochs
+
+    @functools.cached_property
+    def _seconds_per_epoch(self) -> float:
+        """Mean training seconds per epoch over every final-stage run whose time the table holds."""
+        times = np.asarray(self._metrics["final_training_time"], dtype=np.float64)
+        known = np.isfinite(times)
+        epochs = np.broadcast_to(np.asarray(self.budgets, dtype=np.float64)[None, :, None], times.shape)
+        total_epochs = epochs[known].sum()
+        return float(times[known].sum() / total_epochs) if total_epochs else math.nan
 
     def _fixed(self, row: int) -> dict:
         n = int(self._num_vertices[row])
@@ -232,3 +313,22 @@ class NASBench101:
             "module_operations": op_names(self._ops[row], n),
             "trainable_parameters": int(params) if math.isfinite(params) else math.nan,
         }
+
+
+class _HashMapping(Mapping):
+    """hash -> per-cell statistics, decoded from the table on access (the official builds dicts of them)."""
+
+    def __init__(self, bench: NASBench101, read):
+        self._bench, self._read = bench, read
+
+    def __getitem__(self, module_hash: str):
+        return self._read(self._bench._row(module_hash))
+
+    def __contains__(self, module_hash) -> bool:
+        return self._bench._find(module_hash) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (h.decode("ascii") for h in self._bench._hashes)
+
+    def __len__(self) -> int:
+        return len(self._bench)

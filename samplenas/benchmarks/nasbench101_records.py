@@ -1,9 +1,12 @@
 """Rows of the official NAS-Bench-101 tfrecord: `[module_hash, epochs, raw_adjacency,
 raw_operations, raw_metrics]` JSON, with `raw_metrics` a base64 `ModelMetrics` protobuf.
 
-Field numbers follow the official `nasbench/lib/model_metrics.proto` (proto2). `evaluation_data`
-holds the evaluations at the start, halfway point and end of training, in that order; the
-official API reads entries 1 and 2. A field absent from the bytes becomes NaN, never 0.
+`ModelMetrics` is decoded by the `protobuf` runtime from a descriptor built here at import time,
+with the field numbers and types of the official `nasbench/lib/model_metrics.proto` (proto2), in a
+private descriptor pool so it cannot clash with the official package's generated module.
+`evaluation_data` holds the evaluations at the start, halfway point and end of training, in that
+order; the official API reads entries 1 and 2. A field absent from the bytes (proto2 `HasField`
+false) becomes NaN, never the 0 protobuf would report.
 """
 
 from __future__ import annotations
@@ -15,23 +18,45 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 
-from samplenas.benchmarks.protowire import WireFormatError, decode
 from samplenas.spaces.nasbench101 import CANONICAL_OPS, INPUT, NUM_VERTICES, OUTPUT
 
-EVALUATION_DATA = {
-    1: ("current_epoch", "double"),
-    2: ("training_time", "double"),
-    3: ("train_accuracy", "double"),
-    4: ("validation_accuracy", "double"),
-    5: ("test_accuracy", "double"),
-    6: ("checkpoint_path", "string"),
-}
-MODEL_METRICS = {
-    1: ("evaluation_data[]", EVALUATION_DATA),
-    2: ("trainable_parameters", "int32"),
-    3: ("total_time", "double"),
-}
+_FIELD = descriptor_pb2.FieldDescriptorProto
+# (number, name, type) of the official messages; every field is `optional` unless marked repeated.
+EVALUATION_DATA = (
+    (1, "current_epoch", _FIELD.TYPE_DOUBLE),
+    (2, "training_time", _FIELD.TYPE_DOUBLE),
+    (3, "train_accuracy", _FIELD.TYPE_DOUBLE),
+    (4, "validation_accuracy", _FIELD.TYPE_DOUBLE),
+    (5, "test_accuracy", _FIELD.TYPE_DOUBLE),
+    (6, "checkpoint_path", _FIELD.TYPE_STRING),
+)
+MODEL_METRICS = (
+    (2, "trainable_parameters", _FIELD.TYPE_INT32),
+    (3, "total_time", _FIELD.TYPE_DOUBLE),
+)
+
+
+def _model_metrics_class():
+    """The `nasbench.ModelMetrics` message class, from a FileDescriptorProto built field by field."""
+    proto = descriptor_pb2.FileDescriptorProto(name="samplenas/nasbench_model_metrics.proto", package="nasbench",
+                                               syntax="proto2")
+    evaluation = proto.message_type.add(name="EvaluationData")
+    for number, name, kind in EVALUATION_DATA:
+        evaluation.field.add(name=name, number=number, type=kind, label=_FIELD.LABEL_OPTIONAL)
+    metrics = proto.message_type.add(name="ModelMetrics")
+    metrics.field.add(name="evaluation_data", number=1, type=_FIELD.TYPE_MESSAGE, label=_FIELD.LABEL_REPEATED,
+                      type_name=".nasbench.EvaluationData")
+    for number, name, kind in MODEL_METRICS:
+        metrics.field.add(name=name, number=number, type=kind, label=_FIELD.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("nasbench.ModelMetrics"))
+
+
+ModelMetrics = _model_metrics_class()
 
 # Per-evaluation metrics the official API reports, and which evaluation_data entry is which stage.
 METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
@@ -73,21 +98,21 @@ def parse_record(payload: bytes) -> Record:
     adjacency, num_vertices = _parse_adjacency(raw_adjacency)
     ops = _parse_ops(raw_operations, num_vertices)
     try:
-        metrics = decode(base64.b64decode(raw_metrics, validate=True), MODEL_METRICS)
-    except (binascii.Error, TypeError, WireFormatError) as err:
+        metrics = ModelMetrics.FromString(base64.b64decode(raw_metrics, validate=True))
+    except (binascii.Error, TypeError, DecodeError) as err:
         raise ValueError(f"metrics are not a base64 ModelMetrics protobuf ({err})") from None
-    evaluations = metrics.get("evaluation_data", [])
+    evaluations = metrics.evaluation_data
     values = tuple(
         _get(evaluations[index], metric) if index < len(evaluations) else math.nan
         for index in STAGES.values()
         for metric in METRICS
     )
-    params = float(metrics["trainable_parameters"]) if "trainable_parameters" in metrics else math.nan
-    return Record(module_hash, epochs, adjacency, ops, num_vertices, params, values)
+    return Record(module_hash, epochs, adjacency, ops, num_vertices, _get(metrics, "trainable_parameters"), values)
 
 
-def _get(evaluation: dict, metric: str) -> float:
-    return float(evaluation.get(metric, math.nan))
+def _get(message, name: str) -> float:
+    """A scalar field as float; NaN when the bytes did not set it (protobuf itself would say 0)."""
+    return float(getattr(message, name)) if message.HasField(name) else math.nan
 
 
 def _parse_adjacency(raw) -> tuple[np.ndarray, int]:

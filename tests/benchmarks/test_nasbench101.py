@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from samplenas.benchmarks.nasbench101 import NASBench101, OutOfDomainError
+from samplenas.benchmarks.nasbench101 import MissingTrainingTimeWarning, NASBench101, OutOfDomainError, UnknownHashError
 from samplenas.benchmarks.nasbench101_convert import Table, convert, write_table
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names, parse_record
 from samplenas.benchmarks.tfrecord import iter_records
@@ -73,6 +73,7 @@ def test_tfrecord_and_npz_conversions_agree_on_the_shared_cells(full_table, samp
     assert np.isnan(sample.values("train_accuracy")).all()  # unset in the file: missing, not 0
 
 
+@pytest.mark.filterwarnings("ignore::samplenas.benchmarks.nasbench101.MissingTrainingTimeWarning")  # npz: few times
 def test_every_npz_hash_is_found_and_a_sample_of_cells_by_spec(full_table, nb101_npz, rng):
     bench = NASBench101(full_table, seed=0)
     assert len(bench) == len(nb101_npz["hash"]) == 423624
@@ -100,6 +101,7 @@ def random_topological_relabelling(matrix, rng):
     return order + [n - 1]
 
 
+@pytest.mark.filterwarnings("ignore::samplenas.benchmarks.nasbench101.MissingTrainingTimeWarning")  # npz: few times
 def test_isomorphic_relabelling_returns_the_same_row(full_table, nb101_npz, rng):
     bench = NASBench101(full_table)
     relabelled = 0
@@ -178,10 +180,41 @@ def test_budget_counters_add_up_like_the_official_api(repeats_table):
 
 def test_missing_training_time_makes_the_time_counter_missing_not_zero(full_table, nb101_npz):
     bench = NASBench101(full_table)
-    row = int(np.flatnonzero(np.isnan(nb101_npz["train_time_108"]))[0])
-    bench.query(npz_spec(nb101_npz, row))
+    rows = np.flatnonzero(np.isnan(nb101_npz["train_time_108"]))[:2]
+    with pytest.warns(MissingTrainingTimeWarning, match="NaN from now on") as caught:
+        for row in rows:
+            bench.query(npz_spec(nb101_npz, row))
+    assert len(caught) == 1  # once per table object
     time_spent, epochs = bench.get_budget_counters()
-    assert math.isnan(time_spent) and epochs == 108
+    assert math.isnan(time_spent) and epochs == 216
+
+
+def test_missing_time_mean_charges_the_tables_seconds_per_epoch(sample_table):
+    bench = NASBench101(sample_table, missing_time="mean")
+    rate = np.nanmean(bench.values("training_time")) / 108  # the sample holds final times, no halfway ones
+    specs = [ModelSpec(fixed["module_adjacency"], fixed["module_operations"])
+             for fixed in (bench.fixed_statistics[h] for h in list(bench.hash_iterator())[:2])]
+    with pytest.warns(MissingTrainingTimeWarning, match=f"{rate:.2f} s per epoch") as caught:
+        halfway = [bench.query(spec, stop_halfway=True) for spec in specs]
+    assert len(caught) == 1 and all(math.isnan(data["training_time"]) for data in halfway)
+    assert bench.get_budget_counters() == (pytest.approx(2 * 54 * rate), 108)
+    final = bench.query(specs[0])["training_time"]  # known: counted as it is
+    assert bench.get_budget_counters()[0] == pytest.approx(2 * 54 * rate + final)
+    assert bench.estimated_time_spent == pytest.approx(2 * 54 * rate)
+    bench.reset_budget_counters()
+    assert (bench.training_time_spent, bench.estimated_time_spent) == (0.0, 0.0)
+    with pytest.raises(UserError, match="missing_time"):
+        NASBench101(sample_table, missing_time="zero")
+
+
+def test_unknown_hashes_are_key_errors_that_print_as_one_line(sample_table):
+    bench = NASBench101(sample_table)
+    for call in (lambda: bench.get_metrics_from_hash("0" * 32), lambda: bench.lookup(["0" * 32]),
+                 lambda: bench.computed_statistics["0" * 32]):
+        with pytest.raises(UnknownHashError) as raised:
+            call()
+        assert isinstance(raised.value, KeyError) and isinstance(raised.value, OutOfDomainError)
+        assert str(raised.value) == "module hash 00000000000000000000000000000000 is not in sample.h5"
 
 
 def test_repeats_are_drawn_at_random_reproducibly_and_averaged(repeats_table):
@@ -221,14 +254,16 @@ def test_vertex_counts_match_the_paper(full_table):
 
 def test_hash_iterator_yields_every_hash_in_order(sample_table):
     bench = NASBench101(sample_table)
-    hashes = list(bench.hash_iterator())
-    assert len(hashes) == len(set(hashes)) == 1000 and hashes == sorted(hashes)
+    view = bench.hash_iterator()
+    hashes = list(view)
+    assert len(hashes) == len(set(hashes)) == len(view) == 1000 and hashes == sorted(hashes)
+    assert list(view) == hashes and hashes[500] in view and b"x" not in view  # a view: iterates again
 
 
 def test_not_a_table_is_a_user_error(tmp_path, nb101_npz_path):
     with pytest.raises(UserError, match="no such table"):
         NASBench101(tmp_path / "absent.h5")
-    with pytest.raises(UserError, match="not a readable HDF5"):
+    with pytest.raises(UserError, match="npz table; convert it first"):
         NASBench101(nb101_npz_path)
 
 

@@ -1,5 +1,7 @@
-"""TFRecord framing and CRC32C, the protobuf wire decoder and the NAS-Bench-101 row parser."""
+"""TFRecord framing and CRC32C, the run-time ModelMetrics descriptor and the NAS-Bench-101 row parser."""
 
+import base64
+import json
 import math
 import struct
 
@@ -7,9 +9,8 @@ import numpy as np
 import pytest
 
 from samplenas.benchmarks import tfrecord
-from samplenas.benchmarks.nasbench101_records import parse_record
-from samplenas.benchmarks.protowire import WireFormatError, decode
-from samplenas.benchmarks.tfrecord import crc32c, crc32c_batch, iter_records, masked
+from samplenas.benchmarks.nasbench101_records import ModelMetrics, parse_record
+from samplenas.benchmarks.tfrecord import crc32c, iter_records, masked
 from samplenas.errors import UserError
 
 
@@ -27,16 +28,10 @@ def test_crc32c_matches_published_check_values():
     assert crc32c(b"") == 0
 
 
-def test_batched_crc_agrees_with_the_bytewise_one_for_any_lengths(rng):
-    chunks = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 7, 300, 5000, 9000)]
-    assert crc32c_batch(chunks).tolist() == [crc32c(c) for c in chunks]
-
-
 def test_masking_matches_the_tfrecord_formula():
     for crc in (0, 1, 0xE3069283, 0xFFFFFFFF):
         expected = ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
         assert masked(crc) == expected
-        assert masked(np.array([crc], dtype=np.uint32))[0] == expected
 
 
 def test_reads_every_record_of_the_official_layout_sample(nb101_tfrecord_path):
@@ -53,7 +48,6 @@ def test_records_across_read_buffer_boundaries(tmp_path, monkeypatch, rng):
     path = tmp_path / "small.tfrecord"
     path.write_bytes(b"".join(frame(p) for p in payloads))
     monkeypatch.setattr(tfrecord, "_READ_BYTES", 64)
-    monkeypatch.setattr(tfrecord, "_BATCH_RECORDS", 2)
     assert [p for _, p in iter_records(path)] == payloads
 
 
@@ -96,18 +90,43 @@ def test_other_file_types_and_missing_files_are_user_errors(tmp_path, nb101_npz_
     assert list(iter_records(empty)) == []
 
 
-def test_wire_decoder_reads_nested_repeated_fields_and_skips_unknown_ones():
-    schema = {1: ("items[]", {1: ("x", "double")}), 2: ("count", "int32"), 4: ("name", "string")}
-    item = b"\x09" + struct.pack("<d", 2.5)
-    message = (b"\x0a" + bytes([len(item)]) + item) * 2 + b"\x10\x96\x01" + b"\x1d\x00\x00\x80\x3f" + b"\x22\x02hi"
-    assert decode(message, schema) == {"items": [{"x": 2.5}, {"x": 2.5}], "count": 150, "name": "hi"}
-    assert decode(b"\x10" + b"\xff" * 9 + b"\x01", schema) == {"count": -1}
+HASH = "00005c142e6f48ac74fdcf73e3439874"
 
 
-@pytest.mark.parametrize("message", [b"\x10\x96", b"\x0a\x05\x09", b"\x11" + bytes(8), b"\x0f"])
-def test_wire_decoder_rejects_malformed_messages(message):
-    with pytest.raises(WireFormatError):
-        decode(message, {1: ("items[]", {1: ("x", "double")}), 2: ("count", "int32")})
+def row(metrics: bytes) -> bytes:
+    return json.dumps([HASH, 108, "0100", "input,output", base64.b64encode(metrics).decode()]).encode()
+
+
+def test_the_runtime_descriptor_reads_the_official_field_numbers():
+    # Hand-encoded per model_metrics.proto: evaluation_data = 1 (message), trainable_parameters = 2
+    # (int32 varint), total_time = 3 (double); inside EvaluationData, test_accuracy = 5 (double).
+    evaluation = b"\x29" + struct.pack("<d", 0.75)
+    message = (b"\x0a\x00" * 2 + b"\x0a" + bytes([len(evaluation)]) + evaluation + b"\x10\x96\x01"
+               + b"\x19" + struct.pack("<d", 9.5) + b"\x25\x00\x00\x80\x3f")  # unknown field 4 is skipped
+    metrics = ModelMetrics.FromString(message)
+    assert metrics.trainable_parameters == 150 and metrics.total_time == 9.5
+    assert len(metrics.evaluation_data) == 3 and metrics.evaluation_data[2].test_accuracy == 0.75
+    assert ModelMetrics.FromString(b"\x10" + b"\xff" * 9 + b"\x01").trainable_parameters == -1
+    assert ModelMetrics.DESCRIPTOR.full_name == "nasbench.ModelMetrics"
+
+
+def test_unset_fields_and_missing_evaluations_become_nan_and_zeros_stay_zero():
+    metrics = ModelMetrics()
+    metrics.evaluation_data.add(current_epoch=0.0)
+    metrics.evaluation_data.add(test_accuracy=0.0)  # halfway: an explicit 0 is a value
+    record = parse_record(row(metrics.SerializeToString()))
+    halfway, final = record.values[:4], record.values[4:]
+    assert halfway[3] == 0.0 and all(math.isnan(v) for v in halfway[:3])
+    assert all(math.isnan(v) for v in final)  # no final evaluation at all
+    assert math.isnan(record.trainable_parameters)
+    metrics.trainable_parameters = 0
+    assert parse_record(row(metrics.SerializeToString())).trainable_parameters == 0.0
+
+
+@pytest.mark.parametrize("message", [b"\x10\x96", b"\x0a\x05\x09", b"\x0f", b"\x0a\x01\xff"])
+def test_malformed_protobuf_is_a_value_error_naming_model_metrics(message):
+    with pytest.raises(ValueError, match="not a base64 ModelMetrics protobuf"):
+        parse_record(row(message))
 
 
 def test_first_sample_record_decodes_to_known_values_with_unset_fields_as_nan(nb101_tfrecord_path):
