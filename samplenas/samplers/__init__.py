@@ -13,6 +13,7 @@ SAMPLERS = Registry(
         "evolution": "samplenas.samplers.evolution:EvolutionSampler",
         "mixture": "samplenas.samplers.mixture:MixtureSampler",
     },
+    group="samplenas.samplers",  # plugins: see samplenas.registry
 )
 
 __all__ = ["SAMPLERS"]

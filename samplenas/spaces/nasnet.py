@@ -6,6 +6,11 @@ absent, so a node may have anywhere from one to all of its predecessors as input
 which keeps exactly two). 2 + 3 + 4 + 5 = 14 edges per cell, 28 positions, 8^28 encodings.
 Each intermediate node sums its incoming edges; the cell output concatenates nodes 2..5.
 
+Op sets (the `ops` setting): "vaenas" (default) is the VAENAS A.4 vocabulary, DARTS's ops with
+sep_conv_7x7 in place of dil_conv_5x5; "darts" is the DARTS vocabulary itself, in DARTS's
+PRIMITIVES order (choice index = column of a DARTS alpha matrix), which the published DARTS-family
+cells (P-DARTS, PC-DARTS, GDAS, SNAS, DrNAS, ...) need, since most of them use dil_conv_5x5.
+
 Encoding (fixed project-wide): positions 0..13 normal cell, 14..27 reduction cell; within a cell
 the edges are ordered by target then source: 2<-0, 2<-1, 3<-0, 3<-1, 3<-2, 4<-0, ..., 5<-4.
 """
@@ -19,19 +24,34 @@ from typing import NamedTuple
 
 import numpy as np
 
+from samplenas.errors import UserError
 from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
 
-OP_NAMES = (
-    "none",
-    "avg_pool_3x3",
-    "max_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "sep_conv_7x7",
-    "dil_conv_3x3",
-)
-NONE = 0
+OP_SETS = {
+    "vaenas": (
+        "none",
+        "avg_pool_3x3",
+        "max_pool_3x3",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "sep_conv_7x7",
+        "dil_conv_3x3",
+    ),
+    "darts": (  # quark0/darts cnn/genotypes.py PRIMITIVES, same order
+        "none",
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+    ),
+}
+DEFAULT_OPS = "vaenas"
+OP_NAMES = OP_SETS[DEFAULT_OPS]  # the default op set's names (kept for callers of the single-set API)
+NONE = 0  # 'none' is choice 0 in every op set
 CELL_NAMES = ("normal", "reduce")
 INPUT_NODES = 2
 NODES = (2, 3, 4, 5)
@@ -69,12 +89,115 @@ DARTS_V2 = DartsGenotype(
     ),
 )  # fmt: skip
 
+# Published DARTS-family cells that use dil_conv_5x5, so they need NASNetSpace(ops="darts").
+# Copied exactly (as data) from the authors' genotypes.py; all concatenate nodes 2..5.
+
+# P-DARTS CIFAR-10 cell: chenxin061/pdarts genotypes.py `PDARTS` (Chen et al., ICCV 2019; 3.4M params).
+PDARTS = DartsGenotype(
+    normal=(
+        ("skip_connect", 0), ("dil_conv_3x3", 1),
+        ("skip_connect", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
+        ("sep_conv_3x3", 0), ("dil_conv_5x5", 4),
+    ),
+    reduce=(
+        ("avg_pool_3x3", 0), ("sep_conv_5x5", 1),
+        ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 0), ("dil_conv_3x3", 1),
+        ("dil_conv_3x3", 1), ("dil_conv_5x5", 3),
+    ),
+)  # fmt: skip
+
+# PC-DARTS ImageNet cell: yuhuixu1993/PC-DARTS genotypes.py `PC_DARTS_image` (Xu et al., ICLR 2020).
+PC_DARTS_IMAGENET = DartsGenotype(
+    normal=(
+        ("skip_connect", 1), ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 0), ("skip_connect", 1),
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
+        ("sep_conv_3x3", 1), ("dil_conv_5x5", 4),
+    ),
+    reduce=(
+        ("sep_conv_3x3", 0), ("skip_connect", 1),
+        ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
+        ("sep_conv_3x3", 2), ("sep_conv_3x3", 1),
+        ("sep_conv_5x5", 0), ("sep_conv_3x3", 3),
+    ),
+)  # fmt: skip
+
+# GDAS (FRC) cell: D-X-Y/AutoDL-Projects lib/nas_infer_model/DXYs/genotypes.py `GDAS_V1`
+# (Dong & Yang, CVPR 2019), its per-node pairs flattened.
+GDAS_V1 = DartsGenotype(
+    normal=(
+        ("skip_connect", 0), ("skip_connect", 1),
+        ("skip_connect", 0), ("sep_conv_5x5", 2),
+        ("sep_conv_3x3", 3), ("skip_connect", 0),
+        ("sep_conv_5x5", 4), ("sep_conv_3x3", 3),
+    ),
+    reduce=(
+        ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_5x5", 2), ("sep_conv_5x5", 1),
+        ("dil_conv_5x5", 2), ("sep_conv_3x3", 1),
+        ("sep_conv_5x5", 0), ("sep_conv_5x5", 1),
+    ),
+)  # fmt: skip
+
+# SNAS (mild constraint) cell: SNAS-Series/SNAS-Series SNAS/genotypes.py `SNAS_mild` (Xie et al., ICLR 2019).
+SNAS_MILD = DartsGenotype(
+    normal=(
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("skip_connect", 0), ("dil_conv_3x3", 1),
+        ("skip_connect", 0), ("skip_connect", 1),
+        ("skip_connect", 0), ("sep_conv_3x3", 1),
+    ),
+    reduce=(
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+        ("max_pool_3x3", 1), ("skip_connect", 2),
+        ("max_pool_3x3", 1), ("skip_connect", 2),
+        ("max_pool_3x3", 0), ("dil_conv_5x5", 2),
+    ),
+)  # fmt: skip
+
+# DrNAS CIFAR-10 cell: xiangning-chen/DrNAS DARTS-space/genotypes.py `DrNAS_cifar10` (Chen et al., ICLR 2021).
+DRNAS_CIFAR10 = DartsGenotype(
+    normal=(
+        ("sep_conv_3x3", 0), ("sep_conv_5x5", 1),
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 2),
+        ("skip_connect", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 2), ("dil_conv_5x5", 3),
+    ),
+    reduce=(
+        ("max_pool_3x3", 0), ("sep_conv_5x5", 1),
+        ("dil_conv_5x5", 2), ("sep_conv_5x5", 1),
+        ("sep_conv_5x5", 1), ("dil_conv_5x5", 3),
+        ("skip_connect", 4), ("sep_conv_5x5", 1),
+    ),
+)  # fmt: skip
+
+# name -> (genotype, op set it needs); DARTS_V2 fits both sets.
+PUBLISHED = {
+    "darts_v2": (DARTS_V2, "vaenas"),
+    "pdarts": (PDARTS, "darts"),
+    "pc_darts_imagenet": (PC_DARTS_IMAGENET, "darts"),
+    "gdas_v1": (GDAS_V1, "darts"),
+    "snas_mild": (SNAS_MILD, "darts"),
+    "drnas_cifar10": (DRNAS_CIFAR10, "darts"),
+}
+
 _TERM = re.compile(r"^([a-z0-9_]+)<-(\d+)$")
 _NODE = re.compile(r"^node(\d+)=(.+)$")
 
 
+def op_names(ops: str) -> tuple[str, ...]:
+    """The op names of the op set called `ops` ('none' first); UserError naming the valid sets."""
+    if ops not in OP_SETS:
+        raise UserError(f"nasnet: unknown op set {ops!r}; valid: {', '.join(sorted(OP_SETS))}")
+    return OP_SETS[ops]
+
+
 class NASNetSpace(SearchSpace):
     """Joint normal + reduction cell space of VAENAS A.4 (DARTS ops + sep_conv_7x7, 'none' allowed).
+
+    `ops` picks the op set (see the module docstring): "vaenas" (default) or "darts".
 
     Validity: every intermediate node keeps at least one non-'none' input. All four nodes are
     concatenated into the cell output, so a node with no input would be an all-zero tensor that
@@ -93,17 +216,21 @@ class NASNetSpace(SearchSpace):
     """
 
     name = "nasnet"
-    dims = (len(OP_NAMES),) * (2 * EDGES_PER_CELL)
+
+    def __init__(self, ops: str = DEFAULT_OPS):
+        self.op_names = op_names(ops)
+        self.ops = ops
+        self.dims = (len(self.op_names),) * (2 * EDGES_PER_CELL)
 
     # --- structure -------------------------------------------------------------------------
     def position_names(self) -> list[str]:
         return [f"{cell}.node{dst}<-{src}" for cell in CELL_NAMES for src, dst in EDGES]
 
     def choice_names(self, position: int) -> list[str]:
-        return list(OP_NAMES)
+        return list(self.op_names)
 
     def size(self) -> tuple[int, bool]:
-        ops = len(OP_NAMES)
+        ops = len(self.op_names)
         per_cell = 1
         for node in NODES:
             per_cell *= ops**node - 1  # all assignments of the node's edges except all-'none'
@@ -130,7 +257,7 @@ class NASNetSpace(SearchSpace):
         for _cell in CELL_NAMES:
             for node in NODES:
                 while True:
-                    group = [int(v) for v in rng.integers(0, len(OP_NAMES), size=node)]
+                    group = [int(v) for v in rng.integers(0, len(self.op_names), size=node)]
                     if any(group):
                         break
                 arch.extend(group)
@@ -143,7 +270,7 @@ class NASNetSpace(SearchSpace):
         cell_offset = position - position % EDGES_PER_CELL
         node = EDGES[position % EDGES_PER_CELL][1]
         others_alive = any(values[cell_offset + p] != NONE for p in node_positions(node) if cell_offset + p != position)
-        choices = [c for c in range(len(OP_NAMES)) if c != values[position] and (c != NONE or others_alive)]
+        choices = [c for c in range(len(self.op_names)) if c != values[position] and (c != NONE or others_alive)]
         values[position] = int(rng.choice(choices))
         return tuple(values)
 
@@ -177,7 +304,7 @@ class NASNetSpace(SearchSpace):
             nodes = []
             for node in NODES:
                 terms = [
-                    f"{OP_NAMES[values[offset + p]]}<-{EDGES[p][0]}"
+                    f"{self.op_names[values[offset + p]]}<-{EDGES[p][0]}"
                     for p in node_positions(node)
                     if values[offset + p] != NONE
                 ]
@@ -222,7 +349,7 @@ class NASNetSpace(SearchSpace):
                 term_match = _TERM.match(term)
                 if term_match is None:
                     raise InvalidArchitecture(f"{self.name}: {cell} node{node}: cannot read {term!r} (want op<-input)")
-                _set_edge(self.name, cell, node, term_match.group(1), int(term_match.group(2)), values)
+                self._set_edge(cell, node, term_match.group(1), int(term_match.group(2)), values)
         if seen != set(NODES):
             missing = ", ".join(f"node{n}" for n in NODES if n not in seen)
             raise InvalidArchitecture(f"{self.name}: {cell}: missing {missing}")
@@ -247,7 +374,7 @@ class NASNetSpace(SearchSpace):
                     raise InvalidArchitecture(
                         f"{self.name}: {cell} genotype entry {pair!r} is not (op, input)"
                     ) from None
-                _set_edge(self.name, cell, NODES[index // 2], op, src, values)
+                self._set_edge(cell, NODES[index // 2], op, src, values)
             arch.extend(values)
         return self.validate(arch)
 
@@ -260,7 +387,7 @@ class NASNetSpace(SearchSpace):
             pairs = []
             for node in NODES:
                 inputs = [
-                    (OP_NAMES[values[offset + p]], EDGES[p][0])
+                    (self.op_names[values[offset + p]], EDGES[p][0])
                     for p in node_positions(node)
                     if values[offset + p] != NONE
                 ]
@@ -273,20 +400,23 @@ class NASNetSpace(SearchSpace):
             cells.append(tuple(pairs))
         return DartsGenotype(*cells)
 
-
-def _set_edge(space: str, cell: str, node: int, op: str, src: int, values: list[int]) -> None:
-    """Put `op` on the edge src -> node of one cell's `values`, checking the op name, the source
-    range and that the edge is not set twice (the encoding has one op per edge)."""
-    if op not in OP_NAMES[1:]:
-        raise InvalidArchitecture(f"{space}: {cell} node{node}: unknown op {op!r}; valid: {', '.join(OP_NAMES[1:])}")
-    if not 0 <= src < node:
-        raise InvalidArchitecture(f"{space}: {cell} node{node}: input {src} out of range 0..{node - 1}")
-    position = node_positions(node)[src]
-    if values[position] != NONE:
-        raise InvalidArchitecture(
-            f"{space}: {cell} node{node}: two edges from node {src}; this space has one op per edge"
-        )
-    values[position] = OP_NAMES.index(op)
+    def _set_edge(self, cell: str, node: int, op: str, src: int, values: list[int]) -> None:
+        """Put `op` on the edge src -> node of one cell's `values`, checking the op name (pointing to
+        the op set that has it), the source range and that the edge is not set twice (the encoding has
+        one op per edge)."""
+        where = f"{self.name}: {cell} node{node}"
+        if op not in self.op_names[1:]:
+            others = [name for name, names in sorted(OP_SETS.items()) if op in names[1:]]
+            hint = f" ({op!r} is in the {others[0]!r} op set: use ops={others[0]!r})" if others else ""
+            raise InvalidArchitecture(
+                f"{where}: unknown op {op!r} in op set {self.ops!r}; valid: {', '.join(self.op_names[1:])}{hint}"
+            )
+        if not 0 <= src < node:
+            raise InvalidArchitecture(f"{where}: input {src} out of range 0..{node - 1}")
+        position = node_positions(node)[src]
+        if values[position] != NONE:
+            raise InvalidArchitecture(f"{where}: two edges from node {src}; this space has one op per edge")
+        values[position] = self.op_names.index(op)
 
 
 def _canonical_cell(cell: Sequence[int]) -> list[int]:

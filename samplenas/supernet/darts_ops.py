@@ -1,5 +1,7 @@
 """The DARTS operation vocabulary (Liu et al. 2019, `quark0/darts` cnn/operations.py) plus sep_conv_7x7.
 
+Every op of every op set of `samplenas.spaces.nasnet.OP_SETS` has a builder here.
+
 `OPS[name](C, stride, affine)` builds one edge op mapping C channels to C channels, halving the
 resolution when stride is 2. Definitions follow the DARTS evaluation network: separable convs are
 two stacked ReLU-depthwise-pointwise-BN blocks (stride in the first), dilated conv is one
@@ -102,6 +104,7 @@ OPS = {
     "sep_conv_5x5": lambda c, stride, affine: SepConv(c, 5, stride, affine),
     "sep_conv_7x7": lambda c, stride, affine: SepConv(c, 7, stride, affine),
     "dil_conv_3x3": lambda c, stride, affine: DilConv(c, 3, stride, 2, affine),
+    "dil_conv_5x5": lambda c, stride, affine: DilConv(c, 5, stride, 2, affine),
 }
 
 

@@ -30,25 +30,25 @@ from torch import nn
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
 from samplenas.spaces.nasnet import (
+    DEFAULT_OPS,
     EDGES,
     EDGES_PER_CELL,
     INPUT_NODES,
     NODES,
     NONE,
-    OP_NAMES,
     NASNetSpace,
     node_positions,
+    op_names,
 )
 from samplenas.supernet.base import Supernet
 from samplenas.supernet.cost import count_cost
 from samplenas.supernet.darts_ops import OPS, AuxiliaryHead, FactorizedReduce, ReLUConvBN, drop_path
 
 STEM_MULTIPLIER = 3
-ALL_OPS = tuple(range(1, len(OP_NAMES)))  # every op but 'none', which has no module
 
 
 class Cell(nn.Module):
-    """One DARTS cell whose edge `e` holds the ops listed in `candidates[e]` (choice indices)."""
+    """One DARTS cell whose edge `e` holds the ops listed in `candidates[e]` (choice indices into `names`)."""
 
     def __init__(
         self,
@@ -59,8 +59,10 @@ class Cell(nn.Module):
         reduction_prev: bool,
         candidates: Sequence[Sequence[int]],
         affine: bool,
+        names: Sequence[str],
     ):
         super().__init__()
+        self.names = tuple(names)
         self.reduction = reduction
         if reduction_prev:
             self.preprocess0: nn.Module = FactorizedReduce(c_prev_prev, c, affine)
@@ -71,7 +73,7 @@ class Cell(nn.Module):
         for (src, _dst), ops in zip(EDGES, candidates):
             stride = 2 if reduction and src < INPUT_NODES else 1
             self.edges.append(
-                nn.ModuleDict({OP_NAMES[op]: OPS[OP_NAMES[op]](c, stride, affine) for op in ops if op != NONE})
+                nn.ModuleDict({names[op]: OPS[names[op]](c, stride, affine) for op in ops if op != NONE})
             )
 
     def forward(
@@ -88,7 +90,7 @@ class Cell(nn.Module):
             for position in node_positions(node):
                 if ops[position] == NONE:
                     continue
-                op = self.edges[position][OP_NAMES[ops[position]]]
+                op = self.edges[position][self.names[ops[position]]]
                 out = op(states[EDGES[position][0]])
                 if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):
                     out = drop_path(out, drop_prob)  # DARTS spares identity edges
@@ -100,7 +102,8 @@ class Cell(nn.Module):
 
 
 class DartsNetwork(nn.Module):
-    """The DARTS CIFAR network over cells whose edges hold `candidates` (normal, reduce).
+    """The DARTS CIFAR network over cells whose edges hold `candidates` (normal, reduce), choice
+    indices into the op set `ops` (a name of `samplenas.spaces.nasnet.OP_SETS`).
 
     `forward(x, arch, gates=None)` runs the ops `arch` picks (it must be valid and built here).
     With the auxiliary head, training-mode forward returns (logits, aux_logits) as DARTS does;
@@ -118,8 +121,10 @@ class DartsNetwork(nn.Module):
         candidates: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]],
         affine: bool,
         auxiliary: bool,
+        ops: str = DEFAULT_OPS,
     ):
         super().__init__()
+        names = op_names(ops)
         self.drop_path_prob = 0.0
         c_curr = STEM_MULTIPLIER * C
         self.stem = nn.Sequential(
@@ -137,7 +142,7 @@ class DartsNetwork(nn.Module):
             if reduction:
                 c_curr *= 2
                 size = (size + 1) // 2
-            cell = Cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev, candidates[reduction], affine)
+            cell = Cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev, candidates[reduction], affine, names)
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, len(NODES) * c_curr
@@ -181,7 +186,8 @@ class NASNetSupernet(Supernet):
 
     Settings: C (initial channels), layers (cells), num_classes, in_channels, image_size,
     auxiliary (DARTS auxiliary head in `build` networks), affine (affine BN in the supernet and
-    in `extract`; `build` always uses affine BN).
+    in `extract`; `build` always uses affine BN), ops (the op set: "vaenas", the default, or "darts";
+    see `samplenas.spaces.nasnet`).
     """
 
     def __init__(
@@ -193,6 +199,7 @@ class NASNetSupernet(Supernet):
         image_size: int = 32,
         auxiliary: bool = False,
         affine: bool = False,
+        ops: str = DEFAULT_OPS,
     ):
         super().__init__()
         for name, value in (("C", C), ("layers", layers), ("num_classes", num_classes)):
@@ -201,7 +208,7 @@ class NASNetSupernet(Supernet):
         for name, value in (("in_channels", in_channels), ("image_size", image_size)):
             if int(value) < 1:
                 raise UserError(f"nasnet supernet: {name} must be at least 1, got {value}")
-        self.space = NASNetSpace()
+        self.space = NASNetSpace(ops)
         self.input_shape = (int(in_channels), int(image_size), int(image_size))
         self.settings = {
             "C": int(C),
@@ -209,10 +216,11 @@ class NASNetSupernet(Supernet):
             "num_classes": int(num_classes),
             "in_channels": int(in_channels),
             "image_size": int(image_size),
+            "ops": self.space.ops,
         }
         self.auxiliary = bool(auxiliary)
         self.affine = bool(affine)
-        every_op = [list(ALL_OPS)] * EDGES_PER_CELL
+        every_op = [list(range(1, len(self.space.op_names)))] * EDGES_PER_CELL  # 'none' has no module
         self.network = DartsNetwork(
             candidates=(every_op, every_op), affine=self.affine, auxiliary=False, **self.settings
         )

@@ -9,8 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from samplenas.errors import UserError
 from samplenas.spaces import SPACES, InvalidArchitecture
-from samplenas.spaces.nasnet import DARTS_V2, EDGES, EDGES_PER_CELL, NODES, OP_NAMES, NASNetSpace, node_positions
+from samplenas.spaces.nasnet import (
+    DARTS_V2,
+    EDGES,
+    EDGES_PER_CELL,
+    NODES,
+    OP_NAMES,
+    OP_SETS,
+    PDARTS,
+    PUBLISHED,
+    NASNetSpace,
+    node_positions,
+)
 
 SPACE = NASNetSpace()
 seeds = st.integers(0, 2**32 - 1)
@@ -282,3 +294,78 @@ def test_key_is_a_valid_encoding_of_the_same_size(seed):
     assert SPACE.is_valid(canonical)
     assert sorted(canonical) == sorted(arch)
     assert SPACE.key(canonical) == SPACE.key(arch)
+
+
+# --- op sets -----------------------------------------------------------------------------------
+DARTS_SPACE = NASNetSpace(ops="darts")
+
+
+def test_op_sets_differ_exactly_by_the_fifth_kernel():
+    vaenas, darts = SPACES["nasnet"]().choice_names(0), SPACES["nasnet"](ops="darts").choice_names(0)
+    assert vaenas == list(OP_NAMES) == list(OP_SETS["vaenas"])
+    # quark0/darts PRIMITIVES, in their order, so a choice index is a DARTS alpha column
+    assert darts == ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+                     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+    assert set(vaenas) - set(darts) == {"sep_conv_7x7"} and set(darts) - set(vaenas) == {"dil_conv_5x5"}
+    assert DARTS_SPACE.dims == SPACE.dims == (8,) * 28
+    assert DARTS_SPACE.size() == SPACE.size()
+
+
+def test_unknown_op_set_is_a_user_error():
+    with pytest.raises(UserError, match="unknown op set 'nasnet'; valid: darts, vaenas"):
+        NASNetSpace(ops="nasnet")
+
+
+@given(seeds)
+@settings(max_examples=25)
+def test_darts_set_sample_mutate_crossover_and_text(seed):
+    rng = np.random.default_rng(seed)
+    a, b = DARTS_SPACE.sample(rng), DARTS_SPACE.sample(rng)
+    for arch in (a, DARTS_SPACE.mutate(a, rng), DARTS_SPACE.crossover(a, b, rng)):
+        assert DARTS_SPACE.is_valid(arch)
+        assert DARTS_SPACE.from_str(DARTS_SPACE.to_str(arch)) == arch
+        assert "sep_conv_7x7" not in DARTS_SPACE.to_str(arch)
+
+
+def same_up_to_order_within_nodes(mine, theirs) -> bool:
+    return all(
+        sorted(mine[i : i + 2], key=lambda p: p[1]) == sorted(theirs[i : i + 2], key=lambda p: p[1])
+        for i in range(0, 8, 2)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_genotypes_round_trip_in_the_darts_set(name):
+    genotype, needs = PUBLISHED[name]
+    arch = DARTS_SPACE.from_genotype(*genotype)
+    back = DARTS_SPACE.to_genotype(arch)
+    assert same_up_to_order_within_nodes(back.normal, genotype.normal)
+    assert same_up_to_order_within_nodes(back.reduce, genotype.reduce)
+    assert DARTS_SPACE.from_str(DARTS_SPACE.to_str(arch)) == arch
+    assert DARTS_SPACE.parse(",".join(map(str, arch))) == arch
+    uses_dil5 = any(op == "dil_conv_5x5" for op, _ in genotype.normal + genotype.reduce)
+    assert uses_dil5 == (needs == "darts")
+    if uses_dil5:  # the default set refuses it and says which set has the op
+        with pytest.raises(InvalidArchitecture, match="'dil_conv_5x5' is in the 'darts' op set: use ops='darts'"):
+            SPACE.from_genotype(*genotype)
+        with pytest.raises(InvalidArchitecture, match="unknown op 'dil_conv_5x5' in op set 'vaenas'"):
+            SPACE.from_str(DARTS_SPACE.to_str(arch))
+    else:  # DARTS_V2 reads the same in both sets
+        assert SPACE.to_str(SPACE.from_genotype(*genotype)) == DARTS_SPACE.to_str(arch)
+
+
+def test_pdarts_encoding_in_darts_indices():
+    arch = DARTS_SPACE.from_genotype(*PDARTS)
+    normal = arch[:EDGES_PER_CELL]
+    skip, sep3, dil3, dil5 = (OP_SETS["darts"].index(n) for n in
+                              ("skip_connect", "sep_conv_3x3", "dil_conv_3x3", "dil_conv_5x5"))
+    # node2 <- skip(0)+dil3(1); node3 <- skip(0)+sep3(1); node4 <- sep3(1)+sep3(3); node5 <- sep3(0)+dil5(4)
+    assert normal == (skip, dil3, skip, sep3, 0, 0, sep3, 0, sep3, sep3, 0, 0, 0, dil5)
+
+
+def test_sep_conv_7x7_is_not_in_the_darts_set():
+    text = "normal: node2=sep_conv_7x7<-0; node3=skip_connect<-0; node4=skip_connect<-0; node5=skip_connect<-0"
+    text += " | reduce: node2=max_pool_3x3<-0; node3=max_pool_3x3<-0; node4=max_pool_3x3<-0; node5=max_pool_3x3<-0"
+    assert SPACE.is_valid(SPACE.from_str(text))
+    with pytest.raises(InvalidArchitecture, match="'sep_conv_7x7' is in the 'vaenas' op set"):
+        DARTS_SPACE.from_str(text)

@@ -8,7 +8,7 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.spaces import InvalidArchitecture
-from samplenas.spaces.nasnet import DARTS_V2, EDGES_PER_CELL, OP_NAMES
+from samplenas.spaces.nasnet import DARTS_V2, EDGES_PER_CELL, OP_NAMES, OP_SETS, PDARTS, PUBLISHED
 from samplenas.supernet import SUPERNETS
 from samplenas.supernet.darts_ops import FactorizedReduce, drop_path
 from samplenas.supernet.nasnet import NASNetSupernet
@@ -256,3 +256,44 @@ def test_darts_v2_matches_published_parameter_count():
     assert with_aux - cost["params"] == 3_910_224 - 3_433_798
     # 528M multiply-adds at 32x32 is the figure usually quoted for DARTS_V2 (e.g. GDAS genotype notes)
     assert round(cost["macs"] / 1e6) == 528
+
+
+# --- the DARTS op set --------------------------------------------------------------------------
+def test_darts_op_set_builds_dil_conv_5x5_and_no_sep_conv_7x7():
+    supernet = tiny_supernet(ops="darts")
+    names = {name for (_, _, name) in op_modules(supernet)}
+    assert names == set(OP_SETS["darts"][1:])
+    assert len(op_modules(supernet)) == TINY["layers"] * EDGES_PER_CELL * 7
+    assert supernet.space.ops == "darts" and supernet.settings["ops"] == "darts"
+    dil5 = next(m for (_, e, name), m in op_modules(supernet).items() if name == "dil_conv_5x5" and e == 0)
+    depthwise = dil5.op[1]  # quark0/darts DilConv(C, C, 5, stride, 4, 2): kernel 5, padding 4, dilation 2
+    assert (depthwise.kernel_size, depthwise.padding, depthwise.dilation) == ((5, 5), (4, 4), (2, 2))
+
+
+def test_darts_op_set_extract_matches_supernet_forward(rng):
+    supernet = tiny_supernet(ops="darts", affine=True)
+    archs = [supernet.space.from_genotype(*genotype) for genotype, _ in PUBLISHED.values()]
+    archs.append(supernet.space.sample(rng))
+    warm_up(supernet, archs)
+    supernet.eval()
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        for arch in archs:
+            assert torch.allclose(supernet(x, arch), supernet.extract(arch)(x), atol=1e-6)
+
+
+def test_unknown_op_set_is_a_user_error_before_building():
+    with pytest.raises(UserError, match="unknown op set 'darts2'; valid: darts, vaenas"):
+        tiny_supernet(ops="darts2")
+
+
+def test_pdarts_matches_published_parameter_count():
+    """P-DARTS (Chen et al., ICCV 2019, Table 1): CIFAR-10, 36 initial channels, 20 cells, 3.4M
+    parameters without the auxiliary tower. chenxin061/pdarts issue #7 measured the reference
+    NetworkCIFAR with the PDARTS genotype at exactly 3,433,798 (3,910,224 with the auxiliary head)."""
+    supernet = NASNetSupernet(C=36, layers=20, num_classes=10, auxiliary=True, ops="darts")
+    arch = supernet.space.from_genotype(*PDARTS)
+    params = supernet.cost(arch)["params"]
+    assert round(params / 1e6, 1) == 3.4
+    assert params == 3_433_798
+    assert sum(p.numel() for p in supernet.build(arch).parameters()) == 3_910_224

@@ -1,0 +1,38 @@
+"""`samplenas export`: write a trained network to a file that loads and runs without samplenas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samplenas.strict_json import dumps
+
+FORMATS = ("exported-program", "onnx", "state-dict")  # samplenas.training.export.FORMATS, kept torch-free here
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="write a retrained network or a search's winner as a torch.export program, ONNX or weights",
+        description="Export a trained network. The exported-program and onnx files run without samplenas "
+                    "(torch.export.load(f).module()(x), or any ONNX runtime); state-dict holds the weights only.")
+    p.add_argument("--from", dest="source", required=True, metavar="RUN/top.json|RETRAIN_DIR",
+                   help="a search's top.json (its best architecture, with the supernet's weights and batch norm "
+                        "recalibrated) or a retrain output folder (the retrained weights)")
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="exported-program: torch.export (.pt2); onnx: ONNX through torch.onnx's dynamo exporter "
+                        "(needs samplenas[export]); state-dict: the weights for load_state_dict")
+    p.add_argument("--out", required=True, type=Path, help="the file to write (atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--arch", help="with --from RUN (a `samplenas train` folder): the architecture to export "
+                                   "(readable form or comma-separated choices), calibrated as the search would")
+    p.add_argument("--member", type=int, default=0, help="which network of an ensemble retrain (default: 0)")
+    p.add_argument("--data-dir", help="where a supernet run's data set lives now (default: as recorded)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from samplenas.training.export import export_model
+
+    summary = export_model(args.source, args.format, args.out, overwrite=args.overwrite, arch=args.arch,
+                           member=args.member, data_dir=args.data_dir)
+    print(dumps(summary))
+    return 0
