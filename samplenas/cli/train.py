@@ -7,38 +7,56 @@ With `--resume` the run's saved config.json is the base, and the checkpoint must
 from __future__ import annotations
 
 import dataclasses
-import json
+import sys
 from pathlib import Path
 
+from samplenas.cli.options import datasets_text, samplers_text, spaces_text
+from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
+from samplenas.training import typed_config
+from samplenas.training.recipes import SCHEDULES
 from samplenas.training.train_config import MODES, TrainConfig, read_json_object
 
+# Help of each TrainConfig field; space, sampler and data are added in `register` from the registries.
 HELP = {
-    "space": "search space (see `samplenas spaces`)",
-    "sampler": "uniform, fair, gumbel, multinomial, vae, evolution or mixture",
-    "data": "data set: digits (embedded, default), mnist, fashion-mnist, cifar10, cifar10-jpeg, stl10",
     "data_dir": "folder holding the data set (not needed for digits)",
-    "mode": f"{' or '.join(MODES)} (VAENAS Algorithm 2 or 3)",
+    "mode": f"{' or '.join(MODES)}: sampled paths train the weights and evaluation rounds feed the sampler "
+            "(VAENAS Algorithm 2), or the sampler's logits learn by gradient on validation batches (Algorithm 3)",
+    "seed": "seed of the weights, the data order and the sampler",
     "steps": "optimiser steps of the shared weights",
+    "batch_size": "training examples per step",
     "lr": "initial learning rate (SGD with momentum)",
-    "schedule": "learning-rate decay to 0: cosine or linear",
+    "momentum": "SGD momentum",
+    "weight_decay": "L2 weight decay of the shared weights",
+    "schedule": f"learning-rate decay to 0 over the steps: {', '.join(SCHEDULES)}",
+    "label_smoothing": "label smoothing of the classification loss",
+    "grad_clip": "clip the gradient to this norm (0 = off)",
     "task": "classification; reconstruction or denoising for the autoencoder space",
     "noise_std": "denoising noise standard deviation (default sqrt(1/3))",
     "epsilon_inc": "wrap the sampler in (1-eps)*uniform + eps*sampler, eps += this per step",
     "eval_every": "steps between evaluation rounds whose scores feed the sampler (0 = none)",
     "eval_archs": "architectures scored per evaluation round",
     "eval_examples": "validation examples per scored architecture",
+    "eval_batch_size": "batch size when scoring architectures",
+    "arch_lr": "learning rate of the sampler's logits in gradient mode",
+    "val_fraction": "share of the training set held out for scoring architectures",
+    "workers": "data loader processes (0 = load in the training process; resume stays exact either way)",
+    "log_every": "steps between TensorBoard points",
     "bn_batches": "training batches for BN recalibration before scoring (0 = off)",
     "image_size": "resize images to this side",
     "limit": "use at most this many examples per split (quick runs)",
     "checkpoint_every": "steps between checkpoints (also written at the end)",
     "device": "cpu or cuda (default: a GPU when visible)",
+    "rank_archs": "under torchrun: same (every process trains the step's path on its shard of the batch) or "
+                  "different (one path per process; a FairNAS group spread over the processes)",
 }
 JSON_FIELDS = {"network": "JSON object of supernet settings, e.g. '{\"C\": 16}'",
                "sampler_options": "JSON object of sampler options, e.g. '{\"lr\": 0.01}'"}
 SWITCHES = {"download": ("--download", "fetch the data set if missing (needs internet)"),
             "amp": ("--no-amp", "no bf16 mixed precision on GPU"),
-            "augment": ("--augment", "random crop and flip of RGB training images")}
+            "augment": ("--augment", "random crop and flip of RGB training images"),
+            "keep_checkpoints": ("--keep-checkpoints", "also keep every checkpoint as OUT/checkpoints/stepNNNNNNN.pt "
+                                 "(to study the supernet over training)")}
 
 
 def _flag(name: str) -> str:
@@ -59,7 +77,13 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, TensorBoard, summary.json)")
     p.add_argument("--config", help="JSON object of training settings (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt (bit-exact on CPU)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
+    texts = {**HELP, "space": f"required (here or in --config): search space, one of {spaces_text()}",
+             "sampler": f"required (here or in --config): sampler choosing the path of each step, one of "
+                        f"{samplers_text()}",
+             "data": f"data set: {datasets_text()}"}
     for field in dataclasses.fields(TrainConfig):
         if field.name in JSON_FIELDS:
             p.add_argument(_flag(field.name), help=JSON_FIELDS[field.name])
@@ -68,7 +92,7 @@ def register(subparsers) -> None:
             p.add_argument(flag, dest=field.name, action="store_const", const=flag != "--no-amp", help=text)
         else:
             default = field.default if field.default is not dataclasses.MISSING else None
-            text = HELP.get(field.name, field.name.replace("_", " "))
+            text = texts.get(field.name, field.name.replace("_", " "))
             p.add_argument(_flag(field.name), type=_value_type(field), metavar=field.name.upper(),
                            help=f"{text} (default: {default})" if default is not None else text)
     p.set_defaults(func=run)
@@ -78,6 +102,8 @@ def settings_from_args(args) -> dict:
     """Saved config (on --resume) < --config file < flags the user gave."""
     values: dict = {}
     if args.resume:
+        if not (args.out / "config.json").is_file():
+            raise UserError(f"{args.out} holds no run to resume (no config.json); start it without --resume")
         values.update(read_json_object(args.out / "config.json", "run config"))
     if args.config:
         values.update(read_json_object(args.config))
@@ -86,28 +112,52 @@ def settings_from_args(args) -> dict:
         if given is None:
             continue
         if field.name in JSON_FIELDS:
-            try:
-                given = json.loads(given)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{_flag(field.name)}: not valid JSON ({err})") from None
-            if not isinstance(given, dict):
-                raise UserError(f"{_flag(field.name)}: expected a JSON object")
+            given = typed_config.expect_object(typed_config.loads(given, _flag(field.name)), _flag(field.name))
         values[field.name] = given
     return values
 
 
 def run(args) -> int:
-    from samplenas.training.supernet_train import SupernetTrainer
+    from samplenas.training.distributed import close_world, init_world
+    from samplenas.training.rundir import RunDir, check_run_dir
+    from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
 
+    check_run_dir(args.out, (CHECKPOINT,), resume=args.resume, overwrite=args.overwrite)
     config = TrainConfig.from_dict(settings_from_args(args))
-    summary = SupernetTrainer(config, progress=not args.quiet).train(args.out, resume=args.resume)
+    world = init_world(config.device.split(":")[0] if config.device else None)  # torchrun: join the processes
+    try:
+        # every setting checked before OUT is touched
+        trainer = SupernetTrainer(config, progress=not args.quiet, world=world)
+        with RunDir(args.out, keep=(CHECKPOINT,)):  # rank 0 alone locks and writes
+            resume = args.resume and (args.out / CHECKPOINT).exists()
+            if args.resume and not resume and world.is_main:
+                print(f"{args.out} has no checkpoint yet (stopped before the first one): starting it from step 0",
+                      file=sys.stderr)
+            if args.overwrite and world.is_main:
+                remove_outputs(args.out)
+            summary = trainer.train(args.out, resume=resume)
+    finally:
+        close_world(world)
+    if not world.is_main:
+        return 0
     last = summary["last_evaluation"]
     print(f"trained {summary['space']} supernet with {summary['sampler']} for {summary['steps']} steps "
           f"({summary['steps_per_second']:.2f} steps/s on {summary['device']})")
     if last:
         print(f"last evaluation (step {last['step']}): mean score {last['mean']:.4f}, best {last['max']:.4f} "
               f"({last['best_arch']})")
+    if summary.get("derived_arch"):
+        print(f"derived (argmax of the logits): {summary['derived_arch']}")
     print(f"checkpoint:  {summary['checkpoint']}")
     print(f"tensorboard: {summary['tensorboard']}")
     print(f"next: samplenas search --run {args.out}")
     return 0
+
+
+def remove_outputs(out: Path) -> None:
+    """--overwrite: the previous run's files, removed only after every input was validated."""
+    import shutil
+
+    for name in ("checkpoint.pt", "summary.json", "top.json", "rank.json", "config.json"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "tensorboard", ignore_errors=True)

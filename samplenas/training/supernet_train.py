@@ -14,6 +14,19 @@ Exact resume: a checkpoint holds the weights, optimiser, sampler state, every gl
 data streams' (epoch, position); the learning rate is a pure function of the step and per-step
 noise comes from `step_generator(seed, step)`. A run killed at any point and resumed from its last
 checkpoint therefore ends with bitwise the same weights as an uninterrupted run (on CPU).
+
+Many processes (`torchrun --nproc_per_node=P -m samplenas train ...`, gloo on CPU, NCCL on GPU):
+every process holds a replica of the supernet and of the sampler (built from the same seed, so they
+draw the same architectures), takes its 1/P shard of each global training batch and trains a path
+on it; gradients are averaged by `all_reduce_gradients` (not DDP's wrapper: see its docstring).
+`rank_archs="same"`: every process trains the step's architecture(s), batch norm is synchronised
+over the global batch (`GlobalSlicedBatchNorm2d`), and a step equals one process's step on the
+global batch up to rounding. `rank_archs="different"`: each process trains its own path (a FairNAS
+group is spread over the processes: lcm(m, P) paths per step), batch norm uses the process's shard
+and the BN statistics are averaged after the step. Evaluation rounds are split over the processes
+and gathered; rank 0 alone calls `observe` and sends the sampler's new state to the others; rank 0
+alone writes files; a checkpoint keeps every process's RNG state, so `--resume` with the same P is
+exact. In gradient mode the logits' gradients are averaged over processes before the logits' step.
 """
 
 from __future__ import annotations
@@ -33,20 +46,39 @@ from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
-from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import BatchStream, load_dataset
+from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
+from samplenas.training.data import load_dataset
+from samplenas.training.distributed import (
+    ShardedBatchStream,
+    World,
+    all_reduce_gradients,
+    average_buffers,
+    broadcast_buffers,
+    broadcast_object,
+    convert_sync_batchnorm,
+    gather_objects,
+    local_batch_norm,
+    on_main,
+    rank_archs_per_step,
+    reduce_sums,
+)
 from samplenas.training.recipes import build_optimizer, learning_rate
+from samplenas.training.schema import STATE_ERRORS, check_checkpoint
+from samplenas.training.schema import SUPERNET as SUPERNET_SCHEMA
 from samplenas.training.supernet_eval import autocast, calibration_batches, score_arch, validation_batches
 from samplenas.training.tasks import make_task, step_generator
+from samplenas.training.tensorboard import open_writer
 from samplenas.training.train_config import TrainConfig, read_json_object
 
 FORMAT = "samplenas-supernet-1"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
+KEPT_CHECKPOINTS = "checkpoints"  # with keep_checkpoints: every checkpoint, as stepNNNNNNN.pt
 SUMMARY = "summary.json"
 TENSORBOARD = "tensorboard"
 # Settings that may change on --resume without changing the trajectory.
-BOOKKEEPING = frozenset({"checkpoint_every", "log_every", "workers", "device", "download", "data_dir"})
+BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "workers", "device", "download",
+                         "data_dir"})
 
 
 class LossNotFinite(UserError):
@@ -90,6 +122,8 @@ def make_sampler(config: TrainConfig, space):
     draws of evaluation rounds do not count as steps.
     """
     name, options = config.sampler, dict(config.sampler_options)
+    if name == "gumbel":
+        options.setdefault("tau_steps", max(1, config.steps))  # GDAS anneals tau over the whole run
     if config.epsilon_inc is not None and name != "mixture":
         name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": config.epsilon_inc}
     elif config.epsilon_inc is not None:
@@ -127,10 +161,12 @@ def sampler_stats(sampler) -> dict[str, float]:
 class SupernetTrainer:
     """Builds the data, supernet, sampler and optimiser of a `TrainConfig`; `train(out)` runs it."""
 
-    def __init__(self, config: TrainConfig, progress: bool = True):
+    def __init__(self, config: TrainConfig, progress: bool = True, world: World | None = None):
+        """`world`: the processes of a torchrun launch (`distributed.init_world`); one process by default."""
         self.config = config.check()
-        self.progress = progress
-        self.device = resolve_device(config.device)
+        self.world = world or World()
+        self.progress = progress and self.world.is_main
+        self.device = self.world.device if self.world.distributed else resolve_device(config.device)
         self.amp = config.amp and self.device.type == "cuda"
         self.recipe = config.recipe()
         self.data = load_dataset(config.data, config.data_dir, ("train", "val"), val_fraction=config.val_fraction,
@@ -139,6 +175,9 @@ class SupernetTrainer:
         self.task = make_task(self.recipe, self.data.info)
         torch.manual_seed(config.seed)
         self.supernet = make_supernet(config.space, network_settings(config.space, self.recipe.network, self.data.info))
+        self.different = self.world.distributed and config.rank_archs == "different"
+        if self.world.distributed and not self.different:
+            self.supernet = convert_sync_batchnorm(self.supernet)  # same path everywhere: global BN statistics
         self.supernet.to(self.device)
         self.space = self.supernet.space
         self.sampler = make_sampler(config, self.space)
@@ -147,8 +186,16 @@ class SupernetTrainer:
             raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "
                             f"not {config.sampler!r}")
         self.optimizer = build_optimizer(self.supernet.parameters(), self.recipe)
-        self.stream = BatchStream(self.data.train, config.batch_size, config.seed, config.workers)
-        self.val_stream = BatchStream(self.data.val, min(config.batch_size, len(self.data.val)), config.seed + 1)
+        if self.world.distributed:
+            torch.manual_seed(config.seed * 1_000 + 999 + self.world.rank)  # this process's dropout stream
+        self.stream = ShardedBatchStream(self.data.train, config.batch_size, config.seed, config.workers, self.world)
+        val_batch = min(config.batch_size, len(self.data.val))
+        if config.mode == "gradient" and val_batch % self.world.size:
+            raise UserError(f"the architecture steps' validation batch ({val_batch}) is not divisible by the "
+                            f"{self.world.size} processes")
+        self.val_stream = ShardedBatchStream(self.data.val, val_batch, config.seed + 1, 0, self.world)
+        self.archs_per_step = rank_archs_per_step(int(getattr(self.sampler, "group_size", 1)), self.world,
+                                                  self.different)
         self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
         self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
                                                self.device)
@@ -171,20 +218,21 @@ class SupernetTrainer:
             "rng": capture_rng(),
             "evaluations": json.loads(json.dumps(self.evaluations)),
             "seconds": dict(self.seconds),
+            "world_size": self.world.size,
         }
 
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
-        if state.get("format") != FORMAT:
-            raise UserError(f"{source} is not a supernet training checkpoint (format {state.get('format')!r})")
+        check_checkpoint(state, SUPERNET_SCHEMA, source)  # keys and types, before any tensor is used
         check_same_config(state.get("config", {}), self.config.to_dict(), source)
+        rank_rngs = state.get("rank_rngs")  # every process's RNG state, from a multi-process run
         try:
             self.supernet.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.sampler.load_state_dict(state["sampler"])
             self.stream.load_state_dict(state["stream"])
             self.val_stream.load_state_dict(state["val_stream"])
-            restore_rng(state["rng"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            restore_rng(state["rng"] if rank_rngs is None else rank_rngs[self.world.rank])
+        except STATE_ERRORS as err:
             reason = (str(err).splitlines() or [type(err).__name__])[0]
             raise UserError(f"{source} does not match this run ({reason})") from None
         self.step = int(state["step"])
@@ -194,9 +242,15 @@ class SupernetTrainer:
 
     def save(self, out: Path) -> None:
         """Checkpoint, unless the weights went non-finite (then the previous checkpoint stays)."""
-        if not all(torch.isfinite(p).all() for p in self.supernet.parameters()):
+        if first_non_finite(self.supernet) is not None:  # weights or BN statistics
             self._check_finite(math.nan, out)
-        save_checkpoint(out / CHECKPOINT, self.state_dict())
+        state = self.state_dict()
+        if self.world.distributed:
+            state["rank_rngs"] = gather_objects(state["rng"], self.world)
+        if self.world.is_main:
+            save_checkpoint(out / CHECKPOINT, state)
+            if self.config.keep_checkpoints:
+                save_checkpoint(out / KEPT_CHECKPOINTS / f"step{self.step:07d}.pt", state)
         self.last_checkpoint = self.step
 
     # --- one step --------------------------------------------------------------------------------
@@ -216,10 +270,16 @@ class SupernetTrainer:
         raise LossNotFinite(f"training loss became {loss} at step {self.step + 1}; stopped, {kept}")
 
     def _draw(self) -> list[Arch]:
+        """This process's architectures of the step (all of them unless each process trains its own)."""
         started = time.perf_counter()
-        archs = self.sampler.sample(int(getattr(self.sampler, "group_size", 1)))
+        archs = self.sampler.sample(self.archs_per_step)
         self.seconds["sampler"] += time.perf_counter() - started
-        return archs
+        return archs[self.world.rank::self.world.size] if self.different else archs
+
+    def _generator(self, *keys: int) -> torch.Generator:
+        """Per-step randomness (cutout, denoising noise); each process draws its own for its shard."""
+        rank = (self.world.rank,) if self.world.distributed else ()
+        return step_generator(self.device, self.config.seed, self.step, *keys, *rank)
 
     def train_step(self, out: Path) -> dict:
         """One update of the shared weights (plus one logits update in gradient mode)."""
@@ -227,7 +287,7 @@ class SupernetTrainer:
         lr = self._set_lr()
         x, y = self.stream.next()
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        inputs, target = self.task.prepare(x, y, step_generator(self.device, self.config.seed, self.step), True)
+        inputs, target = self.task.prepare(x, y, self._generator(), True)
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, correct = 0.0, 0.0
@@ -239,10 +299,16 @@ class SupernetTrainer:
             total += float(loss.detach())
             if self.task.name == "classification":
                 correct += float((output.argmax(dim=1) == target).float().mean()) / len(archs)
+        if self.world.distributed:
+            all_reduce_gradients(self.supernet.parameters(), self.world)
+            means = reduce_sums({"loss": total, "correct": correct}, self.world)
+            total, correct = means["loss"] / self.world.size, means["correct"] / self.world.size
         self._check_finite(total, out)
         if self.recipe.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.recipe.grad_clip)
         self.optimizer.step()
+        if self.different:
+            average_buffers(self.supernet, self.world)
         metrics = {"train/loss": total, "train/lr": lr}
         if self.task.name == "classification":
             metrics["train/accuracy"] = correct
@@ -257,16 +323,18 @@ class SupernetTrainer:
         """Algorithm 3: the validation loss of a gated path updates the sampler's logits only."""
         learned = learned_part(self.sampler)
         started = time.perf_counter()
-        arch, gates = learned.sample_with_gates()
+        drawn = [learned.sample_with_gates() for _ in range(self.world.size if self.different else 1)]
+        arch, gates = drawn[self.world.rank if self.different else 0]
         x, y = self.val_stream.next()
-        inputs, target = self.task.prepare(x.to(self.device), y.to(self.device),
-                                           step_generator(self.device, self.config.seed, self.step, 1), True)
+        inputs, target = self.task.prepare(x.to(self.device), y.to(self.device), self._generator(1), True)
         with autocast(self.device, self.amp):
             loss = self.task.loss(self.supernet(inputs, arch, gates.to(self.device)), target)
         loss.backward(inputs=list(learned.parameters()))
+        all_reduce_gradients(learned.parameters(), self.world)
         learned.step()
         self.seconds["arch_step"] += time.perf_counter() - started
-        return float(loss.detach())
+        value = float(loss.detach())
+        return reduce_sums({"loss": value}, self.world)["loss"] / self.world.size
 
     # --- evaluation rounds ---------------------------------------------------------------------------
     def score(self, arch: Arch, calibrate: bool = True) -> dict:
@@ -277,32 +345,56 @@ class SupernetTrainer:
         started = time.perf_counter()
         archs = self.sampler.sample(self.config.eval_archs)
         sampled = time.perf_counter()
-        results = [self.score(arch) for arch in archs]
+        scores = self._score_spread(archs)
         scored = time.perf_counter()
-        scores = [r["score"] for r in results]
         if self.config.mode == "one-shot":
-            self.sampler.observe(archs, scores)
+            if self.world.is_main:
+                self.sampler.observe(archs, scores)
+            state = broadcast_object(self.sampler.state_dict() if self.world.is_main else None, self.world)
+            if not self.world.is_main:
+                self.sampler.load_state_dict(state)
         self.seconds["sampler"] += (sampled - started) + (time.perf_counter() - scored)
         self.seconds["evaluation"] += scored - sampled
         best = int(np.argmax(scores))
         summary = {"step": self.step, "mean": float(np.mean(scores)), "max": scores[best],
                    "min": float(np.min(scores)), "best_arch": self.space.to_str(archs[best]),
                    "scores": scores, **sampler_stats(self.sampler)}
+        derived = getattr(learned_part(self.sampler), "derived", None)
+        if callable(derived):  # gradient-based NAS reports the argmax architecture each round (DARTS, GDAS)
+            summary["derived_arch"] = self.space.to_str(derived())
         self.evaluations.append(summary)
         return summary
+
+    def _score_spread(self, archs: list[Arch]) -> list[float]:
+        """Scores of `archs`, process r scoring archs r, r + P, ...; gathered in order on every process.
+
+        Each process recalibrates BN on its own for its architectures (`local_batch_norm`); afterwards
+        every process takes the statistics of the process that scored the last one, as one process
+        scoring them all in turn would hold.
+        """
+        size, rank = self.world.size, self.world.rank
+        with local_batch_norm():
+            mine = [self.score(arch)["score"] for arch in archs[rank::size]]
+        if not self.world.distributed:
+            return mine
+        parts = gather_objects(mine, self.world)
+        broadcast_buffers(self.supernet, self.world, (len(archs) - 1) % size)
+        return [parts[i % size][i // size] for i in range(len(archs))]
 
     # --- the run ---------------------------------------------------------------------------------------
     def train(self, out: str | Path, resume: bool = False) -> dict:
         out = Path(out)
         if resume:
-            self.load_state_dict(load_checkpoint(out / CHECKPOINT), str(out / CHECKPOINT))
-        elif (out / CHECKPOINT).exists():
-            raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        save_json(out / CONFIG, self.config.to_dict())
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out / TENSORBOARD), purge_step=self.step if resume else None)
+            state = load_checkpoint(out / CHECKPOINT)
+            saved_world = state.get("world_size", 1)
+            if saved_world != self.world.size:  # per-process RNG streams and paths: exact only with the same P
+                raise UserError(f"{out / CHECKPOINT} was written by {saved_world} process(es); resume it with the "
+                                f"same number (torchrun --nproc_per_node={saved_world}), not {self.world.size}")
+            self.load_state_dict(state, str(out / CHECKPOINT))
+        on_main(lambda: self._prepare(out, resume), self.world)
+        writer = None
+        if self.world.is_main:
+            writer = open_writer(out / TENSORBOARD, self.step if resume else None)
         config = self.config
         started = time.perf_counter()
         bar = tqdm(total=config.steps, initial=self.step, disable=not self.progress, unit="step",
@@ -311,22 +403,33 @@ class SupernetTrainer:
             while self.step < config.steps:
                 metrics = self.train_step(out)
                 bar.update(1)
-                if self.step % config.log_every == 0 or self.step == config.steps:
+                if (self.step % config.log_every == 0 or self.step == config.steps) and writer is not None:
                     self._log(writer, metrics)
                     bar.set_postfix(loss=f"{metrics['train/loss']:.3f}")
                 if config.eval_every and self.step % config.eval_every == 0:
-                    self._log_evaluation(writer, self.evaluation_round())
+                    evaluation = self.evaluation_round()
+                    if writer is not None:
+                        self._log_evaluation(writer, evaluation)
                 if self.step % config.checkpoint_every == 0 and self.step < config.steps:
                     self.save(out)
         finally:
             bar.close()
             self.seconds["total"] += time.perf_counter() - started
-            writer.flush()
-            writer.close()
+            if writer is not None:
+                writer.flush()
+                writer.close()
         self.save(out)
         summary = self.summary(out)
-        save_json(out / SUMMARY, summary)
+        if self.world.is_main:
+            save_json(out / SUMMARY, summary)
         return summary
+
+    def _prepare(self, out: Path, resume: bool) -> None:
+        """OUT with this run's config.json (rank 0 only; `on_main` stops every process on its error)."""
+        if not resume and (out / CHECKPOINT).exists():
+            raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_json(out / CONFIG, self.config.to_dict())
 
     def _log(self, writer, metrics: dict) -> None:
         for name, value in metrics.items():
@@ -343,9 +446,11 @@ class SupernetTrainer:
         total = self.seconds.get("total", 0.0)
         shares = {name: value / total for name, value in self.seconds.items() if name != "total" and total > 0}
         last = self.evaluations[-1] if self.evaluations else None
+        derived = getattr(learned_part(self.sampler), "derived", None)
         return {
+            "derived_arch": self.space.to_str(derived()) if callable(derived) else None,
             "space": self.config.space, "sampler": self.config.sampler, "data": self.config.data,
-            "mode": self.config.mode, "steps": self.step, "device": str(self.device),
+            "mode": self.config.mode, "steps": self.step, "device": str(self.device), "processes": self.world.size,
             "seconds": round(total, 3), "steps_per_second": self.step / total if total > 0 else None,
             "time_shares": shares,
             "last_evaluation": None if last is None else {k: v for k, v in last.items() if k != "scores"},
@@ -355,17 +460,21 @@ class SupernetTrainer:
 
 
 def check_same_config(saved: dict, current: dict, source: str) -> None:
-    """UserError naming the first setting that differs, except bookkeeping ones."""
+    """UserError naming the first setting that differs, except bookkeeping ones. A setting the saved
+    config lacks (written before the setting existed) counts as its default."""
+    defaults = TrainConfig(space="", sampler="").to_dict()
     for name in sorted(set(saved) | set(current)):
         if name in BOOKKEEPING:
             continue
-        if saved.get(name) != current.get(name):
+        if saved.get(name, defaults.get(name)) != current.get(name):
             raise UserError(f"{source} was written with {name}={saved.get(name)!r}, "
                             f"but this run has {name}={current.get(name)!r}")
 
 
-def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None) -> SupernetTrainer:
-    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded."""
+def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
+             checkpoint: str | Path | None = None) -> SupernetTrainer:
+    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
+    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt)."""
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
@@ -374,5 +483,6 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
     if data_dir is not None:
         values["data_dir"] = data_dir
     trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
-    trainer.load_state_dict(load_checkpoint(run / CHECKPOINT), str(run / CHECKPOINT))
+    path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
+    trainer.load_state_dict(load_checkpoint(path), str(path))
     return trainer

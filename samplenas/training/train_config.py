@@ -9,15 +9,17 @@ so supernet training and retraining share one optimiser, schedule and task imple
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from samplenas.errors import UserError
+from samplenas.training import typed_config
 from samplenas.training.recipes import Recipe
 
 MODES = ("one-shot", "gradient")
+# With torchrun: every process trains the step's path on its shard, or each process its own path.
+RANK_ARCHS = ("same", "different")
 
 # Small supernets: the quick start trains one on 8x8 digits in about a minute on 2 CPU cores.
 # Pass `network` settings (or --network-json) for paper-sized ones.
@@ -39,6 +41,7 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = False
     mode: str = "one-shot"
+    rank_archs: str = "same"  # torchrun: one path on every process per step, or a different one each
     seed: int = 0
     steps: int = 400
     batch_size: int = 64
@@ -69,6 +72,7 @@ class TrainConfig:
     augment: bool = False
     workers: int = 0
     checkpoint_every: int = 100
+    keep_checkpoints: bool = False  # also keep each checkpoint under checkpoints/ (ranking over training)
     log_every: int = 10
     device: str | None = None
     amp: bool = True
@@ -100,8 +104,16 @@ class TrainConfig:
         for registry, name in ((SPACES, self.space), (SAMPLERS, self.sampler)):
             if name not in registry:
                 raise UserError(f"unknown {registry.kind} {name!r}; valid: {', '.join(registry.names())}")
+        self.sampler_options = typed_config.check_options(SAMPLERS[self.sampler], self.sampler_options,
+                                                          f"sampler {self.sampler!r} options")
+        if not 0 <= self.seed <= typed_config.MAX_SEED:
+            raise UserError(f"seed must be in 0..{typed_config.MAX_SEED}, got {self.seed}")
+        if self.device is not None and not typed_config.DEVICE.fullmatch(self.device):
+            raise UserError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.mode not in MODES:
             raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
+        if self.rank_archs not in RANK_ARCHS:
+            raise UserError(f"unknown rank_archs {self.rank_archs!r}; valid: {', '.join(RANK_ARCHS)}")
         for name in ("steps", "batch_size", "eval_archs", "eval_examples", "eval_batch_size", "checkpoint_every",
                      "log_every"):
             if int(getattr(self, name)) < 1:
@@ -129,22 +141,11 @@ class TrainConfig:
             raise UserError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         missing = [name for name in ("space", "sampler") if name not in values]
         if missing:
-            raise UserError(f"training settings lack {missing[0]!r}")
-        try:
-            return cls(**values)
-        except TypeError as err:
-            raise UserError(f"training settings: {err}") from None
+            flag = "--" + missing[0].replace("_", "-")
+            raise UserError(f"{flag} is required (or {missing[0]!r} in the --config file)")
+        return cls(**typed_config.build(cls, values, "training settings"))
 
 
 def read_json_object(path: str | Path, what: str = "config") -> dict:
-    """A JSON object from `path`; UserError naming the file if missing or not an object."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} {path} does not exist")
-    try:
-        value = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{what} {path}: not valid JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{what} {path}: expected a JSON object")
-    return value
+    """A JSON object from `path` (strict: UTF-8, no NaN, bounded nesting); UserError naming the file."""
+    return typed_config.read_object(path, what)

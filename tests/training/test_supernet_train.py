@@ -133,6 +133,24 @@ def test_gradient_mode_moves_the_logits(tmp_path):
     assert not torch.equal(before, trainer.sampler.logits.detach()) and trainer.sampler.steps == 3
 
 
+def test_gradient_mode_anneals_tau_over_the_run_and_reports_the_derived_architecture(tmp_path):
+    """GDAS anneals tau from 10 to 0.1 over the run; a 100-step run once stopped at tau 9.01."""
+    trainer = SupernetTrainer(_tiny(sampler="gumbel", mode="gradient", steps=4, eval_every=2, eval_archs=2,
+                                    sampler_options={"lr": 0.5}), progress=False)
+    assert trainer.sampler.tau_steps == 4
+    summary = trainer.train(tmp_path)
+    assert trainer.sampler.tau == pytest.approx(0.1)
+    derived = trainer.sampler.derived()
+    assert summary["derived_arch"] == trainer.space.to_str(derived) and trainer.space.is_valid(derived)
+    probs = trainer.sampler.probs()
+    argmax = tuple(int(p[:d].argmax()) for p, d in zip(probs, trainer.space.dims))
+    assert derived == argmax or not trainer.space.is_valid(argmax)  # argmax unless NB101 repair was needed
+    assert all("derived_arch" in e for e in trainer.evaluations)
+    kept = SupernetTrainer(_tiny(sampler="gumbel", mode="gradient", steps=4, sampler_options={"tau_steps": 50}),
+                           progress=False)
+    assert kept.sampler.tau_steps == 50  # an explicit option wins
+
+
 def test_gradient_mode_needs_gates():
     with pytest.raises(UserError, match="gradient mode needs a sampler with straight-through gates"):
         SupernetTrainer(_tiny(sampler="uniform", mode="gradient"), progress=False)
@@ -147,3 +165,13 @@ def test_bad_settings_are_named():
         make_sampler(_tiny(sampler="uniform", sampler_options={"temperature": 2}), None)
     with pytest.raises(UserError, match="unknown training setting"):
         TrainConfig.from_dict({"space": "nb101", "sampler": "uniform", "stpes": 3})
+
+
+def test_a_setting_added_after_a_run_was_written_counts_as_its_default():
+    from samplenas.training.supernet_train import check_same_config
+
+    current = _tiny().to_dict()
+    older = {k: v for k, v in current.items() if k != "rank_archs"}  # a run from before torchrun training
+    check_same_config(older, current, "old run")
+    with pytest.raises(UserError, match="rank_archs"):
+        check_same_config(older, {**current, "rank_archs": "different"}, "old run")
