@@ -13,6 +13,7 @@ import json
 import shlex
 from pathlib import Path
 
+from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 
 SPACE = "nb101"
@@ -23,7 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="runs/quickstart", help="run folder (default: runs/quickstart)")
     p.add_argument("--steps", type=int, default=300, help="supernet training steps (default: 300)")
     p.add_argument("--epochs", type=int, default=20, help="retraining epochs of the winner (default: 20)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every stage: sampling, data order, weights "
+                   "(default: 0)")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 
@@ -31,7 +34,8 @@ def stage_commands(args) -> list[list[str]]:
     from samplenas.training.train_config import SMALL_NETWORKS
 
     out = Path(args.out)
-    return [
+    threads = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
+    stages = [
         ["train", "--space", SPACE, "--sampler", "vae", "--epsilon-inc", "0.005",
          "--sampler-options", json.dumps({"iters": 50}), "--steps", str(args.steps),
          "--eval-every", "50", "--seed", str(args.seed), "--out", str(out)],
@@ -41,6 +45,7 @@ def stage_commands(args) -> list[list[str]]:
          "--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "4e-5", "--label-smoothing", "0.1",
          "--seed", str(args.seed), "--out", str(out / "retrain")],
     ]
+    return [stage + threads for stage in stages]
 
 
 def run(args) -> int:
@@ -70,7 +75,7 @@ def print_table(summary: dict, top: dict, result: dict, retrain_dir: Path, plot:
                      f"last round mean/best val score {summary['last_evaluation']['mean']:.3f}"
                      f"/{summary['last_evaluation']['max']:.3f}"),
         ("search", f"{top['evaluated']} architectures scored, best supernet val score {best['score']:.3f}"),
-        ("winner", best["arch"]),
+        ("winner", best.get("described", best["arch"])),
         ("retrained", f"test accuracy {100 * result['test']['accuracy']:.2f} %, {result['params']:,} params, "
                       f"{result['macs']:,} MACs, {result['epochs']} epochs in {result['wall_time_s']:.0f} s"),
         ("tensorboard", f"{summary['tensorboard']}  and  {retrain_dir / 'tensorboard'}"),

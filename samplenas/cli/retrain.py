@@ -9,25 +9,29 @@ import json
 import os
 from pathlib import Path
 
+from samplenas.cli.options import datasets_text
+from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
+from samplenas.strict_json import dumps
+from samplenas.training import typed_config
 from samplenas.training.recipes import OPTIMIZERS, SCHEDULES, TASKS, read_config, resolve_recipe
 
 # recipe flags: (flag, type, help); each overrides the config file, which overrides the recipe
 RECIPE_FLAGS = (
-    ("epochs", int, "training epochs"),
+    ("epochs", int, "training epochs (default: the space's published recipe, as for every recipe flag)"),
     ("batch_size", int, "global batch size (split over processes)"),
-    ("optimizer", str, f"one of {', '.join(OPTIMIZERS)}"),
+    ("optimizer", str, f"optimiser: {', '.join(OPTIMIZERS)} (rmsprop_tf: RMSProp as TensorFlow 1, NB101's)"),
     ("lr", float, "initial learning rate"),
-    ("momentum", float, "momentum"),
-    ("weight_decay", float, "weight decay"),
+    ("momentum", float, "momentum of SGD and RMSProp"),
+    ("weight_decay", float, "L2 weight decay"),
     ("schedule", str, f"learning-rate decay to 0: {', '.join(SCHEDULES)}"),
-    ("label_smoothing", float, "label smoothing"),
+    ("label_smoothing", float, "label smoothing of the classification loss"),
     ("cutout", int, "cutout square side (0 = off)"),
     ("drop_path", float, "final drop-path probability"),
     ("auxiliary_weight", float, "auxiliary head loss weight"),
     ("grad_clip", float, "gradient norm clip (0 = off)"),
-    ("task", str, f"one of {', '.join(TASKS)}"),
+    ("task", str, f"what the network learns: {', '.join(TASKS)} (the last two for the autoencoder space)"),
     ("noise_std", float, "denoising noise standard deviation"),
 )
 
@@ -38,7 +42,8 @@ def register(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture: the space's readable form or comma-separated choices")
     which.add_argument("--from", dest="from_top", metavar="TOP_JSON", help="a search's top.json: retrain its best")
-    p.add_argument("--data", default="digits", help="data set name (default: the embedded digits)")
+    p.add_argument("--data", help=f"data set: {datasets_text()} (default: the --from run's data set, "
+                                  "else digits)")
     p.add_argument("--data-dir", help="folder holding the data set")
     p.add_argument("--out", required=True, type=Path, help="output folder (checkpoint, TensorBoard, result.json)")
     p.add_argument("--config", help="JSON file of recipe fields (overrides the published recipe)")
@@ -46,22 +51,26 @@ def register(subparsers) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
     p.add_argument("--network", help='JSON object of supernet settings, e.g. \'{"C": 16, "layers": 8}\'')
     p.add_argument("--no-augment", action="store_true", help="no crop/flip augmentation of RGB images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: a GPU when visible")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data split and order (default: 0)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default: a GPU when visible)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 mixed precision on GPU")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout on GPU")
     p.add_argument("--no-sync-bn", action="store_true", help="per-process batch norm when distributed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (bit-exact)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in OUT")
+    p.add_argument("--lower-lr", action="store_true",
+                   help="with --resume: continue a diverged run with the smaller --lr given")
     p.add_argument("--stop-after", type=int, metavar="STEPS", help="stop (checkpointed) after this many steps")
     p.add_argument("--checkpoint-steps", type=int, default=0, metavar="K", help="also checkpoint every K steps")
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out")
-    p.add_argument("--workers", type=int, default=0, help="data loader processes (exact resume needs 0)")
+    p.add_argument("--workers", type=int, default=0, help="data loader processes (resume stays exact with any number)")
     p.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="train N copies in lockstep and compare them with one model of the same budget")
     p.add_argument("--patience", type=int, default=0,
                    help="stop an ensemble copy after this many epochs without validation improvement")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 
@@ -69,10 +78,7 @@ def _overrides(args) -> list[dict]:
     layers = [read_config(args.config)] if args.config else []
     flags = {name: getattr(args, name) for name, _, _ in RECIPE_FLAGS}
     if args.network:
-        try:
-            flags["network"] = json.loads(args.network)
-        except json.JSONDecodeError as err:
-            raise UserError(f"--network is not valid JSON ({err})") from None
+        flags["network"] = typed_config.expect_object(typed_config.loads(args.network, "--network"), "--network")
     if args.no_augment:
         flags["augment"] = False
     return layers + [flags]
@@ -91,17 +97,29 @@ def command_line(args) -> list[str]:
 
 
 def run(args) -> int:
-    from samplenas.training.retrain import RetrainJob, arch_from_top, retrain
+    from samplenas.training.retrain import RetrainJob, arch_from_top, recipe_from_top, retrain, run_from_top
 
+    if args.lower_lr and not (args.resume and args.lr is not None):
+        raise UserError("--lower-lr goes with --resume and a new --lr")
     space, arch = (args.space, args.arch) if args.arch else arch_from_top(args.from_top, args.space)
     if not space:
         raise UserError("--space is required with --arch")
+    saved = [recipe_from_top(args.from_top)] if args.from_top else []  # e.g. a DnC run's stage-3 hyper-parameters
+    run = run_from_top(args.from_top) if args.from_top else {}  # the supernet run's data and network size
+    recipe = resolve_recipe(space, run.get("recipe", {}), *saved, *_overrides(args))
+    data = args.data or run.get("data") or "digits"
+    data_dir = args.data_dir or (run.get("data_dir") if data == run.get("data") else None)
+    if not args.quiet and os.environ.get("RANK", "0") == "0":
+        source = f" (network settings of {run['run']})" if run else ""
+        print(f"retraining {space} on {data} with the {space} recipe{source}: {recipe.epochs} epochs, batch "
+              f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g}, network {json.dumps(recipe.network)}")
     job = RetrainJob(
-        space=space, arch=arch, data=args.data, out=args.out, recipe=resolve_recipe(space, *_overrides(args)),
-        data_dir=args.data_dir, seed=args.seed, device=args.device, amp=not args.no_amp,
+        space=space, arch=arch, data=data, out=args.out, recipe=recipe,
+        data_dir=data_dir, seed=args.seed, device=args.device, amp=not args.no_amp,
         channels_last=not args.no_channels_last, sync_bn=not args.no_sync_bn, resume=args.resume,
         stop_after=args.stop_after, checkpoint_steps=args.checkpoint_steps, limit=args.limit,
         val_fraction=args.val_fraction, workers=args.workers, ensemble=args.ensemble, patience=args.patience,
+        overwrite=args.overwrite, lower_lr=args.lower_lr,
         progress=not args.quiet, command=command_line(args),
     )
     result = retrain(job)
@@ -110,9 +128,9 @@ def run(args) -> int:
         return 0
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
-    print(json.dumps({"test": result["test"], "params": result["params"], "macs": result["macs"],
+    print(dumps({"test": result["test"], "params": result["params"], "macs": result["macs"],
                       "wall_time_s": result["wall_time_s"], "result": str(args.out / "result.json")}))
     if "ensemble" in result:
-        print(json.dumps({"ensemble": result["ensemble"]}))
+        print(dumps({"ensemble": result["ensemble"]}))
     return 0
 

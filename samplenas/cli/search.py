@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.training.search import COST_METRICS, SEED_SOURCES, SearchConfig
+from samplenas.cli.threads import add_threads_option
+from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 
 
 def register(subparsers) -> None:
@@ -13,34 +14,41 @@ def register(subparsers) -> None:
     p.add_argument("--population", type=int, default=16, help="population size (default 16)")
     p.add_argument("--generations", type=int, default=4, help="generations after the initial one (default 4)")
     p.add_argument("--children", type=int, help="candidates per generation (default: the population size)")
-    p.add_argument("--tournament-size", type=int, default=4)
+    p.add_argument("--tournament-size", type=int, default=4,
+                   help="candidates drawn per parent selection; the best becomes a parent (default 4)")
     p.add_argument("--crossover-prob", type=float, default=0.5, help="share of children made by crossover")
-    p.add_argument("--seeds", default="sampler", help=f"initial population: {' or '.join(SEED_SOURCES)} "
-                   "(the run's learned sampler, VAENAS Alg. 2 line 13)")
+    p.add_argument("--seeds", default="sampler",
+                   help=f"initial population, {' or '.join(SEED_SOURCES)}: drawn from the run's learned sampler "
+                        "(VAENAS Alg. 2 line 13) or uniformly (default: sampler)")
     p.add_argument("--cost-weight", type=float, default=0.0,
                    help="Deep-n-Cheap w_c: minimise (1 - acc) + w_c * cost / cost_ref (default 0)")
-    p.add_argument("--cost-metric", default="params", help=f"{' or '.join(COST_METRICS)} (multiply-adds)")
+    p.add_argument("--cost-metric", default="params",
+                   help=f"what the cost term counts, {' or '.join(COST_METRICS)} (multiply-adds; default: params)")
     p.add_argument("--cost-ref", type=float, help="c0 (default: the largest cost in the initial population)")
     p.add_argument("--max-params", type=int, help="reject architectures with more parameters")
     p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
                    help="reject architectures with more multiply-adds")
-    p.add_argument("--top", type=int, default=5, help="architectures kept in top.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-degenerate", action="store_true",
+                   help="also score cells that compute no operation (NB101 cells pruned to input->output); "
+                        "skipped by default")
+    p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only score this architecture on the supernet (repeatable; no search)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from samplenas.training.search import score_given, search
+    from samplenas.training.search import SearchConfig, score_given, search
 
     if args.arch:
         for result in score_given(args.run, args.arch, args.device, args.data_dir):
             print(f"score {result['score']:.4f}  params {result['params']:,}  MACs {result['macs']:,}  "
-                  f"{result['arch']}")
+                  f"{result['described']}")
         return 0
 
     config = SearchConfig(
@@ -48,12 +56,13 @@ def run(args) -> int:
         tournament_size=args.tournament_size, crossover_prob=args.crossover_prob, seeds=args.seeds,
         cost_weight=args.cost_weight, cost_metric=args.cost_metric, cost_ref=args.cost_ref,
         max_params=args.max_params, max_macs=args.max_macs, top=args.top, seed=args.seed,
+        keep_degenerate=args.keep_degenerate,
     )
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet)
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']})")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
-              f"{entry['macs']:>12,}  {entry['arch']}")
+              f"{entry['macs']:>12,}  {entry['described']}")
     print(f"written: {args.run / 'top.json'}")
     return 0

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
+from samplenas.cli.options import spaces_text
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("spaces", help="list search spaces (positions, choices, size) and sample from them")
-    p.add_argument("names", nargs="*", help="spaces to show (default: all)")
+    p.add_argument("names", nargs="*", help=f"spaces to show: {spaces_text()} (default: all)")
     p.add_argument("--sample", type=int, default=0, metavar="N", help="also print N sampled architectures")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default: 0)")
     p.add_argument("--validate", metavar="ARCH", help="check an architecture (readable form or ints)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -33,18 +32,21 @@ def format_size(count: int, exact: bool) -> str:
 
 
 def run(args) -> int:
+    import numpy as np
+
     names = args.names or SPACES.names()
     spaces = [SPACES[name]() for name in names]
-    if args.validate:
+    if args.validate is not None:
         if len(spaces) != 1:
             raise UserError("--validate needs exactly one space name")
         arch = spaces[0].parse(args.validate)
-        print(f"valid: {spaces[0].to_str(arch)}  key={spaces[0].key(arch)}")
+        print(f"valid: {spaces[0].describe(arch)}  key={spaces[0].key(arch)}")
         return 0
     rng = np.random.default_rng(args.seed)
     report = []
-    for space in spaces:
+    for name, space in zip(names, spaces):
         entry = describe(space)
+        entry["origin"] = SPACES.origin(name)  # "built-in" or "plugin DIST VERSION"
         entry["samples"] = [space.to_str(space.sample(rng)) for _ in range(args.sample)]
         report.append(entry)
     if args.json:
@@ -52,7 +54,8 @@ def run(args) -> int:
         return 0
     for entry in report:
         dims = [len(p["choices"]) for p in entry["positions"]]
-        print(f"{entry['name']}: {len(dims)} positions, size {format_size(entry['size'], entry['size_exact'])}")
+        origin = "" if entry["origin"] == "built-in" else f" ({entry['origin']})"
+        print(f"{entry['name']}: {len(dims)} positions, size {format_size(entry['size'], entry['size_exact'])}{origin}")
         for group in _group_positions(entry["positions"]):
             print(f"  {group}")
         for text in entry["samples"]:

@@ -73,6 +73,17 @@ class LogitSampler(Sampler):
     def parameters(self) -> list[nn.Parameter]:
         return [self.logits]
 
+    def derived(self) -> Arch:
+        """The architecture gradient-based NAS reports (DARTS, GDAS): the most probable choice per position;
+        if that is invalid, the space's decoding of the probabilities with a fixed seed (the sampler's own
+        random stream is not touched)."""
+        probs = self.probs()
+        arch = tuple(int(np.argmax(p[:d])) for p, d in zip(probs, self.space.dims))
+        if self.space.is_valid(arch):
+            return arch
+        return self.space.sample_from_probs([p[:d] for p, d in zip(probs, self.space.dims)],
+                                            np.random.default_rng(0))
+
     # --- drawing -------------------------------------------------------------------------------
     def sample(self, n: int) -> list[Arch]:
         """Draws from the softmax (for Gumbel-softmax too: argmax of Gumbel-perturbed logits is the same law)."""

@@ -9,16 +9,18 @@ restore the exact stream.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
 
+from samplenas.errors import InvalidArchitecture
+
+__all__ = ["Arch", "InvalidArchitecture", "SearchSpace"]
+
 Arch = tuple[int, ...]
-
-
-class InvalidArchitecture(ValueError):
-    """An architecture (or its text form) that the space rejects; the message says why in words."""
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)  # a choice index in text: ASCII digits only
 
 
 class SearchSpace(ABC):
@@ -111,9 +113,33 @@ class SearchSpace(ABC):
     def from_str(self, text: str) -> Arch:
         """Parse `to_str` output (or the plain comma-separated ints); InvalidArchitecture if garbage."""
 
+    def describe(self, arch: Arch) -> str:
+        """The text form plus what the architecture reduces to, for printing (spaces that prune override)."""
+        return self.to_str(arch)
+
+    def is_degenerate(self, arch: Arch) -> bool:
+        """True when the architecture computes no operation at all; searches skip such candidates."""
+        return False
+
     def parse(self, text: str) -> Arch:
-        """Accept either the readable form or comma-separated choice indices."""
+        """Accept either the readable form or comma-separated choice indices.
+
+        Every readable form is ASCII and every number in it ASCII digits, so other characters
+        (superscripts, full-width digits) are refused here, as is an empty text; a space's
+        `from_str` that stumbles (ValueError, IndexError, KeyError) is reported as InvalidArchitecture.
+        """
         stripped = text.strip()
-        if stripped and all(part.strip().lstrip("-").isdigit() for part in stripped.split(",")):
-            return self.validate([int(part) for part in stripped.split(",")])
-        return self.from_str(stripped)
+        if not stripped:
+            raise InvalidArchitecture(f"{self.name}: the architecture text is empty")
+        if not stripped.isascii():
+            bad = next(c for c in stripped if not c.isascii())
+            raise InvalidArchitecture(f"{self.name}: architecture text has the non-ASCII character {bad!r}")
+        parts = [part.strip() for part in stripped.split(",")]
+        if all(_INTEGER.fullmatch(part) for part in parts):
+            return self.validate([int(part) for part in parts])
+        try:
+            return self.from_str(stripped)
+        except InvalidArchitecture:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError) as err:
+            raise InvalidArchitecture(f"{self.name}: cannot read architecture {stripped[:60]!r} ({err})") from None

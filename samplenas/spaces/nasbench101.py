@@ -344,6 +344,22 @@ class NASBench101Space(SearchSpace):
         ops = ",".join(SHORT_OPS[c] for c in arch[NUM_EDGE_BITS:])
         return f"ops={ops} edges={edges}"
 
+    def describe(self, arch: Arch) -> str:
+        """`to_str`, followed by the pruned cell (official pruning) when pruning changes it."""
+        spec = self.decode(arch)
+        if np.array_equal(spec.matrix, spec.original_matrix) and spec.ops == spec.original_ops:
+            return self.to_str(arch)
+        if self.is_degenerate(arch):
+            return f"{self.to_str(arch)}  [pruned: input->output, no operation]"
+        n = len(spec.ops)
+        ops = ",".join(SHORT_OPS[CANONICAL_OPS.index(op)] for op in spec.ops[1:-1])
+        edges = ",".join(f"{i}-{j}" for i in range(n) for j in range(i + 1, n) if spec.matrix[i, j])
+        return f"{self.to_str(arch)}  [pruned: {n} vertices, ops={ops} edges={edges}]"
+
+    def is_degenerate(self, arch: Arch) -> bool:
+        """The pruned cell is input -> output: no conv or pool at all (its table accuracy is the stem's)."""
+        return len(self.decode(arch).ops) == 2
+
     def from_str(self, text: str) -> Arch:
         fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
         if set(fields) != {"ops", "edges"} or len(text.split()) != 2:

@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from samplenas.cache import cache_root
 from samplenas.errors import UserError
+from samplenas.training.choices import DATASETS
 
 SPLITS = ("train", "val", "test")
 
@@ -66,7 +68,6 @@ _STATS = {
     "cifar10-jpeg": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
 }
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "stl10")
 NEEDS_DATA_DIR = frozenset(DATASETS) - {"digits"}
 
 
@@ -122,9 +123,10 @@ def load_dataset(
 ) -> LoadedData:
     """Datasets for `splits` plus metadata.
 
-    val: a `val_fraction` share of the training set, held out by a permutation seeded with
-    `seed` (train is the rest). image_size: resize (default: native). augment: random crop and
-    flip for the RGB training split. limit: keep at most this many examples per split (quick runs).
+    val: a `val_fraction` share of the training set, a class-stratified draw seeded with `seed`
+    (train is the rest). image_size: resize (default: native). augment: random crop and flip for the
+    RGB training split. limit: keep at most this many examples per split, a seeded class-stratified
+    draw (quick runs).
     cache_dir: where archives are extracted (default: $SAMPLENAS_CACHE or ~/.cache/samplenas).
     """
     if name not in DATASETS:
@@ -151,20 +153,50 @@ def load_dataset(
     chosen = {"train": train, "val": val, "test": test}
     out = LoadedData(info)
     for split in splits:
-        setattr(out, split, _limit(chosen[split], limit))
+        setattr(out, split, _limit(chosen[split], limit, seed))
     return out
 
 
 def _hold_out(dataset: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    order = np.random.default_rng(seed).permutation(len(dataset))
+    """A seeded, class-stratified validation split. Validation keeps the interleaved order of
+    `stratified_order`, so any prefix of it (evaluation takes the first N) covers the classes in
+    proportion even when the source is sorted by class (ImageFolder)."""
+    order = stratified_order(_labels(dataset), seed)
     n_val = max(1, int(round(val_fraction * len(dataset))))
-    return _take(dataset, np.sort(order[n_val:])), _take(dataset, np.sort(order[:n_val]))
+    return _take(dataset, np.sort(order[n_val:])), _take(dataset, order[:n_val])
 
 
-def _limit(dataset: Dataset, limit: int | None) -> Dataset:
+def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+    """At most `limit` examples, a seeded class-stratified draw (not the first N: sorted sets)."""
     if limit is None or limit >= len(dataset):
         return dataset
-    return _take(dataset, np.arange(int(limit)))
+    return _take(dataset, np.sort(stratified_order(_labels(dataset), seed + 1)[: int(limit)]))
+
+
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded permutation of range(len(labels)) whose every prefix is class-stratified: each class is
+    shuffled and its k-th member placed at fraction (k + u) / n_class of the way, classes interleaved."""
+    rng = np.random.default_rng([seed, 11])
+    labels = np.asarray(labels)
+    position = np.empty(len(labels), dtype=np.float64)
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        shuffled = rng.permutation(members)
+        position[shuffled] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    return np.argsort(position, kind="stable")
+
+
+def _labels(dataset: Dataset) -> np.ndarray:
+    """Class labels without loading images (TensorImages, ImageFolder/CIFAR `targets`, Subsets);
+    datasets without labels (none here today) get one class, i.e. a plain seeded permutation."""
+    if isinstance(dataset, TensorImages):
+        return dataset.labels.numpy()
+    if isinstance(dataset, Subset):
+        return _labels(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    for name in ("targets", "labels"):  # torchvision: ImageFolder/CIFAR10 `targets`, STL10 `labels`
+        if getattr(dataset, name, None) is not None:
+            return np.asarray(getattr(dataset, name))
+    return np.zeros(len(dataset), dtype=np.int64)
 
 
 def _take(dataset: Dataset, indices: np.ndarray) -> Dataset:
@@ -294,7 +326,7 @@ def cifar10_jpeg_folder(root: Path, cache_dir=None) -> Path:
                         f"{root}/cifar10-jpeg/{CIFAR10_JPEG_ARCHIVE} exists")
     stat = archive.stat()
     tag = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    cache = Path(cache_dir or os.environ.get("SAMPLENAS_CACHE") or Path.home() / ".cache" / "samplenas")
+    cache = Path(cache_dir) if cache_dir else cache_root()
     target = cache / f"cifar10-jpeg-{tag}"
     if target.is_dir():
         return target
@@ -327,15 +359,48 @@ def _is_safe_member(name: str) -> bool:
 
 
 # --- batching -------------------------------------------------------------------------------------
-def iterate_batches(dataset: Dataset, indices: Sequence[int], batch_size: int,
-                    num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(x, y) batches over `indices` in the given order."""
+class SeededItems(Dataset):
+    """A dataset whose transforms draw from torch's global RNG (torchvision's random crop and flip),
+    made a pure function of (key, index): item `(key, i)` is produced with the CPU generator seeded
+    from (*key, i) and the caller's RNG state restored afterwards.
+
+    Without this the augmentation of an example depended on how far the global stream had advanced
+    (and on when a DataLoader iterator drew its worker seeds), so a run resumed mid-epoch saw other
+    crops than the uninterrupted run. Keyed by (seed, epoch), it is the same with 0 or N workers.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item):
+        key, index = item
+        state = torch.get_rng_state()
+        torch.default_generator.manual_seed(int(np.random.SeedSequence([*key, int(index)]).generate_state(1)[0]))
+        try:
+            return self.dataset[index]
+        finally:
+            torch.set_rng_state(state)
+
+
+def iterate_batches(dataset: Dataset, indices: Sequence[int], batch_size: int, num_workers: int = 0,
+                    key: Sequence[int] = ()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, y) batches over `indices` in the given order.
+
+    key: non-negative ints (e.g. seed, epoch) that, with each example's index, fix its random
+    augmentation; the global RNG is neither used nor advanced (the DataLoader gets its own generator).
+    """
     if isinstance(dataset, TensorImages):
         for start in range(0, len(indices), batch_size):
             yield dataset.batch(indices[start:start + batch_size])
         return
-    chunks = [list(indices[start:start + batch_size]) for start in range(0, len(indices), batch_size)]
-    yield from DataLoader(dataset, batch_sampler=chunks, num_workers=num_workers)
+    key = tuple(int(k) for k in key)
+    chunks = [[(key, int(i)) for i in indices[start:start + batch_size]]
+              for start in range(0, len(indices), batch_size)]
+    yield from DataLoader(SeededItems(dataset), batch_sampler=chunks, num_workers=num_workers,
+                          generator=torch.Generator())
 
 
 def eval_batches(dataset: Dataset, batch_size: int, limit: int | None = None, num_workers: int = 0):
@@ -367,10 +432,14 @@ class BatchStream:
     def batches_per_epoch(self) -> int:
         return len(self.dataset) // self.batch_size
 
-    def _start(self) -> None:
+    def remaining_order(self) -> np.ndarray:
+        """The example indices this epoch still has to visit, whole batches only."""
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))
-        order = order[self.position * self.batch_size: self.batches_per_epoch * self.batch_size]
-        self._iterator = iterate_batches(self.dataset, order, self.batch_size, self.num_workers)
+        return order[self.position * self.batch_size: self.batches_per_epoch * self.batch_size]
+
+    def _start(self) -> None:
+        self._iterator = iterate_batches(self.dataset, self.remaining_order(), self.batch_size, self.num_workers,
+                                         key=(self.seed, self.epoch))
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.position >= self.batches_per_epoch:

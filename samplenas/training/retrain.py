@@ -15,8 +15,8 @@ every process's RNG state. `result.json` is written once, at the very end of a s
 
 from __future__ import annotations
 
-import json
 import math
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -30,8 +30,10 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
+from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
-from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
+from samplenas.training import typed_config
+from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
 from samplenas.training.data import LoadedData, iterate_batches, load_dataset
 from samplenas.training.distributed import (
     World,
@@ -45,12 +47,20 @@ from samplenas.training.distributed import (
 )
 from samplenas.training.ensemble import MONOLITH_DIR, linear_probe
 from samplenas.training.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
+from samplenas.training.rundir import RunDir, check_run_dir
+from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
+from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.tasks import make_task, step_generator
+from samplenas.training.tensorboard import open_writer
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
-FORMAT = "samplenas-retrain-1"
+FORMAT = RETRAIN_SCHEMA.format  # "samplenas-retrain-1"
 EVAL_KEY = 7_777  # separates evaluation randomness (denoising noise) from training steps
+
+
+class Diverged(UserError):
+    """The loss, a weight or a BN statistic went non-finite; the last finite checkpoint is kept."""
 
 
 @dataclass
@@ -77,6 +87,8 @@ class RetrainJob:
     ensemble: int = 1
     patience: int = 0  # epochs without validation improvement before a member stops; 0 = never
     step_budget: int | None = None  # total optimiser steps (the monolithic comparison); None = epochs
+    overwrite: bool = False  # replace a run already in `out` (after every input was validated)
+    lower_lr: bool = False  # with resume: continue with a smaller recipe lr (after a divergence)
     progress: bool = True
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
@@ -147,6 +159,27 @@ def _autocast(world: World, amp: bool):
     if amp and world.device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+STALE_BN_WEIGHT = 0.01  # recalibrate when the initial BN statistics still weigh more than this
+RECALIBRATION_BATCHES = 20
+
+
+def recalibrate_if_short(nets: list[nn.Module], train, task, world: World, seed: int, batch_size: int,
+                         steps: int) -> int:
+    """Re-estimate BN statistics on training batches before testing a run too short for its BN momentum
+    (as SPOS does for subnets); returns the batches used (0 when the running statistics are fresh)."""
+    if not any(initial_stats_weight(net, steps) > STALE_BN_WEIGHT for net in nets):
+        return 0
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1_000 + 17)).tolist()
+    indices = order[world.rank::world.size][: RECALIBRATION_BATCHES * batch_size]
+    batches = []
+    for b, (x, y) in enumerate(iterate_batches(train, indices, batch_size, 0)):
+        x, y = x.to(world.device), y.to(world.device)
+        batches.append(task.prepare(x, y, step_generator(world.device, seed, EVAL_KEY, world.rank, b), False)[0])
+    for net in nets:
+        recalibrate_bn(net, None, batches)
+    return len(batches)
 
 
 @torch.no_grad()
@@ -237,6 +270,7 @@ class Trainer:
 
     # -- checkpoints
     def save(self, epoch: int, epoch_step: int) -> None:
+        self.check_finite()
         rng = {"cpu": torch.get_rng_state(),
                "cuda": torch.cuda.get_rng_state(self.world.device) if self.world.device.type == "cuda" else None}
         rngs = gather_objects(rng, self.world)
@@ -252,21 +286,47 @@ class Trainer:
         path = self.out / CHECKPOINT
         if not path.exists():
             return 0, 0
-        state = load_checkpoint(path)
-        saved, current = state.get("meta", {}), self.meta()
+        state = check_checkpoint(load_checkpoint(path), RETRAIN_SCHEMA, str(path))
+        saved, current = state["meta"], self.meta()
+        if self.job.lower_lr:
+            saved = self._accept_lower_lr(saved, path)
         differing = [k for k in current if saved.get(k) != current[k] and k not in ("data_dir",)]
         if differing:
             raise UserError(f"cannot resume {path}: it was written for a different {differing[0]} "
                             f"({saved.get(differing[0])!r} != {current[differing[0]]!r})")
-        for member, member_state in zip(self.members, state["members"]):
-            member.load_state_dict(member_state)
-        rngs = state["rng"]
-        if self.world.rank < len(rngs):
-            torch.set_rng_state(rngs[self.world.rank]["cpu"])
-            if rngs[self.world.rank]["cuda"] is not None and self.world.device.type == "cuda":
-                torch.cuda.set_rng_state(rngs[self.world.rank]["cuda"], self.world.device)
+        try:
+            for member, member_state in zip(self.members, state["members"]):
+                member.load_state_dict(member_state)
+            rngs = state["rng"]
+            if self.world.rank < len(rngs):
+                torch.set_rng_state(rngs[self.world.rank]["cpu"])
+                if rngs[self.world.rank]["cuda"] is not None and self.world.device.type == "cuda":
+                    torch.cuda.set_rng_state(rngs[self.world.rank]["cuda"], self.world.device)
+        except STATE_ERRORS as err:
+            raise UserError(f"cannot resume {path}: {(str(err).splitlines() or [''])[0]}") from None
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         return int(state["epoch"]), int(state["epoch_step"])
+
+    def _accept_lower_lr(self, saved: dict, path: Path) -> dict:
+        """The saved meta with this run's lr, if that lr is smaller (the only change --lower-lr allows)."""
+        old_lr, new_lr = saved["recipe"].get("lr"), self.recipe.lr
+        if not (isinstance(old_lr, (int, float)) and new_lr < old_lr):
+            raise UserError(f"--lower-lr needs an --lr below the checkpoint's {old_lr!r}, got {new_lr!r}")
+        return {**saved, "recipe": {**saved["recipe"], "lr": new_lr}}
+
+    def check_finite(self) -> None:
+        """Divergence check of every member's weights and buffers (BN statistics) before a checkpoint."""
+        for index, member in enumerate(self.members):
+            bad = first_non_finite(member.net)
+            if bad is not None:
+                raise Diverged(f"training diverged at step {self.step}: {bad} of member {index} is not finite; "
+                               f"{self._kept()}")
+
+    def _kept(self) -> str:
+        if (self.out / CHECKPOINT).exists():
+            return (f"the last finite checkpoint in {self.out} is kept (continue with --resume --lower-lr "
+                    "--lr SMALLER)")
+        return "no checkpoint was written"
 
     # -- the loop
     def train_step(self, member: Member, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -295,7 +355,7 @@ class Trainer:
         last = min(self.steps_per_epoch, first_step + self.total_steps - self.step)
         bar = tqdm(total=last, initial=first_step, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=not (world.is_main and job.progress), dynamic_ncols=True)
-        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.workers)
+        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.workers, key=(job.seed, epoch))
         taken, running, epoch_step = 0, [], first_step
         for epoch_step in range(first_step, last):
             if steps_left is not None and taken >= steps_left:
@@ -328,9 +388,7 @@ class Trainer:
             return
         loss = float(torch.stack(losses).mean())
         if not math.isfinite(loss):
-            kept = (f"the last good checkpoint in {self.out} is kept" if (self.out / CHECKPOINT).exists()
-                    else "no checkpoint was written")
-            raise UserError(f"the training loss became {loss} at step {self.step}; {kept}")
+            raise Diverged(f"training diverged: the loss became {loss} at step {self.step}; {self._kept()}")
         bar.set_postfix(loss=f"{loss:.4f}")
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, self.step)
@@ -361,10 +419,8 @@ class Trainer:
         """Train until the budget is spent (True) or `stop_after` steps were taken (False)."""
         self._started = time.perf_counter()
         epoch, epoch_step = self.restore() if self.job.resume else (0, 0)
-        if self.world.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        if self.world.is_main:  # after a resume, points the interrupted run logged past its checkpoint go
+            self.writer = open_writer(self.out / "tensorboard", self.step if self.job.resume else None)
         steps_left = self.job.stop_after
         try:
             while self.step < self.total_steps and not all(m.stopped for m in self.members):
@@ -383,6 +439,8 @@ class Trainer:
         return True
 
     def test(self) -> dict:
+        self.bn_recalibrated = recalibrate_if_short(self.nets, self.data.train, self.task, self.world, self.job.seed,
+                                                    self.per_rank_batch, self.step)
         return evaluate_members(self.nets, self.data.test, self.task, self.world, self.job.seed, self.per_rank_batch,
                                 self.job.amp, self.job.channels_last, self.job.workers)
 
@@ -405,10 +463,24 @@ def _retrain(job: RetrainJob, world: World) -> dict | None:
     if job.ensemble < 1:
         raise UserError(f"--ensemble must be at least 1, got {job.ensemble}")
     out = Path(job.out)
-    if world.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
-    trainer = Trainer(job, world)
+    check_run_dir(out, (RESULT, CHECKPOINT), resume=job.resume, overwrite=job.overwrite)
+    trainer = Trainer(job, world)  # builds everything: every input is checked before OUT is touched
+    with RunDir(out, keep=(CHECKPOINT,), writer=world.is_main):
+        if job.overwrite and world.is_main:
+            remove_run(out)
+        return _train_and_test(job, world, trainer)
+
+
+def remove_run(out: Path) -> None:
+    """--overwrite: the previous run's files (called once the new run's inputs were all validated)."""
+    for name in (RESULT, CHECKPOINT):
+        (out / name).unlink(missing_ok=True)
+    for folder in ("tensorboard", MONOLITH_DIR):
+        shutil.rmtree(out / folder, ignore_errors=True)
+
+
+def _train_and_test(job: RetrainJob, world: World, trainer: Trainer) -> dict | None:
+    out = Path(job.out)
     if not trainer.train():
         return None
     test = trainer.test()
@@ -420,6 +492,7 @@ def _retrain(job: RetrainJob, world: World) -> dict | None:
         "wall_time_s": round(trainer.train_seconds, 3), "steps": trainer.step, "epochs": trainer.epochs,
         "world_size": world.size, "device": str(world.device), "seed": job.seed, "settings": trainer.settings,
         "recipe": job.recipe.to_dict(), "command": job.command,
+        "bn_recalibration_batches": trainer.bn_recalibrated,
     }
     if job.ensemble > 1:
         result["ensemble"] = compare_with_monolith(job, trainer, test, world)
@@ -465,12 +538,9 @@ def compare_with_monolith(job, trainer, test: dict, world: World) -> dict | None
 def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, device: str | None = None) -> dict:
     """Re-run the test set on the networks saved in `directory` (a retrain output folder)."""
     path = Path(directory) / CHECKPOINT if Path(directory).is_dir() else Path(directory)
-    state = load_checkpoint(path)
-    meta = state.get("meta")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{path} is not a samplenas retrain checkpoint")
-    meta = {**meta, "data_dir": data_dir or meta["data_dir"]}
-    recipe = Recipe(**meta["recipe"])
+    state = check_checkpoint(load_checkpoint(path), RETRAIN_SCHEMA, str(path))
+    meta = {**state["meta"], "data_dir": data_dir or state["meta"]["data_dir"]}
+    recipe = Recipe(**typed_config.build(Recipe, meta["recipe"], f"{path}: recipe")).check()
     world = init_world(device)
     try:
         return _evaluate(path, state, meta, recipe, world)
@@ -481,22 +551,63 @@ def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, devi
 def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World) -> dict:
     data = load_data(meta, ("train", "test"))
     task = make_task(recipe, data.info)
-    supernet = make_supernet(meta["space"], meta["settings"])
+    try:
+        supernet = make_supernet(meta["space"], meta["settings"])
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{path}: its network settings do not build ({err})") from None
     arch = supernet.space.validate(meta["arch"])
     nets = []
-    for member in state["members"]:
+    for index, member in enumerate(state["members"]):
         net = supernet.build(arch)
-        net.load_state_dict(member["model"])
+        try:
+            net.load_state_dict(member["model"])
+        except STATE_ERRORS as err:
+            raise UserError(f"{path}: member {index}'s weights do not fit its recorded network settings "
+                            f"({(str(err).splitlines() or [''])[0].strip()[:200]})") from None
         nets.append(net.to(world.device))
+    recalibrated = recalibrate_if_short(nets, data.train, task, world, meta["seed"],
+                                        recipe.batch_size // world.size, int(state["step"]))  # as the run's test did
     metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256))
     report = {"checkpoint": str(path), "space": meta["space"], "arch": meta["arch_text"], "data": meta["data"],
-              "test": metrics["combined" if len(nets) > 1 else "member0"]}
+              "test": metrics["combined" if len(nets) > 1 else "member0"], "bn_recalibration_batches": recalibrated}
     if len(nets) > 1:
         report["members"] = [metrics[f"member{i}"] for i in range(len(nets))]
         if recipe.task != "classification":
             report["linear_probe"] = linear_probe(nets, data, task, world, meta["seed"])
     return report
 
+
+
+def recipe_from_top(path: str | Path) -> dict:
+    """Recipe fields a search saved beside its architectures under "recipe" (a DnC result.json holds its
+    stage-3 learning rate, weight decay and batch size there), or {}; they sit under the user's overrides."""
+    top = typed_config.loads(Path(path).read_bytes(), str(path))
+    recipe = top.get("recipe") if isinstance(top, dict) else None
+    if recipe is not None and not isinstance(recipe, dict):
+        raise UserError(f"{path}: 'recipe' must be an object of recipe fields")
+    return dict(recipe or {})
+
+
+def run_from_top(path: str | Path) -> dict:
+    """The supernet run a search's top.json came from: its data set, data folder and network and task
+    settings ({} when top.json names no run with a readable config.json). `retrain --from` defaults to
+    them, so a winner found on a small supernet over digits is retrained on that data at that size."""
+    from samplenas.training.supernet_train import CONFIG
+    from samplenas.training.train_config import TrainConfig, read_json_object
+
+    top = typed_config.loads(Path(path).read_bytes(), str(path))
+    run = top.get("run") if isinstance(top, dict) else None
+    if not isinstance(run, str):
+        return {}
+    run_dir = Path(run)
+    if not (run_dir / CONFIG).is_file():
+        run_dir = Path(path).resolve().parent  # the run folder moved: top.json sits inside it
+    if not (run_dir / CONFIG).is_file():
+        return {}
+    config = TrainConfig.from_dict(read_json_object(run_dir / CONFIG, "run config"))
+    return {"run": str(run_dir), "data": config.data, "data_dir": config.data_dir,
+            "recipe": {"network": config.network_settings(), "task": config.resolved_task(),
+                       "noise_std": config.noise_std}}
 
 
 def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
@@ -507,10 +618,9 @@ def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
     holding either under "arch" (entries are best first).
     """
     path = Path(path)
-    try:
-        top = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    top = typed_config.loads(path.read_bytes(), str(path))
     entries = top.get("top", top.get("architectures")) if isinstance(top, dict) else top
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{path}: no architectures found (expected a list under 'top' or 'architectures')")

@@ -23,11 +23,10 @@ from samplenas.errors import UserError
 from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.checkpoint import save_json
+from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run
 
 TOP = "top.json"
-COST_METRICS = ("params", "macs")
-SEED_SOURCES = ("sampler", "uniform")
 
 
 @dataclass
@@ -46,6 +45,7 @@ class SearchConfig:
     top: int = 5
     seed: int = 0
     max_rejections: int = 2000
+    keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections"):
@@ -84,6 +84,8 @@ class SupernetSearch:
         return self.trainer.supernet.cost(arch)
 
     def within_limits(self, arch: Arch) -> bool:
+        if self.space.is_degenerate(arch) and not self.config.keep_degenerate:
+            return False
         if self.config.max_params is None and self.config.max_macs is None:
             return True
         cost = self.cost(arch)
@@ -101,8 +103,8 @@ class SupernetSearch:
                 continue
             rejected += 1
             if rejected > self.config.max_rejections:
-                raise UserError(f"search: {rejected} candidates in a row broke --max-params/--max-macs; "
-                                "relax the limits")
+                raise UserError(f"search: {rejected} candidates in a row broke --max-params/--max-macs or "
+                                "computed no operation; relax the limits (or --keep-degenerate)")
         return out
 
     def objective(self, metrics: dict, cost: dict | None) -> float:
@@ -147,7 +149,8 @@ class SupernetSearch:
             arch = result["arch"]
             cost = result["cost"] or self.cost(arch)
             entries.append({
-                "rank": rank, "arch": self.space.to_str(arch), "encoding": list(arch), "key": self.space.key(arch),
+                "rank": rank, "arch": self.space.to_str(arch), "described": self.space.describe(arch),
+                "encoding": list(arch), "key": self.space.key(arch),
                 "score": result["metrics"]["score"], "objective": result["objective"],
                 "generation": result["generation"], "params": cost["params"], "macs": cost["macs"],
                 "metrics": {k: v for k, v in result["metrics"].items() if k != "score"},
@@ -160,7 +163,8 @@ def score_given(run: str | Path, texts: list[str], device: str | None = None,
     """Supernet scores of architectures the user names (readable form or comma-separated ints)."""
     trainer = open_run(Path(run), device, data_dir)
     archs = [trainer.space.parse(text) for text in texts]  # InvalidArchitecture says what is wrong
-    return [{"arch": trainer.space.to_str(arch), **trainer.score(arch), **trainer.supernet.cost(arch)}
+    return [{"arch": trainer.space.to_str(arch), "described": trainer.space.describe(arch), **trainer.score(arch),
+             **trainer.supernet.cost(arch)}
             for arch in archs]
 
 

@@ -35,7 +35,7 @@ def fixed_batches(dataset, indices, batch_size: int, device: torch.device) -> li
 
 
 def validation_batches(dataset, batch_size: int, examples: int, device: torch.device) -> list[Batch]:
-    """The first `examples` validation examples, in stored order."""
+    """The first `examples` validation examples; the split's stored order is class-stratified (data.py)."""
     return fixed_batches(dataset, np.arange(min(len(dataset), int(examples))), batch_size, device)
 
 

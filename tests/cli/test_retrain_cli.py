@@ -53,7 +53,7 @@ def test_short_retrain_of_every_space_then_evaluate(space, tmp_path, capsys):
      "does not exist"),
     (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--data", "imagenet"], "unknown dataset"),
     (["--from", "/nonexistent/top.json"], "top.json"),
-    (["--space", "nasnet", "--arch", "0," * 27 + "0", "--epochs", "-1"], "epochs must be positive"),
+    (["--space", "nasnet", "--arch", "0," * 27 + "0", "--epochs", "-1"], "--epochs must be at least 1"),
     (["--space", "nb101", "--arch", SPACES["nb101"][0], "--network", '{"colour": 1}'], "no setting 'colour'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
@@ -66,3 +66,22 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
 def test_evaluate_without_a_checkpoint(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_retrain_from_a_search_takes_the_runs_data_and_network(tmp_path, capsys):
+    """`retrain --from RUN/top.json` retrains at the supernet run's size on its data, and says so first."""
+    network = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
+    run = tmp_path / "run"
+    assert main(["train", "--space", "nb101", "--sampler", "uniform", "--out", str(run), "--steps", "2",
+                 "--batch-size", "8", "--eval-every", "0", "--network", json.dumps(network), "--quiet"]) == 0
+    assert main(["search", "--run", str(run), "--population", "2", "--generations", "1", "--children", "1",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "retrain"
+    assert main(["retrain", "--from", str(run / "top.json"), "--out", str(out), "--epochs", "1", "--limit", "64",
+                 "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05"]) == 0
+    printed = capsys.readouterr().out
+    assert f"network settings of {run}" in printed and '"stem_channels": 8' in printed
+    result = json.loads((out / "result.json").read_text())
+    assert result["data"] == "digits" and result["settings"]["stem_channels"] == 8
+    assert result["settings"]["num_stacks"] == 2 and result["settings"]["cells_per_stack"] == 1

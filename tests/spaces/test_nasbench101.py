@@ -244,3 +244,15 @@ def test_sample_from_probs_follows_decoded_edges_and_stays_valid():
 
 def test_size_matches_the_tables_unique_cells(nb101_npz):
     assert SPACE.size() == (len(np.unique(nb101_npz["hash"])), True)
+
+
+def test_describe_shows_the_pruned_cell_and_flags_cells_without_an_operation():
+    space = SPACE
+    degenerate = space.from_str("ops=conv1x1,maxpool3x3,conv3x3,conv3x3,conv3x3 edges=0-1,0-6,1-2,2-3")
+    assert space.is_degenerate(degenerate)
+    assert space.describe(degenerate).endswith("[pruned: input->output, no operation]")
+    pruned = space.from_str("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,1-6")
+    assert not space.is_degenerate(pruned)
+    assert space.describe(pruned).endswith("[pruned: 3 vertices, ops=conv3x3 edges=0-1,1-2]")
+    chain = space.from_str("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,1-2,2-3,3-4,4-5,5-6")
+    assert space.describe(chain) == space.to_str(chain)  # nothing pruned, nothing added

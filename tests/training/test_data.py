@@ -8,7 +8,14 @@ import torch
 from PIL import Image
 
 from samplenas.errors import UserError
-from samplenas.training.data import DATASETS, BatchStream, cifar10_jpeg_folder, load_dataset, read_idx
+from samplenas.training.data import (
+    DATASETS,
+    BatchStream,
+    cifar10_jpeg_folder,
+    load_dataset,
+    read_idx,
+    stratified_order,
+)
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
 
@@ -110,15 +117,64 @@ def test_cifar10_jpeg_archive_extracted_once(tmp_path):
     assert [p.name for p in cache.iterdir()] == [folder.name]  # no leftover staging folder
 
 
+@pytest.fixture(scope="module")
+def real_cifar_cache(data_dir, tmp_path_factory):
+    """The real JPEG CIFAR-10 archive extracted once for this module's tests."""
+    cache = tmp_path_factory.mktemp("cifar-cache")
+    cifar10_jpeg_folder(data_dir, cache)
+    return cache
+
+
 @pytest.mark.slow
-def test_cifar10_jpeg_real_archive(data_dir, tmp_path):
-    data = load_dataset("cifar10-jpeg", data_dir, cache_dir=tmp_path, limit=4)
-    folder = cifar10_jpeg_folder(data_dir, tmp_path)
+def test_cifar10_jpeg_real_archive(data_dir, real_cifar_cache):
+    data = load_dataset("cifar10-jpeg", data_dir, cache_dir=real_cifar_cache, limit=4)
+    folder = cifar10_jpeg_folder(data_dir, real_cifar_cache)
     assert len(list((folder / "train").rglob("*.jpg"))) == 50000
     assert len(list((folder / "test").rglob("*.jpg"))) == 10000
     assert sorted(p.name for p in (folder / "test").iterdir())[:2] == ["airplane", "automobile"]
     x, y = data.train[3]
     assert x.shape == data.info.input_shape == (3, 32, 32) and 0 <= y < 10
+
+
+@pytest.mark.slow
+def test_cifar10_jpeg_evaluation_batches_cover_every_class(data_dir, real_cifar_cache):
+    """ImageFolder sorts by class: validation, its evaluation prefix and --limit must still be stratified."""
+    from samplenas.training.supernet_eval import validation_batches
+
+    data = load_dataset("cifar10-jpeg", data_dir, cache_dir=real_cifar_cache, val_fraction=0.1, seed=3)
+    assert set(data.train.indices).isdisjoint(data.val.indices)  # no validation image is trained on
+    assert len(data.val) == 5000 and np.bincount(_subset_labels(data.val), minlength=10).tolist() == [500] * 10
+    labels = torch.cat([y for _, y in validation_batches(data.val, 100, 500, torch.device("cpu"))])
+    counts = np.bincount(labels.numpy(), minlength=10)
+    assert counts.min() >= 45 and counts.max() <= 55, counts  # 50 each, up to the interleaving's rounding
+    limited = load_dataset("cifar10-jpeg", data_dir, splits=("test",), cache_dir=real_cifar_cache, limit=200)
+    assert np.bincount(_subset_labels(limited.test), minlength=10).tolist() == [20] * 10
+
+
+def _subset_labels(subset) -> np.ndarray:
+    return np.asarray(subset.dataset.targets)[np.asarray(subset.indices)]
+
+
+def test_stratified_order_prefixes_are_balanced():
+    labels = np.repeat(np.arange(4), [100, 100, 100, 300])  # sorted by class, one class three times as common
+    order = stratified_order(labels, seed=0)
+    assert sorted(order.tolist()) == list(range(600))
+    for n in (12, 60, 240):
+        counts = np.bincount(labels[order[:n]], minlength=4)
+        expected = n * np.array([1, 1, 1, 3]) / 6
+        assert np.all(np.abs(counts - expected) <= 2), (n, counts)
+    assert not np.array_equal(order, stratified_order(labels, seed=1))
+
+
+def test_digits_validation_and_limit_are_stratified():
+    full = load_dataset("digits", val_fraction=0.2, seed=0)
+    limited = load_dataset("digits", val_fraction=0.2, seed=0, limit=100)
+    for name in ("train", "val", "test"):
+        share = np.bincount(getattr(full, name).labels.numpy(), minlength=10) / len(getattr(full, name))
+        counts = np.bincount(getattr(limited, name).labels.numpy(), minlength=10)
+        assert np.all(np.abs(counts - 100 * share) <= 2), (name, counts, 100 * share)
+    val_share = np.bincount(full.val.labels.numpy(), minlength=10) / len(full.val)
+    assert val_share.min() > 0.09 and val_share.max() < 0.11  # the held-out part of a balanced set is balanced
 
 
 def test_batch_stream_resumes_exactly():

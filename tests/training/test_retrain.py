@@ -98,9 +98,11 @@ def test_resume_refuses_a_different_run(tmp_path):
 
 
 def test_result_json_only_on_success(tmp_path):
-    (tmp_path / RESULT).write_text("{}")  # stale result of an earlier run
-    with pytest.raises(UserError, match="training loss became .* no checkpoint was written"):
-        retrain(nb101_job(tmp_path, recipe={"lr": 1e30}))
+    (tmp_path / RESULT).write_text("{}")  # stale result of an earlier run: replaced only on request
+    with pytest.raises(UserError, match="already holds a run"):
+        retrain(nb101_job(tmp_path))
+    with pytest.raises(UserError, match="loss became .* no checkpoint was written"):
+        retrain(nb101_job(tmp_path, recipe={"lr": 1e30}, overwrite=True))
     assert not (tmp_path / RESULT).exists()
     assert not (tmp_path / CHECKPOINT).exists()  # non-finite weights are never checkpointed
 
@@ -162,3 +164,17 @@ def test_arch_from_top(tmp_path):
         arch_from_top(path, "nasnet")
     path.write_text(json.dumps([[0, 1, 2]]))
     assert arch_from_top(path, "shufflenet") == ("shufflenet", "0,1,2")
+
+
+def test_short_runs_recalibrate_batch_norm_before_testing(tmp_path):
+    """NB101's BN momentum (TF 0.997) leaves a few-step run's running statistics near their initial values."""
+    from samplenas.supernet.bn import initial_stats_weight
+
+    net = SUPERNETS["nb101"](**NB101_TINY, num_classes=10, in_channels=1, image_size=8).build(
+        SUPERNETS["nb101"](**NB101_TINY).space.from_str(NB101_CELL))
+    assert initial_stats_weight(net, 1_000) == pytest.approx(0.997 ** 1_000)
+    assert initial_stats_weight(torch.nn.BatchNorm2d(4), 100) == pytest.approx(0.9 ** 100)
+    short = retrain(nb101_job(tmp_path / "nb101"))
+    assert short["bn_recalibration_batches"] > 0
+    assert evaluate_checkpoint(tmp_path / "nb101")["bn_recalibration_batches"] == short["bn_recalibration_batches"]
+    assert retrain(autoencoder_job(tmp_path / "ae"))["bn_recalibration_batches"] == 0  # no BN in that space

@@ -94,3 +94,17 @@ def test_rank_against_the_table(nb101_run, nb101_table, capsys):
     assert -1.0 <= report["kendall_tau"] <= 1.0 and -1.0 <= report["spearman_rho"] <= 1.0
     assert all(0.0 < c["test_accuracy"] < 1.0 for c in report["cells"])
     assert "Kendall tau" in capsys.readouterr().out
+
+
+def test_search_skips_cells_that_compute_no_operation(nb101_run):
+    """A cell pruned to input->output (the quick start once crowned one) is never scored unless asked."""
+    trainer = open_run(nb101_run)
+    space = trainer.space
+    degenerate = space.from_str("ops=conv1x1,maxpool3x3,conv3x3,conv3x3,conv3x3 edges=0-1,0-6,1-2,2-3")
+    assert space.is_degenerate(degenerate)
+    search = SupernetSearch(trainer, SearchConfig(population=4, generations=0, seeds="uniform"), progress=False)
+    assert not search.within_limits(degenerate)
+    assert not any(space.is_degenerate(a) for a in search.propose(40))
+    keeping = SupernetSearch(trainer, SearchConfig(population=4, generations=0, seeds="uniform",
+                                                   keep_degenerate=True), progress=False)
+    assert keeping.within_limits(degenerate)

@@ -1,0 +1,32 @@
+"""The end-to-end NB101 script's --smoke mode: train -> search -> judge the picks by the real table."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "e2e_nb101.py"
+
+
+@pytest.mark.slow
+def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("e2e_nb101", SCRIPT)
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir),
+                     "--table", str(nb101_npz_path)]) == 0
+    report = json.loads((tmp_path / "e2e.json").read_text())
+    reference = report["reference"]
+    # external truth: NAS-Bench-101's mean and best test accuracy (repeat 0) over its 423,624 cells
+    assert reference["random_mean"] == pytest.approx(0.8968, abs=5e-4)
+    assert reference["table_best"] == pytest.approx(0.9466, abs=5e-4)
+    assert 0.5 < reference["evolution_on_table"]["mean"] <= reference["table_best"]
+    for sampler in ("uniform", "vae"):
+        result = report["results"][sampler]["0"]
+        assert 0.1 < result["top1"] <= reference["table_best"] and 0 <= result["top1_percentile"] <= 100
+        assert "no operation" not in result["top1_arch"]  # search skips degenerate cells
+        assert [r["step"] for r in result["rank_over_training"]] == [4, 8]  # kept checkpoints, ranked
+        assert -1 <= result["rank_top"]["kendall_tau"] <= 1
+    assert (tmp_path / "e2e.png").stat().st_size > 0
+    assert "| table best | 94.66 |" in capsys.readouterr().out

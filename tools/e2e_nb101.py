@@ -1,0 +1,253 @@
+"""End to end on NAS-Bench-101, judged by the table: does `train` -> `search` on the NB101 supernet pick
+a good cell, and does the sampler in the supernet loop matter (VAENAS's claim)?
+
+For each sampler and seed it runs the ordinary commands (printed as it goes):
+  samplenas train --space nb101 --sampler S ... --keep-checkpoints     (the supernet, kept checkpoints)
+  samplenas search --run RUN ...                                        (top.json: the picks)
+then looks every pick up in the table (test accuracy of repeat 0, the only one the shared table has),
+and ranks the supernet against the table: Kendall tau / Spearman rho over random cells at every kept
+checkpoint (does ranking improve as the supernet trains?) and over the table's best cells at the end.
+Beside them: a random cell's mean accuracy, the table's best, and regularised evolution on the table
+itself with as many architecture evaluations as the search scored.
+
+  python tools/e2e_nb101.py --out runs/e2e                 # the README figures (CPU hours; see --help)
+  python tools/e2e_nb101.py --smoke --out /tmp/e2e-smoke    # seconds: digits, a tiny supernet, one seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SAMPLER_ARGS = {
+    "uniform": lambda steps: ["--sampler", "uniform"],
+    "fair": lambda steps: ["--sampler", "fair"],
+    # VAENAS Algorithm 2: epsilon reaches 1 (all draws from the VAE) at half the run
+    "vae": lambda steps: ["--sampler", "vae", "--epsilon-inc", f"{2.0 / steps:.6g}",
+                          "--sampler-options", json.dumps({"iters": 50})],
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
+    p.add_argument("--data", default="cifar10-jpeg", help="data set the supernet trains on (default cifar10-jpeg)")
+    p.add_argument("--data-dir", default=str(DATA), help=f"data folder (default {DATA})")
+    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
+                   help="NB101 table: samplenas HDF5, or the npz it converts from")
+    p.add_argument("--samplers", nargs="+", default=list(SAMPLER_ARGS), choices=list(SAMPLER_ARGS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=800, help="supernet training steps per run (default 800)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--network", default=json.dumps({"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}),
+                   help="supernet size (reduced from NB101's stem 128 x 3 cells per stack for a CPU)")
+    p.add_argument("--checkpoints", type=int, default=4, help="kept checkpoints ranked over training (default 4)")
+    p.add_argument("--population", type=int, default=16, help="search population (default 16)")
+    p.add_argument("--generations", type=int, default=4, help="search generations (default 4)")
+    p.add_argument("--rank-cells", type=int, default=100, help="random cells ranked per checkpoint (default 100)")
+    p.add_argument("--top-cells", type=int, default=1000, help="the table's best cells ranked at the end")
+    p.add_argument("--eval-examples", type=int, default=512, help="validation images per scored cell")
+    p.add_argument("--limit", type=int, help="examples per split (quick runs)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.data, args.seeds, args.steps, args.batch_size = "digits", [0], 8, 16
+        args.network = json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1})
+        args.checkpoints, args.population, args.generations = 2, 3, 1
+        args.rank_cells, args.top_cells, args.eval_examples, args.limit = 6, 6, 32, 200
+        args.samplers = ["uniform", "vae"]
+    if min(args.steps, args.checkpoints, args.population, args.rank_cells, args.top_cells) < 1:
+        p.error("--steps, --checkpoints, --population, --rank-cells and --top-cells must be positive")
+    if args.steps % args.checkpoints:
+        p.error(f"--steps ({args.steps}) must be a multiple of --checkpoints ({args.checkpoints})")
+    return args
+
+
+def run_cli(command: list[str], log: list[str]) -> None:
+    from samplenas.cli import main
+
+    line = "samplenas " + shlex.join(command)
+    print(f"$ {line}", flush=True)
+    log.append(line)
+    if main(command) != 0:
+        sys.exit(f"e2e: command failed: {line}")
+
+
+def open_table(path: str, out: Path):
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.benchmarks.nasbench101_convert import convert
+
+    if path.endswith(".npz"):
+        converted = out / "nb101.h5"
+        if not converted.exists():
+            convert(path, converted, progress=False)
+        path = str(converted)
+    return NASBench101(path)
+
+
+def table_cells(table, space, hashes) -> list:
+    """Flat encodings of table cells given by hash."""
+    from samplenas.spaces.nasbench101 import ModelSpec
+
+    archs = []
+    for module_hash in hashes:
+        fixed, _ = table.get_metrics_from_hash(module_hash)
+        archs.append(space.encode(ModelSpec(np.asarray(fixed["module_adjacency"]), list(fixed["module_operations"]))))
+    return archs
+
+
+def correlation(trainer, archs, accuracy) -> dict:
+    from scipy import stats
+
+    scores = [trainer.score(arch)["score"] for arch in archs]
+    return {"kendall_tau": float(stats.kendalltau(scores, accuracy).statistic),
+            "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic)}
+
+
+def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> dict:
+    """Table accuracy of the picks; ranking at every kept checkpoint and over the best cells."""
+    from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
+
+    top = json.loads((run / "top.json").read_text())
+    space = open_run(run).space
+    picks = [tuple(entry["encoding"]) for entry in top["top"]]
+    picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
+    random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
+    over_training = []
+    for path in sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")):
+        trainer = open_run(run, checkpoint=path)
+        over_training.append({"step": trainer.step, **correlation(trainer, random_cells, random_acc)})
+    final = open_run(run)
+    top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
+    return {
+        "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
+        "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
+        "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
+        "rank_random": over_training[-1], "rank_over_training": over_training,
+        "rank_top": correlation(final, top_cells, top_acc),
+    }
+
+
+def evolution_on_table(table, budget: int, trials: list[int]) -> list[float]:
+    """Regularised evolution with the table as its oracle, `budget` distinct cells per trial."""
+    from samplenas.benchmarks import study
+    from samplenas.samplers import SAMPLERS
+    from samplenas.spaces import SPACES
+
+    oracle = study.TableOracle(table, repeat=0)
+    space = SPACES["nb101"]()
+    curves = study.search_curve(lambda seed: SAMPLERS["evolution"](space, seed=seed), oracle, budget, trials,
+                                progress=False)
+    return [float(v) for v in curves[:, -1]]
+
+
+def summarise(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def plot(results: dict, reference: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (sampler, runs) in enumerate(results.items()):
+        top1 = [100 * r["top1"] for r in runs.values()]
+        ax.scatter([i] * len(top1), top1, label=f"{sampler} top-1", zorder=3)
+        ax.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
+                   label=f"{sampler} top-10 mean", zorder=3)
+    ax.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
+    ax.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
+    ax.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set_ylabel("table test accuracy of the pick (%)")
+    ax.set_title("NB101 cells picked by train -> search, per sampler and seed")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    table = open_table(args.table, args.out)
+    accuracy = table.values("test_accuracy", repeat=0)
+    space = SPACES["nb101"]()
+    random_cells = distinct_uniform(space, args.rank_cells, np.random.default_rng(12345))
+    top_cells = table_cells(table, space, [h for h, _ in table.top_k(args.top_cells, repeat=0)])
+    commands: list[str] = []
+    results: dict[str, dict[int, dict]] = {}
+    limit = ["--limit", str(args.limit)] if args.limit else []
+    for sampler in args.samplers:
+        for seed in args.seeds:
+            run = args.out / f"{sampler}-seed{seed}"
+            if not (run / "top.json").exists():
+                run_cli(["train", "--space", "nb101", *SAMPLER_ARGS[sampler](args.steps), "--data", args.data,
+                         "--data-dir", args.data_dir, "--network", args.network, "--steps", str(args.steps),
+                         "--batch-size", str(args.batch_size), "--eval-every", str(max(1, args.steps // 8)),
+                         "--eval-examples", str(args.eval_examples), "--checkpoint-every",
+                         str(args.steps // args.checkpoints), "--keep-checkpoints", "--seed", str(seed),
+                         "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit],
+                        commands)
+                run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
+                         str(args.generations), "--top", "10", "--seed", str(seed), "--quiet"], commands)
+            results.setdefault(sampler, {})[seed] = evaluate_run(run, table, accuracy, random_cells, top_cells, args)
+            print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()
+                                                                   if k != "rank_over_training"}}), flush=True)
+    budget = next(iter(next(iter(results.values())).values()))["evaluated"]
+    reference = {"random_mean": float(np.nanmean(accuracy)), "table_best": float(np.nanmax(accuracy)),
+                 "evolution_on_table": summarise(evolution_on_table(table, budget, args.seeds)),
+                 "evaluations": budget}
+    report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "reference": reference, "results": results, "commands": commands,
+              "wall_time_s": round(time.perf_counter() - started, 1)}
+    (args.out / "e2e.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    plot(results, reference, args.out / "e2e.png")
+    print_table(results, reference)
+    print(f"wall time {report['wall_time_s']:.0f} s; {args.out / 'e2e.json'}, {args.out / 'e2e.png'}")
+    return 0
+
+
+def _stat(rows: list[dict], get, scale: float = 1.0, digits: int = 2) -> str:
+    values = [scale * get(r) for r in rows]
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def print_table(results: dict, reference: dict) -> None:
+    print("\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau (random) | rho (random) "
+          "| tau (table top) | rho (table top) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for sampler, runs in results.items():
+        rows = list(runs.values())
+        cells = [_stat(rows, lambda r: r["top1"], 100), _stat(rows, lambda r: r["top10_mean"], 100),
+                 _stat(rows, lambda r: r["top1_percentile"])]
+        cells += [_stat(rows, lambda r, k=k, m=m: r[k][m], 1, 3) for k in ("rank_random", "rank_top")
+                  for m in ("kendall_tau", "spearman_rho")]
+        print(f"| {sampler} (n={len(rows)}) | " + " | ".join(cells) + " |")
+    evo = reference["evolution_on_table"]
+    print(f"| random cell (table mean) | {100 * reference['random_mean']:.2f} | | 50 | | | | |")
+    print(f"| regularised evolution on the table, {reference['evaluations']} queries | "
+          f"{100 * evo['mean']:.2f} ± {100 * evo['std']:.2f} | | | | | | |")
+    print(f"| table best | {100 * reference['table_best']:.2f} | | 100 | | | | |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
