@@ -1,0 +1,136 @@
+"""Train one candidate fully with the retrainer's code and score it on the validation split.
+
+This is the task function population searches hand to the engine: a picklable payload in, a JSON-able
+dict with "fitness" out. It reuses `training.retrain.Trainer` (one network definition: the space's
+`build(arch)`, one training loop, one recipe), in a throw-away folder, so a candidate trains exactly
+as `samplenas retrain` would train it. Every candidate of a search uses the run's seed, so an
+evaluation is a deterministic function of (architecture, settings): a resumed search reaches the
+same fitnesses, and the cache may answer for a genotype seen before.
+
+Fitness: 1 / validation MSE for reconstruction and denoising (the evolving-autoencoders paper),
+validation accuracy for classification.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+DIVERGED = 0.0  # fitness of a candidate whose training loss became non-finite (the worst there is)
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    """Everything about training a candidate except its architecture (the same for a whole search)."""
+
+    space: str
+    data: str
+    recipe: dict  # Recipe.to_dict(); recipe["network"] holds the supernet settings
+    data_dir: str | None = None
+    seed: int = 0
+    limit: int | None = None
+    val_fraction: float = 0.1
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def payload(settings: CandidateSettings, arch_text: str, *, epochs: int | None = None, test: bool = False,
+            images: int = 0) -> dict:
+    """A job for `evaluate_candidate`: train `arch_text` (for `epochs`, default the recipe's)."""
+    recipe = dict(settings.recipe)
+    if epochs is not None:
+        recipe["epochs"] = int(epochs)
+    return {"settings": {**settings.to_dict(), "recipe": recipe}, "arch": arch_text, "test": test,
+            "images": int(images)}
+
+
+def fitness_from(task: str, metrics: dict) -> float:
+    if task == "classification":
+        return float(metrics["accuracy"])
+    loss = float(metrics["loss"])
+    return 1.0 / loss if loss > 0 and math.isfinite(loss) else DIVERGED
+
+
+# The data set of the last settings this worker process saw: candidates of one search share it, and
+# Ray reuses worker processes, so it is read once per worker instead of once per candidate.
+_DATA_CACHE: dict[tuple, object] = {}
+
+
+def _data_for(job_like: dict):
+    from samplenas.training.retrain import load_data
+
+    key = (job_like["data"], job_like["data_dir"], job_like["val_fraction"], job_like["seed"], job_like["limit"],
+           job_like["recipe"]["network"].get("image_size"), job_like["recipe"]["augment"])
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_data(job_like, ("train", "val", "test"))
+    return _DATA_CACHE[key]
+
+
+def evaluate_candidate(job: dict) -> dict:
+    """Train one architecture and return {"fitness", "val", "params", "macs", "train_s", ...}."""
+    from samplenas.errors import UserError
+    from samplenas.training.distributed import init_world
+    from samplenas.training.recipes import Recipe
+    from samplenas.training.retrain import RetrainJob, Trainer, evaluate_members
+
+    s = job["settings"]
+    recipe = Recipe(**s["recipe"])
+    job_like = {"data": s["data"], "data_dir": s["data_dir"], "val_fraction": s["val_fraction"], "seed": s["seed"],
+                "limit": s["limit"], "recipe": recipe.to_dict()}
+    data = _data_for(job_like)
+    world = init_world(s["device"])
+    with tempfile.TemporaryDirectory(prefix="sncand") as folder:
+        retrain_job = RetrainJob(space=s["space"], arch=job["arch"], data=s["data"], out=Path(folder), recipe=recipe,
+                                 data_dir=s["data_dir"], seed=s["seed"], device=s["device"], amp=False,
+                                 channels_last=False, limit=s["limit"], val_fraction=s["val_fraction"],
+                                 progress=False, command=[])
+        trainer = Trainer(retrain_job, world, data=data)
+        out = {"params": int(trainer.cost["params"]), "macs": int(trainer.cost["macs"]), "epochs": recipe.epochs}
+        try:
+            trainer.train()
+        except UserError as err:  # the training loss went non-finite: the worst fitness, not a failed search
+            return {**out, "fitness": DIVERGED, "diverged": str(err)}
+        batch = min(recipe.batch_size, 256)
+        val = evaluate_members(trainer.nets, data.val, trainer.task, world, s["seed"], batch,
+                               amp=False, channels_last=False)["member0"]
+        out.update(fitness=fitness_from(recipe.task, val), val=val, train_s=round(trainer.train_seconds, 3),
+                   steps=trainer.step)
+        if job.get("test"):
+            test = trainer.test()["member0"]
+            out["test"] = {**test, "fitness": fitness_from(recipe.task, test)}
+        if job.get("images") and recipe.task != "classification":
+            out["images"] = example_images(trainer, data.test, int(job["images"]), s["seed"])
+    return out
+
+
+def example_images(trainer, dataset, count: int, seed: int) -> dict:
+    """Clean, network-input (noisy when denoising) and output versions of the first `count` test images,
+    as the evaluation sees them (same noise), packed as uint8 for a JSON record."""
+    import torch
+
+    from samplenas.training.data import eval_batches
+    from samplenas.training.retrain import EVAL_KEY
+    from samplenas.training.tasks import step_generator
+
+    x, y = next(eval_batches(dataset, count))
+    net = trainer.nets[0].eval()
+    with torch.no_grad():
+        inputs, target = trainer.task.prepare(x, y, step_generator(x.device, seed, EVAL_KEY, 0, 0), False)
+        output = net(inputs)
+    stack = torch.stack([target, inputs.clamp(-1, 1), output.clamp(-1, 1)])  # [-1, 1]
+    pixels = ((stack + 1.0) * 127.5).round().to(torch.uint8).numpy()
+    return {"shape": list(pixels.shape), "uint8_b64": base64.b64encode(pixels.tobytes()).decode("ascii")}
+
+
+def decode_images(packed: dict) -> np.ndarray:
+    """(3, N, C, H, W) floats in [0, 1]: clean, input, output."""
+    raw = np.frombuffer(base64.b64decode(packed["uint8_b64"]), dtype=np.uint8)
+    return raw.reshape(packed["shape"]).astype(np.float32) / 255.0

@@ -1,0 +1,364 @@
+"""`samplenas evolve` as a library call: validate everything, run the evolutionary search (or the
+random baseline) on the population engine, retrain the best, write what a person looks at.
+
+OUT/ holds: evaluations.jsonl (every finished evaluation as it arrives), state.json (the driver's
+checkpoint after each generation), tensorboard/, fitness.png (Fig. 5), denoised.png (Fig. 6, for
+autoencoders) and result.json (written last; its "top" list is what `samplenas retrain --from` reads).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samplenas.errors import UserError
+from samplenas.population.candidate import CandidateSettings, decode_images, evaluate_candidate, payload
+from samplenas.population.engine import (
+    Engine,
+    ResultsLog,
+    cluster_cpus,
+    load_state,
+    ray_runtime,
+    save_state,
+    strict_json,
+)
+from samplenas.population.evolve import (
+    EVALUATIONS,
+    STATE,
+    STATE_FORMAT,
+    Evaluator,
+    SearchState,
+    random_samples,
+    ranked,
+    run_evolution,
+)
+from samplenas.population.figures import plot_fitness, plot_images
+from samplenas.spaces.base import Arch, SearchSpace
+
+RESULT = "result.json"
+RESULT_FORMAT = "samplenas-evolve-result-1"
+RECONSTRUCTION_TASKS = ("reconstruction", "denoising")
+IMAGES = 8  # test images in the Fig. 6 grid
+FINAL_PREFIX = "final:"
+
+
+@dataclass
+class EvolveJob:
+    space: str
+    data: str
+    out: Path
+    task: str | None = None  # default: denoising for the autoencoder space, classification otherwise
+    data_dir: str | None = None
+    seed: int = 0
+    population: int = 10
+    generations: int = 20
+    epochs_per_candidate: int = 2
+    final_epochs: int = 20
+    top: int = 3
+    reductions: int | None = None  # autoencoder: reduction modules (the paper's manifold learning: 2 or 3)
+    max_layers: int | None = None  # autoencoder: layers per module (paper: 10)
+    network: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)  # recipe field overrides (batch_size, lr, ...)
+    limit: int | None = None
+    val_fraction: float = 0.1
+    workers: int | None = None
+    address: str | None = None
+    threads_per_worker: int = 1
+    timeout_s: float | None = None
+    max_retries: int = 3
+    gpus_per_candidate: float = 0.0
+    baseline: str | None = None  # "random"
+    samples: int = 30
+    resume: bool = False
+    progress: bool = True
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class Prepared:
+    job: EvolveJob
+    space: SearchSpace
+    settings: CandidateSettings
+    config: dict  # what a resumed run must share with the run it continues
+
+
+# --- validation (nothing is written) ------------------------------------------------------------------
+def prepare(job: EvolveJob) -> Prepared:
+    """Check every setting and the data, build the space with the run's settings; raise UserError
+    (one line) on the first problem. Writes nothing."""
+    from samplenas.spaces import SPACES
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.recipes import resolve_recipe
+    from samplenas.training.retrain import load_data
+
+    SPACES[job.space]  # unknown space -> one line listing the valid ones
+    task = job.task or ("denoising" if job.space == "autoencoder" else "classification")
+    fits = RECONSTRUCTION_TASKS if job.space == "autoencoder" else ("classification",)
+    if task not in fits:
+        raise UserError(f"task {task!r} does not fit the {job.space} space; valid: {', '.join(fits)}")
+    _check_numbers(job)
+    network = dict(job.network)
+    for name, value in (("num_reductions", job.reductions), ("max_layers", job.max_layers)):
+        if value is not None:
+            if job.space != "autoencoder":
+                raise UserError(f"--{name.replace('num_', '').replace('_', '-')} applies to the autoencoder space only")
+            network[name] = value
+    if job.reductions is not None and job.reductions < 0:
+        raise UserError(f"--reductions must be >= 0, got {job.reductions}")
+    if job.max_layers is not None and job.max_layers < 1:
+        raise UserError(f"--max-layers must be at least 1, got {job.max_layers}")
+    recipe = resolve_recipe(job.space, job.recipe, {"task": task, "epochs": job.epochs_per_candidate,
+                                                    "network": network})
+    device = "cuda" if job.gpus_per_candidate > 0 else "cpu"
+    settings = CandidateSettings(job.space, job.data, recipe.to_dict(), job.data_dir, job.seed, job.limit,
+                                 job.val_fraction, device)
+    meta = {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
+            "limit": job.limit, "recipe": recipe.to_dict()}
+    data = load_data(meta, ("train", "val"))
+    if len(data.train) < recipe.batch_size:
+        raise UserError(f"batch size {recipe.batch_size} exceeds the {len(data.train)} training examples")
+    supernet = make_supernet(job.space, network_settings(job.space, recipe.network, data.info))
+    space = supernet.space
+    if job.baseline is not None and job.baseline != "random":
+        raise UserError(f"unknown baseline {job.baseline!r}; valid: random")
+    if job.baseline == "random":
+        random_samples(space, job.samples, np.random.default_rng(0))  # more samples than the space holds?
+    config = {"space": job.space, "task": task, "data": job.data, "seed": job.seed, "population": job.population,
+              "generations": job.generations, "epochs_per_candidate": job.epochs_per_candidate,
+              "recipe": recipe.to_dict(), "limit": job.limit, "val_fraction": job.val_fraction,
+              "baseline": job.baseline, "samples": job.samples if job.baseline else None,
+              "final_epochs": job.final_epochs if job.baseline else None}
+    _check_out(job, config)
+    return Prepared(job, space, settings, config)
+
+
+def _check_numbers(job: EvolveJob) -> None:
+    rules = [("--population", job.population, 2), ("--generations", job.generations, 1),
+             ("--epochs-per-candidate", job.epochs_per_candidate, 1), ("--final-epochs", job.final_epochs, 0),
+             ("--top", job.top, 1), ("--samples", job.samples, 1), ("--max-retries", job.max_retries, 0),
+             ("--threads-per-worker", job.threads_per_worker, 1)]
+    if job.workers is not None:
+        rules.append(("--workers", job.workers, 1))
+    if job.limit is not None:
+        rules.append(("--limit", job.limit, 1))
+    for flag, value, least in rules:
+        if value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+    if job.timeout_s is not None and not job.timeout_s > 0:
+        raise UserError(f"--timeout must be positive, got {job.timeout_s}")
+    if job.gpus_per_candidate < 0:
+        raise UserError(f"--gpus-per-candidate must be >= 0, got {job.gpus_per_candidate}")
+    if job.workers is not None and job.address is not None:
+        raise UserError("--workers starts a local Ray; with --address the cluster's nodes are the workers")
+
+
+def _check_out(job: EvolveJob, config: dict) -> None:
+    out = Path(job.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    state, result = out / STATE, out / RESULT
+    if not job.resume:
+        if state.exists() or result.exists() or (out / EVALUATIONS).exists():
+            raise UserError(f"{out} already holds a search; pass --resume to continue it or choose another --out")
+        return
+    if not state.exists():
+        raise UserError(f"{state} not found: nothing to resume")
+    saved = load_state(state)
+    if saved.get("format") != STATE_FORMAT:
+        raise UserError(f"{state} is not a samplenas evolve state file")
+    differing = [k for k in config if saved.get("config", {}).get(k) != config[k]]
+    if differing:
+        raise UserError(f"cannot resume {out}: it was started with a different {differing[0]} "
+                        f"({saved['config'].get(differing[0])!r} != {config[differing[0]]!r})")
+
+
+# --- progress: tqdm bar and TensorBoard -------------------------------------------------------------
+class Progress:
+    """The bar (generation, evaluations done / queued, cache hits, workers alive) and TensorBoard."""
+
+    def __init__(self, out: Path, enabled: bool, generations: int, first_generation: int = 0):
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, disable=not enabled, dynamic_ncols=True, unit="eval")
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=first_generation or None)
+        self.generations = generations
+        self.generation = first_generation
+        self.hits = 0
+
+    def start(self, generation: int, queued: int) -> None:
+        self.generation = generation
+        self.bar.total = (self.bar.total or 0) + queued
+        self._postfix()
+
+    def result(self, record: dict) -> None:
+        self.bar.update(1)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix_str(f"gen {self.generation + 1}/{self.generations} done {self.bar.n}/{self.bar.total} "
+                                 f"cache hits {self.hits} workers {int(cluster_cpus())}", refresh=True)
+
+    def generation_done(self, stats, state) -> None:
+        self.hits += stats.cache_hits
+        for name, value in (("fitness/best", stats.best), ("fitness/mean", stats.mean),
+                            ("evaluations/per_s", stats.evals_per_s), ("evaluations/trained", stats.trained),
+                            ("cache/hits", stats.cache_hits), ("cache/proposed", stats.proposed)):
+            self.writer.add_scalar(name, value, stats.generation)
+        self.writer.flush()
+        self._postfix()
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()
+
+
+# --- running ------------------------------------------------------------------------------------------
+def run_evolve(job: EvolveJob) -> dict:
+    """Validate, then search (or sample the random baseline), retrain the best, write OUT/. Returns
+    the result (also in OUT/result.json)."""
+    prepared = prepare(job)
+    with ray_runtime(job.workers, job.address, job.threads_per_worker) as runtime:
+        out = Path(job.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
+        engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
+                        num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker)
+        log = ResultsLog(out / EVALUATIONS)
+        started = time.perf_counter()
+        if job.baseline == "random":
+            result = _random_baseline(prepared, engine, log)
+        else:
+            result = _evolution(prepared, engine, log)
+        wall = time.perf_counter() - started
+        trained = len(log)
+        result.update(evaluations={"logged": trained, "wall_s": round(wall, 3),
+                                   "per_minute": round(60.0 * trained / wall, 3) if wall > 0 else None},
+                      workers=runtime.cpus, address=runtime.address if not runtime.owned else "local",
+                      command=job.command)
+        save_state(out / RESULT, result)
+        return strict_json(result)
+
+
+def _base_result(prepared: Prepared, mode: str) -> dict:
+    s = prepared.settings
+    return {"format": RESULT_FORMAT, "mode": mode, "space": s.space, "task": s.recipe["task"], "data": s.data,
+            "seed": s.seed, "network": s.recipe["network"], "recipe": s.recipe, "limit": s.limit}
+
+
+def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
+    job, space, settings = prepared.job, prepared.space, prepared.settings
+    out = Path(job.out)
+    state = SearchState.from_json(load_state(out / STATE), space) if job.resume else None
+    progress = Progress(out, job.progress, job.generations, state.generation if state else 0)
+    evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch)), log, progress.result)
+    try:
+        state = run_evolution(
+            space, evaluator, population=job.population, generations=job.generations,
+            rng=np.random.default_rng(job.seed), state=state,
+            checkpoint=lambda st: save_state(out / STATE, st.to_json(prepared.config)),
+            on_generation=progress.generation_done, on_start=progress.start)
+        best = ranked(state.records, space, job.top)
+        finals = _final_training(prepared, engine, log, best, progress)
+    finally:
+        progress.close()
+    history = [{**vars(h), "evals_per_s": h.evals_per_s} for h in state.history]
+    plot_fitness(history, out / "fitness.png", f"{settings.recipe['task']} on {settings.data}")
+    proposed = sum(h.proposed for h in state.history)
+    hits = sum(h.cache_hits for h in state.history)
+    top = []
+    for arch in best:
+        record = state.records[space.key(arch)]
+        top.append({"arch": space.to_str(arch), "arch_ints": list(arch), "search_fitness": record["fitness"],
+                    "params": record["metrics"].get("params"), "final": _final_summary(finals.get(space.key(arch)))})
+    if finals:  # rank by the fitness after final training, as the paper's tables do
+        top.sort(key=lambda e: -(e["final"]["fitness"] if e["final"] and e["final"]["fitness"] is not None
+                                 else -math.inf))
+    _write_image_grid(out, [finals[space.key(a)] for a in best if space.key(a) in finals], settings.recipe["task"])
+    result = _base_result(prepared, "evolution")
+    result.update(top=[{"rank": i + 1, **e} for i, e in enumerate(top)],
+                  population=[space.to_str(a) for a in state.population], history=history,
+                  cache={"proposed": proposed, "hits": hits, "hit_fraction": hits / proposed if proposed else 0.0,
+                         "distinct_evaluated": len(state.records)},
+                  final_epochs=job.final_epochs)
+    return result
+
+
+def _final_training(prepared: Prepared, engine: Engine, log: ResultsLog, best: list[Arch],
+                    progress: Progress | None) -> dict[str, dict]:
+    job, space, settings = prepared.job, prepared.space, prepared.settings
+    if job.final_epochs == 0 or not best:
+        return {}
+    images = IMAGES if settings.recipe["task"] != "classification" else 0
+    final = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch), epochs=job.final_epochs,
+                                                           test=True, images=images),
+                      log, progress.result if progress else None, prefix=FINAL_PREFIX)
+    if progress is not None:
+        progress.start(job.generations - 1, len(best))
+    return final.evaluate(best, {}, {"stage": "final", "epochs": job.final_epochs})
+
+
+def _final_summary(record: dict | None) -> dict | None:
+    if record is None:
+        return None
+    metrics = record["metrics"]
+    test = metrics.get("test", {})
+    return {"fitness": record["fitness"], "epochs": metrics.get("epochs"), "val": metrics.get("val"),
+            "test": {k: v for k, v in test.items()}, "test_fitness": test.get("fitness")}
+
+
+def _write_image_grid(out: Path, finals: list[dict], task: str) -> None:
+    """Fig. 6 from the finally trained genotype with the best test fitness."""
+    with_images = [r for r in finals if r["metrics"].get("images")]
+    if not with_images:
+        return
+    best = max(with_images, key=lambda r: r["metrics"].get("test", {}).get("fitness") or -math.inf)
+    labels = ("clean", "noisy", "denoised") if task == "denoising" else ("clean", "input", "reconstructed")
+    plot_images(decode_images(best["metrics"]["images"]), out / "denoised.png", labels)
+
+
+def _random_baseline(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
+    """The paper's baseline: `samples` random architectures trained like the final ones (for
+    `--final-epochs`, or `--epochs-per-candidate` when that is 0), through the same engine."""
+    job, space, settings = prepared.job, prepared.space, prepared.settings
+    out = Path(job.out)
+    archs = random_samples(space, job.samples, np.random.default_rng(job.seed))
+    epochs = job.final_epochs or job.epochs_per_candidate
+    images = IMAGES if settings.recipe["task"] != "classification" else 0
+    save_state(out / STATE, {"format": STATE_FORMAT, "config": prepared.config, "generation": 0, "history": [],
+                             "population": [], "rng": {}, "records": {}})  # lets --resume find the run
+    progress = Progress(out, job.progress, 1)
+    progress.start(0, len(archs))
+    try:
+        evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch), epochs=epochs,
+                                                                   test=True, images=images),
+                              log, progress.result)
+        records = evaluator.evaluate(archs, {}, {"stage": "random", "epochs": epochs})
+    finally:
+        progress.close()
+    def test_fitness(arch: Arch) -> float | None:  # None for a candidate whose training diverged
+        return (records[space.key(arch)]["metrics"].get("test") or {}).get("fitness")
+
+    test = [test_fitness(a) for a in archs]
+    val = [records[space.key(a)]["fitness"] for a in archs]
+    order = sorted(archs, key=lambda a: -(test_fitness(a) if test_fitness(a) is not None else -math.inf))
+    result = _base_result(prepared, "random")
+    result.update(
+        top=[{"rank": i + 1, "arch": space.to_str(a), "arch_ints": list(a),
+              "final": _final_summary(records[space.key(a)])} for i, a in enumerate(order[:job.top])],
+        random={"samples": len(archs), "epochs": epochs, **_mean_std("test_fitness", test),
+                **_mean_std("fitness", val)},
+        final_epochs=epochs)
+    _write_image_grid(out, [records[space.key(order[0])]], settings.recipe["task"])
+    return result
+
+
+def _mean_std(name: str, values: list) -> dict:
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return {f"{name}_mean": float(np.mean(finite)) if finite else None,
+            f"{name}_std": float(np.std(finite)) if finite else None}

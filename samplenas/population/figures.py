@@ -1,0 +1,88 @@
+"""PNGs a person looks at: fitness per generation (the paper's Fig. 5), clean / noisy / denoised test
+images of the best autoencoder (Fig. 6), evaluations per minute against workers (Fig. 7's shape).
+Each is written to a temporary file and renamed, so a killed run never leaves half a PNG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(temp, dpi=110, bbox_inches="tight")
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path
+
+
+def plot_fitness(history: Sequence[dict], path: Path, title: str = "") -> Path:
+    """Mean and best fitness of the selected population per generation."""
+    plt = _figure()
+    gens = [h["generation"] + 1 for h in history]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(gens, [h["mean"] for h in history], "o-", label="mean fitness")
+    ax.plot(gens, [h["best"] for h in history], "s--", label="best fitness")
+    ax.set_xlabel("generation")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("fitness")
+    ax.set_title(title or "fitness per generation")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def plot_images(images: np.ndarray, path: Path, labels: Sequence[str] = ("clean", "input", "output")) -> Path:
+    """`images`: (rows, N, C, H, W) in [0, 1]; one row per version of the same N test images."""
+    plt = _figure()
+    rows, count = images.shape[:2]
+    fig, axes = plt.subplots(rows, count, figsize=(1.3 * count, 1.4 * rows), squeeze=False)
+    for r in range(rows):
+        for c in range(count):
+            image = np.transpose(images[r, c], (1, 2, 0))
+            ax = axes[r][c]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None,
+                      vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(labels[r] if r < len(labels) else "")
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def plot_scaling(workers: Sequence[int], per_minute: Sequence[float], path: Path, title: str = "") -> Path:
+    """Evaluations per minute against workers, beside ideal linear scaling from one worker."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(workers, per_minute, "o-", label="measured")
+    ax.plot(workers, [per_minute[0] * w / workers[0] for w in workers], "k:", label="ideal (linear)")
+    ax.set_xlabel("workers")
+    ax.set_ylabel("evaluations per minute")
+    ax.set_xticks(list(workers))
+    ax.set_title(title or "engine throughput")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
