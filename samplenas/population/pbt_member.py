@@ -1,0 +1,153 @@
+"""One PBT member's round of training, as a Ray task that reads and writes its state file.
+
+Members are *tasks with checkpoints*, not long-lived actors. Why: synchronous PBT must persist the
+whole population every round anyway (for `--resume` and for mixing, which reads two parents'
+weights in the driver), so an actor's in-memory copy would only duplicate the file; a task that
+starts from the member's last-round file and writes the next one makes recovery free -- when its
+worker dies, Ray re-runs the task (`max_retries`) from the same file and the round goes on -- and
+lets Ray spread N members over W workers (or a cluster) with no placement logic here.
+
+A member's state file (`torch.save`, read back with `weights_only=True`) holds everything training
+needs to continue exactly: architecture, network state (weights and BN statistics), optimiser state,
+its optimiser step count (for the learning-rate schedule), and its data stream's position
+(`BatchStream`, seeded per slot). Per-step randomness (cutout, denoising noise, dropout) is seeded by
+(seed, slot, round, step), so a re-run task reproduces its result bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samplenas.supernet.factory import make_supernet
+from samplenas.training.checkpoint import load_checkpoint, save_checkpoint
+from samplenas.training.data import BatchStream, load_dataset
+from samplenas.training.distributed import World
+from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
+from samplenas.training.retrain import evaluate_members
+from samplenas.training.tasks import make_task, step_generator
+
+CPU = World()
+EVAL_BATCH = 256
+
+
+def fitness_of(metrics: dict, task: str) -> float:
+    """Higher is better: validation accuracy (classification) or PSNR in dB (reconstruction)."""
+    return float(metrics["accuracy"] if task == "classification" else metrics["psnr"])
+
+
+def seed_of(*keys: int) -> int:
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@lru_cache(maxsize=2)
+def _data(data: str, data_dir: str | None, val_fraction: float, seed: int, image_size: int | None,
+          augment: bool, limit: int | None):
+    """Loaded once per worker process (Ray reuses workers between tasks)."""
+    return load_dataset(data, data_dir, ("train", "val", "test"), val_fraction=val_fraction, seed=seed,
+                        image_size=image_size, augment=augment, limit=limit)
+
+
+def job_data(job: dict):
+    recipe = job["recipe"]
+    return _data(job["data"], job["data_dir"], job["val_fraction"], job["seed"],
+                 recipe["network"].get("image_size"), recipe["augment"], job["limit"])
+
+
+@lru_cache(maxsize=2)
+def _supernet(space: str, settings_items: tuple):
+    return make_supernet(space, dict(settings_items))
+
+
+def job_supernet(job: dict):
+    return _supernet(job["space"], tuple(sorted(job["settings"].items())))
+
+
+def build_member(job: dict, arch, state: dict | None = None):
+    """(network, optimiser) of `arch`, loaded from a member state when given."""
+    supernet = job_supernet(job)
+    recipe = Recipe(**job["recipe"])
+    net = supernet.build(tuple(arch))
+    optimizer = build_optimizer(net.parameters(), recipe)
+    if state is not None:
+        net.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            optimizer.load_state_dict(state["optimizer"])
+    return net, optimizer
+
+
+def initial_state(job: dict, arch, slot: int) -> dict:
+    """A fresh member: network initialised from (seed, slot), no optimiser state, stream at 0."""
+    torch.manual_seed(seed_of(job["seed"], slot, 0xF5E5))
+    net, _ = build_member(job, arch)
+    return {"arch": [int(a) for a in arch], "model": net.state_dict(), "optimizer": None, "steps": 0,
+            "stream": {"seed": seed_of(job["seed"], slot), "epoch": 0, "position": 0}}
+
+
+@torch.no_grad()
+def evaluate(job: dict, nets: list, split: str) -> list[dict]:
+    """Metrics of each network on `split` (same evaluation noise for every network)."""
+    data = job_data(job)
+    recipe = Recipe(**job["recipe"])
+    task = make_task(recipe, data.info)
+    metrics = evaluate_members(nets, getattr(data, split), task, CPU, job["seed"], EVAL_BATCH, amp=False,
+                               channels_last=False)
+    return [metrics[f"member{i}"] for i in range(len(nets))]
+
+
+def _hold_for_test(payload: dict) -> None:
+    """Test hook: the first attempt of a task named in `hold` records its pid and waits, so a test
+    can SIGKILL that worker; a re-run finds the pid file and goes straight on."""
+    hold = payload.get("hold")
+    if not hold or payload["key"] != hold["key"]:
+        return
+    pid_file = Path(hold["pid_file"])
+    if pid_file.exists():
+        return
+    pid_file.write_text(str(os.getpid()))
+    time.sleep(float(hold["seconds"]))
+
+
+def train_round(payload: dict) -> dict:
+    """The Ray task: load `start`, train `steps` steps, validate, write `end`; returns the fitness."""
+    job = payload["job"]
+    _hold_for_test(payload)
+    recipe = Recipe(**job["recipe"])
+    data = job_data(job)
+    task = make_task(recipe, data.info)
+    state = load_checkpoint(payload["start"])
+    net, optimizer = build_member(job, state["arch"], state)
+    stream = BatchStream(data.train, recipe.batch_size, seed=state["stream"]["seed"])
+    stream.load_state_dict(state["stream"])
+    torch.manual_seed(seed_of(job["seed"], payload["slot"], payload["round"], 0xD0))  # dropout stream
+    steps, total = int(state["steps"]), int(payload["total_steps"])
+    losses = []
+    net.train()
+    for _ in range(int(payload["steps"])):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(recipe, steps, total)
+        x, y = stream.next()
+        generator = step_generator(torch.device("cpu"), job["seed"], payload["slot"], steps)
+        inputs, target = task.prepare(x, y, generator, True)
+        loss = task.loss(net(inputs), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
+        optimizer.step()
+        steps += 1
+        losses.append(float(loss.detach()))
+    val = evaluate(job, [net], "val")[0]
+    fitness = fitness_of(val, recipe.task)
+    if not math.isfinite(fitness):
+        fitness = -math.inf
+    save_checkpoint(payload["end"], {"arch": state["arch"], "model": net.state_dict(),
+                                     "optimizer": optimizer.state_dict(), "steps": steps,
+                                     "stream": stream.state_dict()})
+    return {"fitness": fitness, "val": val, "train_loss": float(np.mean(losses)) if losses else None}
