@@ -26,4 +26,6 @@ def test_every_registered_name_resolves(registry):
 
 
 def test_every_space_has_a_supernet():
-    assert SPACES.names() == SUPERNETS.names()
+    assert set(SPACES.names()) <= set(SUPERNETS.names())
+    # Deep-n-Cheap networks are buildable (retrain, evaluate) but not a sampler-facing space (README, Development)
+    assert set(SUPERNETS.names()) - set(SPACES.names()) == {"dnc"}

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Iterator
 
-from samplenas.errors import UserError
+from samplenas.cli.threads import apply_threads
+from samplenas.cli.validate import check_args
+from samplenas.errors import InvalidArchitecture, UserError
 from samplenas.registry import UnknownName
-from samplenas.spaces.base import InvalidArchitecture
 
 COMMAND_MODULES = (
     "quickstart",
@@ -19,7 +21,11 @@ COMMAND_MODULES = (
     "rank",
     "retrain",
     "evaluate",
+    "export",
     "nb101",
+    "pbt",
+    "dnc",
+    "evolve",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.
@@ -27,18 +33,58 @@ USER_ERRORS = (UserError, InvalidArchitecture, UnknownName, FileNotFoundError, N
                IsADirectoryError, PermissionError)
 
 
+DESCRIPTION = """\
+samplenas: neural architecture search with weight-sharing supernets and learned samplers.
+
+Train one supernet that holds every network of a search space while a sampler (uniform, fair,
+Gumbel, LSTM-VAE, evolution, ...) chooses the paths it trains; search the trained supernet for the
+best architectures; retrain the winner from scratch with its space's published recipe and export
+it. Population searches (PBT-NAS, Deep-n-Cheap, evolution) train candidates on a Ray cluster, and
+the NAS-Bench-101 commands study samplers on the tabular benchmark without any training."""
+
+EPILOG = """\
+main workflows:
+  a first run, a few CPU minutes on the embedded digits:
+    samplenas quickstart
+  supernet search, stage by stage:
+    samplenas spaces                                # search spaces, their choices and sizes
+    samplenas train --space nb101 --sampler vae --data cifar10 --data-dir DATA --out runs/a
+    samplenas search --run runs/a                   # writes runs/a/top.json
+    samplenas retrain --from runs/a/top.json --data cifar10 --data-dir DATA --out runs/a/retrain
+    samplenas export --from runs/a/retrain --format onnx --out winner.onnx
+  NAS-Bench-101 without training:
+    samplenas nb101 convert nasbench_only108.tfrecord -o nb101.h5
+    samplenas nb101 study --table nb101.h5 --protocol search
+
+`samplenas COMMAND --help` explains a command and every option."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samplenas", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="samplenas", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"samplenas.cli.{name}").register(subparsers)
     return parser
 
 
+def walk(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every parser under `parser` (itself first) with the command words that reach it, e.g.
+    (("nb101", "study"), parser): what the tests walk to keep every `--help` fast and complete."""
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from walk(child, (*words, name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_args(args)  # every flag checked before any work (samplenas.cli.validate)
+        apply_threads(args)  # torch's CPU threads, for commands with --threads (samplenas.cli.threads)
         return int(args.func(args) or 0)
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
