@@ -11,7 +11,6 @@ Gaussian noise (Table 4: 6,000 cells, noise 0 / 0.1 / 0.5 %).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from samplenas.errors import UserError
+from samplenas.plotting import pyplot, save_figure
 from samplenas.samplers.base import Sampler
 from samplenas.spaces.base import Arch
 
@@ -118,18 +118,9 @@ def accuracy_distribution(sampler: Sampler, oracle: Oracle, n: int) -> np.ndarra
 
 
 # --- plots ------------------------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_curves(curves: dict[str, np.ndarray], path, title: str) -> None:
     """Mean best-so-far accuracy with a +-1 standard-error band, one line per strategy."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, rows in curves.items():
         queries = np.arange(1, rows.shape[1] + 1)
@@ -146,7 +137,7 @@ def plot_curves(curves: dict[str, np.ndarray], path, title: str) -> None:
 
 
 def plot_max_of_k(results: dict[str, dict[int, Summary]], path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, by_k in results.items():
         ks = sorted(by_k)
@@ -163,7 +154,7 @@ def plot_max_of_k(results: dict[str, dict[int, Summary]], path, title: str) -> N
 
 def plot_distributions(samples: dict[str, np.ndarray], path, title: str) -> None:
     """Histograms of drawn cells' accuracies side by side (VAENAS Fig. 2)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.6), sharey=True, squeeze=False)
     bins = np.linspace(80, 95, 61)
     for ax, (name, accuracies) in zip(axes[0], samples.items()):
@@ -180,8 +171,5 @@ def plot_distributions(samples: dict[str, np.ndarray], path, title: str) -> None
 def _save(fig, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    _pyplot().close(fig)
+    save_figure(fig, path, dpi=120)

@@ -5,26 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from samplenas.plotting import pyplot, save_figure
 
 STAGE_COLOURS = {"1": "tab:blue", "2": "tab:orange", "3": "tab:green"}
 
 
-def _save(fig, path: Path) -> None:
-    """Write via a temporary file renamed into place (never a half-written PNG)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(temp, dpi=110)
-    plt.close(fig)
-    temp.replace(path)
-
-
 def objective_plot(result: dict, path: str | Path) -> None:
     """f of each evaluation in order, coloured by stage, with each stage's running best."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = pyplot().subplots(figsize=(7, 3.6))
     offset = 0
     for stage in ("1", "2", "3"):
         fs = [e["f"] for e in result["history"].get(stage, [])]
@@ -44,7 +32,7 @@ def objective_plot(result: dict, path: str | Path) -> None:
                  f"penalty {result['penalty']}, w_c = {result['cost_weight']}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def family_plot(results: list[dict], path: str | Path) -> list[dict]:
@@ -55,7 +43,7 @@ def family_plot(results: list[dict], path: str | Path) -> list[dict]:
                     "data": r["data"], "model": r["model"]} for r in results), key=lambda r: (r["penalty"], r["w_c"]))
     panels = (("val_acc", "best val accuracy"), ("test_acc", "test accuracy"), ("t_tr", "t_tr (s/epoch)"),
               ("params", "N_p"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
+    fig, axes = pyplot().subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
     styles = {"time": dict(color="tab:pink", marker="o", ls="-"), "params": dict(color="black", marker="x", ls="--")}
     for ax, (name, label) in zip(axes, panels):
         for penalty in sorted({r["penalty"] for r in rows}):
@@ -68,5 +56,5 @@ def family_plot(results: list[dict], path: str | Path) -> list[dict]:
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
     return rows

@@ -4,38 +4,17 @@ Each is written to a temporary file and renamed, so a killed run never leaves ha
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(temp, dpi=110, bbox_inches="tight")
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
-    return path
+from samplenas.plotting import pyplot, save_figure
 
 
 def plot_fitness(history: Sequence[dict], path: Path, title: str = "") -> Path:
     """Mean and best fitness of the selected population per generation."""
-    plt = _figure()
+    plt = pyplot()
     gens = [h["generation"] + 1 for h in history]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.plot(gens, [h["mean"] for h in history], "o-", label="mean fitness")
@@ -46,14 +25,13 @@ def plot_fitness(history: Sequence[dict], path: Path, title: str = "") -> Path:
     ax.set_title(title or "fitness per generation")
     ax.legend()
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
-    plt.close(fig)
+    out = save_figure(fig, path, dpi=110, bbox_inches="tight")
     return out
 
 
 def plot_images(images: np.ndarray, path: Path, labels: Sequence[str] = ("clean", "input", "output")) -> Path:
     """`images`: (rows, N, C, H, W) in [0, 1]; one row per version of the same N test images."""
-    plt = _figure()
+    plt = pyplot()
     rows, count = images.shape[:2]
     fig, axes = plt.subplots(rows, count, figsize=(1.3 * count, 1.4 * rows), squeeze=False)
     for r in range(rows):
@@ -66,14 +44,13 @@ def plot_images(images: np.ndarray, path: Path, labels: Sequence[str] = ("clean"
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(labels[r] if r < len(labels) else "")
-    out = _save(fig, path)
-    plt.close(fig)
+    out = save_figure(fig, path, dpi=110, bbox_inches="tight")
     return out
 
 
 def plot_scaling(workers: Sequence[int], per_minute: Sequence[float], path: Path, title: str = "") -> Path:
     """Evaluations per minute against workers, beside ideal linear scaling from one worker."""
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(workers, per_minute, "o-", label="measured")
     ax.plot(workers, [per_minute[0] * w / workers[0] for w in workers], "k:", label="ideal (linear)")
@@ -83,6 +60,5 @@ def plot_scaling(workers: Sequence[int], per_minute: Sequence[float], path: Path
     ax.set_title(title or "engine throughput")
     ax.legend()
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
-    plt.close(fig)
+    out = save_figure(fig, path, dpi=110, bbox_inches="tight")
     return out

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from samplenas.errors import UserError
+from samplenas.plotting import pyplot, save_figure
 from samplenas.population.mixing import ShrinkPerturb, assemble, check_mixable, mix, perturb_weights, resample_one
 from samplenas.population.pbt_member import (
     build_member,
@@ -440,11 +441,9 @@ class PBTRun:
     def plot_lineage(self, state: dict) -> None:
         """Every slot's fitness over the rounds; a red cross where a member was replaced, and grey
         arrows from its two parents to the child's fitness one round later."""
-        import matplotlib
         import matplotlib.ticker
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         history = state["history"]
 
@@ -470,10 +469,7 @@ class PBTRun:
         ax.set_title(f"PBT lineage: {self.job.method}, {self.job.space}, N={self.job.population}")
         ax.legend(fontsize=6, ncol=2, loc="best")
         fig.tight_layout()
-        tmp = self.out / ".lineage.png.tmp"
-        fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
-        tmp.replace(self.out / "lineage.png")
+        save_figure(fig, self.out / "lineage.png", dpi=110)
 
 
 def average_states(states: list[dict]) -> dict:

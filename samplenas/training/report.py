@@ -7,16 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from samplenas.plotting import pyplot, save_figure
 from samplenas.training.checkpoint import load_checkpoint
 
 
 def plot_run(run: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Scores of every evaluation round (dots), their mean and best (lines) and the mixture's ε."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     evaluations = load_checkpoint(Path(run) / "checkpoint.pt")["evaluations"]
     steps = np.array([e["step"] for e in evaluations])
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -31,9 +28,4 @@ def plot_run(run: str | os.PathLike, path: str | os.PathLike) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=120)
