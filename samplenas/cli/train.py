@@ -119,8 +119,17 @@ def settings_from_args(args) -> dict:
 
 def run(args) -> int:
     from samplenas.training.distributed import close_world, init_world
-    from samplenas.training.rundir import RunDir, check_run_dir
-    from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
+    from samplenas.training.rank import RANK
+    from samplenas.training.rundir import RunDir, check_run_dir, remove_run
+    from samplenas.training.search import TOP
+    from samplenas.training.supernet_train import (
+        CHECKPOINT,
+        CONFIG,
+        KEPT_CHECKPOINTS,
+        SUMMARY,
+        TENSORBOARD,
+        SupernetTrainer,
+    )
 
     check_run_dir(args.out, (CHECKPOINT,), resume=args.resume, overwrite=args.overwrite)
     config = TrainConfig.from_dict(settings_from_args(args))
@@ -128,13 +137,13 @@ def run(args) -> int:
     try:
         # every setting checked before OUT is touched
         trainer = SupernetTrainer(config, progress=not args.quiet, world=world)
-        with RunDir(args.out, keep=(CHECKPOINT,)):  # rank 0 alone locks and writes
+        with RunDir(args.out, keep=(CHECKPOINT,), writer=world.is_main):  # rank 0 alone locks and writes
             resume = args.resume and (args.out / CHECKPOINT).exists()
             if args.resume and not resume and world.is_main:
                 print(f"{args.out} has no checkpoint yet (stopped before the first one): starting it from step 0",
                       file=sys.stderr)
             if args.overwrite and world.is_main:
-                remove_outputs(args.out)
+                remove_run(args.out, (CHECKPOINT, CONFIG, SUMMARY, TOP, RANK), (TENSORBOARD, KEPT_CHECKPOINTS))
             summary = trainer.train(args.out, resume=resume)
     finally:
         close_world(world)
@@ -152,12 +161,3 @@ def run(args) -> int:
     print(f"tensorboard: {summary['tensorboard']}")
     print(f"next: samplenas search --run {args.out}")
     return 0
-
-
-def remove_outputs(out: Path) -> None:
-    """--overwrite: the previous run's files, removed only after every input was validated."""
-    import shutil
-
-    for name in ("checkpoint.pt", "summary.json", "top.json", "rank.json", "config.json"):
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "tensorboard", ignore_errors=True)

@@ -16,7 +16,6 @@ every process's RNG state. `result.json` is written once, at the very end of a s
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -47,7 +46,7 @@ from samplenas.training.distributed import (
 )
 from samplenas.training.ensemble import MONOLITH_DIR, linear_probe
 from samplenas.training.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
-from samplenas.training.rundir import RunDir, check_run_dir
+from samplenas.training.rundir import RunDir, check_run_dir, remove_run
 from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.tasks import make_task, step_generator
@@ -467,16 +466,8 @@ def _retrain(job: RetrainJob, world: World) -> dict | None:
     trainer = Trainer(job, world)  # builds everything: every input is checked before OUT is touched
     with RunDir(out, keep=(CHECKPOINT,), writer=world.is_main):
         if job.overwrite and world.is_main:
-            remove_run(out)
+            remove_run(out, (RESULT, CHECKPOINT), ("tensorboard", MONOLITH_DIR))
         return _train_and_test(job, world, trainer)
-
-
-def remove_run(out: Path) -> None:
-    """--overwrite: the previous run's files (called once the new run's inputs were all validated)."""
-    for name in (RESULT, CHECKPOINT):
-        (out / name).unlink(missing_ok=True)
-    for folder in ("tensorboard", MONOLITH_DIR):
-        shutil.rmtree(out / folder, ignore_errors=True)
 
 
 def _train_and_test(job: RetrainJob, world: World, trainer: Trainer) -> dict | None:

@@ -155,3 +155,12 @@ class RunDir:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def remove_run(out: str | os.PathLike, files: tuple[str, ...], folders: tuple[str, ...]) -> None:
+    """--overwrite: the previous run's files and folders (called once the new run's inputs were validated)."""
+    out = Path(out)
+    for name in files:
+        (out / name).unlink(missing_ok=True)
+    for name in folders:
+        shutil.rmtree(out / name, ignore_errors=True)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from samplenas.cli import main
 
@@ -76,3 +77,15 @@ def test_search_and_rank_errors(run, tmp_path, capsys):
         capsys, ["search", "--run", str(run), "--arch", "1,0,1"])
     assert "unknown cost metric" in one_line_error(capsys, ["search", "--run", str(run), "--cost-metric", "watts"])
     assert "no such table" in one_line_error(capsys, ["rank", "--run", str(run), "--table", str(tmp_path / "t.h5")])
+
+
+def test_overwrite_replaces_the_whole_previous_run_kept_checkpoints_included(tmp_path):
+    common = ["train", "--space", "nb101", "--sampler", "uniform", "--out", str(tmp_path), "--batch-size", "8",
+              "--eval-every", "0", "--keep-checkpoints", "--checkpoint-every", "2", "--quiet",
+              "--network", '{"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}']
+    assert main([*common, "--steps", "4"]) == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step0000002.pt", "step0000004.pt"]
+    assert main([*common, "--steps", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step0000002.pt"]
+    kept = torch.load(tmp_path / "checkpoints" / "step0000002.pt", weights_only=True)
+    assert kept["step"] == 2 and kept["config"]["steps"] == 2  # the new run's, not the old run's step 2
