@@ -349,7 +349,7 @@ class NASBench101Space(SearchSpace):
         spec = self.decode(arch)
         if np.array_equal(spec.matrix, spec.original_matrix) and spec.ops == spec.original_ops:
             return self.to_str(arch)
-        if self.is_degenerate(arch):
+        if len(spec.ops) == 2:  # is_degenerate, without decoding again
             return f"{self.to_str(arch)}  [pruned: input->output, no operation]"
         n = len(spec.ops)
         ops = ",".join(SHORT_OPS[CANONICAL_OPS.index(op)] for op in spec.ops[1:-1])

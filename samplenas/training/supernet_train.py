@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import defaultdict
@@ -249,8 +250,11 @@ class SupernetTrainer:
             state["rank_rngs"] = gather_objects(state["rng"], self.world)
         if self.world.is_main:
             save_checkpoint(out / CHECKPOINT, state)
-            if self.config.keep_checkpoints:
-                save_checkpoint(out / KEPT_CHECKPOINTS / f"step{self.step:07d}.pt", state)
+            if self.config.keep_checkpoints:  # a hard link: the next save replaces checkpoint.pt, not this file
+                kept = out / KEPT_CHECKPOINTS / f"step{self.step:07d}.pt"
+                kept.parent.mkdir(exist_ok=True)
+                kept.unlink(missing_ok=True)
+                os.link(out / CHECKPOINT, kept)
         self.last_checkpoint = self.step
 
     # --- one step --------------------------------------------------------------------------------
