@@ -105,35 +105,28 @@ def table_cells(table, space, hashes) -> list:
     return archs
 
 
-def correlation(trainer, archs, accuracy) -> dict:
-    from scipy import stats
-
-    scores = [trainer.score(arch)["score"] for arch in archs]
-    return {"kendall_tau": float(stats.kendalltau(scores, accuracy).statistic),
-            "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic)}
-
-
 def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> dict:
     """Table accuracy of the picks; ranking at every kept checkpoint and over the best cells."""
+    from samplenas.training.rank import rank_correlation
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
 
     top = json.loads((run / "top.json").read_text())
-    space = open_run(run).space
+    final = open_run(run)
+    space = final.space
     picks = [tuple(entry["encoding"]) for entry in top["top"]]
     picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
     over_training = []
     for path in sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")):
         trainer = open_run(run, checkpoint=path)
-        over_training.append({"step": trainer.step, **correlation(trainer, random_cells, random_acc)})
-    final = open_run(run)
+        over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
     top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
     return {
         "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
         "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
         "rank_random": over_training[-1], "rank_over_training": over_training,
-        "rank_top": correlation(final, top_cells, top_acc),
+        "rank_top": rank_correlation(final, top_cells, top_acc)[1],
     }
 
 

@@ -33,6 +33,15 @@ def distinct_uniform(space, n: int, rng: np.random.Generator, max_draws: int = 1
     return archs
 
 
+def rank_correlation(trainer, archs: list, accuracy, progress: bool = False) -> tuple[list[float], dict]:
+    """Supernet scores of `archs` and their Kendall tau / Spearman rho (with p-values) against `accuracy`."""
+    scores = [trainer.score(arch)["score"] for arch in tqdm(archs, disable=not progress, unit="cell", desc="rank")]
+    tau = stats.kendalltau(scores, accuracy)
+    rho = stats.spearmanr(scores, accuracy)
+    return scores, {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
+                    "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue)}
+
+
 def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 0, device: str | None = None,
              data_dir: str | None = None, progress: bool = True) -> dict:
     from samplenas.benchmarks.nasbench101 import NASBench101
@@ -45,13 +54,9 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
         raise UserError(f"rank needs an nb101 run; {run} trained the {trainer.config.space} space")
     archs = distinct_uniform(trainer.space, n, np.random.default_rng(seed))
     accuracy = table.values("test_accuracy", table.lookup_archs(archs), repeat="mean")
-    scores = [trainer.score(arch)["score"] for arch in tqdm(archs, disable=not progress, unit="cell", desc="rank")]
-    tau = stats.kendalltau(scores, accuracy)
-    rho = stats.spearmanr(scores, accuracy)
+    scores, correlation = rank_correlation(trainer, archs, accuracy, progress)
     report = {
-        "run": str(run), "table": str(table_path), "n": n, "seed": seed,
-        "kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
-        "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue),
+        "run": str(run), "table": str(table_path), "n": n, "seed": seed, **correlation,
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}
                   for a, s, acc in zip(archs, scores, accuracy)],
     }
