@@ -36,6 +36,7 @@ import ray  # noqa: E402  (after the usage-stats switch)
 from ray import exceptions as ray_errors  # noqa: E402
 
 from samplenas.errors import UserError  # noqa: E402
+from samplenas.strict_json import dumps as strict_dumps  # noqa: E402
 from samplenas.strict_json import strict as strict_json  # noqa: E402  (one helper for every JSON writer)
 from samplenas.training.checkpoint import save_json  # noqa: E402
 
@@ -393,7 +394,7 @@ class ResultsLog:
     def append(self, record: dict) -> bool:
         if record["key"] in self._keys:
             return False
-        line = json.dumps(strict_json(record), allow_nan=False, sort_keys=True) + "\n"
+        line = strict_dumps(record, sort_keys=True) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)

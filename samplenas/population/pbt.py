@@ -408,10 +408,8 @@ class PBTRun:
             "workers": job.workers, "seed": job.seed, "settings": self.settings, "recipe": job.recipe.to_dict(),
             "command": job.command,
         }
-        from samplenas.population.engine import strict_json
-
         self.plot_lineage(state)
-        save_json(self.out / RESULT, strict_json(result))
+        save_json(self.out / RESULT, result)  # save_json writes strict JSON itself
         return result
 
     def soup(self, members: dict, ranked: list[int], fitness: list[float], best_test: dict) -> dict:
