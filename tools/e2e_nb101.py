@@ -27,6 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+EVAL_FILE = "e2e_eval.json"
 SAMPLER_ARGS = {
     "uniform": lambda steps: ["--sampler", "uniform"],
     "fair": lambda steps: ["--sampler", "fair"],
@@ -106,6 +107,22 @@ def table_cells(table, space, hashes) -> list:
 
 
 def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> dict:
+    """`score_run`'s result, kept in RUN/e2e_eval.json: ranking 1,000 cells costs minutes, and
+    several invocations (one per core, then one that gathers) must not repeat it."""
+    cached = run / EVAL_FILE
+    key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells}
+    if cached.exists():
+        stored = json.loads(cached.read_text())
+        if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
+            return stored["result"]
+    from samplenas.training.checkpoint import save_json
+
+    result = score_run(run, table, accuracy, random_cells, top_cells)
+    save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
+    return result
+
+
+def score_run(run: Path, table, accuracy, random_cells, top_cells) -> dict:
     """Table accuracy of the picks; ranking at every kept checkpoint and over the best cells."""
     from samplenas.training.rank import rank_correlation
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
@@ -126,7 +143,7 @@ def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> d
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
         "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
         "rank_random": over_training[-1], "rank_over_training": over_training,
-        "rank_top": rank_correlation(final, top_cells, top_acc)[1],
+        "rank_top": rank_correlation(final, top_cells, top_acc, progress=True)[1],
     }
 
 
@@ -148,27 +165,34 @@ def summarise(values: list[float]) -> dict:
 
 
 def plot(results: dict, reference: dict, path: Path) -> None:
-    import matplotlib
+    """Left: table accuracy of the picks per sampler and seed; right: tau over training steps."""
+    from samplenas.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    plt = pyplot()
+    fig, (picks, ranking) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (sampler, runs) in enumerate(results.items()):
         top1 = [100 * r["top1"] for r in runs.values()]
-        ax.scatter([i] * len(top1), top1, label=f"{sampler} top-1", zorder=3)
-        ax.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
-                   label=f"{sampler} top-10 mean", zorder=3)
-    ax.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
-    ax.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
-    ax.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
-    ax.set_xticks(range(len(results)), list(results))
-    ax.set_ylabel("table test accuracy of the pick (%)")
-    ax.set_title("NB101 cells picked by train -> search, per sampler and seed")
-    ax.legend(fontsize=7, loc="lower right")
+        picks.scatter([i] * len(top1), top1, label=f"{sampler} top-1", zorder=3)
+        picks.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
+                      label=f"{sampler} top-10 mean", zorder=3)
+        for j, r in enumerate(runs.values()):
+            curve = r["rank_over_training"]
+            ranking.plot([c["step"] for c in curve], [c["kendall_tau"] for c in curve], marker="o",
+                         color=f"C{i}", alpha=0.7, label=sampler if j == 0 else None)
+    picks.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
+    picks.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
+    picks.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
+    picks.set_xticks(range(len(results)), list(results))
+    picks.set_ylabel("table test accuracy of the pick (%)")
+    picks.set_title("cells picked by train -> search")
+    picks.legend(fontsize=7, loc="lower right")
+    ranking.axhline(0, color="grey", lw=0.8)
+    ranking.set_xlabel("supernet training step")
+    ranking.set_ylabel("Kendall tau, supernet vs table (random cells)")
+    ranking.set_title("does ranking improve as the supernet trains?")
+    ranking.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
@@ -240,6 +264,11 @@ def print_table(results: dict, reference: dict) -> None:
     print(f"| regularised evolution on the table, {reference['evaluations']} queries | "
           f"{100 * evo['mean']:.2f} ± {100 * evo['std']:.2f} | | | | | | |")
     print(f"| table best | {100 * reference['table_best']:.2f} | | 100 | | | | |")
+    print("\nKendall tau over random cells against supernet training steps:")
+    for sampler, runs in results.items():
+        for seed, r in runs.items():
+            curve = ", ".join(f"{c['step']}: {c['kendall_tau']:.3f}" for c in r["rank_over_training"])
+            print(f"  {sampler} seed {seed}: {curve}")
 
 
 if __name__ == "__main__":

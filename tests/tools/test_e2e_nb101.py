@@ -30,3 +30,10 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
         assert -1 <= result["rank_top"]["kendall_tau"] <= 1
     assert (tmp_path / "e2e.png").stat().st_size > 0
     assert "| table best | 94.66 |" in capsys.readouterr().out
+    # a second invocation gathers: nothing is trained or ranked again, the figures are the same
+    kept = {run: (run / e2e.EVAL_FILE).stat().st_mtime_ns for run in tmp_path.glob("*-seed0")}
+    assert len(kept) == 2
+    assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir),
+                     "--table", str(nb101_npz_path)]) == 0
+    assert {run: (run / e2e.EVAL_FILE).stat().st_mtime_ns for run in kept} == kept
+    assert json.loads((tmp_path / "e2e.json").read_text())["results"] == report["results"]
