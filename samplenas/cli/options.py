@@ -19,3 +19,16 @@ def samplers_text() -> str:
 
 def datasets_text() -> str:
     return f"{', '.join(DATASETS)} (digits is embedded; the others need --data-dir)"
+
+
+def add_evaluation_options(parser) -> None:
+    """--eval-examples / --bn-batches: score a trained run's architectures differently from how its
+    training evaluated them (more validation images, more BN recalibration batches)."""
+    parser.add_argument("--eval-examples", type=int,
+                        help="validation images per scored architecture (default: the run's --eval-examples)")
+    parser.add_argument("--bn-batches", type=int,
+                        help="training batches for BN recalibration before each score (default: the run's)")
+
+
+def evaluation_overrides(args) -> dict:
+    return {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samplenas.cli.options import add_evaluation_options, evaluation_overrides
 from samplenas.cli.threads import add_threads_option
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", help="override the run's data folder")
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only score this architecture on the supernet (repeatable; no search)")
+    add_evaluation_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
     p.set_defaults(func=run)
@@ -46,7 +48,7 @@ def run(args) -> int:
     from samplenas.training.search import SearchConfig, score_given, search
 
     if args.arch:
-        for result in score_given(args.run, args.arch, args.device, args.data_dir):
+        for result in score_given(args.run, args.arch, args.device, args.data_dir, evaluation_overrides(args)):
             print(f"score {result['score']:.4f}  params {result['params']:,}  MACs {result['macs']:,}  "
                   f"{result['described']}")
         return 0
@@ -58,7 +60,8 @@ def run(args) -> int:
         max_params=args.max_params, max_macs=args.max_macs, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate,
     )
-    report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet)
+    report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
+                    evaluation=evaluation_overrides(args))
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']})")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
-from samplenas.training.supernet_train import open_run
+from samplenas.training.supernet_train import open_run, scoring_settings
 
 RANK = "rank.json"
 
@@ -43,13 +43,13 @@ def rank_correlation(trainer, archs: list, accuracy, progress: bool = False) -> 
 
 
 def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 0, device: str | None = None,
-             data_dir: str | None = None, progress: bool = True) -> dict:
+             data_dir: str | None = None, progress: bool = True, evaluation: dict | None = None) -> dict:
     from samplenas.benchmarks.nasbench101 import NASBench101
 
     if n < 3:
         raise UserError(f"rank needs at least 3 cells, got {n}")
     table = NASBench101(table_path)
-    trainer = open_run(run, device, data_dir)
+    trainer = open_run(run, device, data_dir, evaluation=evaluation)
     if trainer.config.space != "nb101":
         raise UserError(f"rank needs an nb101 run; {run} trained the {trainer.config.space} space")
     archs = distinct_uniform(trainer.space, n, np.random.default_rng(seed))
@@ -57,6 +57,7 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
     scores, correlation = rank_correlation(trainer, archs, accuracy, progress)
     report = {
         "run": str(run), "table": str(table_path), "n": n, "seed": seed, **correlation,
+        "evaluation": scoring_settings(trainer),
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}
                   for a, s, acc in zip(archs, scores, accuracy)],
     }

@@ -24,7 +24,7 @@ from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
-from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run
+from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run, scoring_settings
 
 TOP = "top.json"
 
@@ -159,9 +159,9 @@ class SupernetSearch:
 
 
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
-                data_dir: str | None = None) -> list[dict]:
+                data_dir: str | None = None, evaluation: dict | None = None) -> list[dict]:
     """Supernet scores of architectures the user names (readable form or comma-separated ints)."""
-    trainer = open_run(Path(run), device, data_dir)
+    trainer = open_run(Path(run), device, data_dir, evaluation=evaluation)
     archs = [trainer.space.parse(text) for text in texts]  # InvalidArchitecture says what is wrong
     return [{"arch": trainer.space.to_str(arch), "described": trainer.space.describe(arch), **trainer.score(arch),
              **trainer.supernet.cost(arch)}
@@ -169,10 +169,10 @@ def score_given(run: str | Path, texts: list[str], device: str | None = None,
 
 
 def search(run: str | Path, config: SearchConfig, device: str | None = None, data_dir: str | None = None,
-           progress: bool = True) -> dict:
+           progress: bool = True, evaluation: dict | None = None) -> dict:
     """Search a trained run and write RUN/top.json (best first, in the retrainer's format)."""
     run = Path(run)
-    trainer = open_run(run, device, data_dir)
+    trainer = open_run(run, device, data_dir, evaluation=evaluation)
     searcher = SupernetSearch(trainer, config, progress)
     top = searcher.run()
     report = {
@@ -180,6 +180,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
                       "cost_ref": searcher.cost_ref, "max_params": config.max_params, "max_macs": config.max_macs},
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
+        "evaluation": scoring_settings(trainer),
         "generations": searcher.generations, "top": top,
     }
     save_json(run / TOP, report)

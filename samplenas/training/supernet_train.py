@@ -197,9 +197,7 @@ class SupernetTrainer:
         self.val_stream = ShardedBatchStream(self.data.val, val_batch, config.seed + 1, 0, self.world)
         self.archs_per_step = rank_archs_per_step(int(getattr(self.sampler, "group_size", 1)), self.world,
                                                   self.different)
-        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
-        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
-                                               self.device)
+        self.load_scoring_batches()
         self.step = 0
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
@@ -341,6 +339,13 @@ class SupernetTrainer:
         return reduce_sums({"loss": value}, self.world)["loss"] / self.world.size
 
     # --- evaluation rounds ---------------------------------------------------------------------------
+    def load_scoring_batches(self) -> None:
+        """The validation and BN-recalibration batches every score uses, as the config says."""
+        config = self.config
+        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
+        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
+                                               self.device)
+
     def score(self, arch: Arch, calibrate: bool = True) -> dict:
         return score_arch(self.supernet, arch, self.task, self.val, self.calibration if calibrate else [], self.amp)
 
@@ -475,13 +480,28 @@ def check_same_config(saved: dict, current: dict, source: str) -> None:
                             f"but this run has {name}={current.get(name)!r}")
 
 
+EVALUATION_SETTINGS = ("eval_examples", "bn_batches")  # what search and rank may score with instead
+
+
+def scoring_settings(trainer: SupernetTrainer) -> dict:
+    """How a run's architectures are scored (after open_run's overrides), for the reports."""
+    return {name: getattr(trainer.config, name) for name in EVALUATION_SETTINGS}
+
+
 def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
-             checkpoint: str | Path | None = None) -> SupernetTrainer:
+             checkpoint: str | Path | None = None, evaluation: dict | None = None) -> SupernetTrainer:
     """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
-    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt)."""
+    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt). `evaluation`
+    overrides how architectures are scored (validation images, BN recalibration batches; None
+    values keep the run's): scoring more images than training's quick evaluations is a lever on
+    how well the supernet ranks, and it does not change the trained weights."""
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
+    overrides = {name: value for name, value in (evaluation or {}).items() if value is not None}
+    unknown = sorted(set(overrides) - set(EVALUATION_SETTINGS))
+    if unknown:
+        raise UserError(f"cannot override {unknown[0]!r} when scoring a run (only {', '.join(EVALUATION_SETTINGS)})")
     values = read_json_object(run / CONFIG, "run config")
     values["device"] = device
     if data_dir is not None:
@@ -489,4 +509,7 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
     trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
     path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
     trainer.load_state_dict(load_checkpoint(path), str(path))
+    if overrides:
+        trainer.config = TrainConfig.from_dict({**trainer.config.to_dict(), **overrides})
+        trainer.load_scoring_batches()
     return trainer

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from samplenas.cli import main
+from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 from samplenas.training.search import SearchConfig, SupernetSearch
 from samplenas.training.supernet_train import open_run
@@ -94,6 +95,24 @@ def test_rank_against_the_table(nb101_run, nb101_table, capsys):
     assert -1.0 <= report["kendall_tau"] <= 1.0 and -1.0 <= report["spearman_rho"] <= 1.0
     assert all(0.0 < c["test_accuracy"] < 1.0 for c in report["cells"])
     assert "Kendall tau" in capsys.readouterr().out
+
+
+def test_scoring_can_use_more_images_and_calibration_than_training_did(nb101_run, nb101_table, capsys):
+    """--eval-examples / --bn-batches change how search and rank score, are reported, and keep the run's
+    settings by default; an unknown override is refused."""
+    arch = SPACES["nb101"]().to_str(open_run(nb101_run).space.sample_uniform(np.random.default_rng(3)))
+    assert main(["search", "--run", str(nb101_run), "--arch", arch]) == 0
+    default = capsys.readouterr().out
+    assert main(["search", "--run", str(nb101_run), "--arch", arch, "--eval-examples", "64", "--bn-batches", "3"]) == 0
+    assert capsys.readouterr().out != default
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--n", "4", "--quiet",
+                 "--eval-examples", "48"]) == 0
+    assert json.loads((nb101_run / "rank.json").read_text())["evaluation"] == {"eval_examples": 48, "bn_batches": 1}
+    trainer = open_run(nb101_run, evaluation={"eval_examples": None, "bn_batches": 0})
+    assert (trainer.config.eval_examples, trainer.config.bn_batches, trainer.calibration) == (16, 0, [])
+    with pytest.raises(UserError, match="cannot override 'lr'"):
+        open_run(nb101_run, evaluation={"lr": 1.0})
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--bn-batches", "-1"]) == 2
 
 
 def test_search_skips_cells_that_compute_no_operation(nb101_run):
