@@ -56,18 +56,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rank-cells", type=int, default=100, help="random cells ranked per checkpoint (default 100)")
     p.add_argument("--top-cells", type=int, default=1000, help="the table's best cells ranked at the end")
     p.add_argument("--eval-examples", type=int, default=512, help="validation images per scored cell")
+    p.add_argument("--bn-batches", type=int, help="BN recalibration batches per scored cell (default: train's)")
+    p.add_argument("--reuse", type=Path, metavar="OUT0",
+                   help="search and rank the supernets another invocation trained (OUT0/<sampler>-seed<N>) with "
+                        "this one's --eval-examples / --bn-batches, at their final checkpoint: a scoring lever "
+                        "without retraining")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
+    if p.parse_known_args(argv)[0].smoke:  # smoke settings are defaults: flags given explicitly still win
+        p.set_defaults(data="digits", seeds=[0], steps=8, batch_size=16, checkpoints=2, population=3, generations=1,
+                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}),
+                       rank_cells=6, top_cells=6, eval_examples=32, limit=200, samplers=["uniform", "vae"])
     args = p.parse_args(argv)
-    if args.smoke:
-        args.data, args.seeds, args.steps, args.batch_size = "digits", [0], 8, 16
-        args.network = json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1})
-        args.checkpoints, args.population, args.generations = 2, 3, 1
-        args.rank_cells, args.top_cells, args.eval_examples, args.limit = 6, 6, 32, 200
-        args.samplers = ["uniform", "vae"]
-    if min(args.steps, args.checkpoints, args.population, args.rank_cells, args.top_cells) < 1:
-        p.error("--steps, --checkpoints, --population, --rank-cells and --top-cells must be positive")
+    if min(args.steps, args.checkpoints, args.population, args.rank_cells) < 1 or args.top_cells < 0:
+        p.error("--steps, --checkpoints, --population and --rank-cells must be positive, --top-cells >= 0")
+    if args.bn_batches is not None and args.bn_batches < 0:
+        p.error("--bn-batches must be >= 0")
+    if args.reuse is not None and not args.reuse.is_dir():
+        p.error(f"--reuse {args.reuse}: no such folder")
     if args.steps % args.checkpoints:
         p.error(f"--steps ({args.steps}) must be a multiple of --checkpoints ({args.checkpoints})")
     return args
@@ -110,41 +117,60 @@ def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> d
     """`score_run`'s result, kept in RUN/e2e_eval.json: ranking 1,000 cells costs minutes, and
     several invocations (one per core, then one that gathers) must not repeat it."""
     cached = run / EVAL_FILE
-    key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells}
+    scoring = scoring_overrides(args)
+    key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells, **({"scoring": scoring} if scoring else {})}
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
             return stored["result"]
     from samplenas.training.checkpoint import save_json
 
-    result = score_run(run, table, accuracy, random_cells, top_cells)
+    result = score_run(run, table, accuracy, random_cells, top_cells, scoring)
     save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
     return result
 
 
-def score_run(run: Path, table, accuracy, random_cells, top_cells) -> dict:
-    """Table accuracy of the picks; ranking at every kept checkpoint and over the best cells."""
+def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict) -> dict:
+    """Table accuracy of the picks; ranking at every kept checkpoint (the final one when none are
+    kept) and over the best cells."""
     from samplenas.training.rank import rank_correlation
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
 
     top = json.loads((run / "top.json").read_text())
-    final = open_run(run)
+    final = open_run(run, evaluation=scoring)
     space = final.space
     picks = [tuple(entry["encoding"]) for entry in top["top"]]
     picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
+    kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt"))
     over_training = []
-    for path in sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")):
-        trainer = open_run(run, checkpoint=path)
+    for trainer in (open_run(run, checkpoint=path, evaluation=scoring) for path in kept) if kept else [final]:
         over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
-    top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
+    rank_top = None
+    if top_cells:
+        top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
+        rank_top = rank_correlation(final, top_cells, top_acc, progress=True)[1]
     return {
         "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
         "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
-        "rank_random": over_training[-1], "rank_over_training": over_training,
-        "rank_top": rank_correlation(final, top_cells, top_acc, progress=True)[1],
+        "rank_random": over_training[-1], "rank_over_training": over_training, "rank_top": rank_top,
     }
+
+
+def scoring_overrides(args) -> dict:
+    """How a reused supernet's cells are scored (--reuse); a run this invocation trains scores as trained."""
+    return {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches} if args.reuse else {}
+
+
+def link_trained(source: Path, run: Path) -> None:
+    """The trained supernet of `source` (config and final checkpoint, hard-linked) as a fresh run folder."""
+    if not (source / "checkpoint.pt").exists():
+        sys.exit(f"e2e: --reuse: {source} holds no trained supernet")
+    run.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "checkpoint.pt"):
+        if not (run / name).exists():
+            (run / name).hardlink_to(source / name)
 
 
 def evolution_on_table(table, budget: int, trials: list[int]) -> list[float]:
@@ -213,19 +239,24 @@ def main(argv=None) -> int:
     commands: list[str] = []
     results: dict[str, dict[int, dict]] = {}
     limit = ["--limit", str(args.limit)] if args.limit else []
+    bn_batches = ["--bn-batches", str(args.bn_batches)] if args.bn_batches is not None else []
+    scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"
-            if not (run / "top.json").exists():
+            if args.reuse:
+                link_trained(args.reuse / run.name, run)
+            elif not (run / "top.json").exists():
                 run_cli(["train", "--space", "nb101", *SAMPLER_ARGS[sampler](args.steps), "--data", args.data,
                          "--data-dir", args.data_dir, "--network", args.network, "--steps", str(args.steps),
                          "--batch-size", str(args.batch_size), "--eval-every", str(max(1, args.steps // 8)),
                          "--eval-examples", str(args.eval_examples), "--checkpoint-every",
                          str(args.steps // args.checkpoints), "--keep-checkpoints", "--seed", str(seed),
-                         "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit],
-                        commands)
+                         "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit,
+                         *bn_batches], commands)
+            if not (run / "top.json").exists():
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
-                         str(args.generations), "--top", "10", "--seed", str(seed), "--quiet"], commands)
+                         str(args.generations), "--top", "10", "--seed", str(seed), "--quiet", *scoring], commands)
             results.setdefault(sampler, {})[seed] = evaluate_run(run, table, accuracy, random_cells, top_cells, args)
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()
                                                                    if k != "rank_over_training"}}), flush=True)
@@ -256,8 +287,8 @@ def print_table(results: dict, reference: dict) -> None:
         rows = list(runs.values())
         cells = [_stat(rows, lambda r: r["top1"], 100), _stat(rows, lambda r: r["top10_mean"], 100),
                  _stat(rows, lambda r: r["top1_percentile"])]
-        cells += [_stat(rows, lambda r, k=k, m=m: r[k][m], 1, 3) for k in ("rank_random", "rank_top")
-                  for m in ("kendall_tau", "spearman_rho")]
+        cells += [_stat(rows, lambda r, k=k, m=m: r[k][m], 1, 3) if all(r[k] for r in rows) else "not ranked"
+                  for k in ("rank_random", "rank_top") for m in ("kendall_tau", "spearman_rho")]
         print(f"| {sampler} (n={len(rows)}) | " + " | ".join(cells) + " |")
     evo = reference["evolution_on_table"]
     print(f"| random cell (table mean) | {100 * reference['random_mean']:.2f} | | 50 | | | | |")
