@@ -55,6 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--generations", type=int, default=4, help="search generations (default 4)")
     p.add_argument("--rank-cells", type=int, default=100, help="random cells ranked per checkpoint (default 100)")
     p.add_argument("--top-cells", type=int, default=1000, help="the table's best cells ranked at the end")
+    p.add_argument("--top-seeds", nargs="+", type=int,
+                   help="seeds whose supernets are ranked on the table's best cells (default: every seed; "
+                        "ranking 1,000 cells costs more CPU time than training here)")
     p.add_argument("--eval-examples", type=int, default=512, help="validation images per scored cell")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per scored cell (default: train's)")
     p.add_argument("--reuse", type=Path, metavar="OUT0",
@@ -113,12 +116,14 @@ def table_cells(table, space, hashes) -> list:
     return archs
 
 
-def evaluate_run(run: Path, table, accuracy, random_cells, top_cells, args) -> dict:
+def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells, args) -> dict:
     """`score_run`'s result, kept in RUN/e2e_eval.json: ranking 1,000 cells costs minutes, and
     several invocations (one per core, then one that gathers) must not repeat it."""
     cached = run / EVAL_FILE
     scoring = scoring_overrides(args)
-    key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells, **({"scoring": scoring} if scoring else {})}
+    if args.top_seeds is not None and seed not in args.top_seeds:
+        top_cells = []
+    key = {"rank_cells": args.rank_cells, "top_cells": len(top_cells), **({"scoring": scoring} if scoring else {})}
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
@@ -257,7 +262,8 @@ def main(argv=None) -> int:
             if not (run / "top.json").exists():
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
                          str(args.generations), "--top", "10", "--seed", str(seed), "--quiet", *scoring], commands)
-            results.setdefault(sampler, {})[seed] = evaluate_run(run, table, accuracy, random_cells, top_cells, args)
+            results.setdefault(sampler, {})[seed] = evaluate_run(run, seed, table, accuracy, random_cells,
+                                                                 top_cells, args)
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()
                                                                    if k != "rank_over_training"}}), flush=True)
     budget = next(iter(next(iter(results.values())).values()))["evaluated"]
@@ -279,6 +285,15 @@ def _stat(rows: list[dict], get, scale: float = 1.0, digits: int = 2) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
+def _ranking_stat(rows: list[dict], kind: str, measure: str) -> str:
+    """mean ± std over the runs ranked this way, with their count when not every run was."""
+    ranked = [r for r in rows if r[kind]]
+    if not ranked:
+        return "not ranked"
+    text = _stat(ranked, lambda r: r[kind][measure], 1, 3)
+    return text if len(ranked) == len(rows) else f"{text} (n={len(ranked)})"
+
+
 def print_table(results: dict, reference: dict) -> None:
     print("\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau (random) | rho (random) "
           "| tau (table top) | rho (table top) |")
@@ -287,8 +302,8 @@ def print_table(results: dict, reference: dict) -> None:
         rows = list(runs.values())
         cells = [_stat(rows, lambda r: r["top1"], 100), _stat(rows, lambda r: r["top10_mean"], 100),
                  _stat(rows, lambda r: r["top1_percentile"])]
-        cells += [_stat(rows, lambda r, k=k, m=m: r[k][m], 1, 3) if all(r[k] for r in rows) else "not ranked"
-                  for k in ("rank_random", "rank_top") for m in ("kendall_tau", "spearman_rho")]
+        cells += [_ranking_stat(rows, kind, measure) for kind in ("rank_random", "rank_top")
+                  for measure in ("kendall_tau", "spearman_rho")]
         print(f"| {sampler} (n={len(rows)}) | " + " | ".join(cells) + " |")
     evo = reference["evolution_on_table"]
     print(f"| random cell (table mean) | {100 * reference['random_mean']:.2f} | | 50 | | | | |")

@@ -40,7 +40,7 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     # --reuse: the same supernets searched and ranked with other scoring settings, at their final checkpoint
     lever = tmp_path / "lever"
     assert e2e.main(["--smoke", "--out", str(lever), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
-                     "--reuse", str(tmp_path), "--eval-examples", "64", "--bn-batches", "3", "--top-cells", "0"]) == 0
+                     "--reuse", str(tmp_path), "--eval-examples", "64", "--bn-batches", "3", "--top-seeds", "1"]) == 0
     relinked = json.loads((lever / "e2e.json").read_text())["results"]["vae"]["0"]
     assert [r["step"] for r in relinked["rank_over_training"]] == [8] and relinked["rank_top"] is None
     assert json.loads((lever / "vae-seed0" / "top.json").read_text())["evaluation"] == {"eval_examples": 64,
