@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seeds whose supernets are ranked on the table's best cells (default: every seed; "
                         "ranking 1,000 cells costs more CPU time than training here)")
     p.add_argument("--eval-examples", type=int, default=512, help="validation images per scored cell")
+    p.add_argument("--trend-seeds", nargs="+", type=int,
+                   help="seeds whose every kept checkpoint is ranked (tau against training steps; default: every "
+                        "seed); the others are ranked at the final checkpoint only")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per scored cell (default: train's)")
     p.add_argument("--reuse", type=Path, metavar="OUT0",
                    help="search and rank the supernets another invocation trained (OUT0/<sampler>-seed<N>) with "
@@ -127,22 +130,23 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
     scoring = scoring_overrides(args)
     if args.top_seeds is not None and seed not in args.top_seeds:
         top_cells = []
+    trend = args.trend_seeds is None or seed in args.trend_seeds
     key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells if top_cells else 0, "top_sample": len(top_cells),
-           **({"scoring": scoring} if scoring else {})}
+           **({"scoring": scoring} if scoring else {}), **({} if trend else {"final_only": True})}
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
             return stored["result"]
     from samplenas.training.checkpoint import save_json
 
-    result = score_run(run, table, accuracy, random_cells, top_cells, scoring)
+    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend)
     save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
     return result
 
 
-def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict) -> dict:
-    """Table accuracy of the picks; ranking at every kept checkpoint (the final one when none are
-    kept) and over the best cells."""
+def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict, trend: bool = True) -> dict:
+    """Table accuracy of the picks; ranking at every kept checkpoint (`trend`; the final one when none
+    are kept or not `trend`) and over the best cells."""
     from samplenas.training.rank import rank_correlation
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
 
@@ -152,7 +156,7 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
     picks = [tuple(entry["encoding"]) for entry in top["top"]]
     picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
-    kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt"))
+    kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")) if trend else []
     over_training = []
     for trainer in (open_run(run, checkpoint=path, evaluation=scoring) for path in kept) if kept else [final]:
         over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
