@@ -200,6 +200,20 @@ def evolution_on_table(table, budget: int, trials: list[int]) -> list[float]:
     return [float(v) for v in curves[:, -1]]
 
 
+def params_proxy(run: Path, table, cells) -> dict:
+    """Kendall tau / Spearman rho of the cells' parameter counts (their networks at the run's size)
+    against their table accuracy: the ranking a scorer gets with no training at all, for scale."""
+    from scipy import stats
+
+    from samplenas.training.supernet_train import open_run
+
+    supernet = open_run(run).supernet
+    params = [supernet.cost(arch)["params"] for arch in cells]
+    accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+    return {"kendall_tau": float(stats.kendalltau(params, accuracy).statistic),
+            "spearman_rho": float(stats.spearmanr(params, accuracy).statistic)}
+
+
 def summarise(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
 
@@ -278,9 +292,12 @@ def main(argv=None) -> int:
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()
                                                                    if k != "rank_over_training"}}), flush=True)
     budget = next(iter(next(iter(results.values())).values()))["evaluated"]
+    first_run = args.out / f"{args.samplers[0]}-seed{args.seeds[0]}"
     reference = {"random_mean": float(np.nanmean(accuracy)), "table_best": float(np.nanmax(accuracy)),
                  "evolution_on_table": summarise(evolution_on_table(table, budget, args.seeds)),
-                 "evaluations": budget}
+                 "evaluations": budget,
+                 "params_proxy": {"random": params_proxy(first_run, table, random_cells),
+                                  "top": params_proxy(first_run, table, top_cells) if len(top_cells) > 2 else None}}
     report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "reference": reference, "results": results, "commands": commands,
               "wall_time_s": round(time.perf_counter() - started, 1)}
@@ -321,6 +338,10 @@ def print_table(results: dict, reference: dict) -> None:
     print(f"| regularised evolution on the table, {reference['evaluations']} queries | "
           f"{100 * evo['mean']:.2f} ± {100 * evo['std']:.2f} | | | | | | |")
     print(f"| table best | {100 * reference['table_best']:.2f} | | 100 | | | | |")
+    proxy = reference["params_proxy"]
+    cells = [f"{proxy[kind][measure]:.3f}" if proxy[kind] else "" for kind in ("random", "top")
+             for measure in ("kendall_tau", "spearman_rho")]
+    print("| parameter count as the score (table, no training) | | | | " + " | ".join(cells) + " |")
     print("\nKendall tau over random cells against supernet training steps:")
     for sampler, runs in results.items():
         for seed, r in runs.items():
