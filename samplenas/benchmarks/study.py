@@ -11,6 +11,7 @@ Gaussian noise (Table 4: 6,000 cells, noise 0 / 0.1 / 0.5 %).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from samplenas.spaces.base import Arch
 
 Oracle = Callable[[Sequence[Arch]], np.ndarray]
 MAX_STALE_ROUNDS = 50  # a sampler that proposes only known cells this often in a row has collapsed
+LEGEND_WIDTH = 60  # characters per legend line: sampler specs with JSON options run long
 SamplerFactory = Callable[[int], Sampler]
 
 
@@ -132,7 +134,7 @@ def plot_curves(curves: dict[str, np.ndarray], path, title: str) -> None:
     ax.set_ylabel("best test accuracy so far (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax)
     _save(fig, path)
 
 
@@ -148,7 +150,7 @@ def plot_max_of_k(results: dict[str, dict[int, Summary]], path, title: str) -> N
     ax.set_ylabel("max test accuracy among K (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax)
     _save(fig, path)
 
 
@@ -168,8 +170,15 @@ def plot_distributions(samples: dict[str, np.ndarray], path, title: str) -> None
     _save(fig, path)
 
 
+def _legend(ax) -> None:
+    """The legend below the axes with long labels wrapped, so that no sampler spec covers the curves."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [textwrap.fill(label, LEGEND_WIDTH) for label in labels], loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), fontsize="small")
+
+
 def _save(fig, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, dpi=120, bbox_inches="tight")  # "tight" takes in the legend below the axes

@@ -42,11 +42,23 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_study)
 
 
+def split_options(text: str) -> list[str]:
+    """Split at the commas outside brackets and braces, so that a JSON value may hold commas."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [item for item in [*items, text[start:]] if item]
+
+
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """`vae:top_percent=25,epochs=30` -> ("vae", {"top_percent": 25, "epochs": 30})."""
+    """`vae:top_percent=25,epochs=30` -> ("vae", {"top_percent": 25, "epochs": 30}); a value may be
+    JSON with commas inside, e.g. `predictor:inner_options={"epsilon_inc":0.1,"epsilon_max":0.7}`."""
     name, _, rest = spec.partition(":")
     options = {}
-    for item in filter(None, rest.split(",")):
+    for item in split_options(rest):
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"sampler option {item!r} in {spec!r} is not key=value")

@@ -12,6 +12,7 @@ SAMPLERS = Registry(
         "vae": "samplenas.samplers.vae:VAESampler",
         "evolution": "samplenas.samplers.evolution:EvolutionSampler",
         "mixture": "samplenas.samplers.mixture:MixtureSampler",
+        "predictor": "samplenas.samplers.predictor:PredictorSampler",
     },
     group="samplenas.samplers",  # plugins: see samplenas.registry
 )

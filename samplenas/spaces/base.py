@@ -100,6 +100,18 @@ class SearchSpace(ABC):
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         """A valid child of two valid parents."""
 
+    # --- features ------------------------------------------------------------------------
+    def features(self, arch: Arch) -> np.ndarray:
+        """A fixed-length 0/1 vector that a performance predictor learns from: one-hot of every choice.
+
+        Spaces where different encodings are the same network override this, so that a predictor
+        sees equal networks as equal inputs rather than having to learn the equivalence.
+        """
+        arch = self.validate(arch)
+        out = np.zeros(sum(self.dims), dtype=np.float32)
+        out[np.cumsum((0,) + self.dims[:-1]) + np.asarray(arch)] = 1.0
+        return out
+
     # --- identity and text -----------------------------------------------------------------
     def key(self, arch: Arch) -> str:
         """Canonical identity: functionally equivalent architectures share a key."""

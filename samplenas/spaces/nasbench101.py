@@ -158,6 +158,9 @@ NUM_OPS = NUM_VERTICES - 2  # 5 interior vertices
 SHORT_OPS = ("conv3x3", "conv1x1", "maxpool3x3")
 # 423,624 unique cells: Ying et al. 2019, "NAS-Bench-101", section 2.1 (re-checked in the table tests).
 NUM_UNIQUE_CELLS = 423_624
+# Path encoding: an input-to-output path passes 0..5 interior ops, each one of 3.
+PATH_OFFSETS = tuple(sum(len(CANONICAL_OPS) ** k for k in range(length)) for length in range(NUM_OPS + 1))
+NUM_PATHS = PATH_OFFSETS[-1] + len(CANONICAL_OPS) ** NUM_OPS  # 364
 
 
 def ops_of(arch: Arch) -> list[str]:
@@ -333,6 +336,29 @@ class NASBench101Space(SearchSpace):
                 if _connected(child):
                     return tuple(child) + ops
         return tuple(a[:NUM_EDGE_BITS]) + ops
+
+    # --- features ----------------------------------------------------------------------------
+    def features(self, arch: Arch) -> np.ndarray:
+        """Path encoding (BANANAS, White et al. 2021): which of the 364 op sequences of length 0-5
+        occur as an input-to-output path of the pruned cell.
+
+        It is the same for isomorphic cells and for encodings that prune alike (ops of dangling
+        vertices and unused edges leave no trace), and predictors learn from it with far fewer
+        samples than from the adjacency one-hot.
+        """
+        spec = self.decode(arch)
+        out = np.zeros(NUM_PATHS, dtype=np.float32)
+        labels = [CANONICAL_OPS.index(op) for op in spec.ops[1:-1]]
+        last = len(spec.ops) - 1
+        stack = [(0, 0, 0)]  # (vertex, ops on the path so far, their number in base 3)
+        while stack:
+            vertex, length, number = stack.pop()
+            for nxt in np.flatnonzero(spec.matrix[vertex]):
+                if nxt == last:
+                    out[PATH_OFFSETS[length] + number] = 1.0
+                else:
+                    stack.append((int(nxt), length + 1, len(CANONICAL_OPS) * number + labels[nxt - 1]))
+        return out
 
     # --- identity and text ---------------------------------------------------------------------
     def key(self, arch: Arch) -> str:

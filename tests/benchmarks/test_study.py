@@ -110,3 +110,12 @@ def test_search_curve_stops_a_collapsed_sampler_with_a_clear_error():
 
     with pytest.raises(UserError, match="no new cell"):
         study.search_curve(lambda seed: Stuck(SPACE, seed=seed), synthetic_oracle, 5, [0], progress=False)
+
+
+def test_sampler_spec_values_may_be_json_with_commas():
+    from samplenas.cli.nb101_study import parse_spec
+
+    spec = 'predictor:pool=5,inner_options={"epsilon_inc":0.1,"inner_options":{"iters":30}},kappa=1'
+    assert parse_spec(spec) == ("predictor", {"pool": 5, "kappa": 1,
+                                              "inner_options": {"epsilon_inc": 0.1, "inner_options": {"iters": 30}}})
+    assert parse_spec("vae:top_percent=25,,iters=3") == ("vae", {"top_percent": 25, "iters": 3})

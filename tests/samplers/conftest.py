@@ -19,6 +19,9 @@ SMALL_OPTIONS = {
     "evolution": {"population_size": 8, "tournament_size": 3},
     "vae": TINY_VAE,
     "mixture": {"inner_options": TINY_VAE, "epsilon_inc": 0.3},
+    # min_observations below the 12 cells of two feedback rounds, so the predictor's choice is exercised
+    "predictor": {"inner_options": {"inner_options": TINY_VAE, "epsilon_inc": 0.3}, "pool": 3, "mutate_top": 2,
+                  "members": 2, "hidden": 8, "steps": 5, "min_observations": 6},
 }
 
 

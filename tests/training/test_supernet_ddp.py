@@ -127,6 +127,7 @@ def _matrix_values() -> list[dict]:
     for space, network in TINY_NETWORKS.items():
         for sampler in SAMPLERS.names():
             options = {"vae": VAE_OPTIONS, "mixture": {"inner_options": VAE_OPTIONS},
+                       "predictor": {"inner_options": {"inner_options": VAE_OPTIONS}, "min_observations": 2},
                        "evolution": {"population_size": 2, "tournament_size": 2}}.get(sampler, {})
             values.append(dict(space=space, sampler=sampler, network=network, sampler_options=options,
                                mode="gradient" if sampler in ("gumbel", "multinomial") else "one-shot",
