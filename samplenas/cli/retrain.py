@@ -61,8 +61,13 @@ def register(subparsers) -> None:
     p.add_argument("--lower-lr", action="store_true",
                    help="with --resume: continue a diverged run with the smaller --lr given")
     p.add_argument("--stop-after", type=int, metavar="STEPS", help="stop (checkpointed) after this many steps")
+    p.add_argument("--steps", type=int, help="optimiser steps of each network instead of whole --epochs (the "
+                                             "last epoch may end part-way)")
     p.add_argument("--checkpoint-steps", type=int, default=0, metavar="K", help="also checkpoint every K steps")
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
+    p.add_argument("--train-examples", type=int, metavar="N",
+                   help="train on a seeded class-stratified draw of N training examples (validation is held out "
+                        "of them; the test set stays whole: low-data studies)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (resume stays exact with any number)")
     p.add_argument("--ensemble", type=int, default=1, metavar="N",
@@ -118,7 +123,8 @@ def run(args) -> int:
         data_dir=data_dir, seed=args.seed, device=args.device, amp=not args.no_amp,
         channels_last=not args.no_channels_last, sync_bn=not args.no_sync_bn, resume=args.resume,
         stop_after=args.stop_after, checkpoint_steps=args.checkpoint_steps, limit=args.limit,
-        val_fraction=args.val_fraction, workers=args.workers, ensemble=args.ensemble, patience=args.patience,
+        train_examples=args.train_examples, val_fraction=args.val_fraction, workers=args.workers,
+        ensemble=args.ensemble, patience=args.patience, step_budget=args.steps,
         overwrite=args.overwrite, lower_lr=args.lower_lr,
         progress=not args.quiet, command=command_line(args),
     )

@@ -20,6 +20,7 @@ POSITIVE = frozenset({
     "epochs", "steps", "batch_size", "budget", "seeds", "trials", "batch", "n", "population", "generations",
     "top", "ensemble", "max_params", "max_macs", "eval_archs", "eval_examples", "eval_batch_size",
     "checkpoint_every", "log_every", "tournament_size", "children", "stop_after", "limit", "image_size",
+    "train_examples",
 })
 NON_NEGATIVE = frozenset({"checkpoint_steps", "patience", "workers", "warmup", "sample", "eval_every", "bn_batches",
                           "cutout"})

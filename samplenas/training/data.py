@@ -119,6 +119,7 @@ def load_dataset(
     image_size: int | None = None,
     augment: bool = False,
     limit: int | None = None,
+    train_examples: int | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> LoadedData:
     """Datasets for `splits` plus metadata.
@@ -126,7 +127,9 @@ def load_dataset(
     val: a `val_fraction` share of the training set, a class-stratified draw seeded with `seed`
     (train is the rest). image_size: resize (default: native). augment: random crop and flip for the
     RGB training split. limit: keep at most this many examples per split, a seeded class-stratified
-    draw (quick runs).
+    draw (quick runs). train_examples: first draw this many of the training set (seeded, class-stratified,
+    and for one seed each smaller draw inside every larger one), then hold validation out of them; the
+    test set stays whole (low-data studies).
     cache_dir: where archives are extracted (default: $SAMPLENAS_CACHE or ~/.cache/samplenas).
     """
     if name not in DATASETS:
@@ -149,7 +152,9 @@ def load_dataset(
         full_train, test, info = _idx_dataset(name, root, download, image_size)
     else:
         full_train, test, info = _torchvision_rgb(name, root, download, image_size, augment, cache_dir)
-    train, val = _hold_out(full_train, val_fraction, seed)
+    if train_examples is not None and train_examples > len(full_train):
+        raise UserError(f"--train-examples {train_examples} exceeds the {len(full_train)} training examples of {name}")
+    train, val = _hold_out(_limit(full_train, train_examples, seed), val_fraction, seed)
     chosen = {"train": train, "val": val, "test": test}
     out = LoadedData(info)
     for split in splits:

@@ -27,23 +27,32 @@ MONOLITH_DIR = "monolithic"
 FEATURE_GRID = 4  # encoder features are average-pooled to at most 4x4 per channel
 
 
+class _Encoded(Exception):
+    """Raised by the hook on the decoder's first module, carrying its input: ends the forward pass there."""
+
+
+def _stop_at_decoder(module, args):
+    raise _Encoded(args[0])
+
+
 @torch.no_grad()
 def latent_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The encoder output of a `ModularAutoencoder` for `x`, pooled and flattened.
 
     Its steps are the encoder, the reductions, then their mirror images, so the decoder starts
-    at step len(steps) // 2; the encoder output is what enters that step's module.
+    at step len(steps) // 2; the encoder output is what enters that step's module. The pass stops
+    there (the decoder, half the cost, is never run).
     """
     steps, ops = getattr(net, "steps", None), getattr(net, "ops", None)
     if steps is None or ops is None or len(ops) != len(steps):
         raise UserError(f"{type(net).__name__} exposes no encoder (expected an autoencoder's steps and ops)")
-    captured: list[torch.Tensor] = []
-    handle = ops[len(steps) // 2].register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    handle = ops[len(steps) // 2].register_forward_pre_hook(_stop_at_decoder)
     try:
         net(x)
+    except _Encoded as encoded:
+        z = encoded.args[0].float()
     finally:
         handle.remove()
-    z = captured[0].float()
     grid = (min(FEATURE_GRID, z.shape[-2]), min(FEATURE_GRID, z.shape[-1]))
     return F.adaptive_avg_pool2d(z, grid).flatten(1)
 

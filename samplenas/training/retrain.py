@@ -81,11 +81,12 @@ class RetrainJob:
     stop_after: int | None = None  # stop (checkpointed) after this many steps of this invocation
     checkpoint_steps: int = 0  # extra mid-epoch checkpoints; 0 = at epoch ends only
     limit: int | None = None  # examples per split (quick runs)
+    train_examples: int | None = None  # a stratified draw of the training set, validation held out of it
     val_fraction: float = 0.1
     workers: int = 0
     ensemble: int = 1
     patience: int = 0  # epochs without validation improvement before a member stops; 0 = never
-    step_budget: int | None = None  # total optimiser steps (the monolithic comparison); None = epochs
+    step_budget: int | None = None  # optimiser steps of each member (--steps; the monolith's); None = epochs
     overwrite: bool = False  # replace a run already in `out` (after every input was validated)
     lower_lr: bool = False  # with resume: continue with a smaller recipe lr (after a divergence)
     progress: bool = True
@@ -96,7 +97,8 @@ class RetrainJob:
 def load_data(job_like: dict, splits) -> LoadedData:
     return load_dataset(job_like["data"], job_like["data_dir"], splits, val_fraction=job_like["val_fraction"],
                         seed=job_like["seed"], image_size=job_like["recipe"]["network"].get("image_size"),
-                        augment=job_like["recipe"]["augment"], limit=job_like["limit"])
+                        augment=job_like["recipe"]["augment"], limit=job_like["limit"],
+                        train_examples=job_like.get("train_examples"))  # absent: older checkpoints, other callers
 
 
 @dataclass
@@ -248,7 +250,7 @@ class Trainer:
     def _data_meta(self) -> dict:
         job = self.job
         return {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
-                "limit": job.limit, "recipe": self.recipe.to_dict()}
+                "limit": job.limit, "train_examples": job.train_examples, "recipe": self.recipe.to_dict()}
 
     def _check_task(self) -> None:
         reconstructs = self.job.space == "autoencoder"

@@ -54,6 +54,8 @@ def test_short_retrain_of_every_space_then_evaluate(space, tmp_path, capsys):
     (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--data", "imagenet"], "unknown dataset"),
     (["--from", "/nonexistent/top.json"], "top.json"),
     (["--space", "nasnet", "--arch", "0," * 27 + "0", "--epochs", "-1"], "--epochs must be at least 1"),
+    (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--train-examples", "0"], "--train-examples must be at"),
+    (["--space", "autoencoder", "--arch", "3x3conv2d:8", "--train-examples", "2000"], "exceeds the 1438 training"),
     (["--space", "nb101", "--arch", SPACES["nb101"][0], "--network", '{"colour": 1}'], "no setting 'colour'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):

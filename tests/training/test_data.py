@@ -196,3 +196,19 @@ def test_batch_stream_rejects_oversized_batch():
     dataset = load_dataset("digits", splits=("val",)).val
     with pytest.raises(UserError, match="exceeds"):
         BatchStream(dataset, len(dataset) + 1)
+
+
+def test_train_examples_subsets_only_the_training_split():
+    """A stratified draw of the training set, validation held out of it, the test set whole; for one seed the
+    smaller draw lies inside the larger one (a low-data study's sizes are nested)."""
+    full = load_dataset("digits", val_fraction=0.2)
+    small = load_dataset("digits", val_fraction=0.2, train_examples=100)
+    larger = load_dataset("digits", val_fraction=0.2, train_examples=300)
+    assert (len(small.train), len(small.val)) == (80, 20)
+    assert torch.equal(small.test.images, full.test.images)
+    counts = np.bincount(torch.cat([small.train.labels, small.val.labels]).numpy(), minlength=10)
+    assert counts.min() >= 9 and counts.max() <= 11
+    drawn = [{bytes(image.numpy()) for image in torch.cat([d.train.images, d.val.images])} for d in (small, larger)]
+    assert drawn[0] <= drawn[1]
+    with pytest.raises(UserError, match="--train-examples 5000 exceeds the 1438 training examples of digits"):
+        load_dataset("digits", train_examples=5000)

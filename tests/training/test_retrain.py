@@ -33,8 +33,8 @@ def nb101_job(out: Path, **overrides) -> RetrainJob:
 def autoencoder_job(out: Path, **overrides) -> RetrainJob:
     recipe = resolve_recipe("autoencoder", {"epochs": 2, "batch_size": 8, "task": "denoising",
                                             **overrides.pop("recipe", {})})
-    return RetrainJob(space="autoencoder", arch=AUTOENCODER, data="digits", out=out, recipe=recipe, limit=48,
-                      progress=False, **overrides)
+    return RetrainJob(space="autoencoder", arch=AUTOENCODER, data="digits", out=out, recipe=recipe,
+                      limit=overrides.pop("limit", 48), progress=False, **overrides)
 
 
 def weights(directory: Path) -> list[dict]:
@@ -154,6 +154,19 @@ def test_autoencoder_ensemble_stops_eagerly_and_probes_linearly(tmp_path):
     assert probe["ensemble"]["features"] == 2 * probe["monolithic"]["features"] == 2 * 8 * 4 * 4
     assert 0 <= probe["ensemble"]["accuracy"] <= 1
     assert result["test"]["psnr"] > 0
+
+
+def test_train_examples_shrink_training_only_and_are_kept_for_evaluate(tmp_path):
+    """40 drawn examples, 10 of them validation: 30 // 8 = 3 steps an epoch; the whole test set is measured."""
+    result = retrain(autoencoder_job(tmp_path, limit=None, train_examples=40, val_fraction=0.25))
+    assert result["steps"] == 2 * 3
+    assert result["test"]["examples"] == len(load_dataset("digits", splits=("test",)).test)
+    assert evaluate_checkpoint(tmp_path)["test"] == result["test"]
+
+
+def test_step_budget_ends_mid_epoch_and_the_monolith_gets_every_copys_steps(tmp_path):
+    result = retrain(autoencoder_job(tmp_path, ensemble=2, step_budget=8))  # 48 // 8 = 6 steps an epoch
+    assert result["ensemble"]["member_steps"] == [8, 8] and result["ensemble"]["monolithic"]["steps"] == 16
 
 
 def test_arch_from_top(tmp_path):
