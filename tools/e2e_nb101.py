@@ -223,12 +223,12 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     from samplenas.plotting import pyplot, save_figure
 
     plt = pyplot()
-    fig, (picks, ranking) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (picks, ranking) = plt.subplots(1, 2, figsize=(11, 5))
     for i, (sampler, runs) in enumerate(results.items()):
         top1 = [100 * r["top1"] for r in runs.values()]
-        picks.scatter([i] * len(top1), top1, label=f"{sampler} top-1", zorder=3)
+        picks.scatter([i] * len(top1), top1, color=f"C{i}", label=f"{sampler} top-1", zorder=3)
         picks.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
-                      label=f"{sampler} top-10 mean", zorder=3)
+                      color=f"C{i}", label=f"{sampler} top-10 mean", zorder=3)
         for j, r in enumerate(runs.values()):
             curve = r["rank_over_training"]
             ranking.plot([c["step"] for c in curve], [c["kendall_tau"] for c in curve], marker="o",
@@ -239,12 +239,12 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     picks.set_xticks(range(len(results)), list(results))
     picks.set_ylabel("table test accuracy of the pick (%)")
     picks.set_title("cells picked by train -> search")
-    picks.legend(fontsize=7, loc="lower right")
+    picks.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ranking.axhline(0, color="grey", lw=0.8)
     ranking.set_xlabel("supernet training step")
     ranking.set_ylabel("Kendall tau, supernet vs table (random cells)")
     ranking.set_title("does ranking improve as the supernet trains?")
-    ranking.legend(fontsize=7)
+    ranking.legend(fontsize=7, title="lines: every kept checkpoint; dots: final only", title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -341,7 +341,7 @@ def print_table(results: dict, reference: dict) -> None:
     proxy = reference["params_proxy"]
     cells = [f"{proxy[kind][measure]:.3f}" if proxy[kind] else "" for kind in ("random", "top")
              for measure in ("kendall_tau", "spearman_rho")]
-    print("| parameter count as the score (table, no training) | | | | " + " | ".join(cells) + " |")
+    print("| parameter count of the cell (no training) | | | | " + " | ".join(cells) + " |")
     print("\nKendall tau over random cells against supernet training steps:")
     for sampler, runs in results.items():
         for seed, r in runs.items():
