@@ -37,6 +37,7 @@ import os
 import random
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +198,9 @@ class SupernetTrainer:
         self.val_stream = ShardedBatchStream(self.data.val, val_batch, config.seed + 1, 0, self.world)
         self.archs_per_step = rank_archs_per_step(int(getattr(self.sampler, "group_size", 1)), self.world,
                                                   self.different)
-        self.load_scoring_batches()
+        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
+        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
+                                               self.device)
         self.step = 0
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
@@ -220,9 +223,10 @@ class SupernetTrainer:
             "world_size": self.world.size,
         }
 
-    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+    def load_state_dict(self, state: dict, source: str = "checkpoint", may_differ: Iterable[str] = ()) -> None:
+        """`may_differ`: settings the checkpoint's config need not match (how open_run's overrides score)."""
         check_checkpoint(state, SUPERNET_SCHEMA, source)  # keys and types, before any tensor is used
-        check_same_config(state.get("config", {}), self.config.to_dict(), source)
+        check_same_config(state.get("config", {}), self.config.to_dict(), source, may_differ)
         rank_rngs = state.get("rank_rngs")  # every process's RNG state, from a multi-process run
         try:
             self.supernet.load_state_dict(state["model"])
@@ -339,13 +343,6 @@ class SupernetTrainer:
         return reduce_sums({"loss": value}, self.world)["loss"] / self.world.size
 
     # --- evaluation rounds ---------------------------------------------------------------------------
-    def load_scoring_batches(self) -> None:
-        """The validation and BN-recalibration batches every score uses, as the config says."""
-        config = self.config
-        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
-        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
-                                               self.device)
-
     def score(self, arch: Arch, calibrate: bool = True) -> dict:
         return score_arch(self.supernet, arch, self.task, self.val, self.calibration if calibrate else [], self.amp)
 
@@ -468,12 +465,12 @@ class SupernetTrainer:
         }
 
 
-def check_same_config(saved: dict, current: dict, source: str) -> None:
-    """UserError naming the first setting that differs, except bookkeeping ones. A setting the saved
-    config lacks (written before the setting existed) counts as its default."""
+def check_same_config(saved: dict, current: dict, source: str, may_differ: Iterable[str] = ()) -> None:
+    """UserError naming the first setting that differs, except bookkeeping ones and `may_differ`. A
+    setting the saved config lacks (written before the setting existed) counts as its default."""
     defaults = TrainConfig(space="", sampler="").to_dict()
     for name in sorted(set(saved) | set(current)):
-        if name in BOOKKEEPING:
+        if name in BOOKKEEPING or name in may_differ:
             continue
         if saved.get(name, defaults.get(name)) != current.get(name):
             raise UserError(f"{source} was written with {name}={saved.get(name)!r}, "
@@ -502,14 +499,10 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
     unknown = sorted(set(overrides) - set(EVALUATION_SETTINGS))
     if unknown:
         raise UserError(f"cannot override {unknown[0]!r} when scoring a run (only {', '.join(EVALUATION_SETTINGS)})")
-    values = read_json_object(run / CONFIG, "run config")
-    values["device"] = device
+    values = {**read_json_object(run / CONFIG, "run config"), **overrides, "device": device}
     if data_dir is not None:
         values["data_dir"] = data_dir
     trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
     path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
-    trainer.load_state_dict(load_checkpoint(path), str(path))
-    if overrides:
-        trainer.config = TrainConfig.from_dict({**trainer.config.to_dict(), **overrides})
-        trainer.load_scoring_batches()
+    trainer.load_state_dict(load_checkpoint(path), str(path), may_differ=overrides)
     return trainer
