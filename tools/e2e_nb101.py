@@ -147,23 +147,26 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
 def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict, trend: bool = True) -> dict:
     """Table accuracy of the picks; ranking at every kept checkpoint (`trend`; the final one when none
     are kept or not `trend`) and over the best cells."""
+    from samplenas.training.checkpoint import load_checkpoint
     from samplenas.training.rank import rank_correlation
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
 
     top = json.loads((run / "top.json").read_text())
-    final = open_run(run, evaluation=scoring)
-    space = final.space
+    trainer = open_run(run, evaluation=scoring)  # the final checkpoint; the kept ones are loaded into it below
+    space = trainer.space
     picks = [tuple(entry["encoding"]) for entry in top["top"]]
     picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
-    kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")) if trend else []
-    over_training = []
-    for trainer in (open_run(run, checkpoint=path, evaluation=scoring) for path in kept) if kept else [final]:
-        over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
     rank_top = None
     if top_cells:
         top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
-        rank_top = rank_correlation(final, top_cells, top_acc, progress=True)[1]
+        rank_top = rank_correlation(trainer, top_cells, top_acc, progress=True)[1]
+    kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")) if trend else []
+    over_training = []
+    for path in kept or [None]:
+        if path is not None:
+            trainer.load_state_dict(load_checkpoint(path), str(path), may_differ=scoring)
+        over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
     return {
         "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
@@ -200,14 +203,11 @@ def evolution_on_table(table, budget: int, trials: list[int]) -> list[float]:
     return [float(v) for v in curves[:, -1]]
 
 
-def params_proxy(run: Path, table, cells) -> dict:
+def params_proxy(supernet, table, cells) -> dict:
     """Kendall tau / Spearman rho of the cells' parameter counts (their networks at the run's size)
     against their table accuracy: the ranking a scorer gets with no training at all, for scale."""
     from scipy import stats
 
-    from samplenas.training.supernet_train import open_run
-
-    supernet = open_run(run).supernet
     params = [supernet.cost(arch)["params"] for arch in cells]
     accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
     return {"kendall_tau": float(stats.kendalltau(params, accuracy).statistic),
@@ -256,6 +256,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from samplenas.spaces import SPACES
     from samplenas.training.rank import distinct_uniform
+    from samplenas.training.supernet_train import open_run
 
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -292,12 +293,12 @@ def main(argv=None) -> int:
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()
                                                                    if k != "rank_over_training"}}), flush=True)
     budget = next(iter(next(iter(results.values())).values()))["evaluated"]
-    first_run = args.out / f"{args.samplers[0]}-seed{args.seeds[0]}"
+    sized = open_run(args.out / f"{args.samplers[0]}-seed{args.seeds[0]}").supernet  # the networks' size
     reference = {"random_mean": float(np.nanmean(accuracy)), "table_best": float(np.nanmax(accuracy)),
                  "evolution_on_table": summarise(evolution_on_table(table, budget, args.seeds)),
                  "evaluations": budget,
-                 "params_proxy": {"random": params_proxy(first_run, table, random_cells),
-                                  "top": params_proxy(first_run, table, top_cells) if len(top_cells) > 2 else None}}
+                 "params_proxy": {"random": params_proxy(sized, table, random_cells),
+                                  "top": params_proxy(sized, table, top_cells) if len(top_cells) > 2 else None}}
     report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "reference": reference, "results": results, "commands": commands,
               "wall_time_s": round(time.perf_counter() - started, 1)}
