@@ -54,7 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data split and order (default: 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default: a GPU when visible)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 mixed precision on GPU")
-    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout on GPU")
+    p.add_argument("--no-channels-last", action="store_true",
+                   help="keep activations N,C,H,W (channels-last is faster here)")
     p.add_argument("--no-sync-bn", action="store_true", help="per-process batch norm when distributed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (bit-exact)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in OUT")

@@ -54,6 +54,7 @@ JSON_FIELDS = {"network": "JSON object of supernet settings, e.g. '{\"C\": 16}'"
                "sampler_options": "JSON object of sampler options, e.g. '{\"lr\": 0.01}'"}
 SWITCHES = {"download": ("--download", "fetch the data set if missing (needs internet)"),
             "amp": ("--no-amp", "no bf16 mixed precision on GPU"),
+            "channels_last": ("--no-channels-last", "keep activations N,C,H,W (channels-last is faster here)"),
             "augment": ("--augment", "random crop and flip of RGB training images"),
             "keep_checkpoints": ("--keep-checkpoints", "also keep every checkpoint as OUT/checkpoints/stepNNNNNNN.pt "
                                  "(to study the supernet over training)")}
@@ -89,7 +90,8 @@ def register(subparsers) -> None:
             p.add_argument(_flag(field.name), help=JSON_FIELDS[field.name])
         elif field.name in SWITCHES:
             flag, text = SWITCHES[field.name]
-            p.add_argument(flag, dest=field.name, action="store_const", const=flag != "--no-amp", help=text)
+            p.add_argument(flag, dest=field.name, action="store_const", const=not flag.startswith("--no-"),
+                           help=text)
         else:
             default = field.default if field.default is not dataclasses.MISSING else None
             text = texts.get(field.name, field.name.replace("_", " "))

@@ -17,8 +17,10 @@ import hashlib
 import os
 import shutil
 import struct
+import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
 
 from samplenas.cache import cache_root
 from samplenas.errors import UserError
@@ -58,6 +61,13 @@ class LoadedData:
     val: Dataset | None = None
     test: Dataset | None = None
 
+    def to(self, device: torch.device) -> LoadedData:
+        """The splits held on `device` when it is a GPU (batches are then made there); as they are on CPU."""
+        if torch.device(device).type == "cpu":
+            return self
+        return LoadedData(self.info, *(None if split is None else split.to(device)
+                                       for split in (self.train, self.val, self.test)))
+
 
 # Normalisation constants: the usual published per-channel statistics of each training set
 # (digits' are computed at load time).
@@ -74,37 +84,85 @@ NEEDS_DATA_DIR = frozenset(DATASETS) - {"digits"}
 class TensorImages(Dataset):
     """In-memory images (uint8 N,C,H,W times `scale` gives [0, 1]), normalised on the way out.
 
-    `batch(indices)` returns a whole batch with one indexing op; `image_size` other than the
-    stored size resizes bilinearly per batch (e.g. 8x8 digits shown to a net built for 16x16).
+    `batch(indices, key)` returns a whole batch with one indexing op, on the device the images are on
+    (`to(device)` keeps a data set resident on a GPU). `image_size` other than the stored size resizes
+    per batch (e.g. 8x8 digits shown to a net built for 16x16). `pad_crop` > 0 (the training split of
+    an augmented RGB set) pads by that many black pixels, crops back at a random offset and flips half
+    the images, as torchvision's RandomCrop(padding) + RandomHorizontalFlip do, but batched on tensors
+    and drawn from `key` (seed, epoch) and each example's index only, so a resumed run sees the same
+    crops; without a key nothing is augmented. `origin[i]` is example i's position in the file set it was
+    loaded from, kept through every subset (what tells that validation and training never share an image).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, scale: float,
-                 mean: Sequence[float], std: Sequence[float], image_size: int | None = None):
+                 mean: Sequence[float], std: Sequence[float], image_size: int | None = None, pad_crop: int = 0,
+                 origin: np.ndarray | None = None):
         self.images = images
+        self.origin = np.arange(len(labels)) if origin is None else np.asarray(origin, dtype=np.int64)
         self.labels = labels.long()
         self.scale = float(scale)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
         self.image_size = int(image_size or images.shape[-1])
+        self.pad_crop = int(pad_crop)
+        self._draws: tuple[tuple[int, ...], np.ndarray] | None = None  # the last key's per-example draws
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        x = self.images[index].float() * self.scale
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+    def batch(self, indices, key: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        indices = np.asarray(indices, dtype=np.int64)
+        index = torch.as_tensor(indices, device=self.images.device)
+        images = self.images[index]
+        if self.pad_crop and key is not None:
+            images = pad_crop_flip(images, self._augmentation(tuple(int(k) for k in key))[indices], self.pad_crop)
+        x = images.float().div_(1.0 / self.scale)  # as torchvision's ToTensor: bitwise its values
+        if x.shape[-1] != self.image_size:  # antialiased when shrinking, as PIL's Resize
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
+                              antialias=self.image_size < x.shape[-1])
         return (x - self.mean) / self.std, self.labels[index]
+
+    def _augmentation(self, key: tuple[int, ...]) -> np.ndarray:
+        """(row offset, column offset, flip) of every example for `key`: a pure function of the key."""
+        if self._draws is None or self._draws[0] != key:
+            rng = np.random.default_rng([*key, 0xC401])
+            offsets = rng.integers(0, 2 * self.pad_crop + 1, size=(len(self), 2))
+            flips = rng.random(len(self)) < 0.5
+            self._draws = (key, np.column_stack([offsets, flips]).astype(np.int64))
+        return self._draws[1]
 
     def __getitem__(self, i: int):
         x, y = self.batch([i])
         return x[0], y[0]
 
+    def _like(self, images: torch.Tensor, labels: torch.Tensor, pad_crop: int, origin: np.ndarray) -> TensorImages:
+        return TensorImages(images, labels, self.scale, self.mean.flatten().tolist(), self.std.flatten().tolist(),
+                            self.image_size, pad_crop, origin)
+
     def subset(self, indices) -> TensorImages:
-        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        return TensorImages(self.images[index], self.labels[index], self.scale,
-                            self.mean.flatten().tolist(), self.std.flatten().tolist(), self.image_size)
+        indices = np.asarray(indices, dtype=np.int64)
+        index = torch.as_tensor(indices, device=self.images.device)
+        return self._like(self.images[index], self.labels[index], self.pad_crop, self.origin[indices])
+
+    def augmented(self, pad: int) -> TensorImages:
+        """The same images with random pad-`pad`-and-crop and flips on keyed batches."""
+        return self._like(self.images, self.labels, pad, self.origin)
+
+    def to(self, device: torch.device | str) -> TensorImages:
+        """The same data set held on `device` (batches are then made there, with no host copy)."""
+        return self._like(self.images.to(device), self.labels.to(device), self.pad_crop, self.origin)
+
+
+def pad_crop_flip(images: torch.Tensor, draws: np.ndarray, pad: int) -> torch.Tensor:
+    """Crop image b of the zero-padded batch at (draws[b, 0], draws[b, 1]) and mirror it when draws[b, 2]
+    (RandomCrop, then RandomHorizontalFlip): a view per image, copied once into the batch."""
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (pad, pad, pad, pad))
+    out = torch.empty_like(images)
+    for b, (row, column, flip) in enumerate(draws.tolist()):
+        crop = padded[b, :, row:row + height, column:column + width]
+        out[b] = crop.flip(-1) if flip else crop
+    return out
 
 
 # --- public entry point -------------------------------------------------------------------------
@@ -151,10 +209,12 @@ def load_dataset(
     elif name in ("mnist", "fashion-mnist"):
         full_train, test, info = _idx_dataset(name, root, download, image_size)
     else:
-        full_train, test, info = _torchvision_rgb(name, root, download, image_size, augment, cache_dir)
+        full_train, test, info = _rgb_dataset(name, root, download, image_size, cache_dir)
     if train_examples is not None and train_examples > len(full_train):
         raise UserError(f"--train-examples {train_examples} exceeds the {len(full_train)} training examples of {name}")
     train, val = _hold_out(_limit(full_train, train_examples, seed), val_fraction, seed)
+    if augment and info.in_channels == 3:  # the training split only: validation and test stay as they are
+        train = train.augmented(full_train.images.shape[-1] // 8)
     chosen = {"train": train, "val": val, "test": test}
     out = LoadedData(info)
     for split in splits:
@@ -195,7 +255,7 @@ def _labels(dataset: Dataset) -> np.ndarray:
     """Class labels without loading images (TensorImages, ImageFolder/CIFAR `targets`, Subsets);
     datasets without labels (none here today) get one class, i.e. a plain seeded permutation."""
     if isinstance(dataset, TensorImages):
-        return dataset.labels.numpy()
+        return dataset.labels.cpu().numpy()
     if isinstance(dataset, Subset):
         return _labels(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
     for name in ("targets", "labels"):  # torchvision: ImageFolder/CIFAR10 `targets`, STL10 `labels`
@@ -277,30 +337,27 @@ def _idx_dataset(name: str, root: Path, download: bool, image_size: int | None):
     return train, test, DatasetInfo(name, 10, 1, size, mean, std)
 
 
-# --- RGB datasets through torchvision -----------------------------------------------------------
-def _torchvision_rgb(name: str, root: Path, download: bool, image_size: int | None, augment: bool, cache_dir):
+# --- RGB datasets, decoded once into uint8 tensors ---------------------------------------------
+def _rgb_dataset(name: str, root: Path, download: bool, image_size: int | None, cache_dir):
+    """Train and test images of an RGB set as in-memory `TensorImages` (torchvision's CIFAR-10 and STL-10
+    already hold uint8 arrays; the JPEG CIFAR-10 copy is decoded once and cached)."""
     import torchvision.datasets as tvd
-    from torchvision import transforms as T
 
-    native = 96 if name == "stl10" else 32
-    size = int(image_size or native)
-    mean, std = _STATS[name]
-    common = ([T.Resize(size)] if size != native else []) + [T.ToTensor(), T.Normalize(mean, std)]
-    augmentation = [T.RandomCrop(native, padding=native // 8), T.RandomHorizontalFlip()] if augment else []
-    train_tf, test_tf = T.Compose(augmentation + common), T.Compose(common)
     if name == "cifar10":
-        train = _torchvision_call(lambda: tvd.CIFAR10(str(root), True, train_tf, download=download), name, root)
-        test = _torchvision_call(lambda: tvd.CIFAR10(str(root), False, test_tf, download=download), name, root)
+        parts = [_torchvision_call(lambda train=train: tvd.CIFAR10(str(root), train, download=download), name, root)
+                 for train in (True, False)]
+        arrays = [(part.data.transpose(0, 3, 1, 2), np.asarray(part.targets)) for part in parts]
     elif name == "stl10":
-        train = _torchvision_call(lambda: tvd.STL10(str(root), "train", transform=train_tf, download=download),
-                                  name, root)
-        test = _torchvision_call(lambda: tvd.STL10(str(root), "test", transform=test_tf, download=download),
-                                 name, root)
+        parts = [_torchvision_call(lambda split=split: tvd.STL10(str(root), split, download=download), name, root)
+                 for split in ("train", "test")]
+        arrays = [(part.data, np.asarray(part.labels)) for part in parts]
     else:
-        folder = cifar10_jpeg_folder(root, cache_dir)
-        train = tvd.ImageFolder(str(folder / "train"), train_tf)
-        test = tvd.ImageFolder(str(folder / "test"), test_tf)
-    return train, test, DatasetInfo(name, 10, 3, size, mean, std)
+        arrays = decoded_image_folder(cifar10_jpeg_folder(root, cache_dir), cache_dir)
+    mean, std = _STATS[name]
+    train, test = (TensorImages(torch.from_numpy(np.ascontiguousarray(images)),
+                                torch.from_numpy(labels.astype(np.int64)),
+                                1 / 255, mean, std, image_size) for images, labels in arrays)
+    return train, test, DatasetInfo(name, 10, 3, train.image_size, mean, std)
 
 
 def _torchvision_call(make, name: str, root: Path):
@@ -358,6 +415,87 @@ def cifar10_jpeg_folder(root: Path, cache_dir=None) -> Path:
     return target
 
 
+DECODED_SPLITS = ("train", "test")
+
+
+def decoded_image_folder(folder: Path, cache_dir=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(uint8 N,C,H,W images, labels) of `folder`/train and `folder`/test, in ImageFolder's order (so the
+    validation split is the one the PIL pipeline drew), decoded once and kept as an .npz in the cache
+    folder, keyed by the folder's path and its class folders' names, sizes and times: later runs read
+    the arrays in about a second instead of decoding 60,000 JPEGs per epoch."""
+    classes = {split: sorted(d.name for d in (folder / split).iterdir() if d.is_dir()) for split in DECODED_SPLITS}
+    stamp = [str(folder.resolve())]
+    for split in DECODED_SPLITS:
+        for name in classes[split]:
+            entry = folder / split / name
+            stamp.append(f"{split}/{name}:{entry.stat().st_mtime_ns}:{sum(1 for _ in entry.iterdir())}")
+    tag = hashlib.sha1("\n".join(stamp).encode()).hexdigest()[:12]
+    cache = Path(cache_dir) if cache_dir else cache_root()
+    target = cache / f"decoded-{folder.name}-{tag}.npz"
+    if target.is_file():
+        arrays = _read_decoded(target, classes["train"])
+        if arrays is not None:
+            return arrays
+    arrays = [_decode_split(folder / split) for split in DECODED_SPLITS]
+    cache.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".decoded-", suffix=".npz", dir=cache)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, classes=np.asarray(classes["train"]),
+                     **{f"{split}_{kind}": array for split, pair in zip(DECODED_SPLITS, arrays)
+                        for kind, array in zip(("images", "labels"), pair)})
+        os.replace(staging, target)
+    except OSError as err:
+        Path(staging).unlink(missing_ok=True)
+        print(f"note: could not keep the decoded images in {cache} ({err}); the next run decodes again",
+              file=sys.stderr)
+    return arrays
+
+
+def _decode_split(split: Path) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision.datasets as tvd
+    from PIL import Image
+
+    folder = tvd.ImageFolder(str(split))
+    print(f"decoding the {len(folder.samples):,} images of {split} once (kept in the cache folder)", file=sys.stderr)
+    images = None
+    for i, (path, _) in enumerate(tqdm(folder.samples, desc=f"decoding {split.name}", unit="img", leave=False,
+                                       disable=not sys.stderr.isatty())):
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+        if images is None:
+            images = np.empty((len(folder.samples), *pixels.shape), dtype=np.uint8)
+        if pixels.shape != images.shape[1:]:
+            raise UserError(f"{path} is {pixels.shape[2]}x{pixels.shape[1]}, the others "
+                            f"{images.shape[3]}x{images.shape[2]}: an image folder's images must share one size")
+        images[i] = pixels
+    if images is None:
+        raise UserError(f"{split} holds no images")
+    return images, np.asarray(folder.targets, dtype=np.int64)
+
+
+def _read_decoded(path: Path, classes: list[str]) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The cached arrays if they have the expected keys, dtypes, shapes and classes; None (decode again) if not."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        stored = {}
+    arrays = []
+    for split in DECODED_SPLITS:
+        images, labels = stored.get(f"{split}_images"), stored.get(f"{split}_labels")
+        if (images is None or labels is None or images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3
+                or labels.dtype != np.int64 or labels.shape != images.shape[:1]
+                or labels.min(initial=0) < 0 or labels.max(initial=0) >= len(classes)):
+            print(f"note: {path} is not a decoded image cache of this folder; decoding again", file=sys.stderr)
+            return None
+        arrays.append((images, labels))
+    if stored.get("classes") is None or stored["classes"].tolist() != classes:
+        print(f"note: {path} was decoded from other classes; decoding again", file=sys.stderr)
+        return None
+    return arrays
+
+
 def _is_safe_member(name: str) -> bool:
     path = Path(name)
     return not path.is_absolute() and ".." not in path.parts
@@ -399,13 +537,18 @@ def iterate_batches(dataset: Dataset, indices: Sequence[int], batch_size: int, n
     """
     if isinstance(dataset, TensorImages):
         for start in range(0, len(indices), batch_size):
-            yield dataset.batch(indices[start:start + batch_size])
+            yield dataset.batch(indices[start:start + batch_size], key)
         return
     key = tuple(int(k) for k in key)
     chunks = [[(key, int(i)) for i in indices[start:start + batch_size]]
               for start in range(0, len(indices), batch_size)]
     yield from DataLoader(SeededItems(dataset), batch_sampler=chunks, num_workers=num_workers,
                           generator=torch.Generator())
+
+
+def in_memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """Image batches (N, C, H, W) laid out channels-last when asked; anything else as it is."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
 def eval_batches(dataset: Dataset, batch_size: int, limit: int | None = None, num_workers: int = 0):

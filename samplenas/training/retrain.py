@@ -33,7 +33,7 @@ from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training import typed_config
 from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import LoadedData, iterate_batches, load_dataset
+from samplenas.training.data import LoadedData, in_memory_format, iterate_batches, load_dataset
 from samplenas.training.distributed import (
     World,
     close_world,
@@ -75,7 +75,7 @@ class RetrainJob:
     seed: int = 0
     device: str | None = None  # "cpu", "cuda" or None (GPU when visible)
     amp: bool = True  # bf16 autocast on GPU
-    channels_last: bool = True  # on GPU
+    channels_last: bool = True  # faster on CPU and GPU (tools/bench_proxy.py)
     sync_bn: bool = True  # when distributed
     resume: bool = False
     stop_after: int | None = None  # stop (checkpointed) after this many steps of this invocation
@@ -135,7 +135,7 @@ def build_network(supernet, arch: Arch, seed: int, index: int, world: World, syn
     if world.distributed and sync_bn:
         net = convert_sync_batchnorm(net)
     net = net.to(world.device)
-    if channels_last and world.device.type == "cuda":
+    if channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net
 
@@ -150,10 +150,7 @@ def make_member(net: nn.Module, recipe: Recipe, world: World) -> Member:
 
 # --- evaluation --------------------------------------------------------------------------------
 def _to_device(x: torch.Tensor, world: World, channels_last: bool) -> torch.Tensor:
-    x = x.to(world.device, non_blocking=True)
-    if channels_last and world.device.type == "cuda" and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    return in_memory_format(x.to(world.device, non_blocking=True), channels_last)
 
 
 def _autocast(world: World, amp: bool):
@@ -221,7 +218,8 @@ class Trainer:
         self.job, self.world = job, world
         self.out = Path(job.out)
         self.recipe = job.recipe
-        self.data = data if data is not None else load_data(self._data_meta(), ("train", "val", "test"))
+        data = data if data is not None else load_data(self._data_meta(), ("train", "val", "test"))
+        self.data = data.to(world.device)  # resident on a GPU
         self.task = make_task(self.recipe, self.data.info)
         self.settings = network_settings(job.space, self.recipe.network, self.data.info)
         supernet = make_supernet(job.space, self.settings)
@@ -267,7 +265,8 @@ class Trainer:
     def meta(self) -> dict:
         return {**self._data_meta(), "format": FORMAT, "space": self.job.space, "arch": list(self.arch),
                 "arch_text": self.space.to_str(self.arch), "settings": self.settings, "ensemble": self.job.ensemble,
-                "patience": self.job.patience, "total_steps": self.total_steps}
+                "patience": self.job.patience, "total_steps": self.total_steps,
+                "channels_last": self.job.channels_last}
 
     # -- checkpoints
     def save(self, epoch: int, epoch_step: int) -> None:
@@ -291,7 +290,8 @@ class Trainer:
         saved, current = state["meta"], self.meta()
         if self.job.lower_lr:
             saved = self._accept_lower_lr(saved, path)
-        differing = [k for k in current if saved.get(k) != current[k] and k not in ("data_dir",)]
+        # the data folder and the memory layout may change (the layout moves results by float rounding only)
+        differing = [k for k in current if saved.get(k) != current[k] and k not in ("data_dir", "channels_last")]
         if differing:
             raise UserError(f"cannot resume {path}: it was written for a different {differing[0]} "
                             f"({saved.get(differing[0])!r} != {current[differing[0]]!r})")
@@ -557,10 +557,13 @@ def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World)
         except STATE_ERRORS as err:
             raise UserError(f"{path}: member {index}'s weights do not fit its recorded network settings "
                             f"({(str(err).splitlines() or [''])[0].strip()[:200]})") from None
-        nets.append(net.to(world.device))
+        net = net.to(world.device)
+        nets.append(net.to(memory_format=torch.channels_last) if meta.get("channels_last") else net)
+    channels_last = bool(meta.get("channels_last"))  # evaluated in the layout the run tested in
     recalibrated = recalibrate_if_short(nets, data.train, task, world, meta["seed"],
                                         recipe.batch_size // world.size, int(state["step"]))  # as the run's test did
-    metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256))
+    metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256),
+                               channels_last=channels_last)
     report = {"checkpoint": str(path), "space": meta["space"], "arch": meta["arch_text"], "data": meta["data"],
               "test": metrics["combined" if len(nets) > 1 else "member0"], "bn_recalibration_batches": recalibrated}
     if len(nets) > 1:

@@ -14,7 +14,7 @@ import torch
 from samplenas.spaces.base import Arch
 from samplenas.supernet.base import Supernet
 from samplenas.supernet.bn import recalibrate_bn
-from samplenas.training.data import iterate_batches
+from samplenas.training.data import in_memory_format, iterate_batches
 from samplenas.training.tasks import step_generator
 
 EVAL_NOISE_KEY = 9_191  # denoising noise of the validation images: the same for every architecture
@@ -29,22 +29,25 @@ def autocast(device: torch.device, enabled: bool):
     return nullcontext()
 
 
-def fixed_batches(dataset, indices, batch_size: int, device: torch.device) -> list[Batch]:
+def fixed_batches(dataset, indices, batch_size: int, device: torch.device, channels_last: bool = False) -> list[Batch]:
     """Batches loaded once and kept on `device` (evaluation reuses them for every architecture)."""
-    return [(x.to(device), y.to(device)) for x, y in iterate_batches(dataset, indices, batch_size)]
+    return [(in_memory_format(x.to(device), channels_last), y.to(device))
+            for x, y in iterate_batches(dataset, indices, batch_size)]
 
 
-def validation_batches(dataset, batch_size: int, examples: int, device: torch.device) -> list[Batch]:
+def validation_batches(dataset, batch_size: int, examples: int, device: torch.device,
+                       channels_last: bool = False) -> list[Batch]:
     """The first `examples` validation examples; the split's stored order is class-stratified (data.py)."""
-    return fixed_batches(dataset, np.arange(min(len(dataset), int(examples))), batch_size, device)
+    return fixed_batches(dataset, np.arange(min(len(dataset), int(examples))), batch_size, device, channels_last)
 
 
-def calibration_batches(dataset, batch_size: int, count: int, seed: int, device: torch.device) -> list[Batch]:
+def calibration_batches(dataset, batch_size: int, count: int, seed: int, device: torch.device,
+                        channels_last: bool = False) -> list[Batch]:
     """`count` training batches of a fixed seeded permutation, for BN recalibration."""
     if count == 0:
         return []
     order = np.random.default_rng([seed, 7]).permutation(len(dataset))
-    return fixed_batches(dataset, order[: count * batch_size], batch_size, device)
+    return fixed_batches(dataset, order[: count * batch_size], batch_size, device, channels_last)
 
 
 @torch.no_grad()

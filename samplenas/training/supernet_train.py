@@ -49,7 +49,7 @@ from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import load_dataset
+from samplenas.training.data import in_memory_format, load_dataset
 from samplenas.training.distributed import (
     ShardedBatchStream,
     World,
@@ -67,7 +67,12 @@ from samplenas.training.distributed import (
 from samplenas.training.recipes import build_optimizer, learning_rate
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.schema import SUPERNET as SUPERNET_SCHEMA
-from samplenas.training.supernet_eval import autocast, calibration_batches, score_arch, validation_batches
+from samplenas.training.supernet_eval import (
+    autocast,
+    calibration_batches,
+    score_arch,
+    validation_batches,
+)
 from samplenas.training.tasks import make_task, step_generator
 from samplenas.training.tensorboard import open_writer
 from samplenas.training.train_config import TrainConfig, read_json_object
@@ -79,8 +84,9 @@ KEPT_CHECKPOINTS = "checkpoints"  # with keep_checkpoints: every checkpoint, as 
 SUMMARY = "summary.json"
 TENSORBOARD = "tensorboard"
 # Settings that may change on --resume without changing the trajectory.
+# channels_last changes the memory layout only: results equal up to float rounding.
 BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "workers", "device", "download",
-                         "data_dir"})
+                         "data_dir", "channels_last"})
 
 
 class LossNotFinite(UserError):
@@ -174,6 +180,7 @@ class SupernetTrainer:
         self.data = load_dataset(config.data, config.data_dir, ("train", "val"), val_fraction=config.val_fraction,
                                  seed=config.seed, download=config.download, image_size=config.image_size,
                                  augment=config.augment, limit=config.limit)
+        self.data = self.data.to(self.device)
         self.task = make_task(self.recipe, self.data.info)
         torch.manual_seed(config.seed)
         self.supernet = make_supernet(config.space, network_settings(config.space, self.recipe.network, self.data.info))
@@ -181,6 +188,8 @@ class SupernetTrainer:
         if self.world.distributed and not self.different:
             self.supernet = convert_sync_batchnorm(self.supernet)  # same path everywhere: global BN statistics
         self.supernet.to(self.device)
+        if config.channels_last:
+            self.supernet.to(memory_format=torch.channels_last)
         self.space = self.supernet.space
         self.sampler = make_sampler(config, self.space)
         self.raises_epsilon = getattr(self.sampler, "name", "") == "mixture" and not self.sampler.auto_step
@@ -198,9 +207,10 @@ class SupernetTrainer:
         self.val_stream = ShardedBatchStream(self.data.val, val_batch, config.seed + 1, 0, self.world)
         self.archs_per_step = rank_archs_per_step(int(getattr(self.sampler, "group_size", 1)), self.world,
                                                   self.different)
-        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device)
+        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device,
+                                      config.channels_last)
         self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
-                                               self.device)
+                                               self.device, config.channels_last)
         self.step = 0
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
@@ -292,7 +302,8 @@ class SupernetTrainer:
         archs = self._draw()
         lr = self._set_lr()
         x, y = self.stream.next()
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x = in_memory_format(x.to(self.device, non_blocking=True), self.config.channels_last)
+        y = y.to(self.device, non_blocking=True)
         inputs, target = self.task.prepare(x, y, self._generator(), True)
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -332,7 +343,8 @@ class SupernetTrainer:
         drawn = [learned.sample_with_gates() for _ in range(self.world.size if self.different else 1)]
         arch, gates = drawn[self.world.rank if self.different else 0]
         x, y = self.val_stream.next()
-        inputs, target = self.task.prepare(x.to(self.device), y.to(self.device), self._generator(1), True)
+        x = in_memory_format(x.to(self.device), self.config.channels_last)
+        inputs, target = self.task.prepare(x, y.to(self.device), self._generator(1), True)
         with autocast(self.device, self.amp):
             loss = self.task.loss(self.supernet(inputs, arch, gates.to(self.device)), target)
         loss.backward(inputs=list(learned.parameters()))

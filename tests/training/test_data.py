@@ -12,7 +12,9 @@ from samplenas.training.data import (
     DATASETS,
     BatchStream,
     cifar10_jpeg_folder,
+    decoded_image_folder,
     load_dataset,
+    pad_crop_flip,
     read_idx,
     stratified_order,
 )
@@ -114,7 +116,8 @@ def test_cifar10_jpeg_archive_extracted_once(tmp_path):
     x, y = data.train[0]
     assert x.shape == (3, 32, 32) and y in (0, 1)
     folder = cifar10_jpeg_folder(tmp_path / "data", cache)
-    assert [p.name for p in cache.iterdir()] == [folder.name]  # no leftover staging folder
+    names = sorted(p.name for p in cache.iterdir())  # the extracted folder and its decoded arrays, no staging files
+    assert len(names) == 2 and names[0] == folder.name and names[1].startswith(f"decoded-{folder.name}-")
 
 
 @pytest.fixture(scope="module")
@@ -142,17 +145,13 @@ def test_cifar10_jpeg_evaluation_batches_cover_every_class(data_dir, real_cifar_
     from samplenas.training.supernet_eval import validation_batches
 
     data = load_dataset("cifar10-jpeg", data_dir, cache_dir=real_cifar_cache, val_fraction=0.1, seed=3)
-    assert set(data.train.indices).isdisjoint(data.val.indices)  # no validation image is trained on
-    assert len(data.val) == 5000 and np.bincount(_subset_labels(data.val), minlength=10).tolist() == [500] * 10
+    assert set(data.train.origin).isdisjoint(data.val.origin)  # no validation image is trained on
+    assert len(data.val) == 5000 and np.bincount(data.val.labels, minlength=10).tolist() == [500] * 10
     labels = torch.cat([y for _, y in validation_batches(data.val, 100, 500, torch.device("cpu"))])
     counts = np.bincount(labels.numpy(), minlength=10)
     assert counts.min() >= 45 and counts.max() <= 55, counts  # 50 each, up to the interleaving's rounding
     limited = load_dataset("cifar10-jpeg", data_dir, splits=("test",), cache_dir=real_cifar_cache, limit=200)
-    assert np.bincount(_subset_labels(limited.test), minlength=10).tolist() == [20] * 10
-
-
-def _subset_labels(subset) -> np.ndarray:
-    return np.asarray(subset.dataset.targets)[np.asarray(subset.indices)]
+    assert np.bincount(limited.test.labels, minlength=10).tolist() == [20] * 10
 
 
 def test_stratified_order_prefixes_are_balanced():
@@ -212,3 +211,82 @@ def test_train_examples_subsets_only_the_training_split():
     assert drawn[0] <= drawn[1]
     with pytest.raises(UserError, match="--train-examples 5000 exceeds the 1438 training examples of digits"):
         load_dataset("digits", train_examples=5000)
+
+
+@pytest.mark.slow
+def test_cifar10_jpeg_tensors_are_the_pil_pipeline_bitwise(data_dir, real_cifar_cache):
+    """Decoded once into uint8 tensors, every split holds the images, labels and split of the per-image PIL path."""
+    import torchvision.datasets as tvd
+    from torchvision import transforms as T
+
+    data = load_dataset("cifar10-jpeg", data_dir, cache_dir=real_cifar_cache, seed=5)
+    folder = cifar10_jpeg_folder(data_dir, real_cifar_cache)
+    pil = T.Compose([T.ToTensor(), T.Normalize(data.info.mean, data.info.std)])
+    train, test = (tvd.ImageFolder(str(folder / split), pil) for split in ("train", "test"))
+    order = stratified_order(np.asarray(train.targets), 5)  # the split the PIL path drew
+    assert sorted(data.val.origin) == sorted(order[:5000]) and len(data.train) == 45000
+    rng = np.random.default_rng(0)
+    for split, source in ((data.train, train), (data.val, train), (data.test, test)):
+        for i in rng.choice(len(split), 8, replace=False):
+            x, y = split[int(i)]
+            reference, label = source[int(split.origin[i])]
+            assert torch.equal(x, reference) and int(y) == label
+
+
+def _image_folder(root, sizes=None):
+    rng = np.random.default_rng(1)
+    for split, count in (("train", 6), ("test", 2)):
+        for label in ("bird", "cat"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / label / f"{i}.jpg", quality=75)
+    return root
+
+
+def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
+    import torchvision.datasets as tvd
+
+    from samplenas.training import data as data_module
+
+    folder = _image_folder(tmp_path / "folder")
+    first = decoded_image_folder(folder, tmp_path / "cache")
+    assert "decoding the 12 images" in capsys.readouterr().err
+    reference = tvd.ImageFolder(str(folder / "train"))
+    assert first[0][1].tolist() == reference.targets
+    pixels = np.asarray(Image.open(reference.samples[7][0]).convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(first[0][0][7], pixels)
+    monkeypatch.setattr(data_module, "_decode_split", lambda split: pytest.fail("decoded again"))
+    again = decoded_image_folder(folder, tmp_path / "cache")
+    assert all(np.array_equal(a, b) for pair_a, pair_b in zip(first, again) for a, b in zip(pair_a, pair_b))
+    monkeypatch.undo()
+    (cached,) = (tmp_path / "cache").glob("decoded-*.npz")
+    cached.write_bytes(b"not an npz")
+    rebuilt = decoded_image_folder(folder, tmp_path / "cache")
+    assert "decoding again" in capsys.readouterr().err
+    assert np.array_equal(rebuilt[1][0], first[1][0])
+
+
+def test_pad_crop_flip_is_torchvision_random_crop_then_flip():
+    from torchvision.transforms import functional as TF
+
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    draws = np.array([[0, 0, 0], [2, 1, 1], [4, 4, 0], [3, 0, 1], [1, 2, 0]])
+    out = pad_crop_flip(images, draws, 2)
+    for b, (row, column, flip) in enumerate(draws):
+        expected = TF.crop(TF.pad(images[b], [2]), int(row), int(column), 8, 8)
+        assert torch.equal(out[b], TF.hflip(expected) if flip else expected)
+
+
+def test_augmentation_reaches_the_training_split_only(tmp_path):
+    root = tmp_path / "data"
+    _image_folder(root / "cifar10-jpeg")
+    plain = load_dataset("cifar10-jpeg", root, cache_dir=tmp_path / "cache", val_fraction=0.25)
+    augmented = load_dataset("cifar10-jpeg", root, cache_dir=tmp_path / "cache", val_fraction=0.25, augment=True)
+    assert augmented.train.pad_crop == 4 and augmented.val.pad_crop == 0 and augmented.test.pad_crop == 0
+    order = np.arange(len(augmented.train))
+    crops = augmented.train.batch(order, key=(0, 0))[0]
+    assert not torch.equal(crops, plain.train.batch(order, key=(0, 0))[0])
+    assert torch.equal(crops, augmented.train.batch(order, key=(0, 0))[0])  # a function of the key
+    assert torch.equal(augmented.train.batch(order)[0], plain.train.batch(order)[0])  # no key: no augmentation
+    assert torch.equal(augmented.val.batch([0, 1], key=(0, 0))[0], plain.val.batch([0, 1])[0])
