@@ -59,9 +59,35 @@ main workflows:
 `samplenas COMMAND --help` explains a command and every option."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: a bad command line is one line on stderr
+    (`samplenas COMMAND: error: ...`) and exit status 2; the usage block stays in `--help`. Every
+    sub-command parser is of this class (`add_subparsers` hands its class down), so train, retrain,
+    evolve, pbt, dnc, ... all report argument errors the same way."""
+
+    def error(self, message: str):
+        first = message.splitlines()[0] if message else "invalid arguments"
+        self.exit(2, f"{self.prog}: error: {first} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, but unknown arguments are reported by the (sub-)command that was given them."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command(self, parsed) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                child = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(child, OneLineParser):
+                    return child._command(parsed)
+        return self
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samplenas", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="samplenas", description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"samplenas.cli.{name}").register(subparsers)
@@ -81,7 +107,12 @@ def walk(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterat
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help exits 0 (kept); a bad command line was reported in one line
+        if stop.code == 2:
+            return 2
+        raise
     try:
         check_args(args)  # every flag checked before any work (samplenas.cli.validate)
         apply_threads(args)  # torch's CPU threads, for commands with --threads (samplenas.cli.threads)
