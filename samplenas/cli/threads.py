@@ -17,6 +17,7 @@ import argparse
 import os
 
 MAX_DEFAULT_THREADS = 4
+MAX_THREADS = 1024  # far beyond any core count; huge counts crash the OpenMP runtime (issue 25)
 
 
 def available_cores() -> int:
@@ -42,6 +43,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, got {text}")
     return value
 
 

@@ -2,7 +2,8 @@
 
 Flags share names across commands (`--seed`, `--lr`, `--workers`, `--out`, ...), so the rules are
 keyed by the argparse destination and apply wherever such a flag exists: every float must be finite,
-counts and sizes have their lower bounds, seeds fit the 32-bit range every RNG accepts, devices are
+counts and sizes have their lower bounds and upper bounds (`typed_config.MAXIMUM`), seeds fit the
+32-bit range every RNG accepts, devices are
 cpu/cuda[:N], and an output folder must not be an existing file. `check_args` raises UserError
 naming the flag; `samplenas.cli.main` calls it right after parsing.
 """
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.training.typed_config import DEVICE, MAX_LR, MAX_SEED
+from samplenas.training.typed_config import DEVICE, LOG10_RANGE, MAX_LR, MAX_SEED, check_bounds
 
 POSITIVE = frozenset({
     "epochs", "steps", "batch_size", "budget", "seeds", "trials", "batch", "n", "population", "generations",
@@ -41,6 +42,11 @@ def check_value(name: str, value, out_is_folder: bool = True) -> None:
     if value is None or isinstance(value, bool):
         return
     flag = _flag(name)
+    if isinstance(value, list):  # nargs flags (e.g. dnc --layers LOW HIGH): every item by the flag's rules
+        for item in value:
+            check_value(name, item, out_is_folder)
+        return
+    check_bounds(name, value, flag)
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{flag} must be a finite number, got {value}")
     if isinstance(value, int | float):
@@ -58,13 +64,21 @@ def check_value(name: str, value, out_is_folder: bool = True) -> None:
             raise UserError(f"{flag} must be in (0, 1), got {value}")
         if name in HALF_OPEN_UNIT and not 0 <= value < 1:
             raise UserError(f"{flag} must be in [0, 1), got {value}")
-        if value < 0 and name not in ("seed",):
+        if value < 0 and name != "seed" and name not in LOG10_RANGE:  # log10 bounds are signed
             raise UserError(f"{flag} must be >= 0, got {value}")
     if name == "device" and isinstance(value, str) and not DEVICE.fullmatch(value):
         raise UserError(f"{flag} must be cpu, cuda or cuda:N, got {value!r}")
     folder = out_is_folder and name in OUTPUT_FOLDERS and isinstance(value, str | Path)
-    if folder and Path(value).exists() and not Path(value).is_dir():
-        raise UserError(f"{flag} {value} is a file, not a directory")
+    if folder:
+        from samplenas.training.rundir import check_path_names
+
+        check_path_names(value, flag)
+        try:
+            is_file = Path(value).exists() and not Path(value).is_dir()
+        except OSError as err:  # e.g. a loop of symbolic links
+            raise UserError(f"{flag} {value}: {err.strerror}") from None
+        if is_file:
+            raise UserError(f"{flag} {value} is a file, not a directory")
     if name == "ks":
         parse_counts(value, flag)
 

@@ -83,6 +83,8 @@ class DncSettings:
         from samplenas.training.data import DATASETS, NEEDS_DATA_DIR
 
         _choice("model", self.model, MODELS)
+        for name, value in self.to_dict().items():
+            typed_config.check_bounds(name, value, name)  # upper bounds shared with the flags
         _choice("penalty", self.penalty, PENALTIES)
         _choice("strategy", self.strategy, STRATEGIES)
         if self.data not in DATASETS:

@@ -49,6 +49,22 @@ def check_run_dir(out: str | os.PathLike, markers: tuple[str, ...], resume: bool
                         "--overwrite to replace it, or choose another --out")
 
 
+NAME_MAX = 255  # bytes per path component on every common file system
+PATH_MAX = 4095
+
+
+def check_path_names(path: str | os.PathLike, flag: str = "--out") -> None:
+    """UserError if a component of `path` or the whole of it is longer than file systems allow
+    (the OS would refuse it only at the first write, as a traceback)."""
+    path = Path(path)
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UserError(f"{flag}: the name {part[:40]!r}... is longer than the file system allows "
+                            f"({NAME_MAX} bytes)")
+    if len(os.fsencode(str(path.absolute()))) > PATH_MAX:
+        raise UserError(f"{flag}: the path is longer than the file system allows ({PATH_MAX} bytes)")
+
+
 def _existing_parent(path: Path) -> Path:
     for parent in path.absolute().parents:
         if parent.exists():

@@ -25,6 +25,34 @@ MAX_DEPTH = 16
 MAX_LR = 1e30  # larger learning rates overflow float32 optimiser arithmetic (a RuntimeError in torch.optim)
 MAX_SEED = 2**32 - 1  # the largest seed every RNG here accepts (NumPy's legacy state, torch)
 DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?", re.ASCII)  # the device names the trainers accept
+# Upper bounds of counts and sizes, by setting (= flag destination) name: larger values name work no
+# machine can finish, or resources that Ray or torch reject deep inside a run (issue 25). The CLI checks
+# every flag against them (samplenas.cli.validate), DnC settings from a --config file too.
+MAXIMUM = {
+    "population": 100_000, "generations": 100_000, "epochs": 100_000, "epochs_per_candidate": 100_000,
+    "final_epochs": 100_000, "step_epochs": 100_000, "samples": 1_000_000, "top": 100_000,
+    "workers": 4096, "threads_per_worker": 1024, "gpus_per_candidate": 1024, "max_retries": 1000,
+    "reductions": 16, "max_layers": 1024, "layers": 1024, "widths": 1_000_000, "batch": 2**24,
+    "evaluations": 1_000_000, "initial": 1_000_000, "pool": 10_000_000, "parallel": 4096,
+    "max_channels": 1_000_000, "preset_batch": 2**24, "reference_batches": 1_000_000,
+}
+# log10 ranges (DnC stage 3): 10**30 is the largest learning rate any optimiser here survives (MAX_LR)
+LOG10_RANGE = {"lr_log10": (-30.0, 30.0), "wd_log10": (-30.0, 30.0)}
+
+
+def check_bounds(name: str, value, where: str) -> None:
+    """UserError if setting `name` (a number or a list of numbers) is beyond MAXIMUM / LOG10_RANGE."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for item in values:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            raise UserError(f"{where} must be a finite number, got {item}")
+        if name in MAXIMUM and item > MAXIMUM[name]:
+            raise UserError(f"{where} must be at most {MAXIMUM[name]}, got {_short(item)}")
+        if name in LOG10_RANGE and not LOG10_RANGE[name][0] <= item <= LOG10_RANGE[name][1]:
+            low, high = LOG10_RANGE[name]
+            raise UserError(f"{where} must be in [{low:g}, {high:g}], got {_short(item)}")
 
 
 def _no_constant(token: str):
