@@ -18,17 +18,21 @@ conditioned on its own mean at each pick, `condition_on_observations`).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from botorch.acquisition.analytic import AnalyticAcquisitionFunction
-from botorch.models import SingleTaskGP
-from botorch.utils.transforms import t_batch_mode_transform
-from gpytorch.kernels import Kernel
-from gpytorch.means import ConstantMean
 from torch.distributions import Normal
+
+with warnings.catch_warnings():  # linear_operator's torch.jit.script FutureWarning is not the user's to act on
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
+    from botorch.acquisition.analytic import AnalyticAcquisitionFunction
+    from botorch.models import SingleTaskGP
+    from botorch.utils.transforms import t_batch_mode_transform
+    from gpytorch.kernels import Kernel
+    from gpytorch.means import ConstantMean
 
 OMEGA = 3.0
 XI = 1e-4
@@ -211,16 +215,26 @@ def bo_minimise(sample: Callable[[np.random.Generator, int], list[Candidate]],
 
 
 def _distinct(draw: Callable[[int], list[Candidate]], n: int, exclude: set[str], tries: int = 20) -> list[Candidate]:
-    """Up to n candidates with keys not in `exclude` and not repeated (small spaces may have fewer)."""
+    """Up to n candidates with keys not in `exclude` and not repeated (small spaces may have fewer).
+
+    Draws grow to at most 8 n per try and stop after two tries that found nothing new: a space with
+    fewer unseen configurations than `n` (e.g. `--layers 0 0`) ends the search instead of drawing
+    ever more (issue 25: a hang)."""
     out: list[Candidate] = []
     keys = set(exclude)
-    want = n
+    want = max(1, n)
+    stale = 0
     for _ in range(tries):
+        found = 0
         for c in draw(want):
             if c.key not in keys:
                 keys.add(c.key)
                 out.append(c)
+                found += 1
                 if len(out) == n:
                     return out
-        want *= 2
+        stale = 0 if found else stale + 1
+        if stale >= 2:
+            break
+        want = min(want * 2, 8 * max(1, n))
     return out
