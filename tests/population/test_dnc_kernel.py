@@ -169,3 +169,14 @@ def test_stage3_keeps_the_stage2_incumbent_as_a_known_point():
     assert history[0][0].value == preset and sum(len(c) for c in calls) == 4  # not part of the budget
     assert preset not in [h for c in calls for h in c]  # never trained again
     assert min(history, key=lambda cf: cf[1])[0].value == preset
+
+
+def test_a_space_smaller_than_the_pool_ends_stage1_instead_of_hanging():
+    """Issue 25: `dnc --layers 0 0` (an MLP without hidden layers: one architecture) hung after one
+    evaluation while the pool draws doubled without end; it ends with the one configuration."""
+    import time
+
+    s = DncSettings(model="mlp", layers=[0, 0], evaluations=6, pool=1000, seed=0)
+    started = time.perf_counter()
+    history = stage1(s.space(), s, lambda nets: [float(n.layers) for n in nets])
+    assert len(history) == 1 and time.perf_counter() - started < 30
