@@ -22,6 +22,35 @@ from pathlib import Path
 import numpy as np
 
 DIVERGED = 0.0  # fitness of a candidate whose training loss became non-finite (the worst there is)
+NETWORK_INT_MAX = 1_000_000  # no supernet setting (channels, layers, cells) is sensible beyond this
+NETWORK_LEAST = {"max_layers": 1, "num_reductions": 0}
+
+
+def check_network(space: str, network: dict, what: str = "--network") -> dict:
+    """A population command's supernet settings, through the strict typed reader: names and types
+    against the space's supernet (`typed_config.check_options`: no null, bool or float where an integer
+    belongs), every number finite, integers in 0..NETWORK_INT_MAX (at least 1 for max_layers; at most
+    `typed_config.MAXIMUM` where it names the setting). Raises UserError (one line)."""
+    from samplenas.errors import UserError
+    from samplenas.supernet import SUPERNETS
+    from samplenas.training import typed_config
+
+    checked = typed_config.check_options(SUPERNETS[space], typed_config.expect_object(network, what), what)
+    stack = [(f"{what}: {name}", name, value) for name, value in checked.items()]
+    while stack:
+        where, name, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}", k, v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", name, v) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{where} must be a finite number, got {value}")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            least = NETWORK_LEAST.get(name, 0)
+            most = typed_config.MAXIMUM.get("reductions" if name == "num_reductions" else name, NETWORK_INT_MAX)
+            if not least <= value <= most:
+                raise UserError(f"{where} must be in {least}..{most}, got {value}")
+    return checked
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ its optimiser step count (for the learning-rate schedule), and its data stream's
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -61,12 +62,13 @@ def job_data(job: dict):
 
 
 @lru_cache(maxsize=2)
-def _supernet(space: str, settings_items: tuple):
-    return make_supernet(space, dict(settings_items))
+def _supernet(space: str, settings_json: str):
+    return make_supernet(space, json.loads(settings_json))
 
 
 def job_supernet(job: dict):
-    return _supernet(job["space"], tuple(sorted(job["settings"].items())))
+    # keyed by the settings' JSON: list-valued settings (e.g. shufflenet's stage_channels) are not hashable
+    return _supernet(job["space"], json.dumps(job["settings"], sort_keys=True))
 
 
 def build_member(job: dict, arch, state: dict | None = None):
