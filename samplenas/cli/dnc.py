@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.cli.options import datasets_text
+from samplenas.cli.options import datasets_text, output_folder
 from samplenas.errors import UserError
 from samplenas.strict_json import dumps
 
@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     for flag, dest, kind, nargs, text in SETTING_FLAGS:
         p.add_argument(flag, dest=dest, type=kind, nargs=nargs, help=text)
     p.add_argument("--config", help="JSON object of DnC settings (any field; flags override it)")
-    p.add_argument("--out", type=Path, help="run folder (result.json, evaluations.jsonl, state.json, tb/, PNGs)")
+    p.add_argument("--out", type=output_folder,
+                   help="run folder (result.json, evaluations.jsonl, state.json, tb/, PNGs)")
     p.add_argument("--workers", type=int, help="local Ray workers (default: all CPUs)")
     p.add_argument("--address", help="join a Ray cluster ('auto' or HOST:PORT) instead of a local Ray")
     p.add_argument("--transfer", metavar="FROM_RUN", help="keep stages 1-2 of another run; redo stage 3 here")

@@ -7,14 +7,11 @@ the classification spaces too (fitness = validation accuracy).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from samplenas.cli.options import datasets_text
+from samplenas.cli.options import datasets_text, output_folder
 from samplenas.cli.threads import add_threads_option
-from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 from samplenas.strict_json import dumps
+from samplenas.training import typed_config
 
 
 def register(subparsers) -> None:
@@ -25,7 +22,7 @@ def register(subparsers) -> None:
                                   "space (default denoising); classification for the others")
     p.add_argument("--data", default="digits", help=f"data set: {datasets_text()} (default: digits)")
     p.add_argument("--data-dir", help="folder holding the data set")
-    p.add_argument("--out", required=True, type=Path,
+    p.add_argument("--out", required=True, type=output_folder,
                    help="output folder (evaluations.jsonl, state.json, result.json, TensorBoard, PNGs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evolution, the weights and the data (default: 0)")
     p.add_argument("--population", type=int, default=10, help="mu, parents kept per generation (paper: 10)")
@@ -69,13 +66,8 @@ def command_line(args) -> list[str]:
 
 def _network(args) -> dict:
     network = {}
-    if args.network:
-        try:
-            network = json.loads(args.network)
-        except json.JSONDecodeError as err:
-            raise UserError(f"--network is not valid JSON ({err})") from None
-        if not isinstance(network, dict):
-            raise UserError("--network must be a JSON object of supernet settings")
+    if args.network:  # the strict typed reader train/retrain use (no NaN, bounded depth, an object)
+        network = typed_config.expect_object(typed_config.loads(args.network, "--network"), "--network")
     if args.image_size is not None:
         network["image_size"] = args.image_size
     return network

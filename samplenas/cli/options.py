@@ -4,6 +4,9 @@ valid value, a newly registered one included, and stays fast."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces import SPACES
 from samplenas.training.choices import DATASETS
@@ -32,3 +35,10 @@ def add_evaluation_options(parser) -> None:
 
 def evaluation_overrides(args) -> dict:
     return {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
+
+
+def output_folder(text: str) -> Path:
+    """argparse type of a run folder (`--out`): an empty name would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder name, got {text!r}")
+    return Path(text)

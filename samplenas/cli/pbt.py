@@ -3,9 +3,7 @@ shrink-perturb weight inheritance (or a baseline/ablation, `--method`), on Ray."
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from samplenas.cli.options import datasets_text
+from samplenas.cli.options import datasets_text, output_folder
 from samplenas.cli.retrain import RECIPE_FLAGS, _overrides, command_line
 from samplenas.spaces import SPACES
 from samplenas.strict_json import dumps
@@ -18,7 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("--space", required=True, choices=SPACES.names(), help="search space (nb101 cannot mix)")
     p.add_argument("--data", default="digits", help=f"data set: {datasets_text()} (default: digits)")
     p.add_argument("--data-dir", help="folder holding the data set")
-    p.add_argument("--out", required=True, type=Path, help="output folder (result.json, lineage.png, TensorBoard)")
+    p.add_argument("--out", required=True, type=output_folder,
+                   help="output folder (result.json, lineage.png, TensorBoard)")
     p.add_argument("--population", "-N", type=int, default=8, help="members N (default 8)")
     p.add_argument("--step-epochs", type=int, default=1, help="epochs between exploit steps (e_step; default 1)")
     p.add_argument("--method", choices=METHODS, default="pbt-nas",

@@ -33,6 +33,7 @@ from samplenas.population import dnc_space as ds
 from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, ScalarTerm, bo_minimise, channel_powers
 from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.engine import Engine, EvaluationCache, ResultsLog, load_state, ray_runtime, save_state
+from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
 
 FORMAT = "samplenas-dnc-1"
 STATE, LOG, RESULT, TENSORBOARD = "state.json", "evaluations.jsonl", "result.json", "tb"
@@ -133,16 +134,11 @@ class DncSearch:
                  progress: bool = True, stop_after: int | None = None, command: Sequence[str] | None = None):
         self.out = Path(out)
         self.resume = resume
-        if resume:
-            state = load_state(self.out / STATE)
-            if state.get("format") != FORMAT:
-                raise UserError(f"{self.out / STATE} is not a DnC search state")
-            saved = DncSettings(**state["settings"])
-            if settings is not None and settings != saved:
-                raise UserError(f"settings differ from the run in {self.out}; resume with the same settings")
-            settings, transfer = saved, state.get("transfer")
-        elif (self.out / STATE).exists() or (self.out / LOG).exists():
-            raise UserError(f"{self.out} already holds a DnC search; pass --resume or choose another --out")
+        check_out(self.out, "dnc", resume, own_files=(STATE,))
+        if resume:  # everything the resume reads, checked before anything is written
+            settings, transfer = self._read_state(settings)
+            read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
+            read_result(self.out / RESULT, FORMAT)
         if settings is None:
             raise UserError("no DnC settings given")
         self.s = settings.check()
@@ -156,6 +152,29 @@ class DncSearch:
                      "val_fraction": self.s.val_fraction, "seed": self.s.seed}
         self.new_evaluations = 0
         self.history: dict[str, list[dict]] = {"1": [], "2": [], "3": []}
+
+    def _read_state(self, settings: DncSettings | None) -> tuple[DncSettings, str | None]:
+        """(settings, transfer) of the run to resume; UserError (one line) on any damage."""
+        from samplenas.population.dnc_settings import settings_from
+
+        path = self.out / STATE
+        if not path.exists():
+            raise UserError(f"{path} not found: nothing to resume")
+        state = load_state(path)
+        if state.get("format") != FORMAT:
+            raise UserError(f"{path} is not a DnC search state")
+        if not isinstance(state.get("settings"), dict):
+            raise UserError(f"{path}: 'settings' is not an object; the state file is damaged")
+        try:
+            saved = settings_from(state["settings"])
+        except UserError as err:
+            raise UserError(f"{path}: saved settings are damaged ({err})") from None
+        transfer = state.get("transfer")
+        if transfer is not None and not isinstance(transfer, str):
+            raise UserError(f"{path}: 'transfer' is not a run folder name; the state file is damaged")
+        if settings is not None and settings != saved:
+            raise UserError(f"settings differ from the run in {self.out}; resume with the same settings")
+        return saved, transfer
 
     # -- evaluation through the engine
     def _payload(self, net: ds.DncNet, hyper: ds.Hyper, mode: str = "train") -> dict:
@@ -233,10 +252,26 @@ class DncSearch:
         """Run (or resume) the search; returns the result (also OUT/result.json), or None when stopped by
         `stop_after` (continue with resume=True)."""
         from samplenas.population.dnc_eval import data_info
+        from samplenas.population.engine import check_address
+        from samplenas.training.rundir import RunDir
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / RESULT).unlink(missing_ok=True)
-        self.info = data_info(self.data)
+        self.info = data_info(self.data)  # the data and the cluster are checked before OUT is touched
+        if self.address is not None:
+            check_address(self.address)
+        try:
+            with RunDir(self.out, keep=(STATE, LOG)):  # one driver per folder; a failure before any file leaves none
+                check_out(self.out, "dnc", self.resume, own_files=(STATE,))  # again, under the lock
+                if self.resume:
+                    read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
+                with ray_runtime(self.workers, self.address):  # joined before the run writes anything
+                    return self._run()
+        except OSError as err:
+            if err.errno in WRITE_ERRORS:
+                raise write_error(err, self.out) from None
+            raise
+
+    def _run(self) -> dict | None:
+        (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         self.log = ResultsLog(self.out / LOG)
         self.cache = EvaluationCache({r["key"]: r for r in self.log.records()})
         self.logged = set(self.log.keys())
@@ -250,12 +285,11 @@ class DncSearch:
         except ImportError:  # tensorboard is optional
             pass
         try:
-            with ray_runtime(self.workers, self.address):
-                self.engine = Engine(_evaluate_candidate_task)
-                try:
-                    result = self._stages()
-                except Stopped:
-                    return None
+            self.engine = Engine(_evaluate_candidate_task)
+            try:
+                result = self._stages()
+            except Stopped:
+                return None
         finally:
             if self.writer is not None:
                 self.writer.close()
@@ -342,8 +376,16 @@ def load_result(run: str | Path) -> dict:
 
 
 def _read_transfer(run: str, model: str) -> dict:
+    """The finished run whose stages 1-2 a transfer keeps; UserError (one line) unless it has them."""
     result = load_result(run)
     if result.get("model") != model:
         raise UserError(f"--transfer: {run} holds a {result.get('model')} search, not {model}")
-    ds.DncNet.from_dict(result["stages"]["2"]["best"]["net"])
+    stages = result.get("stages")
+    if not (isinstance(stages, dict) and all(isinstance(stages.get(k), dict) for k in ("1", "2"))
+            and isinstance(stages["2"].get("best"), dict) and isinstance(stages["2"]["best"].get("net"), dict)):
+        raise UserError(f"--transfer: {run} has no stages 1-2 with a best network (not a finished DnC result)")
+    try:
+        ds.DncNet.from_dict(stages["2"]["best"]["net"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"--transfer: {run}: the stage-2 network cannot be read ({err})") from None
     return result

@@ -362,32 +362,26 @@ class EvaluationCache:
 class ResultsLog:
     """Append-only JSON lines, one per finished evaluation, each flushed and fsynced as it arrives.
 
-    Opening re-reads the file; a torn last line (the process was killed mid-write) is cut off. A
-    record whose "key" is already in the file is not written again, so a retried or resumed
-    evaluation never appears twice.
+    Opening re-reads the file (`population.rundir.read_log`): a torn last line (the process was killed
+    mid-write) is cut off; any other damaged line is a UserError naming the file and line (nothing is
+    cut). A record whose "key" is already in the file is not written again, so a retried or resumed
+    evaluation never appears twice. A write that fails (a full disk) leaves the file as it was.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, required: tuple[str, ...] = ("key",)):
         self.path = Path(path)
         self._records: list[dict] = []
         self._keys: set[str] = set()
         if self.path.exists():
-            self._load()
+            self._load(required)
 
-    def _load(self) -> None:
-        raw = self.path.read_bytes()
-        good = 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            self._records.append(record)
-            self._keys.add(record["key"])
-            good += len(line)
-        if good < len(raw):
+    def _load(self, required: tuple[str, ...]) -> None:
+        from samplenas.population.rundir import read_log
+
+        records, good = read_log(self.path, required)
+        self._records = records
+        self._keys = {r["key"] for r in records}
+        if good < self.path.stat().st_size:
             with open(self.path, "r+b") as f:
                 f.truncate(good)
 
@@ -397,9 +391,19 @@ class ResultsLog:
         line = strict_dumps(record, sort_keys=True) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+            size = f.tell()
+            try:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as err:
+                from samplenas.population.rundir import write_error
+
+                try:  # no torn line left behind
+                    f.truncate(size)
+                except OSError:
+                    pass
+                raise write_error(err, self.path) from None
         self._records.append(record)
         self._keys.add(record["key"])
         return True

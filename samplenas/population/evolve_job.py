@@ -16,8 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from samplenas.errors import UserError
-from samplenas.population.candidate import CandidateSettings, decode_images, evaluate_candidate, payload
+from samplenas.errors import InvalidArchitecture, UserError
+from samplenas.population.candidate import (
+    CandidateSettings,
+    check_network,
+    decode_images,
+    evaluate_candidate,
+    payload,
+)
 from samplenas.population.engine import (
     Engine,
     ResultsLog,
@@ -33,11 +39,13 @@ from samplenas.population.evolve import (
     STATE_FORMAT,
     Evaluator,
     SearchState,
+    initial_population,
     random_samples,
     ranked,
     run_evolution,
 )
 from samplenas.population.figures import plot_fitness, plot_images
+from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
 from samplenas.spaces.base import Arch, SearchSpace
 
 RESULT = "result.json"
@@ -85,6 +93,7 @@ class Prepared:
     space: SearchSpace
     settings: CandidateSettings
     config: dict  # what a resumed run must share with the run it continues
+    state: SearchState | None = None  # the checked state an evolution resumes from
 
 
 # --- validation (nothing is written) ------------------------------------------------------------------
@@ -102,12 +111,13 @@ def prepare(job: EvolveJob) -> Prepared:
     if task not in fits:
         raise UserError(f"task {task!r} does not fit the {job.space} space; valid: {', '.join(fits)}")
     _check_numbers(job)
-    network = dict(job.network)
+    network = check_network(job.space, dict(job.network))
     for name, value in (("num_reductions", job.reductions), ("max_layers", job.max_layers)):
         if value is not None:
             if job.space != "autoencoder":
                 raise UserError(f"--{name.replace('num_', '').replace('_', '-')} applies to the autoencoder space only")
             network[name] = value
+    network = check_network(job.space, network, "--network with --reductions/--max-layers")
     if job.reductions is not None and job.reductions < 0:
         raise UserError(f"--reductions must be >= 0, got {job.reductions}")
     if job.max_layers is not None and job.max_layers < 1:
@@ -133,8 +143,8 @@ def prepare(job: EvolveJob) -> Prepared:
               "recipe": recipe.to_dict(), "limit": job.limit, "val_fraction": job.val_fraction,
               "baseline": job.baseline, "samples": job.samples if job.baseline else None,
               "final_epochs": job.final_epochs if job.baseline else None}
-    _check_out(job, config)
-    return Prepared(job, space, settings, config)
+    state = _check_out(job, config, space)
+    return Prepared(job, space, settings, config, state)
 
 
 def _check_numbers(job: EvolveJob) -> None:
@@ -157,24 +167,92 @@ def _check_numbers(job: EvolveJob) -> None:
         raise UserError("--workers starts a local Ray; with --address the cluster's nodes are the workers")
 
 
-def _check_out(job: EvolveJob, config: dict) -> None:
+def _check_out(job: EvolveJob, config: dict, space: SearchSpace) -> SearchState | None:
+    """--out can take this run; with --resume, every file the resume reads (state.json,
+    evaluations.jsonl, result.json) is read and checked completely here, before anything is changed.
+    Returns the saved state of an evolution to continue (None otherwise)."""
     out = Path(job.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
-    state, result = out / STATE, out / RESULT
+    check_out(out, "evolve", job.resume, own_files=(STATE,))
     if not job.resume:
-        if state.exists() or result.exists() or (out / EVALUATIONS).exists():
-            raise UserError(f"{out} already holds a search; pass --resume to continue it or choose another --out")
-        return
+        return None
+    state = out / STATE
     if not state.exists():
         raise UserError(f"{state} not found: nothing to resume")
     saved = load_state(state)
     if saved.get("format") != STATE_FORMAT:
         raise UserError(f"{state} is not a samplenas evolve state file")
-    differing = [k for k in config if saved.get("config", {}).get(k) != config[k]]
+    if not isinstance(saved.get("config"), dict):
+        raise UserError(f"{state}: 'config' is not an object; the state file is damaged")
+    differing = [k for k in config if saved["config"].get(k) != config[k]]
     if differing:
         raise UserError(f"cannot resume {out}: it was started with a different {differing[0]} "
                         f"({saved['config'].get(differing[0])!r} != {config[differing[0]]!r})")
+    read_log(out / EVALUATIONS, LOG_FIELDS)
+    read_result(out / RESULT, RESULT_FORMAT)
+    if job.baseline is not None:
+        return None
+    return _read_search_state(state, saved, space, job)
+
+
+LOG_FIELDS = ("key", "fitness", "metrics", "arch_ints")
+HISTORY_FIELDS = {"generation": int, "best": (int, float), "mean": (int, float), "proposed": int,
+                  "cache_hits": int, "trained": int, "wall_s": (int, float)}
+
+
+def _read_search_state(path: Path, saved: dict, space: SearchSpace, job: EvolveJob) -> SearchState:
+    """`SearchState.from_json` with every field checked first (one line naming the field)."""
+    def damaged(what: str) -> UserError:
+        return UserError(f"{path}: {what}; the state file is damaged (restore it, or start again in another --out)")
+
+    def is_int(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def arch(value, what: str):
+        if not isinstance(value, list) or not all(is_int(v) for v in value):
+            raise damaged(f"{what} is not a list of integers")
+        try:
+            return space.validate(value)
+        except (InvalidArchitecture, ValueError, TypeError, IndexError) as err:
+            raise damaged(f"{what} is not an architecture of the space ({str(err).splitlines()[0]})") from None
+
+    for name, kind in (("generation", int), ("population", list), ("rng", dict), ("records", dict),
+                       ("history", list)):
+        if name not in saved:
+            raise damaged(f"no {name!r}")
+        if not isinstance(saved[name], kind) or (kind is int and not is_int(saved[name])):
+            raise damaged(f"{name!r} is not {'an integer' if kind is int else 'a ' + kind.__name__}")
+    if not 0 <= saved["generation"] <= job.generations:
+        raise damaged(f"generation {saved['generation']} is outside 0..{job.generations}")
+    if len(saved["population"]) != job.population:
+        raise damaged(f"the population holds {len(saved['population'])} genotypes, not {job.population}")
+    for i, genotype in enumerate(saved["population"]):
+        arch(genotype, f"population[{i}]")
+    probe = np.random.default_rng()
+    try:
+        if saved["rng"].get("bit_generator") != type(probe.bit_generator).__name__:
+            raise ValueError(f"a {saved['rng'].get('bit_generator')!r} generator")
+        probe.bit_generator.state = saved["rng"]
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise damaged(f"'rng' is not a {type(probe.bit_generator).__name__} state ({err})") from None
+    for key, record in saved["records"].items():
+        if not isinstance(record, dict) or not all(name in record for name in ("fitness", "arch_ints", "metrics")):
+            raise damaged(f"records[{key!r}] is not an evaluation record")
+        fitness = record["fitness"]
+        if not (fitness is None or (isinstance(fitness, int | float) and not isinstance(fitness, bool))):
+            raise damaged(f"records[{key!r}] has no numeric fitness")
+        if not isinstance(record["metrics"], dict):
+            raise damaged(f"records[{key!r}]: 'metrics' is not an object")
+        if space.key(arch(record["arch_ints"], f"records[{key!r}]")) != key:
+            raise damaged(f"records[{key!r}] holds another genotype")
+    if saved["generation"] > 0 and any(space.key(space.validate(a)) not in saved["records"]
+                                       for a in saved["population"]):
+        raise damaged("a member of the population has no record")
+    for i, entry in enumerate(saved["history"]):
+        if not isinstance(entry, dict) or any(
+                not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool)
+                for name, kind in HISTORY_FIELDS.items()):
+            raise damaged(f"history[{i}] is not a generation's statistics")
+    return SearchState.from_json(saved, space)
 
 
 # --- progress: tqdm bar and TensorBoard -------------------------------------------------------------
@@ -222,27 +300,53 @@ class Progress:
 def run_evolve(job: EvolveJob) -> dict:
     """Validate, then search (or sample the random baseline), retrain the best, write OUT/. Returns
     the result (also in OUT/result.json)."""
-    prepared = prepare(job)
-    with ray_runtime(job.workers, job.address, job.threads_per_worker) as runtime:
-        out = Path(job.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
-        engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
-                        num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker)
-        log = ResultsLog(out / EVALUATIONS)
-        started = time.perf_counter()
-        if job.baseline == "random":
-            result = _random_baseline(prepared, engine, log)
-        else:
-            result = _evolution(prepared, engine, log)
-        wall = time.perf_counter() - started
-        trained = len(log)
-        result.update(evaluations={"logged": trained, "wall_s": round(wall, 3),
-                                   "per_minute": round(60.0 * trained / wall, 3) if wall > 0 else None},
-                      workers=runtime.cpus, address=runtime.address if not runtime.owned else "local",
-                      command=job.command)
-        save_state(out / RESULT, result)
-        return strict_json(result)
+    from samplenas.training.rundir import RunDir
+
+    prepared = prepare(job)  # every input and every file a resume reads, checked: nothing written yet
+    out = Path(job.out)
+    try:
+        with RunDir(out, keep=(STATE,)):  # one driver per folder; a failure before state.json leaves nothing
+            prepared.state = _check_out(job, prepared.config, prepared.space)  # again, under the lock
+            with ray_runtime(job.workers, job.address, job.threads_per_worker) as runtime:
+                _check_gpus(job)
+                return _run(job, prepared, runtime, out)
+    except OSError as err:
+        if err.errno in WRITE_ERRORS:
+            raise write_error(err, out) from None
+        raise
+
+
+def _check_gpus(job: EvolveJob) -> None:
+    """--gpus-per-candidate must fit the GPUs Ray sees, or every evaluation waits forever."""
+    if job.gpus_per_candidate <= 0:
+        return
+    import ray
+
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    if gpus < job.gpus_per_candidate:
+        raise UserError(f"--gpus-per-candidate {job.gpus_per_candidate:g} exceeds the {gpus:g} GPU(s) of the "
+                        "Ray cluster; no evaluation could ever start")
+
+
+def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
+    """The search itself, in the locked run folder (nothing failed validation)."""
+    (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
+    engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
+                    num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker)
+    log = ResultsLog(out / EVALUATIONS)
+    started = time.perf_counter()
+    if job.baseline == "random":
+        result = _random_baseline(prepared, engine, log)
+    else:
+        result = _evolution(prepared, engine, log)
+    wall = time.perf_counter() - started
+    trained = len(log)
+    result.update(evaluations={"logged": trained, "wall_s": round(wall, 3),
+                               "per_minute": round(60.0 * trained / wall, 3) if wall > 0 else None},
+                  workers=runtime.cpus, address=runtime.address if not runtime.owned else "local",
+                  command=job.command)
+    save_state(out / RESULT, result)
+    return strict_json(result)
 
 
 def _base_result(prepared: Prepared, mode: str) -> dict:
@@ -254,7 +358,11 @@ def _base_result(prepared: Prepared, mode: str) -> dict:
 def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
     job, space, settings = prepared.job, prepared.space, prepared.settings
     out = Path(job.out)
-    state = SearchState.from_json(load_state(out / STATE), space) if job.resume else None
+    state = prepared.state
+    if state is None:  # checkpoint the initial population at once: a run killed in generation 0 resumes
+        rng = np.random.default_rng(job.seed)
+        state = SearchState(0, initial_population(space, job.population, rng), dict(rng.bit_generator.state), {})
+        save_state(out / STATE, state.to_json(prepared.config))
     progress = Progress(out, job.progress, job.generations, state.generation if state else 0)
     evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch)), log, progress.result)
     try:

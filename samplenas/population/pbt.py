@@ -57,6 +57,7 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
+from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 
@@ -65,6 +66,7 @@ MIXING_METHODS = ("pbt-nas", "copy", "reinit", "no-mixing")
 SHRINK_PERTURB = {"pbt-nas": (0.4, 0.1), "no-mixing": (0.4, 0.1), "copy": (1.0, 0.0), "reinit": (0.0, 1.0)}
 STATE = "pbt_state.json"
 RESULT = "result.json"
+LOG = "evaluations.jsonl"
 FORMAT = "samplenas-pbt-1"
 
 
@@ -227,33 +229,113 @@ class PBTRun:
         if self.steps_per_epoch == 0:
             raise UserError(f"batch size {job.recipe.batch_size} exceeds the {len(self.data.train)} training examples")
         self.total_steps = job.recipe.epochs * self.steps_per_epoch
+        self.saved = self._check_out()  # every file a resume reads, checked before anything is written
+
+    def _check_out(self) -> dict | None:
+        """--out can take this run (no other command's run, see population.rundir); with --resume the
+        saved state, evaluations.jsonl and result.json are read and checked completely. Writes nothing."""
+        from samplenas.population.engine import load_state
+
+        job = self.job
+        check_out(self.out, "pbt", job.resume, own_files=(STATE,))
+        if not job.resume:
+            return None
+        path = self.out / STATE
+        if not path.exists():
+            raise UserError(f"{path} not found: nothing to resume")
+        state = load_state(path)
+        saved, current = state.get("fingerprint"), fingerprint(job, self.settings)
+        if not isinstance(saved, dict):
+            raise UserError(f"{path}: no 'fingerprint' object; the state file is damaged")
+        differing = [k for k in current if saved.get(k) != current[k]]
+        if differing:
+            raise UserError(f"cannot resume {path}: it was written for a different {differing[0]} "
+                            f"({saved.get(differing[0])!r} != {current[differing[0]]!r})")
+        self._check_state(path, state)
+        read_log(self.out / LOG, ("key", "fitness", "metrics", "round", "slot"))
+        read_result(self.out / RESULT, FORMAT)
+        return state
+
+    def _check_state(self, path: Path, state: dict) -> None:
+        """Every field `run` and `finish` read, with its type (one line naming the first damage)."""
+        job = self.job
+
+        def damaged(what: str) -> UserError:
+            return UserError(f"{path}: {what}; the state file is damaged (restore it, or start again in another "
+                             "--out)")
+
+        def is_int(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value) -> bool:
+            return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+        for name, kind in (("round", int), ("members", list), ("history", list), ("rng", dict),
+                           ("elapsed_s", float)):
+            value = state.get(name, ...)
+            if value is ...:
+                raise damaged(f"no {name!r}")
+            ok = is_int(value) if kind is int else is_number(value) and value is not None if kind is float \
+                else isinstance(value, kind)
+            if not ok:
+                raise damaged(f"{name!r} is not {'a number' if kind in (int, float) else 'a ' + kind.__name__}")
+        if not 0 <= state["round"] <= job.rounds:
+            raise damaged(f"round {state['round']} is outside 0..{job.rounds}")
+        if len(state["members"]) != job.population:
+            raise damaged(f"{len(state['members'])} members, not {job.population}")
+        for slot, member in enumerate(state["members"]):
+            if not isinstance(member, dict) or member.get("slot") != slot:
+                raise damaged(f"members[{slot}] is not the member of slot {slot}")
+            arch = member.get("arch")
+            if not isinstance(arch, list) or not all(is_int(v) for v in arch):
+                raise damaged(f"members[{slot}]: 'arch' is not a list of integers")
+            try:
+                self.space.validate(arch)
+            except (ValueError, TypeError, IndexError) as err:
+                raise damaged(f"members[{slot}]: 'arch' is not an architecture of the space "
+                              f"({str(err).splitlines()[0]})") from None
+            if not isinstance(member.get("start"), str) or not is_int(member.get("born")):
+                raise damaged(f"members[{slot}]: no 'start' file name or 'born' round")
+            if not Path(self.member_path(member["start"])).is_file():
+                raise UserError(f"cannot resume {self.out}: member file {self.member_path(member['start'])} of slot "
+                                f"{slot} is missing")
+        if len(state["history"]) != state["round"]:
+            raise damaged(f"{len(state['history'])} rounds of history for round {state['round']}")
+        for k, entry in enumerate(state["history"]):
+            if not (isinstance(entry, dict) and isinstance(entry.get("fitness"), list)
+                    and len(entry["fitness"]) == job.population and all(is_number(f) for f in entry["fitness"])
+                    and isinstance(entry.get("replaced"), list) and is_number(entry.get("wall_s"))
+                    and all(isinstance(r, dict) and isinstance(r.get("slot"), int)
+                            and isinstance(r.get("parents"), list) and isinstance(r.get("moved"), list)
+                            for r in entry["replaced"])):
+                raise damaged(f"history[{k}] is not a round's record")
+        probe = np.random.default_rng()
+        try:
+            if state["rng"].get("bit_generator") != type(probe.bit_generator).__name__:
+                raise ValueError(f"a {state['rng'].get('bit_generator')!r} generator")
+            probe.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
+            raise damaged(f"'rng' is not a {type(probe.bit_generator).__name__} state ({err})") from None
 
     # -- files
     def member_file(self, slot: int, round_: int, kind: str) -> str:
-        return str(self.out / "members" / f"slot{slot:03d}.{kind}{round_:04d}.pt")
+        """A member file's name as the state stores it: relative to OUT, so a moved run still resumes."""
+        return f"members/slot{slot:03d}.{kind}{round_:04d}.pt"
+
+    def member_path(self, name: str) -> str:
+        """The file of a stored member name (older states stored whole paths: their file name counts)."""
+        return str(self.out / "members" / Path(name).name)
 
     def _start(self) -> dict:
-        path = self.out / STATE
         job = self.job
         if job.resume:
-            from samplenas.population.engine import load_state
-
-            state = load_state(path)
-            saved, current = state.get("fingerprint", {}), fingerprint(job, self.settings)
-            differing = [k for k in current if saved.get(k) != current[k]]
-            if differing:
-                raise UserError(f"cannot resume {path}: it was written for a different {differing[0]} "
-                                f"({saved.get(differing[0])!r} != {current[differing[0]]!r})")
-            return state
-        if path.exists():
-            raise UserError(f"{self.out} already holds a PBT run; pass --resume to continue it or choose another --out")
-        (self.out / RESULT).unlink(missing_ok=True)
+            return self.saved  # checked completely in __init__ (and again under the lock)
         rng = np.random.default_rng(job.seed)
         members = []
         for slot in range(job.population):
             arch = self.space.sample(rng)
             start = self.member_file(slot, 0, "start")
-            save_checkpoint(start, initial_state(self.jd, arch, slot))
+            save_checkpoint(self.member_path(start), initial_state(self.jd, arch, slot))
             members.append({"slot": slot, "arch": list(arch), "start": start, "born": 0, "parents": None})
         state = {"fingerprint": fingerprint(job, self.settings), "round": 0, "members": members, "history": [],
                  "rng": rng.bit_generator.state, "elapsed_s": 0.0}
@@ -274,8 +356,9 @@ class PBTRun:
         for member in state["members"]:
             slot = member["slot"]
             key = f"r{round_:04d}/s{slot:03d}"
-            engine.submit(key, {"key": key, "job": self.jd, "slot": slot, "round": round_, "start": member["start"],
-                                "end": self.member_file(slot, round_, "end"), "steps": steps,
+            engine.submit(key, {"key": key, "job": self.jd, "slot": slot, "round": round_,
+                                "start": self.member_path(member["start"]),
+                                "end": self.member_path(self.member_file(slot, round_, "end")), "steps": steps,
                                 "total_steps": self.total_steps, "hold": job.hold})
         results = {}
         with tqdm(total=job.population, desc=f"round {round_ + 1}/{job.rounds}", disable=not job.progress,
@@ -307,11 +390,11 @@ class PBTRun:
             better, other = (a, b) if (fitness[a], -a) >= (fitness[b], -b) else (b, a)
             if job.method == "no-mixing":
                 other = better
-            parents = (load_checkpoint(ends[better]), load_checkpoint(ends[other]))
+            parents = (load_checkpoint(self.member_path(ends[better])), load_checkpoint(self.member_path(ends[other])))
             child, how = make_child(job, self.jd, parents, rng, seed_of(job.seed, round_, slot, 0xC41D))
-            own = load_checkpoint(ends[slot])
+            own = load_checkpoint(self.member_path(ends[slot]))
             start = self.member_file(slot, round_ + 1, "start")
-            save_checkpoint(start, {
+            save_checkpoint(self.member_path(start), {
                 "arch": list(child.arch), "model": child.state,
                 "optimizer": transfer_optimizer(self.jd, parents[0]["arch"], parents[0]["optimizer"], child),
                 "steps": parents[0]["steps"], "stream": own["stream"]})
@@ -332,37 +415,51 @@ class PBTRun:
                 path.unlink(missing_ok=True)
 
     def run(self) -> dict:
-        from torch.utils.tensorboard import SummaryWriter
-
-        from samplenas.population.engine import Engine, ResultsLog, ray_runtime
+        from samplenas.population.engine import ray_runtime
+        from samplenas.training.rundir import RunDir
 
         job = self.job
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            with RunDir(self.out, keep=(STATE,)):  # one driver per folder; a failure before the state leaves nothing
+                self.saved = self._check_out()  # again, under the lock
+                with ray_runtime(job.workers, job.address):  # joined before any member file is written
+                    return self._run()
+        except OSError as err:
+            if err.errno in WRITE_ERRORS:
+                raise write_error(err, self.out) from None
+            raise
+
+    def _run(self) -> dict:
+        from torch.utils.tensorboard import SummaryWriter
+
+        from samplenas.population.engine import Engine, ResultsLog
+
+        job = self.job
+        (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         state = self._start()
-        log = ResultsLog(self.out / "evaluations.jsonl")
+        log = ResultsLog(self.out / LOG)
         writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=state["round"] + 1 if job.resume else None)
         try:
-            with ray_runtime(job.workers, job.address):
-                engine = Engine(train_round, max_retries=3)
-                for round_ in range(state["round"], job.rounds):
-                    started = time.perf_counter()
-                    results = self._train(engine, state, round_, log)
-                    fitness = [results[s].fitness for s in range(job.population)]
-                    last = round_ == job.rounds - 1
-                    replaced = [] if last else self._exploit(state, round_, fitness)
-                    if last:
-                        for member in state["members"]:
-                            member["start"] = self.member_file(member["slot"], round_, "end")
-                    wall = time.perf_counter() - started
-                    state["history"].append({"round": round_, "fitness": fitness, "replaced": replaced,
-                                             "archs": [self.space.to_str(m["arch"]) for m in state["members"]],
-                                             "wall_s": wall, "train_wall_s": [results[s].wall_s for s in
-                                                                              range(job.population)]})
-                    state["round"] = round_ + 1
-                    state["elapsed_s"] = float(state["elapsed_s"]) + wall
-                    self._save(state)
-                    self._cleanup(state)
-                    self._log_round(writer, round_, fitness, replaced)
+            engine = Engine(train_round, max_retries=3)
+            for round_ in range(state["round"], job.rounds):
+                started = time.perf_counter()
+                results = self._train(engine, state, round_, log)
+                fitness = [results[s].fitness for s in range(job.population)]
+                last = round_ == job.rounds - 1
+                replaced = [] if last else self._exploit(state, round_, fitness)
+                if last:
+                    for member in state["members"]:
+                        member["start"] = self.member_file(member["slot"], round_, "end")
+                wall = time.perf_counter() - started
+                state["history"].append({"round": round_, "fitness": fitness, "replaced": replaced,
+                                         "archs": [self.space.to_str(m["arch"]) for m in state["members"]],
+                                         "wall_s": wall, "train_wall_s": [results[s].wall_s for s in
+                                                                          range(job.population)]})
+                state["round"] = round_ + 1
+                state["elapsed_s"] = float(state["elapsed_s"]) + wall
+                self._save(state)
+                self._cleanup(state)
+                self._log_round(writer, round_, fitness, replaced)
         finally:
             writer.close()
         return self.finish(state)
@@ -388,7 +485,7 @@ class PBTRun:
         fitness = [f if f is not None else -math.inf for f in state["history"][-1]["fitness"]]
         ranked = sorted(range(job.population), key=lambda s: (-fitness[s], s))
         best = ranked[0]
-        members = {s: load_checkpoint(state["members"][s]["start"]) for s in range(job.population)}
+        members = {s: load_checkpoint(self.member_path(state["members"][s]["start"])) for s in range(job.population)}
         best_net, _ = build_member(self.jd, members[best]["arch"], members[best])
         test = evaluate(self.jd, [best_net], "test")[0]
         soup = self.soup(members, ranked, fitness, test)

@@ -96,7 +96,14 @@ def test_a_killed_driver_resumes_to_the_same_population(ray_local, tmp_path):
                                *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state = cut / "state.json"
     deadline = time.monotonic() + 120
-    while not state.exists() and driver.poll() is None and time.monotonic() < deadline:
+
+    def generation() -> int:  # state.json exists from the start (generation 0) and is replaced atomically
+        try:
+            return json.loads(state.read_text())["generation"]
+        except (OSError, ValueError):
+            return -1
+
+    while generation() < 1 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
