@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from samplenas.cli.options import add_evaluation_options, evaluation_overrides
+from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
 
 
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
     add_evaluation_options(p)
+    add_scorer_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
     p.set_defaults(func=run)
@@ -26,8 +28,9 @@ def run(args) -> int:
     from samplenas.training.rank import rank_run
 
     report = rank_run(args.run, args.table, args.n, args.seed, args.device, args.data_dir, progress=not args.quiet,
-                      evaluation=evaluation_overrides(args))
-    print(f"{report['n']} cells: Kendall tau = {report['kendall_tau']:.4f} (p = {report['kendall_p']:.2g}), "
+                      evaluation=evaluation_overrides(args), scorer=args.scorer)
+    print(f"{report['n']} cells scored by {report['scorer']}: Kendall tau = {report['kendall_tau']:.4f} "
+          f"(p = {report['kendall_p']:.2g}), "
           f"Spearman rho = {report['spearman_rho']:.4f} (p = {report['spearman_p']:.2g})")
     print(f"written: {args.run / 'rank.json'}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from samplenas.cli.options import add_evaluation_options, evaluation_overrides
+from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only score this architecture on the supernet (repeatable; no search)")
     add_evaluation_options(p)
+    add_scorer_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
     p.set_defaults(func=run)
@@ -58,11 +60,12 @@ def run(args) -> int:
         tournament_size=args.tournament_size, crossover_prob=args.crossover_prob, seeds=args.seeds,
         cost_weight=args.cost_weight, cost_metric=args.cost_metric, cost_ref=args.cost_ref,
         max_params=args.max_params, max_macs=args.max_macs, top=args.top, seed=args.seed,
-        keep_degenerate=args.keep_degenerate,
+        keep_degenerate=args.keep_degenerate, scorer=args.scorer,
     )
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
                     evaluation=evaluation_overrides(args))
-    print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']})")
+    print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
+          f"scorer: {report['scorer']})")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "

@@ -9,3 +9,8 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "stl1
 # search on a trained supernet (`samplenas.training.search`)
 COST_METRICS = ("params", "macs")  # what the cost term and the limits count
 SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
+
+# how architectures are scored (`samplenas.training.scorers`): the trained supernet, a zero-cost proxy of the
+# freshly initialised network (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
+ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
+SCORER_PARTS = ("supernet", *ZERO_COST_PROXIES)

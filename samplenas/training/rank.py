@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
+from samplenas.training.scorers import RunScorer, scorer_parts
 from samplenas.training.supernet_train import open_run, scoring_settings
 
 RANK = "rank.json"
@@ -33,9 +34,10 @@ def distinct_uniform(space, n: int, rng: np.random.Generator, max_draws: int = 1
     return archs
 
 
-def rank_correlation(trainer, archs: list, accuracy, progress: bool = False) -> tuple[list[float], dict]:
-    """Supernet scores of `archs` and their Kendall tau / Spearman rho (with p-values) against `accuracy`."""
-    scores = [trainer.score(arch)["score"] for arch in tqdm(archs, disable=not progress, unit="cell", desc="rank")]
+def rank_correlation(scorer, archs: list, accuracy, progress: bool = False) -> tuple[list[float], dict]:
+    """Scores of `archs` (`scorer.score(arch)["score"]`: a supernet trainer or a `RunScorer`) and their
+    Kendall tau / Spearman rho (with p-values) against `accuracy`."""
+    scores = [scorer.score(arch)["score"] for arch in tqdm(archs, disable=not progress, unit="cell", desc="rank")]
     tau = stats.kendalltau(scores, accuracy)
     rho = stats.spearmanr(scores, accuracy)
     return scores, {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
@@ -43,20 +45,23 @@ def rank_correlation(trainer, archs: list, accuracy, progress: bool = False) -> 
 
 
 def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 0, device: str | None = None,
-             data_dir: str | None = None, progress: bool = True, evaluation: dict | None = None) -> dict:
+             data_dir: str | None = None, progress: bool = True, evaluation: dict | None = None,
+             scorer: str = "supernet") -> dict:
+    """`scorer`: how cells are scored (`training.scorers`): the supernet, a zero-cost proxy or a rank average."""
     from samplenas.benchmarks.nasbench101 import NASBench101
 
     if n < 3:
         raise UserError(f"rank needs at least 3 cells, got {n}")
+    scorer_parts(scorer)  # a misspelt scorer fails before the table and the run are opened
     table = NASBench101(table_path)
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
     if trainer.config.space != "nb101":
         raise UserError(f"rank needs an nb101 run; {run} trained the {trainer.config.space} space")
     archs = distinct_uniform(trainer.space, n, np.random.default_rng(seed))
     accuracy = table.values("test_accuracy", table.lookup_archs(archs), repeat="mean")
-    scores, correlation = rank_correlation(trainer, archs, accuracy, progress)
+    scores, correlation = rank_correlation(RunScorer(trainer, scorer), archs, accuracy, progress)
     report = {
-        "run": str(run), "table": str(table_path), "n": n, "seed": seed, **correlation,
+        "run": str(run), "table": str(table_path), "n": n, "seed": seed, "scorer": scorer, **correlation,
         "evaluation": scoring_settings(trainer),
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}
                   for a, s, acc in zip(archs, scores, accuracy)],

@@ -24,6 +24,7 @@ from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
+from samplenas.training.scorers import RunScorer, scorer_parts
 from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run, scoring_settings
 
 TOP = "top.json"
@@ -46,6 +47,7 @@ class SearchConfig:
     seed: int = 0
     max_rejections: int = 2000
     keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
+    scorer: str = "supernet"  # `training.scorers`: the supernet, a zero-cost proxy, or parts joined by "+"
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections"):
@@ -57,6 +59,7 @@ class SearchConfig:
             raise UserError(f"search: unknown cost metric {self.cost_metric!r}; valid: {', '.join(COST_METRICS)}")
         if self.seeds not in SEED_SOURCES:
             raise UserError(f"search: unknown seed source {self.seeds!r}; valid: {', '.join(SEED_SOURCES)}")
+        self.scorer = "+".join(scorer_parts(self.scorer))
         if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
         return self
@@ -68,6 +71,7 @@ class SupernetSearch:
     def __init__(self, trainer: SupernetTrainer, config: SearchConfig, progress: bool = True):
         self.trainer = trainer
         self.config = config.check()
+        self.scorer = RunScorer(trainer, self.config.scorer, seed=self.config.seed)
         self.space = trainer.space
         self.progress = progress
         seeds = None
@@ -108,8 +112,11 @@ class SupernetSearch:
         return out
 
     def objective(self, metrics: dict, cost: dict | None) -> float:
-        """Deep-n-Cheap f (lower is better)."""
-        performance = 1.0 - metrics["accuracy"] if "accuracy" in metrics else metrics["loss"]
+        """Deep-n-Cheap f (lower is better); a zero-cost or combined score enters as its negative."""
+        if self.config.scorer != "supernet":
+            performance = -metrics["score"]
+        else:
+            performance = 1.0 - metrics["accuracy"] if "accuracy" in metrics else metrics["loss"]
         if not self.config.cost_weight:
             return performance
         return performance + self.config.cost_weight * cost[self.config.cost_metric] / self.cost_ref
@@ -121,7 +128,7 @@ class SupernetSearch:
             self.cost_ref = float(max(c[self.config.cost_metric] for c in costs)) or 1.0
         fitness = []
         for arch, cost in zip(archs, costs):
-            metrics = self.trainer.score(arch)
+            metrics = self.scorer.score(arch)
             f = self.objective(metrics, cost)
             fitness.append(-f)
             self.results.append({"arch": arch, "generation": generation, "objective": f, "metrics": metrics,
@@ -180,7 +187,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
                       "cost_ref": searcher.cost_ref, "max_params": config.max_params, "max_macs": config.max_macs},
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
-        "evaluation": scoring_settings(trainer),
+        "scorer": searcher.scorer.name, "evaluation": scoring_settings(trainer),
         "generations": searcher.generations, "top": top,
     }
     save_json(run / TOP, report)

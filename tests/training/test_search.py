@@ -127,3 +127,30 @@ def test_search_skips_cells_that_compute_no_operation(nb101_run):
     keeping = SupernetSearch(trainer, SearchConfig(population=4, generations=0, seeds="uniform",
                                                    keep_degenerate=True), progress=False)
     assert keeping.within_limits(degenerate)
+
+
+def test_search_and_rank_with_zero_cost_and_hybrid_scorers(nb101_run, nb101_table, capsys):
+    """--scorer: a proxy alone needs no trained weights; a hybrid is the mean position of its parts in a fixed
+    reference sample, so one architecture's score does not depend on what else is scored."""
+    from samplenas.training.scorers import RunScorer
+
+    trainer = open_run(nb101_run)
+    hybrid = RunScorer(trainer, "supernet + synflow", reference=8)
+    arch = trainer.space.sample_uniform(np.random.default_rng(11))
+    result = hybrid.score(arch)
+    assert hybrid.name == "supernet+synflow" and 0.0 <= result["score"] <= 1.0
+    assert {"supernet_accuracy", "synflow"} <= set(result)
+    assert RunScorer(trainer, "supernet+synflow", reference=8).score(arch) == result
+    assert main(["search", "--run", str(nb101_run), "--population", "3", "--generations", "1", "--children", "2",
+                 "--scorer", "supernet+synflow", "--quiet"]) == 0
+    top = json.loads((nb101_run / "top.json").read_text())
+    assert top["scorer"] == "supernet+synflow" and top["evaluated"] == 5
+    assert all(entry["objective"] == -entry["score"] for entry in top["top"])
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--n", "6", "--quiet",
+                 "--scorer", "params"]) == 0
+    report = json.loads((nb101_run / "rank.json").read_text())
+    params = [trainer.supernet.cost(trainer.space.parse(c["arch"]))["params"] for c in report["cells"]]
+    assert report["scorer"] == "params" and [c["score"] for c in report["cells"]] == params
+    assert "scored by params" in capsys.readouterr().out
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--scorer", "zen"]) == 2
+    assert "unknown scorer 'zen'" in capsys.readouterr().err

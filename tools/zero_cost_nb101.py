@@ -1,0 +1,256 @@
+"""How well does each scorer rank NAS-Bench-101 cells? Zero-cost proxies, cost baselines, trained supernets
+and their rank-average hybrids, judged by the table with bootstrap 95 % intervals.
+
+Cells: `--cells` drawn uniformly over valid cells (distinct, seed 12345: the end-to-end study's random cells
+are the first 100 of them) and `--top-sample` drawn from the table's best `--top-cells` (seed 54321, as there).
+Scorers:
+  table FLOPs / table params   the table's own columns (flops_thop; params where the table has them)
+  params, flops, grad_norm, snip, synflow, jacob_cov, naswot   `samplenas.training.zero_cost` at the
+                               proxy network size, on one fixed minibatch of the training split
+  supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number)
+  hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
+Every score is cached in OUT/scores.json (the run resumes where it stopped); OUT/zero_cost.json holds the
+correlations, OUT/zero_cost.png the picture.
+
+    python tools/zero_cost_nb101.py --out runs/zero-cost                              # 300 + 100 cells
+    python tools/zero_cost_nb101.py --out runs/zero-cost --run uniform=runs/sn-uniform \\
+        --hybrid supernet:uniform+synflow supernet:uniform+naswot
+    python tools/zero_cost_nb101.py --smoke --out /tmp/zc                                # seconds, digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_nb101 import DATA, open_table, table_cells  # noqa: E402
+
+PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
+BOOTSTRAP = 1000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder for scores.json, zero_cost.json and the PNG")
+    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
+    p.add_argument("--data", default="cifar10-jpeg")
+    p.add_argument("--data-dir", default=str(DATA))
+    p.add_argument("--network", default=json.dumps(PROXY_NETWORK), help="network size of the proxies' networks")
+    p.add_argument("--cells", type=int, default=300, help="random cells (default 300)")
+    p.add_argument("--top-cells", type=int, default=1000, help="the table's best cells to draw from (default 1000)")
+    p.add_argument("--top-sample", type=int, default=100, help="cells drawn from them (default 100; 0 = none)")
+    p.add_argument("--proxies", nargs="*", help="zero-cost proxies (default: all)")
+    p.add_argument("--batch-size", type=int, default=64, help="the proxies' minibatch (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the proxies' initialisation and minibatch")
+    p.add_argument("--run", nargs="*", default=[], metavar="NAME=RUN", help="trained supernet runs to score")
+    p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
+    p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
+    p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, few cells")
+    if p.parse_known_args(argv)[0].smoke:
+        p.set_defaults(data="digits", cells=12, top_cells=20, top_sample=6, batch_size=16,
+                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
+    args = p.parse_args(argv)
+    if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2:
+        p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2")
+    return args
+
+
+def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
+    """Kendall tau and Spearman rho with percentile-bootstrap 95 % intervals over the cells."""
+    from scipy import stats
+
+    scores, accuracy = np.asarray(scores, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    scores = np.nan_to_num(scores, nan=-np.inf, neginf=np.finfo(np.float64).min)
+    out = {"kendall_tau": float(stats.kendalltau(scores, accuracy).statistic),
+           "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic)}
+    taus, rhos = [], []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(scores), len(scores))
+        taus.append(stats.kendalltau(scores[pick], accuracy[pick]).statistic)
+        rhos.append(stats.spearmanr(scores[pick], accuracy[pick]).statistic)
+    out["kendall_tau_ci"] = [float(v) for v in np.nanpercentile(taus, [2.5, 97.5])]
+    out["spearman_rho_ci"] = [float(v) for v in np.nanpercentile(rhos, [2.5, 97.5])]
+    return out
+
+
+class ScoreCache:
+    """scores.json: {scorer: {cell key: score}}, rewritten atomically every few cells (resumable)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, scorer: str, key: str):
+        return self.data.get(scorer, {}).get(key)
+
+    def put(self, scorer: str, key: str, value: float) -> None:
+        self.data.setdefault(scorer, {})[key] = value
+
+    def save(self) -> None:
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.data))
+        os.replace(temp, self.path)
+
+
+def score_all(name: str, score, cells: list, keys: list[str], cache: ScoreCache) -> list[float]:
+    from tqdm import tqdm
+
+    values = []
+    for i, (arch, key) in enumerate(tqdm(list(zip(cells, keys)), desc=name, unit="cell", leave=False)):
+        value = cache.get(name, key)
+        if value is None:
+            value = float(score(arch))
+            cache.put(name, key, value)
+            if i % 10 == 9:
+                cache.save()
+        values.append(value)
+    cache.save()
+    return values
+
+
+def proxy_scorers(args, proxies):
+    """name -> score(arch) for the zero-cost proxies at the requested network size."""
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.data import load_dataset
+    from samplenas.training.tasks import make_task
+    from samplenas.training.train_config import TrainConfig
+    from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch
+
+    network = json.loads(args.network)
+    config = TrainConfig(space="nb101", sampler="uniform", data=args.data, data_dir=args.data_dir, network=network)
+    data = load_dataset(args.data, args.data_dir, ("train",))
+    supernet = make_supernet("nb101", network_settings("nb101", config.network_settings(), data.info))
+    task = make_task(config.recipe(), data.info)
+    batch = proxy_batch(data.train, args.batch_size, args.seed)
+    scorers = {name: ZeroCostScorer(name, supernet, task, batch, args.seed) for name in proxies}
+    return {name: (lambda arch, s=scorer: s.score(arch)["score"]) for name, scorer in scorers.items()}
+
+
+def supernet_scorers(args):
+    from samplenas.training.supernet_train import open_run
+
+    scorers = {}
+    for entry in args.run:
+        name, _, run = entry.partition("=")
+        if not run:
+            sys.exit(f"zero_cost_nb101: --run takes NAME=RUN, got {entry!r}")
+        trainer = open_run(run, evaluation={"eval_examples": args.eval_examples, "bn_batches": args.bn_batches})
+        scorers[f"supernet:{name}"] = lambda arch, t=trainer: t.score(arch)["score"]
+    return scorers
+
+
+def plot(report: dict, path: Path) -> None:
+    from samplenas.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    names = list(report["random"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.65 * len(names) + 2), 4.2))
+    for offset, (group, colour) in enumerate((("random", "tab:blue"), ("top", "tab:orange"))):
+        if not report.get(group):
+            continue
+        taus = [report[group][n]["kendall_tau"] for n in names]
+        low = [report[group][n]["kendall_tau"] - report[group][n]["kendall_tau_ci"][0] for n in names]
+        high = [report[group][n]["kendall_tau_ci"][1] - report[group][n]["kendall_tau"] for n in names]
+        x = np.arange(len(names)) + (offset - 0.5) * 0.38
+        label = f"{report['cells']} random cells" if group == "random" else \
+            f"{report['top_sample']} of the table's top {report['top_cells']}"
+        ax.bar(x, taus, 0.38, yerr=[low, high], capsize=2, color=colour, label=label)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right")
+    ax.set_ylabel("Kendall tau vs table test accuracy (95 % CI)")
+    ax.set_title("NAS-Bench-101: how each scorer ranks cells")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+    from samplenas.training.zero_cost import PROXIES, combined_ranks
+
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = open_table(args.table, args.out)
+    space = SPACES["nb101"]()
+    groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(12345))}
+    if args.top_sample:
+        best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
+        drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
+        groups["top"] = table_cells(table, space, [best[i] for i in sorted(drawn)])
+    proxies = args.proxies if args.proxies is not None else list(PROXIES)
+    unknown = sorted(set(proxies) - set(PROXIES))
+    if unknown:
+        sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
+    scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
+    for hybrid in args.hybrid:
+        missing = [part for part in hybrid.split("+") if part not in scorers and part not in ("table_flops",)]
+        if missing:
+            sys.exit(f"zero_cost_nb101: hybrid {hybrid!r} names {missing[0]!r}, which is not scored here")
+    cache = ScoreCache(args.out / "scores.json")
+    rng = np.random.default_rng(2024)
+    report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+              "cells": args.cells, "top_cells": args.top_cells, "top_sample": args.top_sample,
+              "network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    for group, cells in groups.items():
+        rows = table.lookup_archs(cells)
+        accuracy = table.values("test_accuracy", rows, repeat=0)
+        keys = [space.key(arch) for arch in cells]
+        columns = {"table_flops": table.values("flops_thop", rows).tolist()}
+        params = table.values("trainable_parameters", rows)
+        if np.isfinite(params).all():
+            columns["table_params"] = params.tolist()
+        for name, score in scorers.items():
+            columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
+        for hybrid in args.hybrid:
+            columns[hybrid] = combined_ranks([columns[part] for part in hybrid.split("+")])
+        report[group] = {name: bootstrap(values, accuracy, rng) for name, values in columns.items()}
+        picks = {name: float(accuracy[int(np.nanargmax(np.nan_to_num(values, nan=-np.inf)))])
+                 for name, values in columns.items()}
+        for name, pick in picks.items():
+            report[group][name]["pick_test_accuracy"] = pick
+        report[group + "_mean_accuracy"] = float(np.mean(accuracy))
+        report[group + "_best_accuracy"] = float(np.max(accuracy))
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (args.out / "zero_cost.json").write_text(json.dumps(report, indent=1))
+    plot(report, args.out / "zero_cost.png")
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    def cell(stat: dict, name: str) -> str:
+        low, high = stat[f"{name}_ci"]
+        return f"{stat[name]:+.3f} [{low:+.2f}, {high:+.2f}]"
+
+    print(f"{report['cells']} random cells (mean {100 * report['random_mean_accuracy']:.2f} %, best "
+          f"{100 * report['random_best_accuracy']:.2f} %), network {json.dumps(report['network'])}, "
+          f"batch {report['batch_size']}, {report['data']}")
+    header = f"{'scorer':<34} {'tau random [95% CI]':>24} {'rho random [95% CI]':>24} {'pick %':>7}"
+    if report.get("top"):
+        header += f" {'tau top [95% CI]':>24}"
+    print(header)
+    for name, stat in report["random"].items():
+        line = (f"{name:<34} {cell(stat, 'kendall_tau'):>24} {cell(stat, 'spearman_rho'):>24} "
+                f"{100 * stat['pick_test_accuracy']:>7.2f}")
+        if report.get("top") and name in report["top"]:
+            line += f" {cell(report['top'][name], 'kendall_tau'):>24}"
+        print(line)
+    print(f"{report['seconds']} s; {report['command']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
