@@ -152,3 +152,141 @@ def nb101_small_table(nb101_rows, tmp_path_factory) -> Path:
     source.write_bytes(b"".join(_tfrecord_frame(json.dumps(row).encode()) for row in nb101_rows))
     convert(source, source.with_suffix(".h5"), progress=False)
     return source.with_suffix(".h5")
+
+
+# --- resumable population runs made by hand (issue 25): no Ray, no training ----------------------------
+POPULATION_ARGV = {
+    "evolve": ["evolve", "--data", "digits", "--limit", "96", "--batch-size", "32", "--population", "3",
+               "--epochs-per-candidate", "1", "--max-layers", "3", "--reductions", "1", "--seed", "3",
+               "--generations", "2", "--quiet"],
+    "pbt": ["pbt", "--space", "autoencoder", "--data", "digits", "--epochs", "2", "--step-epochs", "1", "-N", "4",
+            "--tau", "0.5", "--batch-size", "32", "--task", "denoising", "--limit", "120", "--quiet",
+            "--network", '{"max_layers": 2, "num_reductions": 1}'],
+    "dnc": ["dnc", "--quiet"],  # a DnC resume takes the run's saved settings
+}
+
+
+def _population_files(kind: str, tmp: Path) -> dict[str, bytes]:
+    """{name: bytes} of a valid run of `kind` stopped after its first checkpoint, as the command writes it."""
+    import json
+
+    import numpy as np
+
+    from samplenas.strict_json import dumps
+
+    line = {"fitness": 0.5, "metrics": {"val": {}}, "wall_s": 1.0, "node": "n", "node_id": "i", "pid": 1,
+            "attempts": 1, "finished_at": 0.0}
+    files: dict[str, bytes] = {}
+    if kind == "evolve":
+        from samplenas.cli import build_parser
+        from samplenas.cli.evolve import _network
+        from samplenas.population.evolve import SearchState, initial_population
+        from samplenas.population.evolve_job import EvolveJob, prepare
+
+        args = build_parser().parse_args([*POPULATION_ARGV["evolve"], "--out", str(tmp / "probe")])
+        prepared = prepare(EvolveJob(space=args.space, data=args.data, out=args.out, seed=args.seed,
+                                     population=args.population, generations=args.generations,
+                                     epochs_per_candidate=args.epochs_per_candidate, reductions=args.reductions,
+                                     max_layers=args.max_layers, network=_network(args),
+                                     recipe={"batch_size": args.batch_size}, limit=args.limit))
+        rng = np.random.default_rng(args.seed)
+        population = initial_population(prepared.space, args.population, rng)
+        records = {}
+        for arch in population:
+            key = prepared.space.key(arch)
+            records[key] = {**line, "key": key, "arch": prepared.space.to_str(arch), "arch_ints": list(arch),
+                            "generation": 0}
+        state = SearchState(1, population, dict(rng.bit_generator.state), records)
+        files["state.json"] = dumps(state.to_json(prepared.config)).encode()
+        files["evaluations.jsonl"] = "".join(dumps(r, sort_keys=True) + "\n" for r in records.values()).encode()
+        files["result.json"] = json.dumps({"format": "samplenas-evolve-result-1", "top": []}).encode()
+    elif kind == "pbt":
+        from samplenas import errors
+        from samplenas.cli import main
+        from samplenas.population import pbt
+
+        seen = []
+
+        def stop(self):
+            seen.append(self)
+            raise errors.UserError("stopped")
+
+        real = pbt.PBTRun.run
+        pbt.PBTRun.run = stop
+        try:
+            main([*POPULATION_ARGV["pbt"], "--out", str(tmp / "probe")])
+        finally:
+            pbt.PBTRun.run = real
+        run = seen[0]
+        rng = np.random.default_rng(0)
+        members = [{"slot": s, "arch": list(run.space.sample(rng)), "start": run.member_file(s, 0, "start"),
+                    "born": 0, "parents": None} for s in range(run.job.population)]
+        state = {"fingerprint": pbt.fingerprint(run.job, run.settings), "round": 0, "members": members,
+                 "history": [], "rng": rng.bit_generator.state, "elapsed_s": 0.0}
+        files["pbt_state.json"] = dumps(state).encode()
+        for member in members:
+            files[member["start"]] = b"member weights"
+        files["evaluations.jsonl"] = "".join(dumps({**line, "key": f"r0000/s{s:03d}", "round": 0, "slot": s},
+                                                   sort_keys=True) + "\n" for s in range(2)).encode()
+        files["result.json"] = json.dumps({"format": "samplenas-pbt-1", "best": {}}).encode()
+    elif kind == "dnc":
+        from samplenas.population.dnc_settings import settings_from
+
+        settings = settings_from({"model": "mlp", "epochs": 1, "evaluations": 3, "limit": 96})
+        files["state.json"] = dumps({"format": "samplenas-dnc-1", "settings": settings.to_dict(), "transfer": None,
+                                     "stage": "1", "evaluations": {"1": 2}, "command": []}).encode()
+        files["evaluations.jsonl"] = "".join(dumps({**line, "key": f"dnc-{i}", "stage": "1", "net": {}, "hyper": {},
+                                                    "mode": "train"}, sort_keys=True) + "\n"
+                                             for i in range(3)).encode()
+        files["result.json"] = json.dumps({"format": "samplenas-dnc-1", "best": {}}).encode()
+    return files
+
+
+@pytest.fixture(scope="session")
+def population_argv():
+    """{kind: argv without --out} of the small runs `population_files` builds."""
+    return {kind: list(words) for kind, words in POPULATION_ARGV.items()}
+
+
+@pytest.fixture(scope="session")
+def population_files(tmp_path_factory):
+    """`population_files(kind) -> {name: bytes}`: the files of a valid resumable evolve/pbt/dnc run
+    (built once per kind, without Ray); write them, damage one, and `--resume` must refuse."""
+    cache: dict[str, dict[str, bytes]] = {}
+
+    def files(kind: str) -> dict[str, bytes]:
+        if kind not in cache:
+            cache[kind] = _population_files(kind, tmp_path_factory.mktemp(kind))
+        return dict(cache[kind])
+
+    return files
+
+
+@pytest.fixture
+def stop_population_at_ray(monkeypatch):
+    """Replace the population commands' Ray start by a UserError("validated"): a run whose every input
+    passed validation stops there, before it trains or changes anything (fuzz and resume tests)."""
+    from contextlib import contextmanager
+
+    from samplenas.errors import UserError
+    from samplenas.population import dnc, engine, evolve_job
+
+    @contextmanager
+    def validated(*args, **kwargs):
+        raise UserError("validated")
+        yield  # pragma: no cover
+
+    for module in (engine, evolve_job, dnc):
+        monkeypatch.setattr(module, "ray_runtime", validated)
+
+
+@pytest.fixture(scope="session")
+def write_run():
+    """`write_run(folder, files) -> folder`: writes {name: bytes} (names may have sub-folders)."""
+    def write(folder: Path, files: dict[str, bytes]) -> Path:
+        for name, data in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        return folder
+
+    return write

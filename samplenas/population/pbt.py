@@ -46,6 +46,7 @@ import torch
 
 from samplenas.errors import UserError
 from samplenas.plotting import pyplot, save_figure
+from samplenas.population.candidate import check_network
 from samplenas.population.mixing import ShrinkPerturb, assemble, check_mixable, mix, perturb_weights, resample_one
 from samplenas.population.pbt_member import (
     build_member,
@@ -221,6 +222,7 @@ class PBTRun:
         self.data = job_data(probe)
         if (job.space == "autoencoder") != (job.recipe.task != "classification"):
             raise UserError(f"task {job.recipe.task!r} does not fit the {job.space} space")
+        check_network(job.space, job.recipe.network)  # types and ranges, as evolve's --network
         self.settings = network_settings(job.space, job.recipe.network, self.data.info)
         self.jd = job_dict(job, self.settings)
         self.supernet = job_supernet(self.jd)
