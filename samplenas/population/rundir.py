@@ -44,6 +44,11 @@ def check_out_path(out: Path) -> None:
     if not text or not text.strip():
         raise UserError("--out must name a folder, got ''")
     check_path_names(out)
+    walked = Path(out.anchor) if out.is_absolute() else Path()
+    for part in out.parts[1 if out.is_absolute() else 0:]:
+        if part == ".." and not walked.is_dir():  # the OS refuses it; mkdir(parents=True) would create it
+            raise UserError(f"--out {out}: {walked} does not exist, so '..' after it leads nowhere")
+        walked = walked / part
     if out.is_symlink() and not out.exists():
         raise UserError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
