@@ -11,8 +11,10 @@ in one process, rounds interleaved so that machine load hits them alike:
 
     python tools/bench_proxy.py                      # 1 and 2 threads, 5 rounds of 12 steps per variant
     python tools/bench_proxy.py --threads 1 --rounds 3 --steps 8 --augment
+    python tools/bench_proxy.py --device cuda --batch-size 256 --variants tensor+nchw tensor+cl \
+        --network '{"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3}'   # a GPU: data there, bf16
 
-Prints images/s per variant (median over rounds), the data/compute split, and ratios to pil+nchw.
+Prints images/s per variant (median over rounds), the data/compute split, and ratios to the first variant.
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def supernet_trainer(args, variant: str, legacy):
     from samplenas.training.train_config import TrainConfig
 
     config = TrainConfig(space="nb101", sampler="uniform", data="cifar10-jpeg", data_dir=args.data_dir,
-                         network=PROXY, batch_size=64, steps=10**6, eval_every=0, augment=args.augment,
-                         channels_last=variant.endswith("+cl"), device="cpu")
+                         network=args.network, batch_size=args.batch_size, steps=10**6, eval_every=0,
+                         augment=args.augment, channels_last=variant.endswith("+cl"), device=args.device)
     trainer = SupernetTrainer(config, progress=False)
     if variant.startswith("pil"):
         trainer.stream.dataset = legacy
@@ -84,6 +86,7 @@ def supernet_round(trainer, steps: int, out: Path) -> tuple[float, float]:
     started = time.perf_counter()
     for _ in range(steps):
         trainer.train_step(out)
+    synchronize(str(trainer.device))
     return time.perf_counter() - started, trainer.stream.seconds
 
 
@@ -93,31 +96,41 @@ def retrain_state(args, variant: str, legacy, data):
     from samplenas.training.data import BatchStream
     from samplenas.training.recipes import build_optimizer, resolve_recipe
 
-    recipe = resolve_recipe("nb101", {"network": PROXY, "batch_size": 64})
+    recipe = resolve_recipe("nb101", {"network": args.network, "batch_size": args.batch_size})
     torch.manual_seed(0)
-    supernet = make_supernet("nb101", network_settings("nb101", PROXY, data.info))
-    net = supernet.build(supernet.space.parse(CELL))
+    supernet = make_supernet("nb101", network_settings("nb101", args.network, data.info))
+    net = supernet.build(supernet.space.parse(CELL)).to(args.device)
     channels_last = variant.endswith("+cl")
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    stream = TimedStream(BatchStream(legacy if variant.startswith("pil") else data.train, 64, 0))
-    return net, build_optimizer(net.parameters(), recipe), stream, channels_last
+    train = legacy if variant.startswith("pil") else data.to(torch.device(args.device)).train
+    stream = TimedStream(BatchStream(train, args.batch_size, 0))
+    return net, build_optimizer(net.parameters(), recipe), stream, channels_last, args.device
 
 
 def retrain_round(state, steps: int) -> tuple[float, float]:
     from samplenas.training.data import in_memory_format
 
-    net, optimizer, stream, channels_last = state
+    net, optimizer, stream, channels_last, device = state
     stream.seconds = 0.0
     started = time.perf_counter()
     net.train()
     for _ in range(steps):
         x, y = stream.next()
-        loss = torch.nn.functional.cross_entropy(net(in_memory_format(x, channels_last)), y)
+        x, y = in_memory_format(x.to(device), channels_last), y.to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            loss = torch.nn.functional.cross_entropy(net(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    synchronize(device)
     return time.perf_counter() - started, stream.seconds
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so that a round's wall time is its compute."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def main(argv=None) -> int:
@@ -127,19 +140,24 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per variant (default 5)")
     p.add_argument("--steps", type=int, default=12, help="training steps per round (default 12)")
     p.add_argument("--augment", action="store_true", help="random crop and flip of the training images")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--network", type=json.loads, default=PROXY, help=f"supernet size (default {json.dumps(PROXY)})")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch (default 64)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                   help="what to compare; the first is the reference of the ratios (default: all)")
     p.add_argument("--json", type=Path, help="also write the measurements here")
     args = p.parse_args(argv)
 
     from samplenas.training.data import load_dataset
 
-    legacy = legacy_train_split(args.data_dir, args.augment, 0)
+    legacy = legacy_train_split(args.data_dir, args.augment, 0) if "pil+nchw" in args.variants else None
     data = load_dataset("cifar10-jpeg", args.data_dir, ("train", "val"), augment=args.augment)
     results = []
     with tempfile.TemporaryDirectory() as out:
         for threads in args.threads:
             torch.set_num_threads(threads)
             jobs = {}
-            for variant in VARIANTS:
+            for variant in args.variants:
                 trainer = supernet_trainer(args, variant, legacy)
                 jobs[("train", variant)] = lambda t=trainer: supernet_round(t, args.steps, Path(out))
                 state = retrain_state(args, variant, legacy, data)
@@ -154,19 +172,20 @@ def main(argv=None) -> int:
                 total = statistics.median(t for t, _ in rounds)
                 data_share = statistics.median(d / t for t, d in rounds)
                 results.append({"command": command, "variant": variant, "threads": threads,
-                                "images_per_second": 64 * args.steps / total, "data_share": data_share,
+                                "images_per_second": args.batch_size * args.steps / total, "data_share": data_share,
                                 "data_ms": 1000 * total * data_share / args.steps,
                                 "compute_ms": 1000 * total * (1 - data_share) / args.steps})
-    print(f"NB101 proxy (stem 16 x 3 x 1), JPEG CIFAR-10, batch 64, augment={args.augment}, "
-          f"{args.rounds} interleaved rounds x {args.steps} steps, median; torch {torch.__version__}")
+    print(f"NB101 supernet {json.dumps(args.network)}, JPEG CIFAR-10, batch {args.batch_size}, augment={args.augment}, "
+          f"{args.device}, {args.rounds} interleaved rounds x {args.steps} steps, median; torch {torch.__version__}")
+    reference = args.variants[0]
     print(f"{'command':<8} {'threads':>7} {'variant':<12} {'images/s':>9} {'data ms':>8} {'compute ms':>10} "
-          f"{'x pil+nchw':>10}")
+          f"{'x ' + reference:>14}")
     for row in results:
         base = next(r for r in results if r["command"] == row["command"] and r["threads"] == row["threads"]
-                    and r["variant"] == VARIANTS[0])
+                    and r["variant"] == reference)
         row["ratio"] = row["images_per_second"] / base["images_per_second"]
         print(f"{row['command']:<8} {row['threads']:>7} {row['variant']:<12} {row['images_per_second']:>9.0f} "
-              f"{row['data_ms']:>8.1f} {row['compute_ms']:>10.1f} {row['ratio']:>10.2f}")
+              f"{row['data_ms']:>8.1f} {row['compute_ms']:>10.1f} {row['ratio']:>14.2f}")
     print("command: python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]))
     if args.json:
         args.json.write_text(json.dumps({"rows": results, "argv": argv or sys.argv[1:]}, indent=1))

@@ -1,0 +1,150 @@
+"""The proxy's ceiling: train NAS-Bench-101 cells standalone at the end-to-end proxy and rank them by the table.
+
+A supernet can at best rank cells as well as training each of them alone, on the same data, network size
+and recipe, would. This trains `--cells` distinct random cells (the first of the zero-cost study's cells,
+seed 12345) from scratch, each with the supernet's recipe (SGD 0.1 momentum 0.9, weight decay 4e-5,
+cosine, label smoothing 0.1, clip 5, batch 64) for `--steps` steps, scores each on the validation split
+the supernet is scored on (after BN recalibration, as the supernet's scores are), and reports Kendall tau
+/ Spearman rho against the table with bootstrap 95 % intervals. Each cell's result is appended to
+OUT/cells.jsonl as it finishes (the run resumes where it stopped); `--workers` processes train cells side
+by side, one torch thread each.
+
+    python tools/ceiling_nb101.py --out runs/ceiling --cells 50 --steps 300 --workers 2
+    python tools/ceiling_nb101.py --smoke --out /tmp/ceiling
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_nb101 import DATA, open_table  # noqa: E402
+from zero_cost_nb101 import PROXY_NETWORK, bootstrap  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder for cells.jsonl and ceiling.json")
+    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
+    p.add_argument("--data", default="cifar10-jpeg")
+    p.add_argument("--data-dir", default=str(DATA))
+    p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
+    p.add_argument("--cells", type=int, default=50, help="random cells trained (default 50)")
+    p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")
+    p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
+    p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order")
+    p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
+    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
+    if p.parse_known_args(argv)[0].smoke:
+        p.set_defaults(data="digits", cells=4, steps=6, eval_examples=64, bn_batches=1,
+                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
+    args = p.parse_args(argv)
+    if args.cells < 3 or args.steps < 1 or args.workers < 1:
+        p.error("--cells must be >= 3, --steps and --workers >= 1")
+    return args
+
+
+def train_cell(settings: dict, arch: list[int]) -> dict:
+    """One cell trained from scratch with the supernet's recipe; its validation accuracy as the supernet scores."""
+    import torch
+
+    from samplenas.supernet.bn import recalibrate_bn
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.data import BatchStream, in_memory_format, load_dataset
+    from samplenas.training.recipes import build_optimizer, learning_rate
+    from samplenas.training.supernet_eval import calibration_batches, validation_batches
+    from samplenas.training.tasks import make_task
+    from samplenas.training.train_config import TrainConfig
+
+    torch.set_num_threads(1)
+    config = TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
+                         network=settings["network"], seed=settings["seed"], steps=settings["steps"])
+    recipe = config.recipe()
+    data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
+    task = make_task(recipe, data.info)
+    torch.manual_seed(config.seed)
+    net = make_supernet("nb101", network_settings("nb101", recipe.network, data.info)).build(tuple(arch))
+    net = net.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(net.parameters(), recipe)
+    stream = BatchStream(data.train, config.batch_size, config.seed)
+    started = time.perf_counter()
+    net.train()
+    for step in range(config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(recipe, step, config.steps)
+        x, y = stream.next()
+        loss = task.loss(net(in_memory_format(x, True)), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
+        optimizer.step()
+    device = torch.device("cpu")
+    recalibrate_bn(net, None, [x for x, _ in calibration_batches(data.train, config.batch_size,
+                                                                   settings["bn_batches"], config.seed, device, True)])
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in validation_batches(data.val, 256, settings["eval_examples"], device, True):
+            correct += int((net(x).argmax(dim=1) == y).sum())
+            total += len(y)
+    return {"arch": list(arch), "val_accuracy": correct / total, "final_loss": float(loss),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = open_table(args.table, args.out)
+    space = SPACES["nb101"]()
+    cells = distinct_uniform(space, args.cells, np.random.default_rng(12345))
+    settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
+                "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
+                "bn_batches": args.bn_batches}
+    log = args.out / "cells.jsonl"
+    done = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by an interrupted write: that cell is trained again
+            if record.get("settings") == settings:
+                done[tuple(record["arch"])] = record
+    todo = [arch for arch in cells if tuple(arch) not in done]
+    print(f"{len(done)} of {len(cells)} cells already trained; training {len(todo)} "
+          f"({args.steps} steps each, {args.workers} at a time)", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool, log.open("a") as out:
+        for record in pool.map(train_cell, [settings] * len(todo), [list(a) for a in todo]):
+            record["settings"] = settings
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            done[tuple(record["arch"])] = record
+            print(f"{len(done)}/{len(cells)}  val {100 * record['val_accuracy']:.2f} %  {record['seconds']} s  "
+                  f"{space.to_str(tuple(record['arch']))}", flush=True)
+    accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+    val = [done[tuple(arch)]["val_accuracy"] for arch in cells]
+    report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+              "settings": settings, "cells": len(cells), **bootstrap(val, accuracy, np.random.default_rng(2024)),
+              "mean_val_accuracy": float(np.mean(val)), "seconds": round(time.perf_counter() - started, 1)}
+    (args.out / "ceiling.json").write_text(json.dumps(report, indent=1))
+    print(f"standalone training, {args.steps} steps: {len(cells)} cells, mean val {100 * np.mean(val):.2f} %, "
+          f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
+          f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
+          f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
+    print(report["command"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
