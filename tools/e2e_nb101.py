@@ -70,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="search and rank the supernets another invocation trained (OUT0/<sampler>-seed<N>) with "
                         "this one's --eval-examples / --bn-batches, at their final checkpoint: a scoring lever "
                         "without retraining")
+    p.add_argument("--scorer", default="supernet",
+                   help="how search and ranking score cells: supernet (default), a zero-cost proxy (synflow, ...) "
+                        "or a rank average such as supernet+synflow (see `samplenas search --help`)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
@@ -132,23 +135,26 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
         top_cells = []
     trend = args.trend_seeds is None or seed in args.trend_seeds
     key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells if top_cells else 0, "top_sample": len(top_cells),
-           **({"scoring": scoring} if scoring else {}), **({} if trend else {"final_only": True})}
+           **({"scoring": scoring} if scoring else {}), **({} if trend else {"final_only": True}),
+           **({"scorer": args.scorer} if args.scorer != "supernet" else {})}
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
             return stored["result"]
     from samplenas.training.checkpoint import save_json
 
-    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend)
+    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend, args.scorer)
     save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
     return result
 
 
-def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict, trend: bool = True) -> dict:
+def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict, trend: bool = True,
+              scorer_name: str = "supernet") -> dict:
     """Table accuracy of the picks; ranking at every kept checkpoint (`trend`; the final one when none
-    are kept or not `trend`) and over the best cells."""
+    are kept or not `trend`) and over the best cells, scored by `scorer_name` (training.scorers)."""
     from samplenas.training.checkpoint import load_checkpoint
     from samplenas.training.rank import rank_correlation
+    from samplenas.training.scorers import RunScorer
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
 
     top = json.loads((run / "top.json").read_text())
@@ -160,13 +166,14 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
     rank_top = None
     if top_cells:
         top_acc = table.values("test_accuracy", table.lookup_archs(top_cells), repeat=0)
-        rank_top = rank_correlation(trainer, top_cells, top_acc, progress=True)[1]
+        rank_top = rank_correlation(RunScorer(trainer, scorer_name), top_cells, top_acc, progress=True)[1]
     kept = sorted((run / KEPT_CHECKPOINTS).glob("step*.pt")) if trend else []
     over_training = []
     for path in kept or [None]:
         if path is not None:
             trainer.load_state_dict(load_checkpoint(path), str(path), may_differ=scoring)
-        over_training.append({"step": trainer.step, **rank_correlation(trainer, random_cells, random_acc)[1]})
+        scorer = RunScorer(trainer, scorer_name)  # a hybrid's reference sample is scored at this checkpoint
+        over_training.append({"step": trainer.step, **rank_correlation(scorer, random_cells, random_acc)[1]})
     return {
         "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
@@ -201,6 +208,20 @@ def evolution_on_table(table, budget: int, trials: list[int]) -> list[float]:
     curves = study.search_curve(lambda seed: SAMPLERS["evolution"](space, seed=seed), oracle, budget, trials,
                                 progress=False)
     return [float(v) for v in curves[:, -1]]
+
+
+def largest_cost_pick(table, budget: int, metric: str, draws: int = 3000) -> dict:
+    """Table accuracy of the cell with the largest `metric` (a per-cell table column) among `budget` cells
+    drawn uniformly from the table, over `draws` draws: the pick of a picker that only counts size."""
+    accuracy = table.values("test_accuracy", repeat=0)
+    cost = table.values(metric)
+    rows = np.flatnonzero(np.isfinite(cost))
+    rng = np.random.default_rng(777)
+    picks = []
+    for _ in range(draws):
+        drawn = rng.choice(rows, budget, replace=False)
+        picks.append(accuracy[drawn[int(np.argmax(cost[drawn]))]])
+    return {"mean": float(np.mean(picks)), "std": float(np.std(picks)), "draws": draws}
 
 
 def params_proxy(supernet, table, cells) -> dict:
@@ -272,6 +293,7 @@ def main(argv=None) -> int:
     limit = ["--limit", str(args.limit)] if args.limit else []
     bn_batches = ["--bn-batches", str(args.bn_batches)] if args.bn_batches is not None else []
     scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
+    scoring += ["--scorer", args.scorer] if args.scorer != "supernet" else []
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"
@@ -296,7 +318,7 @@ def main(argv=None) -> int:
     sized = open_run(args.out / f"{args.samplers[0]}-seed{args.seeds[0]}").supernet  # the networks' size
     reference = {"random_mean": float(np.nanmean(accuracy)), "table_best": float(np.nanmax(accuracy)),
                  "evolution_on_table": summarise(evolution_on_table(table, budget, args.seeds)),
-                 "evaluations": budget,
+                 "evaluations": budget, "largest_flops_pick": largest_cost_pick(table, budget, "flops_thop"),
                  "params_proxy": {"random": params_proxy(sized, table, random_cells),
                                   "top": params_proxy(sized, table, top_cells) if len(top_cells) > 2 else None}}
     report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -304,7 +326,7 @@ def main(argv=None) -> int:
               "wall_time_s": round(time.perf_counter() - started, 1)}
     (args.out / "e2e.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     plot(results, reference, args.out / "e2e.png")
-    print_table(results, reference)
+    print_table(results, reference, args.scorer)
     print(f"wall time {report['wall_time_s']:.0f} s; {args.out / 'e2e.json'}, {args.out / 'e2e.png'}")
     return 0
 
@@ -323,7 +345,7 @@ def _ranking_stat(rows: list[dict], kind: str, measure: str) -> str:
     return text if len(ranked) == len(rows) else f"{text} (n={len(ranked)})"
 
 
-def print_table(results: dict, reference: dict) -> None:
+def print_table(results: dict, reference: dict, scorer: str = "supernet") -> None:
     print("\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau (random) | rho (random) "
           "| tau (table top) | rho (table top) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -333,11 +355,15 @@ def print_table(results: dict, reference: dict) -> None:
                  _stat(rows, lambda r: r["top1_percentile"])]
         cells += [_ranking_stat(rows, kind, measure) for kind in ("rank_random", "rank_top")
                   for measure in ("kendall_tau", "spearman_rho")]
-        print(f"| {sampler} (n={len(rows)}) | " + " | ".join(cells) + " |")
+        label = sampler if scorer == "supernet" else f"{sampler} supernet scored by {scorer}"
+        print(f"| {label} (n={len(rows)}) | " + " | ".join(cells) + " |")
     evo = reference["evolution_on_table"]
     print(f"| random cell (table mean) | {100 * reference['random_mean']:.2f} | | 50 | | | | |")
     print(f"| regularised evolution on the table, {reference['evaluations']} queries | "
           f"{100 * evo['mean']:.2f} ± {100 * evo['std']:.2f} | | | | | | |")
+    flops = reference["largest_flops_pick"]
+    print(f"| largest FLOPs among {reference['evaluations']} random cells (table flops_thop, {flops['draws']:,} "
+          f"draws) | {100 * flops['mean']:.2f} ± {100 * flops['std']:.2f} | | | | | | |")
     print(f"| table best | {100 * reference['table_best']:.2f} | | 100 | | | | |")
     proxy = reference["params_proxy"]
     cells = [f"{proxy[kind][measure]:.3f}" if proxy[kind] else "" for kind in ("random", "top")

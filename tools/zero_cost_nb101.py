@@ -50,7 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--proxies", nargs="*", help="zero-cost proxies (default: all)")
     p.add_argument("--batch-size", type=int, default=64, help="the proxies' minibatch (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the proxies' initialisation and minibatch")
-    p.add_argument("--run", nargs="*", default=[], metavar="NAME=RUN", help="trained supernet runs to score")
+    p.add_argument("--run", nargs="*", default=[], metavar="NAME=RUN",
+                   help="trained supernets to score: a run folder (its final checkpoint) or one of its kept "
+                        "checkpoints, RUN/checkpoints/stepNNNNNNN.pt")
     p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
     p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
@@ -146,7 +148,10 @@ def supernet_scorers(args):
         name, _, run = entry.partition("=")
         if not run:
             sys.exit(f"zero_cost_nb101: --run takes NAME=RUN, got {entry!r}")
-        trainer = open_run(run, evaluation={"eval_examples": args.eval_examples, "bn_batches": args.bn_batches})
+        path = Path(run)
+        folder, checkpoint = (path.parent.parent, path) if path.is_file() else (path, None)
+        trainer = open_run(folder, checkpoint=checkpoint,
+                           evaluation={"eval_examples": args.eval_examples, "bn_batches": args.bn_batches})
         scorers[f"supernet:{name}"] = lambda arch, t=trainer: t.score(arch)["score"]
     return scorers
 

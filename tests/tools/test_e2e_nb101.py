@@ -29,6 +29,7 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
         assert [r["step"] for r in result["rank_over_training"]] == [4, 8]  # kept checkpoints, ranked
         assert -1 <= result["rank_top"]["kendall_tau"] <= 1
     assert (tmp_path / "e2e.png").stat().st_size > 0
+    assert 0.5 < reference["largest_flops_pick"]["mean"] <= reference["table_best"]
     assert "| table best | 94.66 |" in capsys.readouterr().out
     # a second invocation gathers: nothing is trained or ranked again, the figures are the same
     kept = {run: (run / e2e.EVAL_FILE).stat().st_mtime_ns for run in tmp_path.glob("*-seed0")}
@@ -47,3 +48,10 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                                                                                          "bn_batches": 3}
     assert (lever / "vae-seed0" / "checkpoint.pt").samefile(tmp_path / "vae-seed0" / "checkpoint.pt")
     assert "not ranked" in capsys.readouterr().out
+    # --scorer: the same supernets searched and ranked by a hybrid of supernet and a zero-cost proxy
+    hybrid = tmp_path / "hybrid"
+    assert e2e.main(["--smoke", "--out", str(hybrid), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--reuse", str(tmp_path), "--samplers", "uniform", "--scorer", "supernet+synflow",
+                     "--top-seeds", "1"]) == 0
+    assert json.loads((hybrid / "uniform-seed0" / "top.json").read_text())["scorer"] == "supernet+synflow"
+    assert "uniform supernet scored by supernet+synflow" in capsys.readouterr().out
