@@ -45,7 +45,14 @@ from samplenas.population.evolve import (
     run_evolution,
 )
 from samplenas.population.figures import plot_fitness, plot_images
-from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
+from samplenas.population.rundir import (
+    WRITE_ERRORS,
+    check_generator_state,
+    check_out,
+    read_log,
+    read_result,
+    write_error,
+)
 from samplenas.spaces.base import Arch, SearchSpace
 
 RESULT = "result.json"
@@ -227,13 +234,7 @@ def _read_search_state(path: Path, saved: dict, space: SearchSpace, job: EvolveJ
         raise damaged(f"the population holds {len(saved['population'])} genotypes, not {job.population}")
     for i, genotype in enumerate(saved["population"]):
         arch(genotype, f"population[{i}]")
-    probe = np.random.default_rng()
-    try:
-        if saved["rng"].get("bit_generator") != type(probe.bit_generator).__name__:
-            raise ValueError(f"a {saved['rng'].get('bit_generator')!r} generator")
-        probe.bit_generator.state = saved["rng"]
-    except (TypeError, ValueError, KeyError, OverflowError) as err:
-        raise damaged(f"'rng' is not a {type(probe.bit_generator).__name__} state ({err})") from None
+    check_generator_state(saved["rng"], damaged)
     for key, record in saved["records"].items():
         if not isinstance(record, dict) or not all(name in record for name in ("fitness", "arch_ints", "metrics")):
             raise damaged(f"records[{key!r}] is not an evaluation record")

@@ -58,7 +58,14 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
-from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
+from samplenas.population.rundir import (
+    WRITE_ERRORS,
+    check_generator_state,
+    check_out,
+    read_log,
+    read_result,
+    write_error,
+)
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 
@@ -311,13 +318,7 @@ class PBTRun:
                             and isinstance(r.get("parents"), list) and isinstance(r.get("moved"), list)
                             for r in entry["replaced"])):
                 raise damaged(f"history[{k}] is not a round's record")
-        probe = np.random.default_rng()
-        try:
-            if state["rng"].get("bit_generator") != type(probe.bit_generator).__name__:
-                raise ValueError(f"a {state['rng'].get('bit_generator')!r} generator")
-            probe.bit_generator.state = state["rng"]
-        except (TypeError, ValueError, KeyError, OverflowError) as err:
-            raise damaged(f"'rng' is not a {type(probe.bit_generator).__name__} state ({err})") from None
+        check_generator_state(state["rng"], damaged)
 
     # -- files
     def member_file(self, slot: int, round_: int, kind: str) -> str:

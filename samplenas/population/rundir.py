@@ -21,6 +21,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from samplenas.errors import UserError
 from samplenas.training.rundir import check_path_names
 
@@ -213,3 +215,15 @@ def write_error(err: OSError, out: Path) -> UserError:
     reason = os.strerror(err.errno) if err.errno else str(err)
     hint = "; free some space and --resume" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
     return UserError(f"cannot write {where}: {reason}{hint}")
+
+
+def check_generator_state(state, damaged) -> None:
+    """A saved NumPy Generator state must load into this NumPy's default bit generator; `damaged(text)`
+    makes the error that names the state file."""
+    probe = np.random.default_rng()
+    try:
+        if not isinstance(state, dict) or state.get("bit_generator") != type(probe.bit_generator).__name__:
+            raise ValueError(f"a {state.get('bit_generator') if isinstance(state, dict) else state!r} generator")
+        probe.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise damaged(f"'rng' is not a {type(probe.bit_generator).__name__} state ({err})") from None
