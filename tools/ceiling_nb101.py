@@ -94,7 +94,7 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
         for x, y in validation_batches(data.val, 256, settings["eval_examples"], device, True):
             correct += int((net(x).argmax(dim=1) == y).sum())
             total += len(y)
-    return {"arch": list(arch), "val_accuracy": correct / total, "final_loss": float(loss),
+    return {"arch": list(arch), "val_accuracy": correct / total, "final_loss": float(loss.detach()),
             "seconds": round(time.perf_counter() - started, 2)}
 
 

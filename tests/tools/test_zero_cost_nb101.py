@@ -20,9 +20,9 @@ def _load(name: str):
 
 
 @pytest.mark.slow
-def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_npz_path, tmp_path, capsys):
+def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     study = _load("zero_cost_nb101")
-    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_npz_path)]
+    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]
     assert study.main(argv + ["--proxies", "params", "synflow", "naswot", "--hybrid", "params+synflow"]) == 0
     report = json.loads((tmp_path / "zero_cost.json").read_text())
     assert set(report["random"]) == {"table_flops", "params", "synflow", "naswot", "params+synflow"}
@@ -40,9 +40,9 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_npz_path
 
 
 @pytest.mark.slow
-def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_npz_path, tmp_path, capsys):
+def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     ceiling = _load("ceiling_nb101")
-    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_npz_path)]
+    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]
     assert ceiling.main(argv) == 0
     lines = (tmp_path / "cells.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all(0 <= json.loads(line)["val_accuracy"] <= 1 for line in lines)
