@@ -24,8 +24,15 @@ def save_figure(fig, path: str | os.PathLike, **savefig_options) -> Path:
     os.close(fd)
     try:
         fig.savefig(temp, format="png", **savefig_options)
+        os.chmod(temp, 0o666 & ~_umask())  # as an ordinary open() would have made it, not mkstemp's 0600
         os.replace(temp, path)
     finally:
         Path(temp).unlink(missing_ok=True)
         pyplot().close(fig)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -173,10 +173,11 @@ def plot(report: dict, path: Path) -> None:
             f"{report['top_sample']} of the table's top {report['top_cells']}"
         ax.bar(x, taus, 0.38, yerr=[low, high], capsize=2, color=colour, label=label)
     ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_ylim(top=max(0.8, ax.get_ylim()[1] + 0.25))  # room for the legend above the bars
     ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right")
-    ax.set_ylabel("Kendall tau vs table test accuracy (95 % CI)")
+    ax.set_ylabel("Kendall tau vs table (95 % CI)")
     ax.set_title("NAS-Bench-101: how each scorer ranks cells")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 
