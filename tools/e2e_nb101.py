@@ -70,9 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="search and rank the supernets another invocation trained (OUT0/<sampler>-seed<N>) with "
                         "this one's --eval-examples / --bn-batches, at their final checkpoint: a scoring lever "
                         "without retraining")
-    p.add_argument("--scorer", default="supernet",
-                   help="how search and ranking score cells: supernet (default), a zero-cost proxy (synflow, ...) "
-                        "or a rank average such as supernet+synflow (see `samplenas search --help`)")
+    p.add_argument("--scorer", help="how search and ranking score cells: supernet, a zero-cost proxy (params, "
+                                    "synflow, ...) or a rank average (default: search's, supernet+params for nb101; "
+                                    "see `samplenas search --help`)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
@@ -136,14 +136,14 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
     trend = args.trend_seeds is None or seed in args.trend_seeds
     key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells if top_cells else 0, "top_sample": len(top_cells),
            **({"scoring": scoring} if scoring else {}), **({} if trend else {"final_only": True}),
-           **({"scorer": args.scorer} if args.scorer != "supernet" else {})}
+           "scorer": resolved_scorer(args)}
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
             return stored["result"]
     from samplenas.training.checkpoint import save_json
 
-    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend, args.scorer)
+    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend, resolved_scorer(args))
     save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
     return result
 
@@ -180,6 +180,12 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
         "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
         "rank_random": over_training[-1], "rank_over_training": over_training, "rank_top": rank_top,
     }
+
+
+def resolved_scorer(args) -> str:
+    from samplenas.training.choices import default_search_scorer
+
+    return args.scorer or default_search_scorer("nb101")
 
 
 def scoring_overrides(args) -> dict:
@@ -293,7 +299,7 @@ def main(argv=None) -> int:
     limit = ["--limit", str(args.limit)] if args.limit else []
     bn_batches = ["--bn-batches", str(args.bn_batches)] if args.bn_batches is not None else []
     scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
-    scoring += ["--scorer", args.scorer] if args.scorer != "supernet" else []
+    scoring += ["--scorer", args.scorer] if args.scorer else []
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"
@@ -326,7 +332,7 @@ def main(argv=None) -> int:
               "wall_time_s": round(time.perf_counter() - started, 1)}
     (args.out / "e2e.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     plot(results, reference, args.out / "e2e.png")
-    print_table(results, reference, args.scorer)
+    print_table(results, reference, resolved_scorer(args))
     print(f"wall time {report['wall_time_s']:.0f} s; {args.out / 'e2e.json'}, {args.out / 'e2e.png'}")
     return 0
 

@@ -74,7 +74,9 @@ def print_table(summary: dict, top: dict, result: dict, retrain_dir: Path, plot:
         ("supernet", f"{summary['steps']} steps, {summary['steps_per_second']:.1f} steps/s, "
                      f"last round mean/best val score {summary['last_evaluation']['mean']:.3f}"
                      f"/{summary['last_evaluation']['max']:.3f}"),
-        ("search", f"{top['evaluated']} architectures scored, best supernet val score {best['score']:.3f}"),
+        ("search", f"{top['evaluated']} architectures scored by {top['scorer']}, best score {best['score']:.3f}"
+                   + (f" (supernet val accuracy {best['metrics']['supernet_accuracy']:.3f})"
+                      if "supernet_accuracy" in best["metrics"] else "")),
         ("winner", best.get("described", best["arch"])),
         ("retrained", f"test accuracy {100 * result['test']['accuracy']:.2f} %, {result['params']:,} params, "
                       f"{result['macs']:,} MACs, {result['epochs']} epochs in {result['wall_time_s']:.0f} s"),

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from samplenas.training.choices import SCORER_PARTS
+from samplenas.training.choices import SCORER_PARTS, SEARCH_SCORER_DEFAULTS
 
 
-def add_scorer_option(parser) -> None:
-    parser.add_argument("--scorer", default="supernet",
+def add_scorer_option(parser, default: str | None = "supernet") -> None:
+    """default None: the space's own (`SEARCH_SCORER_DEFAULTS`), as `search` uses."""
+    if default is None:
+        defaults = ", ".join(f"{scorer} for {space}" for space, scorer in SEARCH_SCORER_DEFAULTS.items())
+        text = f"default: {defaults}, supernet for the other spaces"
+    else:
+        text = f"default: {default}"
+    parser.add_argument("--scorer", default=default,
                         help=f"how architectures are scored: {', '.join(SCORER_PARTS)} (zero-cost proxies of the "
                              "freshly initialised network, no training), or several joined by '+' for their rank "
-                             "average, e.g. supernet+synflow (default: supernet)")
+                             f"average, e.g. supernet+params ({text})")

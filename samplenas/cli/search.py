@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--arch", action="append", metavar="ARCH",
                    help="only score this architecture on the supernet (repeatable; no search)")
     add_evaluation_options(p)
-    add_scorer_option(p)
+    add_scorer_option(p, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
     p.set_defaults(func=run)

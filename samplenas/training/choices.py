@@ -14,3 +14,10 @@ SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 # freshly initialised network (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
 SCORER_PARTS = ("supernet", *ZERO_COST_PROXIES)
+# what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
+# parameter count picked better cells than either alone (README "End to end"); elsewhere unmeasured
+SEARCH_SCORER_DEFAULTS = {"nb101": "supernet+params"}
+
+
+def default_search_scorer(space: str) -> str:
+    return SEARCH_SCORER_DEFAULTS.get(space, "supernet")

@@ -23,7 +23,7 @@ from samplenas.errors import UserError
 from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.checkpoint import save_json
-from samplenas.training.choices import COST_METRICS, SEED_SOURCES
+from samplenas.training.choices import COST_METRICS, SEED_SOURCES, default_search_scorer
 from samplenas.training.scorers import RunScorer, scorer_parts
 from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run, scoring_settings
 
@@ -47,7 +47,7 @@ class SearchConfig:
     seed: int = 0
     max_rejections: int = 2000
     keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
-    scorer: str = "supernet"  # `training.scorers`: the supernet, a zero-cost proxy, or parts joined by "+"
+    scorer: str | None = None  # `training.scorers` (supernet, a proxy, parts joined by "+"); None: the space's default
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections"):
@@ -59,7 +59,8 @@ class SearchConfig:
             raise UserError(f"search: unknown cost metric {self.cost_metric!r}; valid: {', '.join(COST_METRICS)}")
         if self.seeds not in SEED_SOURCES:
             raise UserError(f"search: unknown seed source {self.seeds!r}; valid: {', '.join(SEED_SOURCES)}")
-        self.scorer = "+".join(scorer_parts(self.scorer))
+        if self.scorer is not None:
+            self.scorer = "+".join(scorer_parts(self.scorer))
         if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
         return self
@@ -71,7 +72,8 @@ class SupernetSearch:
     def __init__(self, trainer: SupernetTrainer, config: SearchConfig, progress: bool = True):
         self.trainer = trainer
         self.config = config.check()
-        self.scorer = RunScorer(trainer, self.config.scorer, seed=self.config.seed)
+        name = self.config.scorer or default_search_scorer(trainer.config.space)
+        self.scorer = RunScorer(trainer, name, seed=self.config.seed)
         self.space = trainer.space
         self.progress = progress
         seeds = None
@@ -113,7 +115,7 @@ class SupernetSearch:
 
     def objective(self, metrics: dict, cost: dict | None) -> float:
         """Deep-n-Cheap f (lower is better); a zero-cost or combined score enters as its negative."""
-        if self.config.scorer != "supernet":
+        if self.scorer.name != "supernet":
             performance = -metrics["score"]
         else:
             performance = 1.0 - metrics["accuracy"] if "accuracy" in metrics else metrics["loss"]

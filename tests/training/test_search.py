@@ -47,6 +47,7 @@ def test_train_then_search_every_space(space, tmp_path, capsys):
                  "--top", "3", "--quiet"]) == 0
     top = json.loads((tmp_path / "top.json").read_text())
     assert top["space"] == space and top["evaluated"] == 5 and len(top["top"]) == 3
+    assert top["scorer"] == ("supernet+params" if space == "nb101" else "supernet")  # the measured default
     objectives = [entry["objective"] for entry in top["top"]]
     assert objectives == sorted(objectives)
     for entry in top["top"]:
@@ -69,7 +70,7 @@ def test_search_seeds_from_the_learned_sampler_and_respects_limits(nb101_run):
 
 
 def test_cost_penalty_follows_deep_n_cheap(nb101_run):
-    config = SearchConfig(population=4, generations=0, cost_weight=0.5, cost_metric="macs", top=4)
+    config = SearchConfig(population=4, generations=0, cost_weight=0.5, cost_metric="macs", top=4, scorer="supernet")
     searcher = SupernetSearch(open_run(nb101_run), config, progress=False)
     top = searcher.run()
     reference = max(entry["macs"] for entry in top)  # c0 = the largest cost of the initial population
