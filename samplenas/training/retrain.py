@@ -549,6 +549,7 @@ def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World)
     except (TypeError, ValueError) as err:
         raise UserError(f"{path}: its network settings do not build ({err})") from None
     arch = supernet.space.validate(meta["arch"])
+    channels_last = bool(meta.get("channels_last"))  # evaluated in the layout the run tested in
     nets = []
     for index, member in enumerate(state["members"]):
         net = supernet.build(arch)
@@ -558,8 +559,7 @@ def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World)
             raise UserError(f"{path}: member {index}'s weights do not fit its recorded network settings "
                             f"({(str(err).splitlines() or [''])[0].strip()[:200]})") from None
         net = net.to(world.device)
-        nets.append(net.to(memory_format=torch.channels_last) if meta.get("channels_last") else net)
-    channels_last = bool(meta.get("channels_last"))  # evaluated in the layout the run tested in
+        nets.append(net.to(memory_format=torch.channels_last) if channels_last else net)
     recalibrated = recalibrate_if_short(nets, data.train, task, world, meta["seed"],
                                         recipe.batch_size // world.size, int(state["step"]))  # as the run's test did
     metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256),
