@@ -4,6 +4,8 @@ evaluator since no ONNX runtime is a dependency)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -55,10 +57,9 @@ for case in cases:
     data = torch.load(case["io"], weights_only=True)
     x, expected = data["x"], data["y"]
     if case["format"] == "exported-program":
-        program = torch.export.load(case["file"])
-        got = program.module()(x)
         extra = {"samplenas.json": ""}
-        torch.export.load(case["file"], extra_files=extra)
+        program = torch.export.load(case["file"], extra_files=extra)  # one load: program and metadata
+        got = program.module()(x)
         meta = json.loads(extra["samplenas.json"])
     elif case["format"] == "onnx":
         import onnx
@@ -114,68 +115,94 @@ def runs(tmp_path_factory):
     return paths
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("space", sorted(TRAIN))
-def test_search_winner_exports_and_runs_without_samplenas(space, runs, tmp_path, capsys):
-    top = runs[space] / "top.json"
+def export_search_winner(space: str, run, folder) -> dict:
+    """Export `run`'s best architecture in both self-contained formats through the CLI; what the tests check."""
+    top = run / "top.json"
     loaded = open_model(top)
     report = json.loads(top.read_text())
+    x = torch.randn(3, *loaded.input_shape)  # batch 3: the exported batch dimension is dynamic
+    with torch.no_grad():
+        expected = loaded.net(x)
+    torch.save({"x": x, "y": expected}, folder / "io.pt")
+    cases, printed = [], []
+    for fmt, name in (("exported-program", "net.pt2"), ("onnx", "net.onnx")):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["export", "--from", str(top), "--format", fmt, "--out", str(folder / name)]) == 0
+        printed.append(json.loads(out.getvalue()))
+        cases.append({"format": fmt, "file": str(folder / name), "io": str(folder / "io.pt")})
+    return {"loaded": loaded, "report": report, "expected": expected, "cases": cases, "printed": printed}
+
+
+def retrain_and_export_darts_cell(folder) -> dict:
+    """A P-DARTS cell (dil_conv_5x5: the DARTS op set) retrained for three steps, exported in all three formats."""
+    space = NASNetSpace("darts")
+    arch = space.to_str(space.from_genotype(*PDARTS))
+    retrain = folder / "retrain"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["retrain", "--space", "nasnet", "--arch", arch, "--out", str(retrain), "--epochs", "1",
+                     "--batch-size", "16", "--limit", "48", "--network", '{"C": 4, "layers": 3, "ops": "darts"}',
+                     "--quiet"]) == 0
+    loaded = open_model(retrain)
+    x = torch.randn(5, *loaded.input_shape)
+    with torch.no_grad():
+        expected = loaded.net(x)
+    torch.save({"x": x, "y": expected}, folder / "io.pt")
+    weights = torch.cat([t.flatten().float() for t in loaded.net.state_dict().values()])
+    torch.save({"x": x, "y": weights}, folder / "weights.pt")
+    cases, summaries = [], []
+    for fmt, name in (("exported-program", "p.pt2"), ("onnx", "p.onnx"), ("state-dict", "p.pt")):
+        summaries.append(export_model(retrain, fmt, folder / name))
+        io_file = folder / ("weights.pt" if fmt == "state-dict" else "io.pt")
+        cases.append({"format": fmt, "file": str(folder / name), "io": str(io_file)})
+    return {"arch": arch, "retrain": retrain, "loaded": loaded, "x": x, "expected": expected, "cases": cases,
+            "summaries": summaries, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def exported(runs, tmp_path_factory):
+    """Every space's search winner and a retrained DARTS cell, exported, then all files run in ONE isolated
+    Python (starting torch and its exporters' loaders once instead of once per case)."""
+    done = {space: export_search_winner(space, runs[space], tmp_path_factory.mktemp(f"export_{space}"))
+            for space in TRAIN}
+    done["darts"] = retrain_and_export_darts_cell(tmp_path_factory.mktemp("export_darts"))
+    outside = tmp_path_factory.mktemp("elsewhere")
+    report = run_isolated([case for entry in done.values() for case in entry["cases"]], outside)
+    for entry in done.values():
+        entry["isolated"] = {case["file"]: report[case["file"]] for case in entry["cases"]}
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", sorted(TRAIN))
+def test_search_winner_exports_and_runs_without_samplenas(space, exported):
+    entry = exported[space]
+    loaded, report = entry["loaded"], entry["report"]
     best = report["top"][0]
     assert loaded.kind == "extracted" and loaded.arch == best["arch"]
     # the extracted network is calibrated as the search scored it: same validation metrics, exactly
     assert_scored_as_searched(loaded.score, report["scorer"], best)
-    x = torch.randn(3, *loaded.input_shape)  # batch 3: the exported batch dimension is dynamic
-    with torch.no_grad():
-        expected = loaded.net(x)
-    torch.save({"x": x, "y": expected}, tmp_path / "io.pt")
-    cases = []
-    for fmt, name in (("exported-program", "net.pt2"), ("onnx", "net.onnx")):
-        assert main(["export", "--from", str(top), "--format", fmt, "--out", str(tmp_path / name)]) == 0
-        printed = json.loads(capsys.readouterr().out)
-        assert printed["arch"] == best["arch"] and printed["format"] == fmt and printed["space"] == space
-        cases.append({"format": fmt, "file": str(tmp_path / name), "io": str(tmp_path / "io.pt")})
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    report = run_isolated(cases, outside)
-    for case in cases:
-        result = report[case["file"]]
+    for case, printed in zip(entry["cases"], entry["printed"]):
+        assert printed["arch"] == best["arch"] and printed["format"] == case["format"] and printed["space"] == space
+        result = entry["isolated"][case["file"]]
         assert result["max_abs"] <= 1e-5, (case["format"], result)
-        assert result["shape"] == list(expected.shape)
+        assert result["shape"] == list(entry["expected"].shape)
         assert (result["space"], result["arch"]) == (space, best["arch"])  # metadata travels in the file
 
 
 @pytest.mark.slow
-def test_retrained_darts_cell_round_trips_in_every_format(tmp_path, capsys):
-    """A P-DARTS cell (dil_conv_5x5: the DARTS op set) retrained for three steps: the checkpoint reloads
-    with its op set, and all three formats reproduce the network outside samplenas."""
-    space = NASNetSpace("darts")
-    arch = space.to_str(space.from_genotype(*PDARTS))
-    retrain = tmp_path / "retrain"
-    assert main(["retrain", "--space", "nasnet", "--arch", arch, "--out", str(retrain), "--epochs", "1",
-                 "--batch-size", "16", "--limit", "48", "--network", '{"C": 4, "layers": 3, "ops": "darts"}',
-                 "--quiet"]) == 0
-    capsys.readouterr()
-    loaded = open_model(retrain)
-    assert loaded.kind == "retrain" and loaded.arch == arch and loaded.settings["ops"] == "darts"
-    x = torch.randn(5, *loaded.input_shape)
-    with torch.no_grad():
-        expected = loaded.net(x)
-    torch.save({"x": x, "y": expected}, tmp_path / "io.pt")
-    weights = torch.cat([t.flatten().float() for t in loaded.net.state_dict().values()])
-    torch.save({"x": x, "y": weights}, tmp_path / "weights.pt")
-    cases = []
-    for fmt, name in (("exported-program", "p.pt2"), ("onnx", "p.onnx"), ("state-dict", "p.pt")):
-        summary = export_model(retrain, fmt, tmp_path / name)
-        assert summary["settings"]["ops"] == "darts" and summary["kind"] == "retrain"
-        io = tmp_path / ("weights.pt" if fmt == "state-dict" else "io.pt")
-        cases.append({"format": fmt, "file": str(tmp_path / name), "io": str(io)})
-    report = run_isolated(cases, tmp_path)
-    assert all(report[c["file"]]["max_abs"] <= 1e-5 for c in cases), report
+def test_retrained_darts_cell_round_trips_in_every_format(exported):
+    """The checkpoint reloads with its op set, and all three formats reproduce the network outside samplenas."""
+    entry = exported["darts"]
+    loaded, folder = entry["loaded"], entry["folder"]
+    assert loaded.kind == "retrain" and loaded.arch == entry["arch"] and loaded.settings["ops"] == "darts"
+    assert all(s["settings"]["ops"] == "darts" and s["kind"] == "retrain" for s in entry["summaries"])
+    assert all(result["max_abs"] <= 1e-5 for result in entry["isolated"].values()), entry["isolated"]
     # the state dict loads into the network samplenas rebuilds from the printed description
-    rebuilt = open_model(retrain).net
-    rebuilt.load_state_dict(torch.load(tmp_path / "p.pt", weights_only=True))
-    assert torch.allclose(rebuilt(x), expected, atol=1e-6)
-    assert {p.key for p in onnx.load(tmp_path / "p.onnx").metadata_props} >= {"samplenas.arch", "samplenas.settings"}
+    rebuilt = open_model(entry["retrain"]).net
+    rebuilt.load_state_dict(torch.load(folder / "p.pt", weights_only=True))
+    assert torch.allclose(rebuilt(entry["x"]), entry["expected"], atol=1e-6)
+    assert {p.key for p in onnx.load(folder / "p.onnx").metadata_props} >= {"samplenas.arch", "samplenas.settings"}
 
 
 def test_refuses_to_overwrite_and_bad_input_before_work(tmp_path, capsys):
