@@ -13,17 +13,25 @@ from pathlib import Path
 
 def sleep_task(payload: dict) -> dict:
     """Sleep `seconds` (a task of known length), optionally after writing this worker's pid to
-    `pid_file` (so a test can SIGKILL the process running it) and appending to `started_log`."""
+    `pid_file` (so a test can SIGKILL the process running it) and appending to `started_log`.
+
+    With a `pid_file`, the first attempt sleeps `first_attempt_seconds` instead (when given), so a killer
+    that is slow under load still finds that attempt running; retries sleep `seconds`."""
+    seconds = float(payload.get("seconds", 0.0))
     if payload.get("pid_file"):
         path = Path(payload["pid_file"])
+        first = path.with_suffix(".first-attempt")
+        if "first_attempt_seconds" in payload and not first.exists():
+            first.touch()
+            seconds = float(payload["first_attempt_seconds"])
         temp = path.with_suffix(f".{os.getpid()}.tmp")
         temp.write_text(str(os.getpid()))
         os.replace(temp, path)
     if payload.get("started_log"):
         with open(payload["started_log"], "a") as f:
             f.write(f"{payload.get('name', '')} {os.getpid()}\n")
-    time.sleep(float(payload.get("seconds", 0.0)))
-    return {"fitness": float(payload.get("fitness", 0.0)), "slept_s": float(payload.get("seconds", 0.0))}
+    time.sleep(seconds)
+    return {"fitness": float(payload.get("fitness", 0.0)), "slept_s": seconds}
 
 
 def fail_task(payload: dict) -> dict:

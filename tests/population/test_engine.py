@@ -87,8 +87,9 @@ def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_loca
     victims = [tmp_path / "pid_k0", tmp_path / "pid_k1"]
     engine = Engine(sleep_task, max_retries=3, max_in_flight=2)
     for i in range(4):
-        pid_file = str(victims[i]) if i < 2 else None
-        engine.submit(f"k{i}", {"seconds": 1.0, "fitness": float(i), "pid_file": pid_file})
+        # a victim's first attempt holds its worker until killed, however slow the killer is under load
+        victim = {"pid_file": str(victims[i]), "first_attempt_seconds": 60.0} if i < 2 else {}
+        engine.submit(f"k{i}", {"seconds": 1.0, "fitness": float(i), **victim})
     killed: list[int] = []
     killer = threading.Thread(target=_kill_when_started, args=(victims, killed))
     killer.start()
