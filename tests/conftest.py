@@ -61,6 +61,30 @@ def nb101_table(nb101_npz_path, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook turns group marks into scheduling groups
+def pytest_collection_modifyitems(config, items):
+    """Scheduling units for pytest-xdist (`--dist loadgroup`): every test that needs Ray runs in one worker,
+    so a session still starts a single Ray instance; the other tests of a file stay together, so a file's
+    module-scoped fixtures (trained runs, exports) are built once rather than once per worker."""
+    for item in items:
+        uses_ray = "ray_local" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("ray" if uses_ray else item.nodeid.split("::")[0]))
+
+
+@pytest.fixture(autouse=True)
+def _no_private_ray(request):
+    """A test that starts Ray by itself (not through `ray_local`) would start a second instance: refuse it."""
+    import sys
+
+    def running() -> bool:
+        return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+    before = running()
+    yield
+    if not before and "ray_local" not in request.fixturenames and running():
+        pytest.fail("this test started Ray itself; take the session's `ray_local` fixture instead")
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One local Ray instance shared by every test that needs Ray (start-up is paid once per session).
