@@ -7,7 +7,9 @@ Reported per space, as nn-Meter reports: R^2, RMSE (ms) and the share of network
   sum        the plain sum of the blocks and the fixed parts (no correction);
   table      the table's correction (scale * sum + offset, fitted on the calibration networks, none
              of which is among the validation networks);
-  split      a correction fitted on the first half of the validation networks, scored on the second.
+  split      a correction fitted on the first half of the validation networks, scored on the second;
+  count      as split, with a per-block term: measured ~ a * sum + c * blocks + b (is the miss a fixed
+             cost per block, i.e. the framework's per-call overhead between blocks?).
 Also: the measured / sum ratio (where the sum of blocks misses) and the noise of the measurements (the
 spread of a network's round medians). Writes OUT_JSON and OUT_PNG (predicted vs measured).
 
@@ -79,6 +81,10 @@ def validate_space(space: str, networks: int, protocol: Protocol, calibrate: int
     half = networks // 2
     scale, offset = fit_correction(sums[:half], measured[:half])
     split_pred = [scale * s + offset for s in sums[half:]]
+    counts = [len(model.spec.arch_blocks(arch)) for arch in archs]
+    features = np.c_[sums, counts, np.ones(networks)]
+    coef, *_ = np.linalg.lstsq(features[:half], np.asarray(measured[:half]), rcond=None)
+    count_pred = features[half:] @ coef
     ratio = [m / s for m, s in zip(measured, sums)]
     result = {
         "space": space, "network": table["network"], "blocks": len(table["blocks"]),
@@ -87,6 +93,9 @@ def validate_space(space: str, networks: int, protocol: Protocol, calibrate: int
         "split_correction": {"scale": scale, "offset_ms": offset, "fitted_on": half},
         "sum": metrics(sums, measured), "table": metrics(predicted, measured),
         "split": metrics(split_pred, measured[half:]),
+        "count": metrics(count_pred, measured[half:]),
+        "count_fit": {"scale": float(coef[0]), "ms_per_block": float(coef[1]), "offset_ms": float(coef[2])},
+        "blocks_per_network": {"min": min(counts), "max": max(counts)},
         "measured_over_sum": {"median": statistics.median(ratio), "min": min(ratio), "max": max(ratio)},
         "round_spread": {"median": statistics.median(spread), "p90": float(np.quantile(spread, 0.9))},
         "measured_ms": {"median": statistics.median(measured), "min": min(measured), "max": max(measured)},
@@ -135,7 +144,7 @@ def main(argv=None) -> int:
     results = [validate_space(space, args.networks, protocol, args.calibrate, args.seed) for space in args.spaces]
     print(f"\n{'space':12} {'fit':6} {'R2':>6} {'RMSE ms':>8} {'±10%':>6}   measured/sum  round spread")
     for r in results:
-        for name in ("sum", "table", "split"):
+        for name in ("sum", "table", "split", "count"):
             m = r[name]
             ratio = r["measured_over_sum"]
             extra = (f"   {ratio['median']:.2f} [{ratio['min']:.2f}, {ratio['max']:.2f}]  "

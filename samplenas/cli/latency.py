@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     p = commands.add_parser("predict", help="predicted latency of architectures from a table")
     p.add_argument("archs", nargs="+", metavar="ARCH", help="architectures (readable form or comma-separated ints)")
     p.add_argument("--table", required=True, metavar="TABLE.json", help="table written by `samplenas latency measure`")
-    p.add_argument("--space", help="refuse a table measured for another space")
+    p.add_argument("--space", help=f"refuse a table measured for another space ({spaces_text()})")
     p.add_argument("--network", help="refuse a table measured for other supernet settings (JSON object)")
     p.add_argument("--batch-size", type=int, help="refuse a table measured at another batch size")
     p.add_argument("--json", action="store_true", help="machine-readable output")
