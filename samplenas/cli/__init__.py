@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pbt",
     "dnc",
     "evolve",
+    "latency",
 )
 
 # Errors that are the user's to fix: reported as one line, exit status 2.

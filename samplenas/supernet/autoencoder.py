@@ -97,16 +97,22 @@ def run_steps(
     x: torch.Tensor,
     gates: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The one forward definition: op, activation, pooling and gate per step, then tanh."""
+    """The one forward definition: each step (with its gate), then tanh."""
     for step, op in zip(steps, ops):
-        x = op(x)
-        if step.relu:
-            x = F.relu(x)
-        if step.kind == REDUCE:
-            x = F.max_pool2d(x, 2, stride=2)
+        x = run_step(step, op, x)
         if gates is not None and step.position is not None:
             x = x * straight_through(gates[step.position])
     return torch.tanh(x)
+
+
+def run_step(step: Step, op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """One step: its op, then its activation and pooling."""
+    x = op(x)
+    if step.relu:
+        x = F.relu(x)
+    if step.kind == REDUCE:
+        x = F.max_pool2d(x, 2, stride=2)
+    return x
 
 
 class ModularAutoencoder(nn.Module):

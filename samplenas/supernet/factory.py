@@ -32,5 +32,5 @@ def network_settings(space: str, network: dict, info) -> dict:
 def make_supernet(space: str, settings: dict):
     try:
         return SUPERNETS[space](**settings)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # a missing/extra setting, or a value the space refuses
         raise UserError(f"{space} supernet settings {settings}: {err}") from None
