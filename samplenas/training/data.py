@@ -291,6 +291,34 @@ def _digits(image_size: int | None):
 
 # --- MNIST / Fashion-MNIST from idx files (gzipped or not) --------------------------------------
 _IDX_LAYOUTS = {"mnist": ("mnist", "MNIST/raw"), "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw")}
+IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+# MNIST and Fashion-MNIST files have the same names, so a folder of one passed as the other loaded
+# silently. Each official file is recognised by its first FINGERPRINT_RECORDS records (sha256, first
+# 16 hex digits): a hash of 12 kB per file, which also recognises a copy cut down to its first N examples.
+FINGERPRINT_RECORDS = 16
+OFFICIAL_IDX = {
+    "mnist": dict(zip(IDX_STEMS, ("b72be252ad746f92", "0c97416007bd7f94", "9424743f810dfce4", "452e19e44480e0e3"))),
+    "fashion-mnist": dict(zip(IDX_STEMS, ("10dd7c4a9ee09d2d", "c1b91290a930cac3", "c19af3e166819aa4",
+                                          "8f346f739596d55e"))),
+}
+
+
+def idx_fingerprint(array: np.ndarray) -> str | None:
+    """The hash of the first FINGERPRINT_RECORDS records of an idx array (None when it holds fewer)."""
+    if len(array) < FINGERPRINT_RECORDS:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(array[:FINGERPRINT_RECORDS]).tobytes()).hexdigest()[:16]
+
+
+def check_idx_source(name: str, stem: str, path: Path, array: np.ndarray) -> None:
+    """UserError when `array` (read from `path`) is the other official data set's `stem` file."""
+    fingerprint = idx_fingerprint(array)
+    for other, files in OFFICIAL_IDX.items():
+        if other != name and fingerprint is not None and files.get(stem) == fingerprint:
+            raise UserError(f"data folder {path.parent} holds {IDX_TITLES[other]}, not {IDX_TITLES[name]} "
+                            f"({path.name} is {IDX_TITLES[other]}'s); point --data-dir at the {IDX_TITLES[name]} files")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -317,7 +345,7 @@ def _find_idx(root: Path, name: str, stem: str) -> Path | None:
 
 
 def _idx_dataset(name: str, root: Path, download: bool, image_size: int | None):
-    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    stems = IDX_STEMS
     paths = [_find_idx(root, name, s) for s in stems]
     if any(p is None for p in paths) and download:
         import torchvision.datasets as tvd
@@ -329,7 +357,11 @@ def _idx_dataset(name: str, root: Path, download: bool, image_size: int | None):
         missing = stems[[p is None for p in paths].index(True)]
         raise UserError(f"{name}: {missing}[.gz] not found under {root}/{_IDX_LAYOUTS[name][0]}, "
                         f"{root}/{_IDX_LAYOUTS[name][1]} or {root} (pass --download to fetch it)")
-    arrays = [torch.from_numpy(read_idx(p).copy()) for p in paths]
+    arrays = []
+    for stem, path in zip(stems, paths):
+        array = read_idx(path)
+        check_idx_source(name, stem, path, array)
+        arrays.append(torch.from_numpy(array.copy()))
     mean, std = _STATS[name]
     size = int(image_size or 28)
     train = TensorImages(arrays[0].unsqueeze(1), arrays[1], 1 / 255, mean, std, size)

@@ -87,3 +87,13 @@ def test_retrain_from_a_search_takes_the_runs_data_and_network(tmp_path, capsys)
     result = json.loads((out / "result.json").read_text())
     assert result["data"] == "digits" and result["settings"]["stem_channels"] == 8
     assert result["settings"]["num_stacks"] == 2 and result["settings"]["cells_per_stack"] == 1
+
+
+def test_retrain_refuses_mnist_files_named_fashion_mnist(data_dir, tmp_path, capsys):
+    args = ["retrain", "--space", "autoencoder", "--arch", SPACES["autoencoder"][0], "--data", "fashion-mnist",
+            "--data-dir", str(data_dir / "mnist"), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"samplenas: error: data folder {data_dir / 'mnist'} holds MNIST, not Fashion-MNIST "
+                   f"(train-images-idx3-ubyte.gz is MNIST's); point --data-dir at the Fashion-MNIST files")
+    assert not (tmp_path / "run").exists()
