@@ -33,8 +33,9 @@ from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training import typed_config
 from samplenas.training.artifacts import Checkpoint, read_checkpoint, retrained_networks
+from samplenas.training.batches import in_memory_format, iterate_batches
 from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import LoadedData, in_memory_format, iterate_batches, load_dataset
+from samplenas.training.data import LoadedData, load_dataset
 from samplenas.training.distributed import (
     World,
     close_world,

@@ -48,8 +48,9 @@ from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
+from samplenas.training.batches import in_memory_format
 from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import in_memory_format, load_dataset
+from samplenas.training.data import load_dataset
 from samplenas.training.distributed import (
     ShardedBatchStream,
     World,

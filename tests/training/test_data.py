@@ -8,21 +8,13 @@ import torch
 from PIL import Image
 
 from samplenas.errors import UserError
-from samplenas.training import data as data_module
-from samplenas.training.data import (
-    DATASETS,
-    FINGERPRINT_RECORDS,
-    IDX_STEMS,
-    OFFICIAL_IDX,
-    BatchStream,
-    cifar10_jpeg_folder,
-    decoded_image_folder,
-    idx_fingerprint,
-    load_dataset,
-    pad_crop_flip,
-    read_idx,
-    stratified_order,
-)
+from samplenas.training import idx_files
+from samplenas.training.batches import BatchStream
+from samplenas.training.data import DATASETS, load_dataset
+from samplenas.training.idx_files import FINGERPRINT_RECORDS, IDX_STEMS, OFFICIAL_IDX, idx_fingerprint, read_idx
+from samplenas.training.image_archives import cifar10_jpeg_folder, decoded_image_folder
+from samplenas.training.splits import stratified_order
+from samplenas.training.tensor_images import pad_crop_flip
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
 
@@ -94,7 +86,7 @@ def test_a_folder_of_the_other_idx_data_set_is_refused(tmp_path, monkeypatch):
     _write_idx_set(tmp_path / "own", seed=3)
     official = {name: {stem: idx_fingerprint(read_idx(tmp_path / folder / stem)) for stem in IDX_STEMS}
                 for name, folder in (("mnist", "digits-like"), ("fashion-mnist", "clothes-like"))}
-    monkeypatch.setattr(data_module, "OFFICIAL_IDX", official)
+    monkeypatch.setattr(idx_files, "OFFICIAL_IDX", official)
     with pytest.raises(UserError) as err:
         load_dataset("fashion-mnist", tmp_path / "digits-like")
     assert str(err.value).startswith(f"data folder {tmp_path / 'digits-like'} holds MNIST, not Fashion-MNIST")
@@ -296,7 +288,7 @@ def _image_folder(root, sizes=None):
 def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
     import torchvision.datasets as tvd
 
-    from samplenas.training import data as data_module
+    from samplenas.training import image_archives
 
     folder = _image_folder(tmp_path / "folder")
     first = decoded_image_folder(folder, tmp_path / "cache")
@@ -305,7 +297,7 @@ def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monke
     assert first[0][1].tolist() == reference.targets
     pixels = np.asarray(Image.open(reference.samples[7][0]).convert("RGB")).transpose(2, 0, 1)
     assert np.array_equal(first[0][0][7], pixels)
-    monkeypatch.setattr(data_module, "_decode_split", lambda split: pytest.fail("decoded again"))
+    monkeypatch.setattr(image_archives, "_decode_split", lambda split: pytest.fail("decoded again"))
     again = decoded_image_folder(folder, tmp_path / "cache")
     assert all(np.array_equal(a, b) for pair_a, pair_b in zip(first, again) for a, b in zip(pair_a, pair_b))
     monkeypatch.undo()
