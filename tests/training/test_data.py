@@ -1,5 +1,3 @@
-import gzip
-import struct
 import tarfile
 
 import numpy as np
@@ -8,13 +6,9 @@ import torch
 from PIL import Image
 
 from samplenas.errors import UserError
-from samplenas.training import idx_files
-from samplenas.training.batches import BatchStream
 from samplenas.training.data import DATASETS, load_dataset
-from samplenas.training.idx_files import FINGERPRINT_RECORDS, IDX_STEMS, OFFICIAL_IDX, idx_fingerprint, read_idx
 from samplenas.training.image_archives import cifar10_jpeg_folder, decoded_image_folder
 from samplenas.training.splits import stratified_order
-from samplenas.training.tensor_images import pad_crop_flip
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
 
@@ -53,74 +47,6 @@ def test_fashion_mnist_limit(data_dir):
     data = load_dataset("fashion-mnist", data_dir, splits=("test",), limit=100)
     assert len(data.test) == 100 and data.train is None
 
-
-def _write_idx(path, array):
-    header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def test_mnist_torchvision_layout_uncompressed(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 10)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    data = load_dataset("mnist", tmp_path, val_fraction=0.25)
-    assert (len(data.train), len(data.val), len(data.test)) == (30, 10, 10)
-    assert read_idx(raw / "t10k-labels-idx1-ubyte").tolist() == list(range(10))
-
-
-def _write_idx_set(folder, seed, n_train=40, n_test=20):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.permutation(np.arange(n) % 10))
-
-
-def test_a_folder_of_the_other_idx_data_set_is_refused(tmp_path, monkeypatch):
-    """MNIST and Fashion-MNIST share file names: the loader tells them apart by content, and names both."""
-    _write_idx_set(tmp_path / "digits-like", seed=1)
-    _write_idx_set(tmp_path / "clothes-like", seed=2)
-    _write_idx_set(tmp_path / "own", seed=3)
-    official = {name: {stem: idx_fingerprint(read_idx(tmp_path / folder / stem)) for stem in IDX_STEMS}
-                for name, folder in (("mnist", "digits-like"), ("fashion-mnist", "clothes-like"))}
-    monkeypatch.setattr(idx_files, "OFFICIAL_IDX", official)
-    with pytest.raises(UserError) as err:
-        load_dataset("fashion-mnist", tmp_path / "digits-like")
-    assert str(err.value).startswith(f"data folder {tmp_path / 'digits-like'} holds MNIST, not Fashion-MNIST")
-    with pytest.raises(UserError, match="holds Fashion-MNIST, not MNIST"):
-        load_dataset("mnist", tmp_path / "clothes-like")
-    assert len(load_dataset("mnist", tmp_path / "digits-like", splits=("test",)).test) == 20
-    assert len(load_dataset("fashion-mnist", tmp_path / "own", splits=("test",)).test) == 20  # unknown files: read
-
-
-def test_idx_fingerprint_needs_enough_records_and_sees_the_first_ones_only():
-    images = np.random.default_rng(0).integers(0, 256, (FINGERPRINT_RECORDS + 5, 28, 28), dtype=np.uint8)
-    assert idx_fingerprint(images[:FINGERPRINT_RECORDS - 1]) is None
-    changed = images.copy()
-    changed[-1] = 0
-    assert idx_fingerprint(images) == idx_fingerprint(changed) == idx_fingerprint(images[:FINGERPRINT_RECORDS])
-    changed[0, 0, 0] ^= 1
-    assert idx_fingerprint(changed) != idx_fingerprint(images)
-
-
-@pytest.mark.parametrize("name, folder, holds", [("fashion-mnist", "mnist", "MNIST, not Fashion-MNIST"),
-                                                 ("mnist", "fashion-mnist", "Fashion-MNIST, not MNIST")])
-def test_real_idx_folders_are_told_apart(data_dir, name, folder, holds):
-    with pytest.raises(UserError, match=f"data folder {data_dir / folder} holds {holds}"):
-        load_dataset(name, data_dir / folder)
-    for stem in IDX_STEMS:  # the table is each official file's fingerprint
-        assert idx_fingerprint(read_idx(data_dir / folder / f"{stem}.gz")) == OFFICIAL_IDX[folder][stem]
-
-
-def test_read_idx_rejects_garbage(tmp_path):
-    bad = tmp_path / "x-idx1-ubyte.gz"
-    with gzip.open(bad, "wb") as f:
-        f.write(b"\x01\x02")
-    with pytest.raises(UserError, match="cannot read idx"):
-        read_idx(bad)
 
 
 def test_unknown_dataset_lists_valid_names():
@@ -195,16 +121,6 @@ def test_cifar10_jpeg_evaluation_batches_cover_every_class(data_dir, real_cifar_
     assert np.bincount(limited.test.labels, minlength=10).tolist() == [20] * 10
 
 
-def test_stratified_order_prefixes_are_balanced():
-    labels = np.repeat(np.arange(4), [100, 100, 100, 300])  # sorted by class, one class three times as common
-    order = stratified_order(labels, seed=0)
-    assert sorted(order.tolist()) == list(range(600))
-    for n in (12, 60, 240):
-        counts = np.bincount(labels[order[:n]], minlength=4)
-        expected = n * np.array([1, 1, 1, 3]) / 6
-        assert np.all(np.abs(counts - expected) <= 2), (n, counts)
-    assert not np.array_equal(order, stratified_order(labels, seed=1))
-
 
 def test_digits_validation_and_limit_are_stratified():
     full = load_dataset("digits", val_fraction=0.2, seed=0)
@@ -216,26 +132,6 @@ def test_digits_validation_and_limit_are_stratified():
     val_share = np.bincount(full.val.labels.numpy(), minlength=10) / len(full.val)
     assert val_share.min() > 0.09 and val_share.max() < 0.11  # the held-out part of a balanced set is balanced
 
-
-def test_batch_stream_resumes_exactly():
-    dataset = load_dataset("digits", splits=("train",)).train
-    full = BatchStream(dataset, 100, seed=3)
-    reference = [full.next()[1] for _ in range(30)]  # crosses two epoch boundaries
-    first = BatchStream(dataset, 100, seed=3)
-    head = [first.next()[1] for _ in range(17)]
-    resumed = BatchStream(dataset, 100, seed=0)
-    resumed.load_state_dict(first.state_dict())
-    tail = [resumed.next()[1] for _ in range(13)]
-    assert all(torch.equal(a, b) for a, b in zip(reference, head + tail))
-    per_epoch = full.batches_per_epoch
-    assert per_epoch == len(dataset) // 100
-    assert not torch.equal(reference[0], reference[per_epoch])  # a fresh permutation each epoch
-
-
-def test_batch_stream_rejects_oversized_batch():
-    dataset = load_dataset("digits", splits=("val",)).val
-    with pytest.raises(UserError, match="exceeds"):
-        BatchStream(dataset, len(dataset) + 1)
 
 
 def test_train_examples_subsets_only_the_training_split():
@@ -307,16 +203,6 @@ def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monke
     assert "decoding again" in capsys.readouterr().err
     assert np.array_equal(rebuilt[1][0], first[1][0])
 
-
-def test_pad_crop_flip_is_torchvision_random_crop_then_flip():
-    from torchvision.transforms import functional as TF
-
-    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    draws = np.array([[0, 0, 0], [2, 1, 1], [4, 4, 0], [3, 0, 1], [1, 2, 0]])
-    out = pad_crop_flip(images, draws, 2)
-    for b, (row, column, flip) in enumerate(draws):
-        expected = TF.crop(TF.pad(images[b], [2]), int(row), int(column), 8, 8)
-        assert torch.equal(out[b], TF.hflip(expected) if flip else expected)
 
 
 def test_augmentation_reaches_the_training_split_only(tmp_path):
