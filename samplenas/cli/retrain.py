@@ -41,7 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--space", choices=SPACES.names(), help="search space (read from --from when omitted)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture: the space's readable form or comma-separated choices")
-    which.add_argument("--from", dest="from_top", metavar="TOP_JSON", help="a search's top.json: retrain its best")
+    which.add_argument("--from", dest="from_top", metavar="TOP_JSON",
+                       help="a search's top.json or an evolve, pbt or dnc result.json: retrain its best on the run's "
+                            "data and network settings (flags override them)")
     p.add_argument("--data", help=f"data set: {datasets_text()} (default: the --from run's data set, "
                                   "else digits)")
     p.add_argument("--data-dir", help="folder holding the data set (default: the --from run's, with its data set)")
