@@ -42,13 +42,15 @@ def legacy_train_split(data_dir: str, augment: bool, seed: int):
     import torchvision.datasets as tvd
     from torchvision import transforms as T
 
-    from samplenas.training.data import _STATS, _hold_out, cifar10_jpeg_folder
+    from samplenas.training.data import _STATS
+    from samplenas.training.image_archives import cifar10_jpeg_folder
+    from samplenas.training.splits import hold_out
 
     mean, std = _STATS["cifar10-jpeg"]
     steps = ([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []) + \
         [T.ToTensor(), T.Normalize(mean, std)]
     folder = cifar10_jpeg_folder(Path(data_dir))
-    return _hold_out(tvd.ImageFolder(str(folder / "train"), T.Compose(steps)), 0.1, seed)[0]
+    return hold_out(tvd.ImageFolder(str(folder / "train"), T.Compose(steps)), 0.1, seed)[0]
 
 
 class TimedStream:
@@ -93,7 +95,7 @@ def supernet_round(trainer, steps: int, out: Path) -> tuple[float, float]:
 def retrain_state(args, variant: str, legacy, data):
     """A standalone cell, its optimiser and a batch stream, as `retrain` trains it."""
     from samplenas.supernet.factory import make_supernet, network_settings
-    from samplenas.training.data import BatchStream
+    from samplenas.training.batches import BatchStream
     from samplenas.training.recipes import build_optimizer, resolve_recipe
 
     recipe = resolve_recipe("nb101", {"network": args.network, "batch_size": args.batch_size})
@@ -109,7 +111,7 @@ def retrain_state(args, variant: str, legacy, data):
 
 
 def retrain_round(state, steps: int) -> tuple[float, float]:
-    from samplenas.training.data import in_memory_format
+    from samplenas.training.batches import in_memory_format
 
     net, optimizer, stream, channels_last, device = state
     stream.seconds = 0.0

@@ -58,7 +58,8 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
 
     from samplenas.supernet.bn import recalibrate_bn
     from samplenas.supernet.factory import make_supernet, network_settings
-    from samplenas.training.data import BatchStream, in_memory_format, load_dataset
+    from samplenas.training.batches import BatchStream, in_memory_format
+    from samplenas.training.data import load_dataset
     from samplenas.training.recipes import build_optimizer, learning_rate
     from samplenas.training.supernet_eval import calibration_batches, validation_batches
     from samplenas.training.tasks import make_task

@@ -41,10 +41,12 @@ def register(subparsers) -> None:
     p.add_argument("--space", choices=SPACES.names(), help="search space (read from --from when omitted)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture: the space's readable form or comma-separated choices")
-    which.add_argument("--from", dest="from_top", metavar="TOP_JSON", help="a search's top.json: retrain its best")
+    which.add_argument("--from", dest="from_top", metavar="TOP_JSON",
+                       help="a search's top.json or an evolve, pbt or dnc result.json: retrain its best on the run's "
+                            "data and network settings (flags override them)")
     p.add_argument("--data", help=f"data set: {datasets_text()} (default: the --from run's data set, "
                                   "else digits)")
-    p.add_argument("--data-dir", help="folder holding the data set")
+    p.add_argument("--data-dir", help="folder holding the data set (default: the --from run's, with its data set)")
     p.add_argument("--out", required=True, type=Path, help="output folder (checkpoint, TensorBoard, result.json)")
     p.add_argument("--config", help="JSON file of recipe fields (overrides the published recipe)")
     for name, kind, text in RECIPE_FLAGS:
@@ -102,22 +104,40 @@ def command_line(args) -> list[str]:
     return words
 
 
+def _data_choice(args, top) -> tuple[str, str | None]:
+    """(data set, data folder): the flags', else the --from run's (its folder only with its data set), else digits."""
+    recorded = top.data if top is not None else None
+    data = args.data or recorded or "digits"
+    data_dir = args.data_dir or (top.data_dir if recorded is not None and data == recorded else None)
+    return data, data_dir
+
+
+def _overridden(args) -> str:
+    flags = [flag for flag, value in (("--data", args.data), ("--data-dir", args.data_dir), ("--network", args.network))
+             if value is not None]
+    return f" ({', '.join(flags)} as given)" if flags else ""
+
+
 def run(args) -> int:
-    from samplenas.training.retrain import RetrainJob, arch_from_top, recipe_from_top, retrain, run_from_top
+    from samplenas.training.artifacts import read_top
+    from samplenas.training.retrain import RetrainJob, retrain
 
     if args.lower_lr and not (args.resume and args.lr is not None):
         raise UserError("--lower-lr goes with --resume and a new --lr")
-    space, arch = (args.space, args.arch) if args.arch else arch_from_top(args.from_top, args.space)
+    top = read_top(args.from_top) if args.from_top else None
+    space, arch = (args.space, args.arch) if top is None else (top.for_space(args.space), top.best)
     if not space:
         raise UserError("--space is required with --arch")
-    saved = [recipe_from_top(args.from_top)] if args.from_top else []  # e.g. a DnC run's stage-3 hyper-parameters
-    run = run_from_top(args.from_top) if args.from_top else {}  # the supernet run's data and network size
-    recipe = resolve_recipe(space, run.get("recipe", {}), *saved, *_overrides(args))
-    data = args.data or run.get("data") or "digits"
-    data_dir = args.data_dir or (run.get("data_dir") if data == run.get("data") else None)
-    if not args.quiet and os.environ.get("RANK", "0") == "0":
-        source = f" (network settings of {run['run']})" if run else ""
-        print(f"retraining {space} on {data} with the {space} recipe{source}: {recipe.epochs} epochs, batch "
+    # the run's recorded settings (its data, network and task; DnC's stage-3 hyper-parameters) sit under the flags
+    recipe = resolve_recipe(space, *([top.recipe] if top else []), *_overrides(args))
+    data, data_dir = _data_choice(args, top)
+    main_process = os.environ.get("RANK", "0") == "0"
+    if top is not None and main_process:
+        source = top.settings_from or f"the defaults ({top.path} records no data set)"
+        print(f"retrain: using data={data} data_dir={data_dir} network={json.dumps(recipe.network)} from {source}"
+              + _overridden(args), flush=True)
+    if not args.quiet and main_process:
+        print(f"retraining {space} on {data} with the {space} recipe: {recipe.epochs} epochs, batch "
               f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g}, network {json.dumps(recipe.network)}")
     job = RetrainJob(
         space=space, arch=arch, data=data, out=args.out, recipe=recipe,

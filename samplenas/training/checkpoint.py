@@ -12,6 +12,8 @@ import torch
 from samplenas.errors import UserError
 from samplenas.strict_json import dumps
 
+CHECKPOINT = "checkpoint.pt"  # a run folder's latest checkpoint (retrain and supernet runs alike)
+
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.supernet.ops import SlicedBatchNorm2d
-from samplenas.training.data import BatchStream, iterate_batches
+from samplenas.training.batches import BatchStream, iterate_batches
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samplenas.errors import UserError
-from samplenas.training.data import iterate_batches
+from samplenas.training.batches import iterate_batches
 from samplenas.training.distributed import World
 
 MONOLITH_DIR = "monolithic"

@@ -22,10 +22,9 @@ from pathlib import Path
 from torch import nn
 
 from samplenas.errors import UserError
-from samplenas.supernet.factory import make_supernet, network_settings
-from samplenas.training import retrain as retrain_files
+from samplenas.supernet.factory import network_settings
 from samplenas.training import supernet_train
-from samplenas.training.checkpoint import load_checkpoint
+from samplenas.training.artifacts import Checkpoint, read_checkpoint, read_top, retrained_networks
 
 
 @dataclass
@@ -62,58 +61,43 @@ def open_model(path, arch: str | None = None, member: int = 0, device: str | Non
     if path.is_file() and path.suffix == ".json":
         if arch is not None:
             raise UserError(f"{path} names its own architecture; pass the run folder to choose another")
-        space, arch = retrain_files.arch_from_top(path, None)
-        run = Path(retrain_files.run_from_top(path).get("run") or path.parent)  # the run it names, or beside it
-        return _open_supernet_run(run, arch, space, device, data_dir)
-    checkpoint = path / retrain_files.CHECKPOINT if path.is_dir() else path
-    state = load_checkpoint(checkpoint)
-    if state.get("format") == supernet_train.FORMAT:
-        return _open_supernet_run(checkpoint.parent, arch, None, device, data_dir)
-    meta = state.get("meta")
-    if isinstance(meta, dict) and meta.get("format") == retrain_files.FORMAT:
-        if arch is not None:
-            raise UserError(f"{checkpoint} is a retrained network of one architecture; arch cannot be chosen")
-        return _open_retrain(checkpoint, state, member, device)
-    raise UserError(f"{checkpoint} is neither a retrain nor a supernet training checkpoint")
+        top = read_top(path)
+        if top.kind != "search":
+            raise UserError(f"{path} is {top.kind} output, whose networks were trained on their own: retrain its "
+                            f"best (samplenas retrain --from {path}) and load that")
+        run = top.run or path.parent  # the run it names, or the folder holding it
+        return _open_supernet_run(supernet_train.open_run(run, device, data_dir), run / supernet_train.CHECKPOINT,
+                                  arch=top.best, space=top.space)
+    checkpoint = read_checkpoint(path)
+    if checkpoint.kind == "supernet":
+        trainer = supernet_train.open_run(checkpoint.run, device, data_dir, checkpoint=checkpoint.path,
+                                          state=checkpoint.state)
+        return _open_supernet_run(trainer, checkpoint.path, arch)
+    if arch is not None:
+        raise UserError(f"{checkpoint.path} is a retrained network of one architecture; arch cannot be chosen")
+    return _open_retrain(checkpoint, member, device)
 
 
-def _open_retrain(checkpoint: Path, state: dict, member: int, device: str | None) -> LoadedModel:
-    meta, members = state["meta"], state.get("members")
-    for key, kind in (("space", str), ("arch", list), ("settings", dict)):
-        if not isinstance(meta.get(key), kind):
-            raise UserError(f"{checkpoint}: damaged retrain checkpoint (meta.{key} is not a {kind.__name__})")
-    if not isinstance(members, list) or not members or not all(
-            isinstance(m, dict) and isinstance(m.get("model"), dict) for m in members):
-        raise UserError(f"{checkpoint}: damaged retrain checkpoint (no member weights)")
-    if not 0 <= member < len(members):
-        raise UserError(f"{checkpoint} holds {len(members)} network(s); member {member} is out of range "
-                        f"0..{len(members) - 1}")
-    supernet = make_supernet(meta["space"], meta["settings"])
-    arch = supernet.space.validate(meta["arch"])
-    net = supernet.build(arch)
-    try:
-        net.load_state_dict(members[member]["model"])
-    except RuntimeError as err:
-        raise UserError(f"{checkpoint}: the saved weights do not fit the network "
-                        f"({(str(err).splitlines() or ['mismatch'])[0]})") from None
-    return LoadedModel(net.to(device or "cpu").eval(), "retrain", meta["space"], supernet.space.to_str(arch),
-                       dict(meta["settings"]), tuple(supernet.input_shape), str(checkpoint))
+def _open_retrain(checkpoint: Checkpoint, member: int, device: str | None) -> LoadedModel:
+    built = retrained_networks(checkpoint, [member])
+    meta = checkpoint.state["meta"]
+    return LoadedModel(built.nets[0].to(device or "cpu").eval(), "retrain", meta["space"],
+                       built.supernet.space.to_str(built.arch), dict(meta["settings"]),
+                       tuple(built.supernet.input_shape), str(checkpoint.path))
 
 
-def _open_supernet_run(run: Path, arch: str | None, space: str | None, device: str | None,
-                       data_dir: str | None) -> LoadedModel:
+def _open_supernet_run(trainer, source: Path, arch: str | None, space: str | None = None) -> LoadedModel:
     from samplenas.training.supernet_eval import score_arch
 
-    trainer = supernet_train.open_run(run, device, data_dir)
     if space is not None and space != trainer.config.space:
-        raise UserError(f"top.json holds {space} architectures but the run {run} trained {trainer.config.space}")
-    supernet, source = trainer.supernet, str(run / supernet_train.CHECKPOINT)
+        raise UserError(f"top.json holds {space} architectures but its run trained {trainer.config.space}")
+    supernet = trainer.supernet
     settings = network_settings(trainer.config.space, trainer.recipe.network, trainer.data.info)
     if arch is None:
         return LoadedModel(supernet.eval(), "supernet", trainer.config.space, None, settings,
-                           tuple(supernet.input_shape), source)
+                           tuple(supernet.input_shape), str(source))
     chosen = trainer.space.parse(arch)
     score = score_arch(supernet, chosen, trainer.task, trainer.val, trainer.calibration, amp=False)
     net = supernet.extract(chosen).eval()  # after score_arch: carries the calibrated BN statistics
     return LoadedModel(net, "extracted", trainer.config.space, trainer.space.to_str(chosen), settings,
-                       tuple(supernet.input_shape), source, score)
+                       tuple(supernet.input_shape), str(source), score)

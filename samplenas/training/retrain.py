@@ -32,8 +32,10 @@ from samplenas.spaces.base import Arch
 from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training import typed_config
-from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import LoadedData, in_memory_format, iterate_batches, load_dataset
+from samplenas.training.artifacts import Checkpoint, read_checkpoint, retrained_networks
+from samplenas.training.batches import in_memory_format, iterate_batches
+from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
+from samplenas.training.data import LoadedData, load_dataset
 from samplenas.training.distributed import (
     World,
     close_world,
@@ -52,7 +54,6 @@ from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.tasks import make_task, step_generator
 from samplenas.training.tensorboard import open_writer
 
-CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 FORMAT = RETRAIN_SCHEMA.format  # "samplenas-retrain-1"
 EVAL_KEY = 7_777  # separates evaluation randomness (denoising noise) from training steps
@@ -530,105 +531,35 @@ def compare_with_monolith(job, trainer, test: dict, world: World) -> dict | None
 
 def evaluate_checkpoint(directory: str | Path, data_dir: str | None = None, device: str | None = None) -> dict:
     """Re-run the test set on the networks saved in `directory` (a retrain output folder)."""
-    path = Path(directory) / CHECKPOINT if Path(directory).is_dir() else Path(directory)
-    state = check_checkpoint(load_checkpoint(path), RETRAIN_SCHEMA, str(path))
-    meta = {**state["meta"], "data_dir": data_dir or state["meta"]["data_dir"]}
-    recipe = Recipe(**typed_config.build(Recipe, meta["recipe"], f"{path}: recipe")).check()
+    checkpoint = read_checkpoint(directory)
+    if checkpoint.kind != "retrain":
+        raise UserError(f"{checkpoint.path} is a supernet training checkpoint; evaluate takes a retrain's")
+    meta = {**checkpoint.state["meta"], "data_dir": data_dir or checkpoint.state["meta"]["data_dir"]}
+    recipe = Recipe(**typed_config.build(Recipe, meta["recipe"], f"{checkpoint.path}: recipe")).check()
     world = init_world(device)
     try:
-        return _evaluate(path, state, meta, recipe, world)
+        return _evaluate(checkpoint, meta, recipe, world)
     finally:
         close_world(world)
 
 
-def _evaluate(path: Path, state: dict, meta: dict, recipe: Recipe, world: World) -> dict:
+def _evaluate(checkpoint: Checkpoint, meta: dict, recipe: Recipe, world: World) -> dict:
     data = load_data(meta, ("train", "test"))
     task = make_task(recipe, data.info)
-    try:
-        supernet = make_supernet(meta["space"], meta["settings"])
-    except (TypeError, ValueError) as err:
-        raise UserError(f"{path}: its network settings do not build ({err})") from None
-    arch = supernet.space.validate(meta["arch"])
     channels_last = bool(meta.get("channels_last"))  # evaluated in the layout the run tested in
     nets = []
-    for index, member in enumerate(state["members"]):
-        net = supernet.build(arch)
-        try:
-            net.load_state_dict(member["model"])
-        except STATE_ERRORS as err:
-            raise UserError(f"{path}: member {index}'s weights do not fit its recorded network settings "
-                            f"({(str(err).splitlines() or [''])[0].strip()[:200]})") from None
+    for net in retrained_networks(checkpoint).nets:
         net = net.to(world.device)
         nets.append(net.to(memory_format=torch.channels_last) if channels_last else net)
-    recalibrated = recalibrate_if_short(nets, data.train, task, world, meta["seed"],
-                                        recipe.batch_size // world.size, int(state["step"]))  # as the run's test did
+    recalibrated = recalibrate_if_short(nets, data.train, task, world, meta["seed"], recipe.batch_size // world.size,
+                                        int(checkpoint.state["step"]))  # as the run's test did
     metrics = evaluate_members(nets, data.test, task, world, meta["seed"], min(recipe.batch_size, 256),
                                channels_last=channels_last)
-    report = {"checkpoint": str(path), "space": meta["space"], "arch": meta["arch_text"], "data": meta["data"],
-              "test": metrics["combined" if len(nets) > 1 else "member0"], "bn_recalibration_batches": recalibrated}
+    report = {"checkpoint": str(checkpoint.path), "space": meta["space"], "arch": meta["arch_text"],
+              "data": meta["data"], "test": metrics["combined" if len(nets) > 1 else "member0"],
+              "bn_recalibration_batches": recalibrated}
     if len(nets) > 1:
         report["members"] = [metrics[f"member{i}"] for i in range(len(nets))]
         if recipe.task != "classification":
             report["linear_probe"] = linear_probe(nets, data, task, world, meta["seed"])
     return report
-
-
-
-def recipe_from_top(path: str | Path) -> dict:
-    """Recipe fields a search saved beside its architectures under "recipe" (a DnC result.json holds its
-    stage-3 learning rate, weight decay and batch size there), or {}; they sit under the user's overrides."""
-    top = typed_config.loads(Path(path).read_bytes(), str(path))
-    recipe = top.get("recipe") if isinstance(top, dict) else None
-    if recipe is not None and not isinstance(recipe, dict):
-        raise UserError(f"{path}: 'recipe' must be an object of recipe fields")
-    return dict(recipe or {})
-
-
-def run_from_top(path: str | Path) -> dict:
-    """The supernet run a search's top.json came from: its data set, data folder and network and task
-    settings ({} when top.json names no run with a readable config.json). `retrain --from` defaults to
-    them, so a winner found on a small supernet over digits is retrained on that data at that size."""
-    from samplenas.training.supernet_train import CONFIG
-    from samplenas.training.train_config import TrainConfig, read_json_object
-
-    top = typed_config.loads(Path(path).read_bytes(), str(path))
-    run = top.get("run") if isinstance(top, dict) else None
-    if not isinstance(run, str):
-        return {}
-    run_dir = Path(run)
-    if not (run_dir / CONFIG).is_file():
-        run_dir = Path(path).resolve().parent  # the run folder moved: top.json sits inside it
-    if not (run_dir / CONFIG).is_file():
-        return {}
-    config = TrainConfig.from_dict(read_json_object(run_dir / CONFIG, "run config"))
-    return {"run": str(run_dir), "data": config.data, "data_dir": config.data_dir,
-            "recipe": {"network": config.network_settings(), "task": config.resolved_task(),
-                       "noise_std": config.noise_std}}
-
-
-def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
-    """(space, architecture text) of the best entry of a search's `top.json`.
-
-    Accepts a list of entries, or an object with the list under "top" or "architectures" and
-    optionally the run's "space"; an entry is the architecture text, a list of ints, or an object
-    holding either under "arch" (entries are best first).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    top = typed_config.loads(path.read_bytes(), str(path))
-    entries = top.get("top", top.get("architectures")) if isinstance(top, dict) else top
-    if not isinstance(entries, list) or not entries:
-        raise UserError(f"{path}: no architectures found (expected a list under 'top' or 'architectures')")
-    saved_space = top.get("space") if isinstance(top, dict) else None
-    if space and saved_space and space != saved_space:
-        raise UserError(f"{path} holds {saved_space} architectures, not {space}")
-    space = space or saved_space
-    if not space:
-        raise UserError(f"{path} does not name its space; pass --space")
-    best = entries[0].get("arch") if isinstance(entries[0], dict) else entries[0]
-    if isinstance(best, list):
-        best = ",".join(str(v) for v in best)
-    if not isinstance(best, str):
-        raise UserError(f"{path}: the first entry holds no architecture")
-    return space, best

@@ -14,7 +14,7 @@ import torch
 from samplenas.spaces.base import Arch
 from samplenas.supernet.base import Supernet
 from samplenas.supernet.bn import recalibrate_bn
-from samplenas.training.data import in_memory_format, iterate_batches
+from samplenas.training.batches import in_memory_format, iterate_batches
 from samplenas.training.tasks import step_generator
 
 EVAL_NOISE_KEY = 9_191  # denoising noise of the validation images: the same for every architecture

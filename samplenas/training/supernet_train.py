@@ -48,8 +48,9 @@ from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
-from samplenas.training.checkpoint import first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import in_memory_format, load_dataset
+from samplenas.training.batches import in_memory_format
+from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
+from samplenas.training.data import load_dataset
 from samplenas.training.distributed import (
     ShardedBatchStream,
     World,
@@ -78,7 +79,6 @@ from samplenas.training.tensorboard import open_writer
 from samplenas.training.train_config import TrainConfig, read_json_object
 
 FORMAT = "samplenas-supernet-1"
-CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 KEPT_CHECKPOINTS = "checkpoints"  # with keep_checkpoints: every checkpoint, as stepNNNNNNN.pt
 SUMMARY = "summary.json"
@@ -498,12 +498,14 @@ def scoring_settings(trainer: SupernetTrainer) -> dict:
 
 
 def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
-             checkpoint: str | Path | None = None, evaluation: dict | None = None) -> SupernetTrainer:
+             checkpoint: str | Path | None = None, evaluation: dict | None = None,
+             state: dict | None = None) -> SupernetTrainer:
     """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
-    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt). `evaluation`
-    overrides how architectures are scored (validation images, BN recalibration batches; None
-    values keep the run's): scoring more images than training's quick evaluations is a lever on
-    how well the supernet ranks, and it does not change the trained weights."""
+    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt; `state`: its
+    content when the caller has already read it). `evaluation` overrides how architectures are scored
+    (validation images, BN recalibration batches; None values keep the run's): scoring more images
+    than training's quick evaluations is a lever on how well the supernet ranks, and it does not
+    change the trained weights."""
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
@@ -516,5 +518,5 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
         values["data_dir"] = data_dir
     trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
     path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
-    trainer.load_state_dict(load_checkpoint(path), str(path), may_differ=overrides)
+    trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path), may_differ=overrides)
     return trainer

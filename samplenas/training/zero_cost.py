@@ -133,7 +133,7 @@ MEASURES = {name: getattr(ZeroCostScorer, name) for name in PROXIES if name not 
 
 def proxy_batch(dataset, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed minibatch proxies are computed on: a seeded draw of `batch_size` training examples."""
-    from samplenas.training.data import iterate_batches
+    from samplenas.training.batches import iterate_batches
 
     indices = np.random.default_rng([seed, 43]).permutation(len(dataset))[:batch_size]
     return next(iter(iterate_batches(dataset, np.sort(indices), batch_size)))

@@ -40,10 +40,12 @@ def test_evolve_writes_results_figures_and_a_retrainable_top(ray_local, tmp_path
     for name in ("fitness.png", "denoised.png", "state.json"):
         assert (out / name).stat().st_size > 0
     assert any((out / "tensorboard").iterdir())
-    # the top list is what `samplenas retrain --from` reads
-    from samplenas.training.retrain import arch_from_top
+    # the top list, the data set and the network are what `samplenas retrain --from` reads
+    from samplenas.training.artifacts import read_top
 
-    assert arch_from_top(out / "result.json", None) == ("autoencoder", result["top"][0]["arch"])
+    top = read_top(out / "result.json")
+    assert (top.kind, top.space, top.best) == ("evolve", "autoencoder", result["top"][0]["arch"])
+    assert top.data == result["data"] and top.recipe["network"] == result["network"]
 
 
 def test_random_baseline_reports_mean_and_std(ray_local, tmp_path, capsys):

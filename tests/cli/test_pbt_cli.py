@@ -8,7 +8,7 @@ import json
 import pytest
 
 from samplenas.cli import main
-from samplenas.training.retrain import arch_from_top
+from samplenas.training.artifacts import read_top
 
 TINY = ["--space", "autoencoder", "--data", "digits", "--epochs", "2", "--step-epochs", "1", "-N", "4",
         "--tau", "0.5", "--batch-size", "32", "--task", "denoising", "--limit", "120", "--quiet",
@@ -43,8 +43,9 @@ def test_tiny_run_writes_result_that_retrain_reads(tmp_path, capsys, ray_local):
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     result = json.loads((out / "result.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     assert printed["best"] == result["best"]["arch"]
-    space, arch = arch_from_top(out / "result.json", None)
-    assert (space, arch) == ("autoencoder", result["top"][0]["arch"])
+    top = read_top(out / "result.json")
+    assert (top.kind, top.space, top.best) == ("pbt", "autoencoder", result["top"][0]["arch"])
+    assert top.data == result["data"] and top.recipe == result["recipe"]
     assert (out / "lineage.png").exists() and (out / "evaluations.jsonl").exists()
     assert main(["pbt", *TINY, "--out", str(out)]) == 2  # an existing run is not overwritten without --resume
     assert "already holds a PBT run" in capsys.readouterr().err

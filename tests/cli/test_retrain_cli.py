@@ -82,8 +82,55 @@ def test_retrain_from_a_search_takes_the_runs_data_and_network(tmp_path, capsys)
     out = tmp_path / "retrain"
     assert main(["retrain", "--from", str(run / "top.json"), "--out", str(out), "--epochs", "1", "--limit", "64",
                  "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05"]) == 0
-    printed = capsys.readouterr().out
-    assert f"network settings of {run}" in printed and '"stem_channels": 8' in printed
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed.startswith("retrain: using data=digits data_dir=None network={") and '"stem_channels": 8' in printed
+    assert printed.endswith(f"from {run / 'config.json'}")
     result = json.loads((out / "result.json").read_text())
     assert result["data"] == "digits" and result["settings"]["stem_channels"] == 8
     assert result["settings"]["num_stacks"] == 2 and result["settings"]["cells_per_stack"] == 1
+
+
+def test_retrain_refuses_mnist_files_named_fashion_mnist(data_dir, tmp_path, capsys):
+    args = ["retrain", "--space", "autoencoder", "--arch", SPACES["autoencoder"][0], "--data", "fashion-mnist",
+            "--data-dir", str(data_dir / "mnist"), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"samplenas: error: data folder {data_dir / 'mnist'} holds MNIST, not Fashion-MNIST "
+                   f"(train-images-idx3-ubyte.gz is MNIST's); point --data-dir at the Fashion-MNIST files")
+    assert not (tmp_path / "run").exists()
+
+
+def _tiny_mnist(folder) -> None:
+    import struct
+
+    import numpy as np
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        for kind, array in (("images-idx3", rng.integers(0, 256, (n, 28, 28))), ("labels-idx1", np.arange(n) % 10)):
+            header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+            (folder / f"{prefix}-{kind}-ubyte").write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("kind", ["samplenas-evolve-result-1", "samplenas-pbt-1"])
+def test_retrain_from_a_population_result_takes_its_data_set(tmp_path, capsys, kind):
+    """An evolve or pbt result.json records its data set: retrain uses it (not digits) and says so first."""
+    _tiny_mnist(tmp_path / "mnist")
+    result = tmp_path / "run" / "result.json"
+    result.parent.mkdir()
+    result.write_text(json.dumps({"format": kind, "space": "autoencoder", "data": "mnist", "task": "denoising",
+                                  "recipe": {"task": "denoising", "network": {"max_layers": 2}},
+                                  "top": [{"arch": "3x3conv2d:8"}]}))
+    args = ["retrain", "--from", str(result), "--out", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8",
+            "--quiet", "--device", "cpu"]
+    assert main(args) == 2  # the run did not record its folder: the data set asks for one, in one line
+    assert capsys.readouterr().err.strip() == "samplenas: error: dataset 'mnist' needs --data-dir " \
+                                              "(the embedded 'digits' needs none)"
+    assert main([*args, "--data-dir", str(tmp_path / "mnist")]) == 0
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed == (f"retrain: using data=mnist data_dir={tmp_path / 'mnist'} network={{\"max_layers\": 2}} "
+                       f"from {result} (--data-dir as given)")
+    retrained = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert retrained["data"] == "mnist" and retrained["task"] == "denoising"
+    assert retrained["settings"]["max_layers"] == 2

@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
+from samplenas.training.batches import iterate_batches
 from samplenas.training.checkpoint import load_checkpoint
-from samplenas.training.data import iterate_batches, load_dataset
+from samplenas.training.data import load_dataset
 from samplenas.training.recipes import resolve_recipe
 from samplenas.training.retrain import CHECKPOINT, RetrainJob, retrain
 from samplenas.training.supernet_train import SupernetTrainer

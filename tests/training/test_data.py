@@ -1,5 +1,3 @@
-import gzip
-import struct
 import tarfile
 
 import numpy as np
@@ -8,16 +6,9 @@ import torch
 from PIL import Image
 
 from samplenas.errors import UserError
-from samplenas.training.data import (
-    DATASETS,
-    BatchStream,
-    cifar10_jpeg_folder,
-    decoded_image_folder,
-    load_dataset,
-    pad_crop_flip,
-    read_idx,
-    stratified_order,
-)
+from samplenas.training.data import DATASETS, load_dataset
+from samplenas.training.image_archives import cifar10_jpeg_folder, decoded_image_folder
+from samplenas.training.splits import stratified_order
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data README
 
@@ -56,30 +47,6 @@ def test_fashion_mnist_limit(data_dir):
     data = load_dataset("fashion-mnist", data_dir, splits=("test",), limit=100)
     assert len(data.test) == 100 and data.train is None
 
-
-def _write_idx(path, array):
-    header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def test_mnist_torchvision_layout_uncompressed(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 10)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    data = load_dataset("mnist", tmp_path, val_fraction=0.25)
-    assert (len(data.train), len(data.val), len(data.test)) == (30, 10, 10)
-    assert read_idx(raw / "t10k-labels-idx1-ubyte").tolist() == list(range(10))
-
-
-def test_read_idx_rejects_garbage(tmp_path):
-    bad = tmp_path / "x-idx1-ubyte.gz"
-    with gzip.open(bad, "wb") as f:
-        f.write(b"\x01\x02")
-    with pytest.raises(UserError, match="cannot read idx"):
-        read_idx(bad)
 
 
 def test_unknown_dataset_lists_valid_names():
@@ -154,16 +121,6 @@ def test_cifar10_jpeg_evaluation_batches_cover_every_class(data_dir, real_cifar_
     assert np.bincount(limited.test.labels, minlength=10).tolist() == [20] * 10
 
 
-def test_stratified_order_prefixes_are_balanced():
-    labels = np.repeat(np.arange(4), [100, 100, 100, 300])  # sorted by class, one class three times as common
-    order = stratified_order(labels, seed=0)
-    assert sorted(order.tolist()) == list(range(600))
-    for n in (12, 60, 240):
-        counts = np.bincount(labels[order[:n]], minlength=4)
-        expected = n * np.array([1, 1, 1, 3]) / 6
-        assert np.all(np.abs(counts - expected) <= 2), (n, counts)
-    assert not np.array_equal(order, stratified_order(labels, seed=1))
-
 
 def test_digits_validation_and_limit_are_stratified():
     full = load_dataset("digits", val_fraction=0.2, seed=0)
@@ -175,26 +132,6 @@ def test_digits_validation_and_limit_are_stratified():
     val_share = np.bincount(full.val.labels.numpy(), minlength=10) / len(full.val)
     assert val_share.min() > 0.09 and val_share.max() < 0.11  # the held-out part of a balanced set is balanced
 
-
-def test_batch_stream_resumes_exactly():
-    dataset = load_dataset("digits", splits=("train",)).train
-    full = BatchStream(dataset, 100, seed=3)
-    reference = [full.next()[1] for _ in range(30)]  # crosses two epoch boundaries
-    first = BatchStream(dataset, 100, seed=3)
-    head = [first.next()[1] for _ in range(17)]
-    resumed = BatchStream(dataset, 100, seed=0)
-    resumed.load_state_dict(first.state_dict())
-    tail = [resumed.next()[1] for _ in range(13)]
-    assert all(torch.equal(a, b) for a, b in zip(reference, head + tail))
-    per_epoch = full.batches_per_epoch
-    assert per_epoch == len(dataset) // 100
-    assert not torch.equal(reference[0], reference[per_epoch])  # a fresh permutation each epoch
-
-
-def test_batch_stream_rejects_oversized_batch():
-    dataset = load_dataset("digits", splits=("val",)).val
-    with pytest.raises(UserError, match="exceeds"):
-        BatchStream(dataset, len(dataset) + 1)
 
 
 def test_train_examples_subsets_only_the_training_split():
@@ -247,7 +184,7 @@ def _image_folder(root, sizes=None):
 def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
     import torchvision.datasets as tvd
 
-    from samplenas.training import data as data_module
+    from samplenas.training import image_archives
 
     folder = _image_folder(tmp_path / "folder")
     first = decoded_image_folder(folder, tmp_path / "cache")
@@ -256,7 +193,7 @@ def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monke
     assert first[0][1].tolist() == reference.targets
     pixels = np.asarray(Image.open(reference.samples[7][0]).convert("RGB")).transpose(2, 0, 1)
     assert np.array_equal(first[0][0][7], pixels)
-    monkeypatch.setattr(data_module, "_decode_split", lambda split: pytest.fail("decoded again"))
+    monkeypatch.setattr(image_archives, "_decode_split", lambda split: pytest.fail("decoded again"))
     again = decoded_image_folder(folder, tmp_path / "cache")
     assert all(np.array_equal(a, b) for pair_a, pair_b in zip(first, again) for a, b in zip(pair_a, pair_b))
     monkeypatch.undo()
@@ -266,16 +203,6 @@ def test_decoded_folder_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monke
     assert "decoding again" in capsys.readouterr().err
     assert np.array_equal(rebuilt[1][0], first[1][0])
 
-
-def test_pad_crop_flip_is_torchvision_random_crop_then_flip():
-    from torchvision.transforms import functional as TF
-
-    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    draws = np.array([[0, 0, 0], [2, 1, 1], [4, 4, 0], [3, 0, 1], [1, 2, 0]])
-    out = pad_crop_flip(images, draws, 2)
-    for b, (row, column, flip) in enumerate(draws):
-        expected = TF.crop(TF.pad(images[b], [2]), int(row), int(column), 8, 8)
-        assert torch.equal(out[b], TF.hflip(expected) if flip else expected)
 
 
 def test_augmentation_reaches_the_training_split_only(tmp_path):

@@ -37,7 +37,7 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     assert main(["train", "--space", "nb101", "--sampler", "uniform", "--out", str(run), "--steps", "3",
                  "--batch-size", "8", "--eval-every", "3", "--eval-archs", "2", "--eval-examples", "16",
-                 "--bn-batches", "1", "--quiet",
+                 "--bn-batches", "1", "--quiet", "--checkpoint-every", "1", "--keep-checkpoints",
                  "--network", '{"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}']) == 0
     assert main(["search", "--run", str(run), "--population", "2", "--generations", "1", "--children", "1",
                  "--top", "2", "--scorer", "supernet", "--quiet"]) == 0
@@ -73,14 +73,36 @@ def test_supernet_run_gives_the_supernet_or_one_calibrated_path(run_dir):
         assert torch.allclose(from_top.net(x), samplenas.load_model(run_dir, arch=best)(x))
 
 
+def test_a_kept_checkpoint_is_opened_once_with_its_runs_config(run_dir, monkeypatch):
+    """RUN/checkpoints/stepN.pt: that checkpoint's weights (not the final ones), the run's config.json, one read."""
+    kept = run_dir / "checkpoints" / "step0000001.pt"
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    loaded = open_model(kept)
+    assert reads == [kept] and loaded.source == str(kept) and loaded.kind == "supernet"
+    saved, final = load_checkpoint(kept)["model"], load_checkpoint(run_dir / "checkpoint.pt")["model"]
+    weights = loaded.net.state_dict()
+    assert all(torch.equal(weights[name], tensor) for name, tensor in saved.items())
+    assert any(not torch.equal(saved[name], final[name]) for name in saved)
+
+
+def test_a_supernet_checkpoint_away_from_its_run_is_one_line(run_dir, tmp_path):
+    moved = tmp_path / "checkpoints" / "step0000001.pt"
+    moved.parent.mkdir()
+    moved.write_bytes((run_dir / "checkpoints" / "step0000001.pt").read_bytes())
+    with pytest.raises(UserError, match=f"no config.json of its run is beside it or in {tmp_path}$"):
+        open_model(moved)
+
+
 def test_schema_errors_are_one_line(retrain_dir, run_dir, tmp_path):
     state = load_checkpoint(retrain_dir / "checkpoint.pt")
     cases = {
         "no_settings": ({**state, "meta": {k: v for k, v in state["meta"].items() if k != "settings"}},
-                        "damaged retrain checkpoint \\(meta.settings is not a dict\\)"),
+                        "damaged or from another tool: missing key meta.settings"),
         "no_members": ({**state, "members": []}, "damaged retrain checkpoint \\(no member weights\\)"),
-        "wrong_weights": ({**state, "members": [{"model": {"stem.0.weight": torch.zeros(1)}}]},
-                          "the saved weights do not fit the network"),
+        "wrong_weights": ({**state, "members": [{**state["members"][0], "model": {"stem.0.weight": torch.zeros(1)}}]},
+                          "member 0's weights do not fit its recorded network settings"),
         "foreign": ({"epoch": 3}, "neither a retrain nor a supernet training checkpoint"),
     }
     for name, (content, message) in cases.items():

@@ -16,7 +16,7 @@ from samplenas.supernet import SUPERNETS
 from samplenas.training.checkpoint import load_checkpoint
 from samplenas.training.data import load_dataset
 from samplenas.training.recipes import resolve_recipe
-from samplenas.training.retrain import CHECKPOINT, RESULT, RetrainJob, arch_from_top, evaluate_checkpoint, retrain
+from samplenas.training.retrain import CHECKPOINT, RESULT, RetrainJob, evaluate_checkpoint, retrain
 
 NB101_CELL = "ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,0-2,1-3,2-3,3-6,0-6"
 NB101_TINY = {"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}
@@ -167,16 +167,6 @@ def test_train_examples_shrink_training_only_and_are_kept_for_evaluate(tmp_path)
 def test_step_budget_ends_mid_epoch_and_the_monolith_gets_every_copys_steps(tmp_path):
     result = retrain(autoencoder_job(tmp_path, ensemble=2, step_budget=8))  # 48 // 8 = 6 steps an epoch
     assert result["ensemble"]["member_steps"] == [8, 8] and result["ensemble"]["monolithic"]["steps"] == 16
-
-
-def test_arch_from_top(tmp_path):
-    path = tmp_path / "top.json"
-    path.write_text(json.dumps({"space": "nb101", "top": [{"arch": NB101_CELL, "score": 0.9}, {"arch": "x"}]}))
-    assert arch_from_top(path, None) == ("nb101", NB101_CELL)
-    with pytest.raises(UserError, match="not nasnet"):
-        arch_from_top(path, "nasnet")
-    path.write_text(json.dumps([[0, 1, 2]]))
-    assert arch_from_top(path, "shufflenet") == ("shufflenet", "0,1,2")
 
 
 def test_short_runs_recalibrate_batch_norm_before_testing(tmp_path):

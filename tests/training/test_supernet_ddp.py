@@ -211,7 +211,8 @@ def test_fair_groups_are_spread_over_processes():
 
 
 def test_sharded_streams_together_hold_the_one_process_batches():
-    from samplenas.training.data import BatchStream, load_dataset
+    from samplenas.training.batches import BatchStream
+    from samplenas.training.data import load_dataset
     from samplenas.training.distributed import ShardedBatchStream, World
 
     train = load_dataset("digits", None, ("train",), limit=50).train
