@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         check_args(args)  # every flag checked before any work (samplenas.cli.validate)
         apply_threads(args)  # torch's CPU threads, for commands with --threads (samplenas.cli.threads)
         return int(args.func(args) or 0)
-    except USER_ERRORS as err:
+    except USER_ERRORS as err:  # named by the command that failed, as argparse names it for a bad flag
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"samplenas: error: {message}", file=sys.stderr)
+        print(f"{parser._command(args).prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("samplenas: interrupted", file=sys.stderr)

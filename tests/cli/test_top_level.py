@@ -40,3 +40,15 @@ def test_version_without_an_installed_distribution_reads_the_source(capsys, monk
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == f"samplenas {samplenas.__version__}\n"
+
+
+@pytest.mark.parametrize("argv, prefix", [
+    (["spaces", "nb101", "--validate", "ops=nope edges=0-6"], "samplenas spaces: error: nb101:"),
+    (["nb101", "stats", "--table", "/nonexistent/t.h5"], "samplenas nb101 stats: error: "),
+])
+def test_errors_after_parsing_name_the_command(argv, prefix, capsys):
+    """As argparse's own errors do (`samplenas evolve: error: ...`), so a failing stage of the quick
+    start or of a script says which command failed."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(prefix) and err.count("\n") == 1, err
