@@ -595,9 +595,9 @@ def run_from_top(path: str | Path) -> dict:
     run = top.get("run") if isinstance(top, dict) else None
     if not isinstance(run, str):
         return {}
-    run_dir = Path(run)
+    run_dir = Path(path).resolve().parent  # search writes RUN/top.json: the folder holding it is its run
     if not (run_dir / CONFIG).is_file():
-        run_dir = Path(path).resolve().parent  # the run folder moved: top.json sits inside it
+        run_dir = Path(run)  # a top.json copied out of its run: the run it names (relative: to this folder)
     if not (run_dir / CONFIG).is_file():
         return {}
     config = TrainConfig.from_dict(read_json_object(run_dir / CONFIG, "run config"))
