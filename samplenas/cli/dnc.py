@@ -59,7 +59,8 @@ def register(subparsers) -> None:
                         "command is never replaced)")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N new evaluations (resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    sub = p.add_subparsers(dest="dnc_command", metavar="plot", title="instead of a search (optional)")
+    sub = p.add_subparsers(dest="dnc_command", metavar="plot", title="instead of a search (optional)",
+                           prog=p.prog)  # not the custom usage: `plot`'s name is built from this
     plot = sub.add_parser("plot", help="accuracy / t_tr / N_p against w_c from several runs")
     plot.add_argument("runs", nargs="+", metavar="RUN", help="DnC run folders or result.json files")
     plot.add_argument("--png", type=Path, default=Path("dnc_family.png"), help="output PNG (default dnc_family.png)")
