@@ -27,6 +27,8 @@ from samplenas.spaces.base import Arch
 Oracle = Callable[[Sequence[Arch]], np.ndarray]
 MAX_STALE_ROUNDS = 50  # a sampler that proposes only known cells this often in a row has collapsed
 LEGEND_WIDTH = 60  # characters per legend line: sampler specs with JSON options run long
+# one (line style, marker) per curve, so that a curve drawn over an equal one still shows beneath it
+STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 3)), "P"))
 SamplerFactory = Callable[[int], Sampler]
 
 
@@ -124,11 +126,14 @@ def plot_curves(curves: dict[str, np.ndarray], path, title: str) -> None:
     """Mean best-so-far accuracy with a +-1 standard-error band, one line per strategy."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in curves.items():
+    same = _same_as({name: rows.mean(axis=0) for name, rows in curves.items()})
+    for i, (name, rows) in enumerate(curves.items()):
         queries = np.arange(1, rows.shape[1] + 1)
         mean = 100 * rows.mean(axis=0)
         sem = 100 * rows.std(axis=0) / np.sqrt(rows.shape[0])
-        ax.plot(queries, mean, label=f"{name} ({mean[-1]:.2f} %)")
+        line, marker = STYLES[i % len(STYLES)]
+        ax.plot(queries, mean, ls=line, marker=marker, markevery=max(1, len(queries) // 8), markersize=4,
+                label=f"{name} ({mean[-1]:.2f} %)" + same.get(name, ""))
         ax.fill_between(queries, mean - sem, mean + sem, alpha=0.25)
     ax.set_xlabel("table queries")
     ax.set_ylabel("best test accuracy so far (%)")
@@ -141,10 +146,13 @@ def plot_curves(curves: dict[str, np.ndarray], path, title: str) -> None:
 def plot_max_of_k(results: dict[str, dict[int, Summary]], path, title: str) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, by_k in results.items():
+    same = _same_as({name: np.array([(by_k[k].mean, by_k[k].std) for k in sorted(by_k)])
+                     for name, by_k in results.items()})
+    for i, (name, by_k) in enumerate(results.items()):
         ks = sorted(by_k)
+        line, marker = STYLES[i % len(STYLES)]
         ax.errorbar(ks, [100 * by_k[k].mean for k in ks], yerr=[100 * by_k[k].std for k in ks],
-                    marker="o", capsize=3, label=name)
+                    ls=line, marker=marker, capsize=3, label=name + same.get(name, ""))
     ax.set_xscale("log")
     ax.set_xlabel("K (cells sampled)")
     ax.set_ylabel("max test accuracy among K (%)")
@@ -168,6 +176,20 @@ def plot_distributions(samples: dict[str, np.ndarray], path, title: str) -> None
     axes[0][0].set_ylabel("cells")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def _same_as(values: dict[str, np.ndarray]) -> dict[str, str]:
+    """{name: " (= earlier name)"} for each curve equal to one drawn before it: it hides that curve, and
+    the legend says so instead of letting a reader look for a line that is not there."""
+    notes = {}
+    names = list(values)
+    for i, name in enumerate(names):
+        for earlier in names[:i]:
+            if values[name].shape == values[earlier].shape and np.allclose(values[name], values[earlier],
+                                                                           rtol=0, atol=1e-12, equal_nan=True):
+                notes[name] = f" (= {earlier})"
+                break
+    return notes
 
 
 def _legend(ax) -> None:

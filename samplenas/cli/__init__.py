@@ -86,9 +86,33 @@ class OneLineParser(argparse.ArgumentParser):
         return self
 
 
+def package_version() -> str:
+    """The installed distribution's version (what pip reports), else the source tree's `__version__`."""
+    import importlib.metadata  # ~0.1 s of scanning the installed packages: only when asked
+
+    try:
+        return importlib.metadata.version("samplenas")
+    except importlib.metadata.PackageNotFoundError:
+        from samplenas import __version__
+
+        return __version__
+
+
+class VersionAction(argparse.Action):
+    """`--version`: prints `samplenas X.Y.Z` and exits 0 (the version is looked up only then)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"samplenas {package_version()}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="samplenas", description=DESCRIPTION, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=VersionAction, help="print the installed version and exit")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"samplenas.cli.{name}").register(subparsers)
@@ -108,6 +132,9 @@ def walk(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterat
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `samplenas`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help exits 0 (kept); a bad command line was reported in one line
@@ -118,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         check_args(args)  # every flag checked before any work (samplenas.cli.validate)
         apply_threads(args)  # torch's CPU threads, for commands with --threads (samplenas.cli.threads)
         return int(args.func(args) or 0)
-    except USER_ERRORS as err:
+    except USER_ERRORS as err:  # named by the command that failed, as argparse names it for a bad flag
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"samplenas: error: {message}", file=sys.stderr)
+        print(f"{parser._command(args).prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("samplenas: interrupted", file=sys.stderr)

@@ -26,31 +26,43 @@ SETTING_FLAGS = (
     ("--strategy", "strategy", str, None, "stages 1 and 3: bo, random or sobol (baselines)"),
     ("--parallel", "parallel", int, None, "candidates per BO round (default: --workers, else 1)"),
     ("--seed", "seed", int, None, "seed of sampling, initialisation and data split"),
-    ("--layers", "layers", int, 2, "LOW HIGH layers (CNN conv layers, default 4 16; MLP hidden, 0 2)"),
-    ("--widths", "widths", int, 2, "LOW HIGH first-layer channels (CNN, 16 64) / hidden nodes (MLP, 20 400)"),
-    ("--lr-log10", "lr_log10", float, 2, "LOW HIGH log10 learning rate of stage 3 (default -5 -1)"),
-    ("--wd-log10", "wd_log10", float, 2, "LOW HIGH log10 weight decay of stage 3 (default -6 -3)"),
-    ("--batch", "batch", int, 2, "LOW HIGH batch size of stage 3 (default 32 512)"),
+    ("--layers", "layers", int, 2, "layers (CNN conv layers, default 4 16; MLP hidden, 0 2)"),
+    ("--widths", "widths", int, 2, "first-layer channels (CNN, 16 64) / hidden nodes (MLP, 20 400)"),
+    ("--lr-log10", "lr_log10", float, 2, "log10 learning rate of stage 3 (default -5 -1)"),
+    ("--wd-log10", "wd_log10", float, 2, "log10 weight decay of stage 3 (default -6 -3)"),
+    ("--batch", "batch", int, 2, "batch size of stage 3 (default 32 512)"),
 )
+
+
+# the two ways to call `dnc`, as its usage line shows them (argparse would list `plot` as required and
+# --out as optional, the opposite of the truth)
+USAGE = """%(prog)s --out OUT [--resume | --overwrite] [--config FILE] [setting flags ...]
+       %(prog)s plot RUN [RUN ...] [--png PNG]"""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("dnc", help="Deep-n-Cheap: staged search with a complexity penalty (Ray)",
-                              description=__doc__)
+                              description=__doc__, usage=USAGE)
     for flag, dest, kind, nargs, text in SETTING_FLAGS:
-        p.add_argument(flag, dest=dest, type=kind, nargs=nargs, help=text)
-    p.add_argument("--config", help="JSON object of DnC settings (any field; flags override it)")
+        p.add_argument(flag, dest=dest, type=kind, nargs=nargs, help=text,
+                       metavar=("LOW", "HIGH") if nargs == 2 else None)
+    p.add_argument("--config", metavar="FILE", help="JSON object of DnC settings (any field; flags override it)")
     p.add_argument("--out", type=output_folder,
-                   help="run folder (result.json, evaluations.jsonl, state.json, tb/, PNGs)")
+                   help="run folder of the search, required (result.json, evaluations.jsonl, state.json, tb/, "
+                        "PNGs)")
     p.add_argument("--workers", type=int, help="local Ray workers (default: all CPUs)")
     p.add_argument("--address", help="join a Ray cluster ('auto' or HOST:PORT) instead of a local Ray")
     p.add_argument("--transfer", metavar="FROM_RUN", help="keep stages 1-2 of another run; redo stage 3 here")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (its saved settings)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the DnC run in --out (removed once every input was checked; a run of another "
+                        "command is never replaced)")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N new evaluations (resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    sub = p.add_subparsers(dest="dnc_command", metavar="plot")
+    sub = p.add_subparsers(dest="dnc_command", metavar="plot", title="instead of a search (optional)",
+                           prog=p.prog)  # not the custom usage: `plot`'s name is built from this
     plot = sub.add_parser("plot", help="accuracy / t_tr / N_p against w_c from several runs")
-    plot.add_argument("runs", nargs="+", help="DnC run folders or result.json files")
+    plot.add_argument("runs", nargs="+", metavar="RUN", help="DnC run folders or result.json files")
     plot.add_argument("--png", type=Path, default=Path("dnc_family.png"), help="output PNG (default dnc_family.png)")
     plot.set_defaults(func=run_plot)
     p.set_defaults(func=run)
@@ -69,6 +81,8 @@ def settings_of(args):
 def run(args) -> int:
     if args.out is None:
         raise UserError("--out is required")
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.stop_after is not None and args.stop_after < 0:
@@ -81,7 +95,8 @@ def run(args) -> int:
     from samplenas.population.dnc import DncSearch
 
     search = DncSearch(settings, args.out, resume=args.resume, workers=args.workers, address=args.address,
-                       transfer=args.transfer, progress=not args.quiet, stop_after=args.stop_after)
+                       transfer=args.transfer, progress=not args.quiet, stop_after=args.stop_after,
+                       overwrite=args.overwrite)
     result = search.run()
     if result is None:
         print(f"stopped after --stop-after evaluations; continue with --resume (state in {args.out})")
@@ -95,6 +110,12 @@ def run(args) -> int:
 
 def run_plot(args) -> int:
     from samplenas.population.dnc import load_result
+
+    search_flags = [flag for flag, dest, *_ in SETTING_FLAGS if getattr(args, dest) is not None] + \
+        [f"--{name.replace('_', '-')}" for name in ("config", "out", "workers", "address", "transfer", "stop_after")
+         if getattr(args, name) is not None] + [f"--{name}" for name in ("resume", "overwrite") if getattr(args, name)]
+    if search_flags:  # `dnc --model cnn plot RUN` would silently ignore --model
+        raise UserError(f"{search_flags[0]} is a search setting; `samplenas dnc plot` takes RUN folders and --png only")
     from samplenas.population.dnc_plot import family_plot
 
     results = [load_result(run) for run in args.runs]

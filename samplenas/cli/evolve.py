@@ -49,6 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, help="seconds an evaluation may run before it is cancelled and retried")
     p.add_argument("--max-retries", type=int, default=3, help="retries of an evaluation whose worker died or timed out")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (reuses every evaluation)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the evolve run in --out (removed once every input was checked; a run of "
+                        "another command is never replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -84,7 +87,8 @@ def run(args) -> int:
         network=_network(args), recipe=recipe, limit=args.limit, val_fraction=args.val_fraction,
         workers=args.workers, address=args.address, threads_per_worker=args.threads_per_worker,
         timeout_s=args.timeout, max_retries=args.max_retries, gpus_per_candidate=args.gpus_per_candidate,
-        baseline=args.baseline, samples=args.samples, resume=args.resume, progress=not args.quiet,
+        baseline=args.baseline, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+        progress=not args.quiet,
         command=command_line(args),
     )
     result = run_evolve(job)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from samplenas.cli.options import samplers_text
@@ -36,7 +37,8 @@ def register(subparsers) -> None:
                    help="std of Gaussian noise on warm-up accuracies, as a fraction (0.001 = 0.1 %%)")
     p.add_argument("--metric", default="test_accuracy", help="table metric used as ground truth")
     p.add_argument("--repeat", default="0", help="repeat used as ground truth: an index or 'mean'")
-    p.add_argument("--out", help="directory for study.json and the PNG plot")
+    p.add_argument("--out", help="folder for PROTOCOL.json (the numbers) and PROTOCOL.png (the plot), e.g. "
+                                 "maxk.json and maxk.png")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_threads_option(p)  # the learned samplers (VAE, LSTM) train torch networks
     p.set_defaults(func=run_study)
@@ -69,8 +71,11 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, options
 
 
-def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
-    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one)."""
+def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float, budget: int | None = None):
+    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one).
+
+    budget: the table queries of a search trial; a sampler whose initial population (`population_size`)
+    would use all of them is refused, as it would never propose a child."""
     from samplenas.benchmarks.study import warm_up
     from samplenas.samplers import SAMPLERS
 
@@ -94,10 +99,26 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
         return sampler
 
     try:
-        make(0, warm=False)  # fail fast on bad options, before any long run
+        probe = make(0, warm=False)  # fail fast on bad options, before any long run
     except TypeError as err:
         raise UserError(f"sampler {spec!r}: {err}") from None
+    population = getattr(probe, "population_size", None)
+    if budget is not None and population is not None and budget <= population:
+        raise UserError(f"--budget {budget} is spent on {spec}'s initial population of {population}: it would never "
+                        f"propose a child and print its init sampler's numbers; raise --budget above {population} or "
+                        f"pass --sampler {name}:population_size=N with N < {budget}")
     return make
+
+
+def init_only_note(spec: str, protocol: str) -> str | None:
+    """Why an evolution spec's numbers equal its init sampler's under a protocol that scores nothing."""
+    name, options = parse_spec(spec)
+    if protocol == "search" or name != "evolution":
+        return None
+    source = options.get("init", "uniform")
+    return (f"note: {spec} observes no scores under --protocol {protocol}, so every cell it draws comes from its "
+            f"initial population ({source} sampling): its numbers are {source}'s (use --protocol search to "
+            "compare evolution)")
 
 
 def run_study(args) -> int:
@@ -114,10 +135,15 @@ def run_study(args) -> int:
     bench = NASBench101(args.table)
     oracle = study.TableOracle(bench, args.metric, repeat=int(args.repeat) if args.repeat.isdigit() else args.repeat)
     specs = args.samplers or ["uniform", "evolution"]
+    budget = args.budget if args.protocol == "search" else None
     factories = {
-        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise)
+        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise, budget)
         for spec in specs
     }
+    for spec in specs:
+        note = init_only_note(spec, args.protocol)
+        if note:
+            print(note, file=sys.stderr)
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "json", "out")}
     report: dict = {"settings": settings, "results": {}}
     title = f"NAS-Bench-101 ({args.metric}, {Path(args.table).name})"

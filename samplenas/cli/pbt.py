@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out (fitness)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT exactly")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the PBT run in OUT (removed once every input was checked; a run of another "
+                        "command is never replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -53,7 +56,8 @@ def run(args) -> int:
                  step_epochs=args.step_epochs, method=args.method, tau=args.tau, p=args.p, shrink=args.shrink,
                  perturb=args.perturb, data_dir=args.data_dir, seed=args.seed, workers=args.workers,
                  address=args.address, limit=args.limit, val_fraction=args.val_fraction, resume=args.resume,
-                 progress=not args.quiet, command=["samplenas", "pbt", *command_line(args)[2:]])
+                 overwrite=args.overwrite, progress=not args.quiet,
+                 command=["samplenas", "pbt", *command_line(args)[2:]])
     check_job(job)
     result = PBTRun(job).run()
     print(dumps({"best": result["best"]["arch"], "val_fitness": result["best"]["val_fitness"],

@@ -34,9 +34,11 @@ from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, Sc
 from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.engine import Engine, EvaluationCache, ResultsLog, load_state, ray_runtime, save_state
 from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
+from samplenas.training.rundir import RunDir, remove_run
 
 FORMAT = "samplenas-dnc-1"
 STATE, LOG, RESULT, TENSORBOARD = "state.json", "evaluations.jsonl", "result.json", "tb"
+OBJECTIVE_PNG = "objective.png"
 
 
 class Stopped(Exception):
@@ -131,10 +133,12 @@ class DncSearch:
 
     def __init__(self, settings: DncSettings | None, out: str | Path, *, resume: bool = False,
                  workers: int | None = None, address: str | None = None, transfer: str | Path | None = None,
-                 progress: bool = True, stop_after: int | None = None, command: Sequence[str] | None = None):
+                 progress: bool = True, stop_after: int | None = None, command: Sequence[str] | None = None,
+                 overwrite: bool = False):
         self.out = Path(out)
         self.resume = resume
-        check_out(self.out, "dnc", resume, own_files=(STATE,))
+        self.overwrite = overwrite  # replace the DnC run in `out`, once every input was validated
+        check_out(self.out, "dnc", resume, own_files=(STATE,), overwrite=overwrite)
         if resume:  # everything the resume reads, checked before anything is written
             settings, transfer = self._read_state(settings)
             read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
@@ -253,14 +257,13 @@ class DncSearch:
         `stop_after` (continue with resume=True)."""
         from samplenas.population.dnc_eval import data_info
         from samplenas.population.engine import check_address
-        from samplenas.training.rundir import RunDir
 
         self.info = data_info(self.data)  # the data and the cluster are checked before OUT is touched
         if self.address is not None:
             check_address(self.address)
         try:
             with RunDir(self.out, keep=(STATE, LOG)):  # one driver per folder; a failure before any file leaves none
-                check_out(self.out, "dnc", self.resume, own_files=(STATE,))  # again, under the lock
+                check_out(self.out, "dnc", self.resume, own_files=(STATE,), overwrite=self.overwrite)  # again, locked
                 if self.resume:
                     read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
                 with ray_runtime(self.workers, self.address):  # joined before the run writes anything
@@ -271,6 +274,8 @@ class DncSearch:
             raise
 
     def _run(self) -> dict | None:
+        if self.overwrite:
+            remove_run(self.out, (STATE, LOG, RESULT, OBJECTIVE_PNG), (TENSORBOARD,))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         self.log = ResultsLog(self.out / LOG)
         self.cache = EvaluationCache({r["key"]: r for r in self.log.records()})
@@ -300,7 +305,7 @@ class DncSearch:
         self._save_state("done")
         from samplenas.population.dnc_plot import objective_plot
 
-        objective_plot(result, self.out / "objective.png")
+        objective_plot(result, self.out / OBJECTIVE_PNG)
         return result
 
     def _bar(self, stage: str, total: int):

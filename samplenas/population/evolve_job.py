@@ -54,9 +54,13 @@ from samplenas.population.rundir import (
     write_error,
 )
 from samplenas.spaces.base import Arch, SearchSpace
+from samplenas.training.rundir import RunDir, remove_run
 
 RESULT = "result.json"
 RESULT_FORMAT = "samplenas-evolve-result-1"
+FITNESS_PNG, IMAGES_PNG, TENSORBOARD = "fitness.png", "denoised.png", "tensorboard"
+RUN_FILES = (STATE, EVALUATIONS, RESULT, FITNESS_PNG, IMAGES_PNG)  # what --overwrite removes
+RUN_FOLDERS = (TENSORBOARD,)
 RECONSTRUCTION_TASKS = ("reconstruction", "denoising")
 IMAGES = 8  # test images in the Fig. 6 grid
 FINAL_PREFIX = "final:"
@@ -90,6 +94,7 @@ class EvolveJob:
     baseline: str | None = None  # "random"
     samples: int = 30
     resume: bool = False
+    overwrite: bool = False  # replace the evolve run already in `out` (once every input was validated)
     progress: bool = True
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
@@ -179,7 +184,7 @@ def _check_out(job: EvolveJob, config: dict, space: SearchSpace) -> SearchState 
     evaluations.jsonl, result.json) is read and checked completely here, before anything is changed.
     Returns the saved state of an evolution to continue (None otherwise)."""
     out = Path(job.out)
-    check_out(out, "evolve", job.resume, own_files=(STATE,))
+    check_out(out, "evolve", job.resume, own_files=(STATE,), overwrite=job.overwrite)
     if not job.resume:
         return None
     state = out / STATE
@@ -265,7 +270,7 @@ class Progress:
         from tqdm import tqdm
 
         self.bar = tqdm(total=0, disable=not enabled, dynamic_ncols=True, unit="eval")
-        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=first_generation or None)
+        self.writer = SummaryWriter(str(out / TENSORBOARD), purge_step=first_generation or None)
         self.generations = generations
         self.generation = first_generation
         self.hits = 0
@@ -301,8 +306,6 @@ class Progress:
 def run_evolve(job: EvolveJob) -> dict:
     """Validate, then search (or sample the random baseline), retrain the best, write OUT/. Returns
     the result (also in OUT/result.json)."""
-    from samplenas.training.rundir import RunDir
-
     prepared = prepare(job)  # every input and every file a resume reads, checked: nothing written yet
     out = Path(job.out)
     try:
@@ -331,6 +334,8 @@ def _check_gpus(job: EvolveJob) -> None:
 
 def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
     """The search itself, in the locked run folder (nothing failed validation)."""
+    if job.overwrite:
+        remove_run(out, RUN_FILES, RUN_FOLDERS)
     (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
     engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
                     num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker)
@@ -377,7 +382,7 @@ def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
     finally:
         progress.close()
     history = [{**vars(h), "evals_per_s": h.evals_per_s} for h in state.history]
-    plot_fitness(history, out / "fitness.png", f"{settings.recipe['task']} on {settings.data}")
+    plot_fitness(history, out / FITNESS_PNG, f"{settings.recipe['task']} on {settings.data}")
     proposed = sum(h.proposed for h in state.history)
     hits = sum(h.cache_hits for h in state.history)
     top = []
@@ -428,7 +433,7 @@ def _write_image_grid(out: Path, finals: list[dict], task: str) -> None:
         return
     best = max(with_images, key=lambda r: r["metrics"].get("test", {}).get("fitness") or -math.inf)
     labels = ("clean", "noisy", "denoised") if task == "denoising" else ("clean", "input", "reconstructed")
-    plot_images(decode_images(best["metrics"]["images"]), out / "denoised.png", labels)
+    plot_images(decode_images(best["metrics"]["images"]), out / IMAGES_PNG, labels)
 
 
 def _random_baseline(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 
 from samplenas.errors import UserError
-from samplenas.plotting import pyplot, save_figure
 from samplenas.population.candidate import check_network
+from samplenas.population.figures import plot_lineage
 from samplenas.population.mixing import ShrinkPerturb, assemble, check_mixable, mix, perturb_weights, resample_one
 from samplenas.population.pbt_member import (
     build_member,
@@ -68,6 +68,7 @@ from samplenas.population.rundir import (
 )
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
+from samplenas.training.rundir import RunDir, remove_run
 
 METHODS = ("pbt-nas", "copy", "reinit", "no-mixing", "searl", "random")
 MIXING_METHODS = ("pbt-nas", "copy", "reinit", "no-mixing")
@@ -75,6 +76,8 @@ SHRINK_PERTURB = {"pbt-nas": (0.4, 0.1), "no-mixing": (0.4, 0.1), "copy": (1.0, 
 STATE = "pbt_state.json"
 RESULT = "result.json"
 LOG = "evaluations.jsonl"
+LINEAGE = "lineage.png"
+MEMBERS, TENSORBOARD = "members", "tensorboard"
 FORMAT = "samplenas-pbt-1"
 
 
@@ -100,6 +103,7 @@ class PBTJob:
     limit: int | None = None
     val_fraction: float = 0.1
     resume: bool = False
+    overwrite: bool = False  # replace the PBT run already in `out` (once every input was validated)
     progress: bool = True
     hold: dict | None = None  # test hook, see pbt_member._hold_for_test
     command: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -246,7 +250,7 @@ class PBTRun:
         from samplenas.population.engine import load_state
 
         job = self.job
-        check_out(self.out, "pbt", job.resume, own_files=(STATE,))
+        check_out(self.out, "pbt", job.resume, own_files=(STATE,), overwrite=job.overwrite)
         if not job.resume:
             return None
         path = self.out / STATE
@@ -419,7 +423,6 @@ class PBTRun:
 
     def run(self) -> dict:
         from samplenas.population.engine import ray_runtime
-        from samplenas.training.rundir import RunDir
 
         job = self.job
         try:
@@ -438,10 +441,12 @@ class PBTRun:
         from samplenas.population.engine import Engine, ResultsLog
 
         job = self.job
+        if job.overwrite:
+            remove_run(self.out, (STATE, LOG, RESULT, LINEAGE), (MEMBERS, TENSORBOARD))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         state = self._start()
         log = ResultsLog(self.out / LOG)
-        writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=state["round"] + 1 if job.resume else None)
+        writer = SummaryWriter(str(self.out / TENSORBOARD), purge_step=state["round"] + 1 if job.resume else None)
         try:
             engine = Engine(train_round, max_retries=3)
             for round_ in range(state["round"], job.rounds):
@@ -537,37 +542,9 @@ class PBTRun:
                 "gain": test[metric] - best_test[metric], "gain_metric": f"test {metric}", "history": history}
 
     def plot_lineage(self, state: dict) -> None:
-        """Every slot's fitness over the rounds; a red cross where a member was replaced, and grey
-        arrows from its two parents to the child's fitness one round later."""
-        import matplotlib.ticker
-
-        plt = pyplot()
-
-        history = state["history"]
-
-        def value(k: int, slot: int) -> float:
-            v = history[k]["fitness"][slot]
-            return v if v is not None and math.isfinite(v) else np.nan
-
-        rounds = [h["round"] + 1 for h in history]
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for slot in range(self.job.population):
-            ax.plot(rounds, [value(k, slot) for k in range(len(history))], marker=".", lw=1, label=f"slot {slot}")
-        for k, h in enumerate(history[:-1]):
-            for entry in h["replaced"]:
-                ax.scatter([k + 1], [value(k, entry["slot"])], marker="x", s=60, color="red", zorder=3)
-                for parent in entry["parents"]:
-                    ax.annotate("", xy=(k + 2, value(k + 1, entry["slot"])), xytext=(k + 1, value(k, parent)),
-                                arrowprops={"arrowstyle": "->", "color": "grey", "alpha": 0.5})
-        ax.scatter([], [], marker="x", color="red", label="replaced (arrows: parents -> child)")
-        ax.set_xlabel("round")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         metric = "accuracy" if self.job.recipe.task == "classification" else "PSNR (dB)"
-        ax.set_ylabel(f"validation {metric}")
-        ax.set_title(f"PBT lineage: {self.job.method}, {self.job.space}, N={self.job.population}")
-        ax.legend(fontsize=6, ncol=2, loc="best")
-        fig.tight_layout()
-        save_figure(fig, self.out / "lineage.png", dpi=110)
+        plot_lineage(state["history"], self.job.population, self.out / LINEAGE, f"validation {metric}",
+                     f"PBT lineage: {self.job.method}, {self.job.space}, N={self.job.population}")
 
 
 def average_states(states: list[dict]) -> dict:

@@ -6,7 +6,9 @@ Rules (issue 25), all checked before any file is created, changed or removed:
 * `--out` must be a folder or a name a folder can be made at: not a file, not a dangling symbolic
   link, no name longer than the file system allows, inside a writable folder;
 * a folder that holds a run of another command (`train`, `retrain`, another population command) is
-  refused, with or without `--resume`; a run of the command's own kind needs `--resume`;
+  refused, with or without `--resume`/`--overwrite`; a run of the command's own kind needs `--resume`
+  (continue it) or `--overwrite` (replace it: its files are removed only once the new run's inputs
+  were validated and the folder is locked, `training.rundir.remove_run`);
 * a resume reads every file it will use completely first (`read_log`, `read_result`): a damaged middle
   line of `evaluations.jsonl` is an error naming the file and line, never a silent truncation.
 
@@ -120,11 +122,14 @@ def run_kind(out: Path) -> tuple[str, str] | None:
     return None
 
 
-def check_out(out: Path, kind: str, resume: bool, own_files: tuple[str, ...] = ()) -> None:
-    """UserError unless `out` can take a `kind` run (a new one, or with `resume` its own run).
+def check_out(out: Path, kind: str, resume: bool, own_files: tuple[str, ...] = (), overwrite: bool = False) -> None:
+    """UserError unless `out` can take a `kind` run (a new one; with `resume` its own run continued;
+    with `overwrite` its own run replaced, or a new one where there is none).
 
     own_files: the command's own state files; a damaged one is left to the resume's reader, which
     says what is wrong with it."""
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
     check_out_path(out)
     found = run_kind(out)
     if found is None:
@@ -133,9 +138,9 @@ def check_out(out: Path, kind: str, resume: bool, own_files: tuple[str, ...] = (
         return
     held, marker = found
     if held == kind:
-        if not resume:
-            raise UserError(f"{out} already holds {DESCRIBE[kind]} ({marker}); pass --resume to continue it "
-                            "or choose another --out")
+        if not (resume or overwrite):
+            raise UserError(f"{out} already holds {DESCRIBE[kind]} ({marker}); pass --resume to continue it, "
+                            "--overwrite to replace it, or choose another --out")
         return
     if held == "unknown" and resume and marker in own_files:
         return

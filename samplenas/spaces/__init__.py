@@ -14,13 +14,13 @@ SPACES = Registry(
     group="samplenas.spaces",  # plugins: see samplenas.registry
 )
 
-__all__ = ["SPACES", "Arch", "InvalidArchitecture", "SearchSpace"]
+__all__ = ["SPACES", "Arch", "InvalidArchitecture", "SearchSpace", "SpaceSize", "as_generator"]
 
 
 def __getattr__(name: str):
-    """`Arch` and `SearchSpace` live in `base`, which imports numpy: loaded on first use, so that listing
-    the registered names (what `samplenas --help` does) stays free of numpy."""
-    if name in ("Arch", "SearchSpace"):
+    """`Arch`, `SearchSpace`, `SpaceSize` and `as_generator` live in `base`, which imports numpy: loaded on
+    first use, so that listing the registered names (what `samplenas --help` does) stays free of numpy."""
+    if name in ("Arch", "SearchSpace", "SpaceSize", "as_generator"):
         from samplenas.spaces import base
 
         return getattr(base, name)

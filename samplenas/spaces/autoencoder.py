@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
+from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace, SpaceSize
 
 KERNELS = (1, 3, 5, 7)
 FILTERS = (8, 16, 32, 64)
@@ -89,8 +89,8 @@ class AutoencoderSpace(SearchSpace):
     def choice_names(self, position: int) -> list[str]:
         return ["empty", *LAYER_NAMES]
 
-    def size(self) -> tuple[int, bool]:
-        return sum(NUM_LAYER_CHOICES**n for n in range(1, self.max_layers + 1)), True
+    def size(self) -> SpaceSize:
+        return SpaceSize(sum(NUM_LAYER_CHOICES**n for n in range(1, self.max_layers + 1)), True)
 
     def layers(self, arch: Sequence[int]) -> list[Layer]:
         """The module's layers in order (validates first)."""

@@ -4,23 +4,67 @@ An architecture is an immutable tuple of ints: one categorical choice per positi
 choices at position i. That flat encoding is all a sampler sees; each space knows how to turn it
 into its structured form, which architectures are valid, and how to mutate and recombine them.
 Randomness always comes from a caller-owned `numpy.random.Generator`, so samplers can save and
-restore the exact stream.
+restore the exact stream; for convenience every method that draws (`sample`, `sample_uniform`,
+`sample_from_probs`, `mutate`, `crossover`) also takes an int seed or None, made into a Generator by
+`as_generator` (in every space, plugins included: `SearchSpace.__init_subclass__` does it).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from samplenas.errors import InvalidArchitecture
 
-__all__ = ["Arch", "InvalidArchitecture", "SearchSpace"]
+__all__ = ["Arch", "InvalidArchitecture", "SearchSpace", "SpaceSize", "as_generator"]
 
 Arch = tuple[int, ...]
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)  # a choice index in text: ASCII digits only
+RNG_METHODS = ("sample", "sample_uniform", "sample_from_probs", "mutate", "crossover")  # they take `rng`
+
+
+class SpaceSize(NamedTuple):
+    """What `SearchSpace.size()` returns: `count` distinct valid architectures, and whether that count
+    is `exact` (True) or an estimate. A tuple, so `count, exact = space.size()` works."""
+
+    count: int
+    exact: bool
+
+
+def as_generator(rng) -> np.random.Generator:
+    """`rng` as a NumPy Generator: a Generator as it is, an int seed or None through
+    `numpy.random.default_rng`; anything else is a TypeError that says what to pass."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, not {type(rng).__name__} "
+                    "(make one with numpy.random.default_rng(seed))")
+
+
+def _taking_seeds(method):
+    """`method` with its `rng` argument passed through `as_generator` (as is without one)."""
+    names = list(inspect.signature(method).parameters)
+    if "rng" not in names:
+        return method
+    position = names.index("rng") - 1  # after self
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if "rng" in kwargs:
+            kwargs["rng"] = as_generator(kwargs["rng"])
+        elif len(args) > position:
+            args = (*args[:position], as_generator(args[position]), *args[position + 1:])
+        return method(self, *args, **kwargs)
+
+    wrapper.takes_seeds = True
+    return wrapper
 
 
 class SearchSpace(ABC):
@@ -28,6 +72,15 @@ class SearchSpace(ABC):
 
     name: str = ""
     dims: tuple[int, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        """Every drawing method a space defines takes a Generator, an int seed or None (`as_generator`)."""
+        super().__init_subclass__(**kwargs)
+        for name in RNG_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "takes_seeds", False) \
+                    and not getattr(method, "__isabstractmethod__", False):
+                setattr(cls, name, _taking_seeds(method))
 
     # --- structure -------------------------------------------------------------------------
     def position_names(self) -> list[str]:
@@ -39,8 +92,9 @@ class SearchSpace(ABC):
         return [str(c) for c in range(self.dims[position])]
 
     @abstractmethod
-    def size(self) -> tuple[int, bool]:
-        """(number of distinct valid architectures, exact?); an estimate when exact is impractical."""
+    def size(self) -> SpaceSize:
+        """`SpaceSize(count, exact)`: the number of distinct valid architectures, and whether it is exact
+        (an estimate when counting exactly is impractical). E.g. `count, exact = space.size()`."""
 
     # --- validity --------------------------------------------------------------------------
     def check_encoding(self, arch: Sequence[int]) -> Arch:
@@ -73,13 +127,16 @@ class SearchSpace(ABC):
 
     # --- sampling and variation -----------------------------------------------------------
     @abstractmethod
-    def sample(self, rng: np.random.Generator) -> Arch:
-        """A valid architecture (the space's default sampling rule)."""
+    def sample(self, rng: np.random.Generator | int | None) -> Arch:
+        """A valid architecture (the space's default sampling rule), drawn from `rng` (a Generator, or
+        an int seed / None: see `as_generator`). E.g. `space.sample(np.random.default_rng(0))`."""
 
+    @_taking_seeds
     def sample_uniform(self, rng: np.random.Generator) -> Arch:
         """Uniform over valid encodings; spaces whose `sample` is not uniform override this."""
         return self.sample(rng)
 
+    @_taking_seeds
     def sample_from_probs(self, probs: Sequence[np.ndarray], rng: np.random.Generator) -> Arch:
         """Draw position by position from per-position probabilities, redrawing invalid draws.
 

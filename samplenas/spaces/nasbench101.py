@@ -150,7 +150,7 @@ def spec_problem(spec: ModelSpec) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # The search space over the flat encoding of VAENAS appendix A.5
 # ---------------------------------------------------------------------------------------------
-from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace  # noqa: E402
+from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace, SpaceSize  # noqa: E402
 
 EDGES = tuple((i, j) for i in range(NUM_VERTICES) for j in range(i + 1, NUM_VERTICES))
 NUM_EDGE_BITS = len(EDGES)  # 21
@@ -210,8 +210,8 @@ class NASBench101Space(SearchSpace):
     def choice_names(self, position: int) -> list[str]:
         return ["off", "on"] if position < NUM_EDGE_BITS else list(SHORT_OPS)
 
-    def size(self) -> tuple[int, bool]:
-        return NUM_UNIQUE_CELLS, True
+    def size(self) -> SpaceSize:
+        return SpaceSize(NUM_UNIQUE_CELLS, True)
 
     # --- conversion --------------------------------------------------------------------------
     def decode(self, arch: Sequence[int]) -> ModelSpec:

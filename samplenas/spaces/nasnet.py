@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from samplenas.errors import UserError
-from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
+from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace, SpaceSize
 
 OP_SETS = {
     "vaenas": (
@@ -229,12 +229,12 @@ class NASNetSpace(SearchSpace):
     def choice_names(self, position: int) -> list[str]:
         return list(self.op_names)
 
-    def size(self) -> tuple[int, bool]:
+    def size(self) -> SpaceSize:
         ops = len(self.op_names)
         per_cell = 1
         for node in NODES:
             per_cell *= ops**node - 1  # all assignments of the node's edges except all-'none'
-        return per_cell**2, True
+        return SpaceSize(per_cell**2, True)
 
     # --- validity --------------------------------------------------------------------------
     def validate(self, arch: Sequence[int]) -> Arch:

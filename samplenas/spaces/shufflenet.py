@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from samplenas.errors import UserError
-from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace
+from samplenas.spaces.base import Arch, InvalidArchitecture, SearchSpace, SpaceSize
 
 STAGE_DEPTHS = (4, 4, 8, 4)
 NUM_LAYERS = sum(STAGE_DEPTHS)
@@ -46,8 +46,8 @@ class ShuffleNetSpace(SearchSpace):
     def choice_names(self, position: int) -> list[str]:
         return list(CHOICES)
 
-    def size(self) -> tuple[int, bool]:
-        return len(CHOICES) ** NUM_LAYERS, True
+    def size(self) -> SpaceSize:
+        return SpaceSize(len(CHOICES) ** NUM_LAYERS, True)
 
     # --- validity --------------------------------------------------------------------------
     def validate(self, arch: Sequence[int]) -> Arch:

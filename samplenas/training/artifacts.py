@@ -98,9 +98,10 @@ def _search_top(path: Path, top: dict, space: str | None, best: str) -> TopFile:
     folder named in the file, or the folder holding top.json when the run moved)."""
     from samplenas.training.train_config import TrainConfig
 
-    run = Path(_optional(top, "run", str, path))
+    run = path.resolve().parent  # search writes RUN/top.json: the folder holding it is its run
     if not (run / RUN_CONFIG).is_file():
-        run = path.resolve().parent
+        named = _optional(top, "run", str, path)  # a top.json copied out of its run: the run it names
+        run = Path(named) if named is not None else run
     if not (run / RUN_CONFIG).is_file():
         return TopFile(path, "search", space, best)
     config = TrainConfig.from_dict(typed_config.read_object(run / RUN_CONFIG, "run config"))

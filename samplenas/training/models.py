@@ -7,8 +7,9 @@ Three kinds of path are understood, told apart by what the checkpoint says it is
   architecture's standalone network with the shared weights (`extract`), after re-estimating its batch
   norm statistics on the run's training data exactly as the search scores it (the supernet's running
   statistics belong to no single path, so an extracted network would otherwise be miscalibrated);
-- a search's RUN/top.json: its best architecture, taken as above from the run it names (or the folder
-  holding it, when the run moved).
+- a search's RUN/top.json: its best architecture, taken as above from the folder holding it (search
+  writes top.json into its run, so a moved run still finds its own weights), or from the run it names
+  when it was copied out of its run.
 
 Checkpoints are read with `weights_only=True` (nothing is unpickled), and their layout is checked
 before any network is built, so a foreign or damaged file gives one clear line instead of a KeyError.
@@ -55,6 +56,8 @@ def load_model(path, arch: str | None = None, member: int = 0, device: str | Non
 def open_model(path, arch: str | None = None, member: int = 0, device: str | None = "cpu",
                data_dir: str | None = None) -> LoadedModel:
     """`load_model` with its description (space, architecture, settings, input shape)."""
+    if device is not None:
+        supernet_train.resolve_device(device)  # a device this machine lacks is one line, before any loading
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} does not exist (expected a retrain folder, a train run or a search's top.json)")

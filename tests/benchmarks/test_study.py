@@ -119,3 +119,43 @@ def test_sampler_spec_values_may_be_json_with_commas():
     assert parse_spec(spec) == ("predictor", {"pool": 5, "kappa": 1,
                                               "inner_options": {"epsilon_inc": 0.1, "inner_options": {"iters": 30}}})
     assert parse_spec("vae:top_percent=25,,iters=3") == ("vae", {"top_percent": 25, "iters": 3})
+
+
+def test_study_cli_refuses_a_budget_evolution_spends_on_its_initial_population(nb101_small_table, tmp_path, refused):
+    """With --budget <= population_size evolution never proposes a child: its numbers would be its init
+    sampler's. Refused before any query, naming the option to change."""
+    table = str(nb101_small_table)
+    refused(["nb101", "study", "--table", table, "--protocol", "search", "--budget", "50"], tmp_path,
+            "evolution's initial population of 50")
+    refused(["nb101", "study", "--table", table, "--protocol", "search", "--budget", "20", "--sampler",
+             "evolution:population_size=20"], tmp_path, "evolution:population_size=N with N < 20")
+
+
+def test_init_only_note_explains_evolution_without_scores():
+    from samplenas.cli.nb101_study import init_only_note
+
+    assert "its numbers are uniform's" in init_only_note("evolution", "maxk")
+    assert "its numbers are vae's" in init_only_note("evolution:init=vae", "distribution")
+    assert init_only_note("evolution", "search") is None and init_only_note("vae", "maxk") is None
+
+
+def test_equal_curves_stay_visible_and_the_legend_says_which_they_equal(tmp_path, monkeypatch):
+    """A curve drawn over an equal one hid it: each curve has its own line style and marker, and the
+    legend names the earlier curve an equal one coincides with."""
+    figures = []
+    monkeypatch.setattr(study, "save_figure", lambda fig, path, **options: figures.append(fig))
+    rows = np.sort(np.random.default_rng(0).random((3, 20)), axis=1)
+    study.plot_curves({"uniform": rows, "evolution": rows.copy(), "vae": rows + 0.01}, tmp_path / "c.png", "t")
+    summary = {10: study.Summary.of([0.9, 0.91]), 50: study.Summary.of([0.92, 0.93])}
+    study.plot_max_of_k({"uniform": summary, "evolution": dict(summary)}, tmp_path / "k.png", "t")
+    curves, maxk = (fig.axes[0] for fig in figures)
+    lines = curves.get_lines()
+    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 3
+    labels = [text.get_text() for text in curves.get_legend().get_texts()]
+    assert "(= uniform)" in labels[1] and "=" not in labels[0] and "=" not in labels[2]
+    maxk_labels = [text.get_text() for text in maxk.get_legend().get_texts()]
+    assert maxk_labels == ["uniform", "evolution (= uniform)"]
+    data_lines = [container.lines[0] for container in maxk.containers]  # without the error bars' caps
+    assert len({(line.get_linestyle(), line.get_marker()) for line in data_lines}) == 2
+    for fig in figures:
+        study.pyplot().close(fig)

@@ -23,7 +23,7 @@ def test_bad_input_is_one_line_before_any_work(argv, message, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["dnc", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("samplenas: error:") and message in err and "\n" not in err
+    assert err.startswith("samplenas dnc: error:") and message in err and "\n" not in err
     assert not out.exists()
 
 
@@ -82,3 +82,23 @@ def test_family_plot_from_several_runs(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{}")
     assert main(["dnc", "plot", str(tmp_path / "bad.json")]) == 2
     assert "is not a DnC result.json" in capsys.readouterr().err
+
+
+def test_usage_shows_the_two_ways_to_call_it(capsys):
+    """--out is what a search needs and `plot` is optional: the usage line says so (argparse's own listed
+    `plot ...` as required and --out among the optional flags)."""
+    with pytest.raises(SystemExit):
+        main(["dnc", "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert usage.splitlines() == ["usage: samplenas dnc --out OUT [--resume | --overwrite] [--config FILE] "
+                                  "[setting flags ...]",
+                                  "       samplenas dnc plot RUN [RUN ...] [--png PNG]"]
+    with pytest.raises(SystemExit):
+        main(["dnc", "plot", "--help"])
+    assert capsys.readouterr().out.startswith("usage: samplenas dnc plot [-h] [--png PNG] RUN [RUN ...]\n")
+
+
+def test_plot_refuses_search_flags_it_would_ignore(tmp_path, refused):
+    refused(["dnc", "--model", "cnn", "plot", tmp_path / "run"], tmp_path, "--model is a search setting")
+    refused(["dnc", "--out", tmp_path / "run", "plot", tmp_path / "run"], tmp_path, "--out is a search setting")
+    assert refused(["dnc", "plot", tmp_path / "none"], tmp_path).startswith("samplenas dnc plot: error: ")

@@ -82,7 +82,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, flag
     args = ["evolve", "--out", str(out), "--data", "digits", "--max-layers", "3", *flags]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("samplenas: error: ") and message in err[0]
+    assert len(err) == 1 and err[0].startswith("samplenas evolve: error: ") and message in err[0]
     assert not out.exists()
 
 

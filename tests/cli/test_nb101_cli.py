@@ -75,7 +75,7 @@ def test_bad_sources_give_one_line_and_leave_no_output(case, tmp_path, capsys, n
     output = tmp_path / "out" / "table.h5"
     assert main(["nb101", "convert", str(source), "-o", str(output), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("samplenas: error:") and expected in err
+    assert err.count("\n") == 1 and err.startswith("samplenas nb101 convert: error:") and expected in err
     leftovers = list(output.parent.iterdir()) if output.parent.exists() else []
     assert leftovers == []
 

@@ -33,7 +33,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, flags
     # later flags win in argparse, so the bad value overrides TINY's
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("samplenas: error: ") and message in err and "\n" not in err
+    assert err.startswith("samplenas pbt: error: ") and message in err and "\n" not in err
     assert not (out / "pbt_state.json").exists() and not (out / "result.json").exists()
 
 

@@ -61,7 +61,7 @@ def test_short_retrain_of_every_space_then_evaluate(space, tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
     assert main(["retrain", "--out", str(tmp_path / "run"), "--quiet", *args]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("samplenas: error:") and message in err
+    assert len(err.splitlines()) == 1 and err.startswith("samplenas retrain: error:") and message in err
     assert not (tmp_path / "run" / "result.json").exists()
 
 

@@ -41,7 +41,7 @@ def test_bad_architecture_is_one_line_and_exit_2():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert proc.stderr.startswith("samplenas: error: nb101:")
+    assert proc.stderr.startswith("samplenas spaces: error: nb101:")
 
 
 def test_unknown_space_lists_valid_names():

@@ -14,7 +14,7 @@ TINY = ["--network", json.dumps({"stem_channels": 8, "num_stacks": 2, "cells_per
 def one_line_error(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("samplenas: error: "), err
+    assert err.count("\n") == 1 and err.startswith(f"samplenas {argv[0]}: error: "), err
     return err
 
 

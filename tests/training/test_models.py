@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,3 +138,30 @@ def test_import_samplenas_stays_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_moved_run_loads_its_own_weights_not_a_namesake_in_the_current_folder(run_dir, tmp_path, monkeypatch):
+    """top.json names its run as the search was given it (here relative, "a"); a run of that name in
+    the current folder must not be taken for it: the folder holding top.json is its run."""
+    import shutil
+
+    moved, namesake = tmp_path / "moved" / "a", tmp_path / "cwd" / "a"
+    shutil.copytree(run_dir, moved)
+    shutil.copytree(run_dir, namesake)
+    top = json.loads((moved / "top.json").read_text())
+    (moved / "top.json").write_text(json.dumps({**top, "run": "a"}))
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert open_model(moved / "top.json").source == str(moved.resolve() / "checkpoint.pt")
+    alone = tmp_path / "copied" / "top.json"  # copied out of its run: the run it names, from here
+    alone.parent.mkdir()
+    shutil.copy(moved / "top.json", alone)
+    assert open_model(alone).source == str(Path("a") / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "'tpu' is not a device samplenas runs on"), ("meta", "'meta' is not a device samplenas runs on"),
+    ("cuda:99", "cuda:99' requested but"),
+])
+def test_a_device_this_machine_lacks_is_one_line(device, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        samplenas.load_model(tmp_path / "missing", device=device)
