@@ -133,3 +133,34 @@ def test_page_examples_run(page, request, tmp_path, monkeypatch):
                 exec(compile(code, block.where(), "exec"), namespace)
         except Exception as err:
             raise AssertionError(f"{block.where()}: the example fails: {type(err).__name__}: {err}") from err
+
+
+def written_commands() -> list[tuple[str, list[str]]]:
+    """Every complete `samplenas` command line in a bash block of README.md or the docs, run or not
+    (lines with placeholders such as `...` or shell variables are left out)."""
+    found = []
+    for page in [REPO / "README.md", *pages()]:
+        for block in blocks(page):
+            if block.language != "bash":
+                continue
+            for line in re.sub(r"\\\n\s*", " ", block.code).splitlines():
+                line = line.split(";")[0].strip()
+                if not line.startswith("samplenas ") or "..." in line or "$" in line or "|" in line:
+                    continue
+                found.append((f"{block.where() if page != REPO / 'README.md' else 'README.md'}",
+                              shlex.split(line, comments=True)[1:]))
+    return found
+
+
+def test_every_written_command_line_parses():
+    """Commands too long to run in the tests still name existing commands, options and choices."""
+    from samplenas.cli import build_parser
+
+    found = written_commands()
+    assert len(found) >= 40
+    for where, argv in found:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                build_parser().parse_args(argv)
+        except SystemExit as stop:
+            assert stop.code == 0, f"{where}: samplenas {shlex.join(argv)} does not parse"
