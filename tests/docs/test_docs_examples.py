@@ -107,7 +107,7 @@ def test_the_docs_have_examples_and_every_marker_sits_on_a_block():
     assert len(bash) >= MIN_BASH_BLOCKS, [b.where() for b in bash]
     for page in pages():
         text = page.read_text(encoding="utf-8")
-        marked = len(re.findall(r"<!--\s*docs-test:", text))
+        marked = len(re.findall(r"^<!--\s*docs-test:", text, re.M))
         assert marked == sum(b.marker is not None for b in blocks(page)), \
             f"{page}: a docs-test marker that is not on the line right before a fenced block"
 
