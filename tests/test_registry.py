@@ -27,5 +27,5 @@ def test_every_registered_name_resolves(registry):
 
 def test_every_space_has_a_supernet():
     assert set(SPACES.names()) <= set(SUPERNETS.names())
-    # Deep-n-Cheap networks are buildable (retrain, evaluate) but not a sampler-facing space (README, Development)
+    # Deep-n-Cheap networks are buildable (retrain, evaluate) but not a sampler-facing space (docs/reference/spaces.md)
     assert set(SUPERNETS.names()) - set(SPACES.names()) == {"dnc"}

@@ -10,7 +10,7 @@ checkpoint (does ranking improve as the supernet trains?) and over the table's b
 Beside them: a random cell's mean accuracy, the table's best, and regularised evolution on the table
 itself with as many architecture evaluations as the search scored.
 
-  python tools/e2e_nb101.py --out runs/e2e                 # the README figures (CPU hours; see --help)
+  python tools/e2e_nb101.py --out runs/e2e                 # the figures in docs/results (CPU hours; see --help)
   python tools/e2e_nb101.py --smoke --out /tmp/e2e-smoke    # seconds: digits, a tiny supernet, one seed
 """
 

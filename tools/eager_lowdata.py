@@ -12,7 +12,7 @@ It reads each run's result.json (probe test accuracy, test PSNR, both training w
 eager_lowdata.json, a markdown table (mean ± std over seeds) and a PNG of probe accuracy against size.
 A run whose result.json exists is not run again, so an interrupted study continues where it stopped.
 
-  python tools/eager_lowdata.py --out runs/eager --lock /tmp/samplenas-heavy.lock   # the README figures
+  python tools/eager_lowdata.py --out runs/eager --lock /tmp/samplenas-heavy.lock   # the figures in docs/results
   python tools/eager_lowdata.py --smoke --out /tmp/eager-smoke                      # seconds: digits
 """
 

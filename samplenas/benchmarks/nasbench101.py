@@ -147,7 +147,7 @@ class NASBench101:
         return self.get_metrics_from_hash(self.hash_of(model_spec))
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
-        """(fixed_stats, computed_stats) as the official API: computed_stats[epochs][repeat][key].
+        """(fixed_stats, computed_stats) as the official API: `computed_stats[epochs][repeat][key]`.
 
         Every budget of `valid_epochs` is a key; its list is empty where the table holds no run of
         the cell at that budget. Fresh objects on every call (the official deep-copies too).

@@ -15,7 +15,7 @@ SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
 SCORER_PARTS = ("supernet", *ZERO_COST_PROXIES)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
-# parameter count picked better cells than either alone (README "End to end"); elsewhere unmeasured
+# parameter count picked better cells than either alone (docs/results/nb101-end-to-end.md); elsewhere unmeasured
 SEARCH_SCORER_DEFAULTS = {"nb101": "supernet+params"}
 
 

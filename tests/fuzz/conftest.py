@@ -1,7 +1,8 @@
 """Shared pieces of the fuzz suite (issue 14): the CLI contract, damage strategies, small real inputs.
 
 Every fuzz test runs a fixed number of derandomized examples (`settings(max_examples=N,
-derandomize=True)` in each module), so CI runs the same cases every time and the README's count is exact.
+derandomize=True)` in each module), so CI runs the same cases every time and the count in
+docs/reference/reliability.md is exact.
 Strategies that need data (bytes to damage) are drawn inside the tests with `st.data()`.
 """
 
