@@ -242,6 +242,7 @@ def test_sample_from_probs_follows_decoded_edges_and_stays_valid():
         assert SPACE.is_valid(SPACE.sample_from_probs(hopeless, rng))
 
 
+@pytest.mark.full_data("nb101")  # the space's size is the whole table's cell count
 def test_size_matches_the_tables_unique_cells(nb101_npz):
     assert SPACE.size() == (len(np.unique(nb101_npz["hash"])), True)
 
