@@ -20,18 +20,19 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SAMPLENAS_DATA", REPO.parent / "shared" / "data"))
 FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
-# Each full data set: (its files under the data folder, what it is). Where to get them: tests/fixtures/README.md.
+# Each full data set: (its files under the data folder, what it is, how a skip names it when all are missing).
+# Where to get them: tests/fixtures/README.md.
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
 FULL_SETS = {
-    "mnist": (("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz",
-               "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"), "MNIST (60k/10k idx .gz files)"),
-    "fashion-mnist": (("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz",
-                       "fashion-mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-labels-idx1-ubyte.gz"),
-                      "Fashion-MNIST (60k/10k idx .gz files)"),
-    "cifar10-jpeg": (("cifar10-jpeg/cifar10_jpeg_q75.tar.gz",), "CIFAR-10 as JPEG (all 60k images)"),
-    "nb101": (("nasbench101/nb101_table_repeat0.npz",), "NAS-Bench-101 table (all 423,624 cells)"),
-    "nb101-sample": (("nasbench101/nb101_sample_1k.tfrecord",), "NAS-Bench-101 1k-record tfrecord sample"),
+    "mnist": (tuple(f"mnist/{f}" for f in IDX_FILES), "MNIST (60k/10k)", "mnist/ (its four idx .gz files)"),
+    "fashion-mnist": (tuple(f"fashion-mnist/{f}" for f in IDX_FILES), "Fashion-MNIST (60k/10k)",
+                      "fashion-mnist/ (its four idx .gz files)"),
+    "cifar10-jpeg": (("cifar10-jpeg/cifar10_jpeg_q75.tar.gz",), "CIFAR-10 as JPEG (60k images)", None),
+    "nb101": (("nasbench101/nb101_table_repeat0.npz",), "NAS-Bench-101 table (423,624 cells)", None),
+    "nb101-sample": (("nasbench101/nb101_sample_1k.tfrecord",), "NAS-Bench-101 1k-record tfrecord", None),
 }
-MISSING = {name: [f for f in files if not (SHARED_DATA / f).is_file()] for name, (files, _) in FULL_SETS.items()}
+MISSING = {name: [f for f in files if not (SHARED_DATA / f).is_file()] for name, (files, _, _) in FULL_SETS.items()}
 FULL = not any(MISSING.values())  # the full folder is used only when complete: one source per session
 DATA_DIR = SHARED_DATA if FULL else FIXTURE_DATA
 NB101_NPZ = DATA_DIR / "nasbench101" / ("nb101_table_repeat0.npz" if FULL else "nb101_table_sample.npz")
@@ -39,6 +40,12 @@ NB101_TFRECORD = DATA_DIR / "nasbench101" / ("nb101_sample_1k.tfrecord" if FULL 
 NB101_SAMPLE_RECORDS = 1000 if FULL else 200  # records in NB101_TFRECORD (the first cell is the same in both)
 
 torch.set_num_threads(1)
+
+
+def _missing_files(name: str) -> list[str]:
+    """The files of data set `name` absent from SHARED_DATA, as a skip message names them."""
+    files, _, all_of_them = FULL_SETS[name]
+    return [all_of_them] if all_of_them and len(MISSING[name]) == len(files) else MISSING[name]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -53,11 +60,14 @@ def pytest_collection_modifyitems(config, items):
         unknown = [name for name in needed if name not in FULL_SETS]
         if unknown:
             raise pytest.UsageError(f"full_data: unknown data set {unknown[0]!r}; known: {', '.join(FULL_SETS)}")
-        missing = [f for name in needed for f in MISSING[name]] or [f for files in MISSING.values() for f in files]
+        lacking = [shown for name in needed for shown in _missing_files(name)]
+        others = [shown for name in FULL_SETS if name not in needed for shown in _missing_files(name)]
+        where = (f"put {', '.join(lacking)} under {SHARED_DATA}" if lacking else
+                 f"{SHARED_DATA} has it, but the tests read that folder only when it holds every full set, "
+                 f"and it lacks {', '.join(others)}")
         what = ", ".join(FULL_SETS[name][1] for name in needed)
-        item.add_marker(pytest.mark.skip(reason=f"needs the full {what}: put {', '.join(missing)} under {SHARED_DATA} "
-                                                f"(or point SAMPLENAS_DATA at a folder holding every full set; "
-                                                f"tests/fixtures/README.md says where to get them)"))
+        item.add_marker(pytest.mark.skip(reason=f"needs the full {what}: {where} (or set SAMPLENAS_DATA; "
+                                                f"tests/fixtures/README.md says where to get each set)"))
 
 
 @pytest.fixture(scope="session")
