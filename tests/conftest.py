@@ -1,4 +1,10 @@
-"""Shared fixtures. Real data comes from ../shared/data (override with SAMPLENAS_DATA)."""
+"""Shared fixtures.
+
+Data: the full data sets in ../shared/data (or $SAMPLENAS_DATA) when that folder holds all of them;
+otherwise the tiny cuts of them in tests/fixtures/data (built by tools/make_test_fixtures.py, same
+formats and layout). Tests marked `full_data` need the full sets and skip without them, naming the
+files to fetch and where to put them (tests/fixtures/README.md says where to get each).
+"""
 
 from __future__ import annotations
 
@@ -12,24 +18,82 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("SAMPLENAS_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("SAMPLENAS_DATA", REPO.parent / "shared" / "data"))
+FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
+# Each full data set: (its files under the data folder, what it is, how a skip names it when all are missing).
+# Where to get them: tests/fixtures/README.md.
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
+FULL_SETS = {
+    "mnist": (tuple(f"mnist/{f}" for f in IDX_FILES), "MNIST (60k/10k)", "mnist/ (its four idx .gz files)"),
+    "fashion-mnist": (tuple(f"fashion-mnist/{f}" for f in IDX_FILES), "Fashion-MNIST (60k/10k)",
+                      "fashion-mnist/ (its four idx .gz files)"),
+    "cifar10-jpeg": (("cifar10-jpeg/cifar10_jpeg_q75.tar.gz",), "CIFAR-10 as JPEG (60k images)", None),
+    "nb101": (("nasbench101/nb101_table_repeat0.npz",), "NAS-Bench-101 table (423,624 cells)", None),
+    "nb101-sample": (("nasbench101/nb101_sample_1k.tfrecord",), "NAS-Bench-101 1k-record tfrecord", None),
+}
+MISSING = {name: [f for f in files if not (SHARED_DATA / f).is_file()] for name, (files, _, _) in FULL_SETS.items()}
+FULL = not any(MISSING.values())  # the full folder is used only when complete: one source per session
+DATA_DIR = SHARED_DATA if FULL else FIXTURE_DATA
+NB101_NPZ = DATA_DIR / "nasbench101" / ("nb101_table_repeat0.npz" if FULL else "nb101_table_sample.npz")
+NB101_TFRECORD = DATA_DIR / "nasbench101" / ("nb101_sample_1k.tfrecord" if FULL else "nb101_sample_200.tfrecord")
+NB101_SAMPLE_RECORDS = 1000 if FULL else 200  # records in NB101_TFRECORD (the first cell is the same in both)
 
 torch.set_num_threads(1)
 
 
+def _missing_files(name: str) -> list[str]:
+    """The files of data set `name` absent from SHARED_DATA, as a skip message names them."""
+    files, _, all_of_them = FULL_SETS[name]
+    return [all_of_them] if all_of_them and len(MISSING[name]) == len(files) else MISSING[name]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook turns group marks into scheduling groups
+def pytest_collection_modifyitems(config, items):
+    """Scheduling units for pytest-xdist (`--dist loadgroup`): every test that needs Ray runs in one worker,
+    so a session still starts a single Ray instance; the other tests of a file stay together, so a file's
+    module-scoped fixtures (trained runs, exports) are built once rather than once per worker.
+
+    Tests marked `full_data(*sets)` skip, naming the files to fetch, unless the full data folder is in use."""
+    for item in items:
+        uses_ray = "ray_local" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("ray" if uses_ray else item.nodeid.split("::")[0]))
+    if FULL:
+        return
+    for item in items:
+        marker = item.get_closest_marker("full_data")
+        if marker is None:
+            continue
+        needed = marker.args or tuple(FULL_SETS)
+        unknown = [name for name in needed if name not in FULL_SETS]
+        if unknown:
+            raise pytest.UsageError(f"full_data: unknown data set {unknown[0]!r}; known: {', '.join(FULL_SETS)}")
+        lacking = [shown for name in needed for shown in _missing_files(name)]
+        others = [shown for name in FULL_SETS if name not in needed for shown in _missing_files(name)]
+        where = (f"put {', '.join(lacking)} under {SHARED_DATA}" if lacking else
+                 f"{SHARED_DATA} has it, but the tests read that folder only when it holds every full set, "
+                 f"and it lacks {', '.join(others)}")
+        what = ", ".join(FULL_SETS[name][1] for name in needed)
+        item.add_marker(pytest.mark.skip(reason=f"needs the full {what}: {where} (or set SAMPLENAS_DATA; "
+                                                f"tests/fixtures/README.md says where to get each set)"))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not DATA_DIR.is_dir():
-        pytest.skip(f"shared data not found at {DATA_DIR} (set SAMPLENAS_DATA)")
+    """The data folder: the full sets when present, the tiny fixtures otherwise (same layout)."""
     return DATA_DIR
 
 
 @pytest.fixture(scope="session")
-def nb101_npz_path(data_dir) -> Path:
-    path = data_dir / "nasbench101" / "nb101_table_repeat0.npz"
-    if not path.exists():
-        pytest.skip(f"{path} missing")
-    return path
+def full_data() -> bool:
+    """Whether `data_dir` holds the full data sets (False: the tiny fixtures)."""
+    return FULL
+
+
+@pytest.fixture(scope="session")
+def nb101_npz_path() -> Path:
+    """The NB101 npz table: all 423,624 cells, or the fixtures' few hundred (same columns)."""
+    return NB101_NPZ
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +103,15 @@ def nb101_npz(nb101_npz_path):
 
 
 @pytest.fixture(scope="session")
-def nb101_tfrecord_path(data_dir) -> Path:
-    path = data_dir / "nasbench101" / "nb101_sample_1k.tfrecord"
-    if not path.exists():
-        pytest.skip(f"{path} missing")
-    return path
+def nb101_tfrecord_path() -> Path:
+    """A NB101 tfrecord in the official layout: the 1k-record sample, or its first 200 records."""
+    return NB101_TFRECORD
+
+
+@pytest.fixture(scope="session")
+def nb101_sample_records() -> int:
+    """How many records `nb101_tfrecord_path` holds (one per cell)."""
+    return NB101_SAMPLE_RECORDS
 
 
 @pytest.fixture
@@ -53,22 +121,12 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def nb101_table(nb101_npz_path, tmp_path_factory) -> Path:
-    """The shared npz converted once per session to the HDF5 table `NASBench101` reads."""
+    """`nb101_npz_path` converted once per session to the HDF5 table `NASBench101` reads."""
     from samplenas.benchmarks.nasbench101_convert import convert
 
     path = tmp_path_factory.mktemp("nb101") / "nb101_repeat0.h5"
     convert(nb101_npz_path, path, progress=False)
     return path
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook turns group marks into scheduling groups
-def pytest_collection_modifyitems(config, items):
-    """Scheduling units for pytest-xdist (`--dist loadgroup`): every test that needs Ray runs in one worker,
-    so a session still starts a single Ray instance; the other tests of a file stay together, so a file's
-    module-scoped fixtures (trained runs, exports) are built once rather than once per worker."""
-    for item in items:
-        uses_ray = "ray_local" in getattr(item, "fixturenames", ())
-        item.add_marker(pytest.mark.xdist_group("ray" if uses_ray else item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(autouse=True)

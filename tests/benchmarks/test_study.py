@@ -71,7 +71,8 @@ def test_plots_are_written(tmp_path):
     assert not list(tmp_path.glob("*.tmp*"))
 
 
-def test_study_cli_end_to_end_on_the_shared_table(nb101_table, tmp_path, capsys):
+@pytest.mark.full_data("nb101")  # draws cells from the whole space
+def test_study_cli_end_to_end_on_the_full_table(nb101_table, tmp_path, capsys):
     from samplenas.cli import main
 
     out = tmp_path / "study"

@@ -41,14 +41,14 @@ def test_text_query_marks_missing_values(table, capsys):
     assert "0.9212" in out and "missing" in out and "8,555,530" in out
 
 
-def test_stats_reports_cells_budgets_and_present_metrics(table, capsys):
+def test_stats_reports_cells_budgets_and_present_metrics(table, capsys, nb101_sample_records):
     stats = run_json(capsys, ["nb101", "stats", "--table", str(table), "--json"])
-    assert stats["cells"] == 1000 and stats["budgets"] == [108]
+    assert stats["cells"] == nb101_sample_records and stats["budgets"] == [108]
     by_name = {s["metric"]: s for s in stats["metrics"]}
-    assert by_name["final_test_accuracy"]["cells"] == 1000
+    assert by_name["final_test_accuracy"]["cells"] == nb101_sample_records
     assert by_name["final_train_accuracy"]["cells"] == 0 and by_name["final_train_accuracy"]["mean"] is None
     assert main(["nb101", "stats", "--table", str(table)]) == 0
-    assert "1,000 cells" in capsys.readouterr().out
+    assert f"{nb101_sample_records:,} cells" in capsys.readouterr().out
 
 
 def corrupt_variants(sample, npz):

@@ -64,16 +64,10 @@ def test_size_is_exact_product_over_nodes():
 
 
 @given(seeds)
-def test_sample_mutate_crossover_stay_valid(seed):
+def test_mutation_changes_exactly_one_edge(seed):  # validity of draws and children: tests/spaces/test_contract.py
     rng = np.random.default_rng(seed)
-    a, b = SPACE.sample(rng), SPACE.sample(rng)
-    assert SPACE.is_valid(a) and SPACE.is_valid(b)
-    child = SPACE.mutate(a, rng)
-    assert SPACE.is_valid(child)
-    assert sum(x != y for x, y in zip(a, child)) == 1
-    mixed = SPACE.crossover(a, b, rng)
-    assert SPACE.is_valid(mixed)
-    assert all(m in (x, y) for m, x, y in zip(mixed, a, b))
+    arch = SPACE.sample(rng)
+    assert sum(x != y for x, y in zip(arch, SPACE.mutate(arch, rng))) == 1
 
 
 @given(seeds)
@@ -115,15 +109,6 @@ def test_sample_is_uniform_over_a_node_group():
     expected = n / 63
     chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
     assert chi2 < 100  # 62 degrees of freedom: p(chi2 > 100) ~ 0.002
-
-
-@given(seeds)
-def test_to_str_from_str_round_trip(seed):
-    arch = arch_from_seed(seed)
-    text = SPACE.to_str(arch)
-    assert SPACE.from_str(text) == arch
-    assert SPACE.parse(text) == arch
-    assert SPACE.parse(",".join(map(str, arch))) == arch
 
 
 def test_to_str_reads_like_a_genotype():

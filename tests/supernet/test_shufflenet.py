@@ -147,26 +147,9 @@ def test_gate_gradient_matches_scaling_the_choice_output(layer):
     assert gates.grad[layer].item() == pytest.approx(numeric, rel=1e-5)
 
 
-def test_gates_of_wrong_length_are_rejected():
-    net = tiny()
-    with pytest.raises(ValueError, match="gates has 19 entries, expected 20"):
-        net(images(), (0,) * 20, torch.ones(19))
-
-
-def test_invalid_architecture_fails_before_any_tensor_work():
-    net = tiny()
-    stem_calls = []
-    net.net.stem.register_forward_hook(lambda *_: stem_calls.append(1))
+def test_an_extracted_chain_refuses_other_architectures():  # the supernet's refusals: test_contract.py
+    subnet = tiny().extract((0,) * 20)
     not_an_image = torch.zeros(3)
-    with pytest.raises(InvalidArchitecture, match="choice 4 at position 2"):
-        net(not_an_image, (0, 0, 4) + (0,) * 17)
-    with pytest.raises(InvalidArchitecture, match="19 positions"):
-        net(not_an_image, (0,) * 19)
-    assert stem_calls == []
-    for method in (net.extract, net.build, net.cost):
-        with pytest.raises(InvalidArchitecture):
-            method((7,) * 20)
-    subnet = net.extract((0,) * 20)
     with pytest.raises(InvalidArchitecture, match="no choice 1 at layer 0"):
         subnet(not_an_image, (1,) + (0,) * 19)
     with pytest.raises(InvalidArchitecture, match="has 3 layers, expected 20"):

@@ -10,6 +10,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "e2e_nb101.py"
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("e2e_nb101", SCRIPT)
     e2e = importlib.util.module_from_spec(spec)

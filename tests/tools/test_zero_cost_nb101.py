@@ -20,6 +20,7 @@ def _load(name: str):
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     study = _load("zero_cost_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]
@@ -40,6 +41,7 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     ceiling = _load("ceiling_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]

@@ -1,3 +1,5 @@
+import gzip
+import struct
 import tarfile
 
 import numpy as np
@@ -35,12 +37,35 @@ def test_digits_normalised_and_resizable():
     assert abs(float(native.mean())) < 0.02 and abs(float(native.std()) - 1) < 0.02  # stats of train+val
 
 
+@pytest.mark.full_data("mnist")
 def test_mnist_from_shared_gz_matches_published_label_counts(data_dir):
     data = load_dataset("mnist", data_dir, splits=("train", "val"))
     assert (len(data.train), len(data.val)) == (54000, 6000)
     labels = torch.cat([data.train.labels, data.val.labels])
     assert np.bincount(labels.numpy()).tolist() == MNIST_TRAIN_LABEL_COUNTS
     assert data.info.input_shape == (1, 28, 28)
+
+
+def _labels_in_gz(path) -> list[int]:
+    """Label counts read straight from an idx1 .gz file (header: 0, 0x08, 1 dimension, the count)."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    assert struct.unpack(">HBBI", data[:8]) == (0, 8, 1, len(data) - 8)
+    return np.bincount(np.frombuffer(data, np.uint8, offset=8), minlength=10).tolist()
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_idx_sets_load_every_example_of_their_gz_files(data_dir, name):
+    data = load_dataset(name, data_dir, val_fraction=0.1)
+    train_counts = _labels_in_gz(data_dir / name / "train-labels-idx1-ubyte.gz")
+    labels = torch.cat([data.train.labels, data.val.labels])
+    assert np.bincount(labels.numpy(), minlength=10).tolist() == train_counts
+    assert len(data.val) == round(0.1 * sum(train_counts))
+    assert np.bincount(data.test.labels.numpy(), minlength=10).tolist() == _labels_in_gz(
+        data_dir / name / "t10k-labels-idx1-ubyte.gz")
+    x, y = data.test.batch([0, 1])
+    assert x.shape == (2, 1, 28, 28) and data.info.input_shape == (1, 28, 28)
+    assert 0.05 < float(data.train.images.float().mean()) / 255 < 0.5  # real images, not blank pages
 
 
 def test_fashion_mnist_limit(data_dir):
@@ -89,13 +114,14 @@ def test_cifar10_jpeg_archive_extracted_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_cifar_cache(data_dir, tmp_path_factory):
-    """The real JPEG CIFAR-10 archive extracted once for this module's tests."""
+    """The JPEG CIFAR-10 archive (full or the fixtures' cut) extracted once for this module's tests."""
     cache = tmp_path_factory.mktemp("cifar-cache")
     cifar10_jpeg_folder(data_dir, cache)
     return cache
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("cifar10-jpeg")
 def test_cifar10_jpeg_real_archive(data_dir, real_cifar_cache):
     data = load_dataset("cifar10-jpeg", data_dir, cache_dir=real_cifar_cache, limit=4)
     folder = cifar10_jpeg_folder(data_dir, real_cifar_cache)
@@ -107,6 +133,7 @@ def test_cifar10_jpeg_real_archive(data_dir, real_cifar_cache):
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("cifar10-jpeg")
 def test_cifar10_jpeg_evaluation_batches_cover_every_class(data_dir, real_cifar_cache):
     """ImageFolder sorts by class: validation, its evaluation prefix and --limit must still be stratified."""
     from samplenas.training.supernet_eval import validation_batches
@@ -161,7 +188,8 @@ def test_cifar10_jpeg_tensors_are_the_pil_pipeline_bitwise(data_dir, real_cifar_
     pil = T.Compose([T.ToTensor(), T.Normalize(data.info.mean, data.info.std)])
     train, test = (tvd.ImageFolder(str(folder / split), pil) for split in ("train", "test"))
     order = stratified_order(np.asarray(train.targets), 5)  # the split the PIL path drew
-    assert sorted(data.val.origin) == sorted(order[:5000]) and len(data.train) == 45000
+    n_val = round(0.1 * len(train))  # 5,000 of the full set's 50,000
+    assert sorted(data.val.origin) == sorted(order[:n_val]) and len(data.train) == len(train) - n_val
     rng = np.random.default_rng(0)
     for split, source in ((data.train, train), (data.val, train), (data.test, test)):
         for i in rng.choice(len(split), 8, replace=False):

@@ -89,6 +89,7 @@ def test_search_scores_a_given_architecture_consistently(nb101_run, capsys):
     assert capsys.readouterr().out == first and first.startswith("score ")
 
 
+@pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
 def test_rank_against_the_table(nb101_run, nb101_table, capsys):
     assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--n", "8", "--quiet"]) == 0
     report = json.loads((nb101_run / "rank.json").read_text())
@@ -98,6 +99,7 @@ def test_rank_against_the_table(nb101_run, nb101_table, capsys):
     assert "Kendall tau" in capsys.readouterr().out
 
 
+@pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
 def test_scoring_can_use_more_images_and_calibration_than_training_did(nb101_run, nb101_table, capsys):
     """--eval-examples / --bn-batches change how search and rank score, are reported, and keep the run's
     settings by default; an unknown override is refused."""
@@ -130,6 +132,7 @@ def test_search_skips_cells_that_compute_no_operation(nb101_run):
     assert keeping.within_limits(degenerate)
 
 
+@pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
 def test_search_and_rank_with_zero_cost_and_hybrid_scorers(nb101_run, nb101_table, capsys):
     """--scorer: a proxy alone needs no trained weights; a hybrid is the mean position of its parts in a fixed
     reference sample, so one architecture's score does not depend on what else is scored."""
