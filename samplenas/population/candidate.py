@@ -87,24 +87,9 @@ def fitness_from(task: str, metrics: dict) -> float:
     return 1.0 / loss if loss > 0 and math.isfinite(loss) else DIVERGED
 
 
-# The data set of the last settings this worker process saw: candidates of one search share it, and
-# Ray reuses worker processes, so it is read once per worker instead of once per candidate.
-_DATA_CACHE: dict[tuple, object] = {}
-
-
-def _data_for(job_like: dict):
-    from samplenas.training.retrain import load_data
-
-    key = (job_like["data"], job_like["data_dir"], job_like["val_fraction"], job_like["seed"], job_like["limit"],
-           job_like["recipe"]["network"].get("image_size"), job_like["recipe"]["augment"])
-    if key not in _DATA_CACHE:
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = load_data(job_like, ("train", "val", "test"))
-    return _DATA_CACHE[key]
-
-
-def evaluate_candidate(job: dict) -> dict:
-    """Train one architecture and return {"fitness", "val", "params", "macs", "train_s", ...}."""
+def evaluate_candidate(job: dict, data) -> dict:
+    """Train one architecture on `data` (the search's loaded splits, `LoadedData`, handed over by the
+    engine from the object store) and return {"fitness", "val", "params", "macs", "train_s", ...}."""
     from samplenas.errors import UserError
     from samplenas.training.distributed import init_world
     from samplenas.training.recipes import Recipe
@@ -112,9 +97,6 @@ def evaluate_candidate(job: dict) -> dict:
 
     s = job["settings"]
     recipe = Recipe(**s["recipe"])
-    job_like = {"data": s["data"], "data_dir": s["data_dir"], "val_fraction": s["val_fraction"], "seed": s["seed"],
-                "limit": s["limit"], "recipe": recipe.to_dict()}
-    data = _data_for(job_like)
     world = init_world(s["device"])
     with tempfile.TemporaryDirectory(prefix="sncand") as folder:
         retrain_job = RetrainJob(space=s["space"], arch=job["arch"], data=s["data"], out=Path(folder), recipe=recipe,
