@@ -90,10 +90,10 @@ def fitness_from(task: str, metrics: dict) -> float:
 def evaluate_candidate(job: dict, data) -> dict:
     """Train one architecture on `data` (the search's loaded splits, `LoadedData`, handed over by the
     engine from the object store) and return {"fitness", "val", "params", "macs", "train_s", ...}."""
-    from samplenas.errors import UserError
     from samplenas.training.distributed import init_world
+    from samplenas.training.fit import Diverged, evaluate_members
     from samplenas.training.recipes import Recipe
-    from samplenas.training.retrain import RetrainJob, Trainer, evaluate_members
+    from samplenas.training.retrain import RetrainJob, Trainer
 
     s = job["settings"]
     recipe = Recipe(**s["recipe"])
@@ -107,7 +107,7 @@ def evaluate_candidate(job: dict, data) -> dict:
         out = {"params": int(trainer.cost["params"]), "macs": int(trainer.cost["macs"]), "epochs": recipe.epochs}
         try:
             trainer.train()
-        except UserError as err:  # the training loss went non-finite: the worst fitness, not a failed search
+        except Diverged as err:  # the training went non-finite: the worst fitness, not a failed search
             return {**out, "fitness": DIVERGED, "diverged": str(err)}
         batch = min(recipe.batch_size, 256)
         val = evaluate_members(trainer.nets, data.val, trainer.task, world, s["seed"], batch,
@@ -128,7 +128,7 @@ def example_images(trainer, dataset, count: int, seed: int) -> dict:
     import torch
 
     from samplenas.training.data import eval_batches
-    from samplenas.training.retrain import EVAL_KEY
+    from samplenas.training.fit import EVAL_KEY
     from samplenas.training.tasks import step_generator
 
     x, y = next(eval_batches(dataset, count))

@@ -17,7 +17,9 @@ from torch import nn
 
 from samplenas.population.dnc_space import DncNet, build_net, count_params
 from samplenas.training.data import load_dataset
-from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
+from samplenas.training.fit import train_step
+from samplenas.training.recipes import Recipe, build_optimizer
+from samplenas.training.tasks import make_task
 
 
 def data_tensors(data: dict) -> tuple:
@@ -61,17 +63,13 @@ def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
     batch = min(recipe.batch_size, len(y_train))
     steps_per_epoch = -(-len(y_train) // batch)
     params = count_params(net)
-    loss_fn = nn.CrossEntropyLoss()
+    task = make_task(recipe, info)
     rng = np.random.default_rng(int(payload["seed"]))
 
     def train_batches(indices: np.ndarray, step: int, total: int) -> int:
         for start in range(0, len(indices), batch):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(recipe, step, total)
             idx = torch.as_tensor(indices[start:start + batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(net(x_train[idx]), y_train[idx]).backward()
-            optimizer.step()
+            train_step(net, optimizer, task, x_train[idx], y_train[idx], recipe, step, total)
             step += 1
         return step
 

@@ -30,12 +30,10 @@ import torch
 
 from samplenas.supernet.factory import make_supernet
 from samplenas.training.data import BatchStream, load_dataset
-from samplenas.training.distributed import World
-from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
-from samplenas.training.retrain import evaluate_members
+from samplenas.training.fit import CPU, evaluate_members, train_step
+from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.tasks import make_task, step_generator
 
-CPU = World()
 EVAL_BATCH = 256
 
 
@@ -124,21 +122,12 @@ def train_round(payload: dict, data) -> dict:
     torch.manual_seed(seed_of(job["seed"], payload["slot"], payload["round"], 0xD0))  # dropout stream
     steps, total = int(state["steps"]), int(payload["total_steps"])
     losses = []
-    net.train()
     for _ in range(int(payload["steps"])):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, steps, total)
         x, y = stream.next()
         generator = step_generator(torch.device("cpu"), job["seed"], payload["slot"], steps)
         inputs, target = task.prepare(x, y, generator, True)
-        loss = task.loss(net(inputs), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-        optimizer.step()
+        losses.append(float(train_step(net, optimizer, task, inputs, target, recipe, steps, total)))
         steps += 1
-        losses.append(float(loss.detach()))
     val = evaluate(job, data, [net], "val")[0]
     fitness = fitness_of(val, recipe.task)
     if not math.isfinite(fitness):
