@@ -89,7 +89,8 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
     """Ray for one run: reuse an initialised one, join `address`, or start a local one.
 
     A local instance gets `num_cpus=workers` (all cores when None), no dashboard, a short temp dir
-    under /tmp (Ray's socket paths must stay under 107 characters) removed at exit.
+    under /tmp (Ray's socket paths must stay under 107 characters) removed at exit. Joining a cluster
+    ships this package to its workers (`shipped_code`).
     """
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -102,7 +103,8 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
     temp_dir = None
     if address is not None:
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=address, runtime_env={**runtime_env, "py_modules": [shipped_code()]},
+                     logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise UserError(f"cannot join Ray cluster at {address}: {str(err).splitlines()[0]}") from None
     else:
@@ -115,6 +117,14 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
         ray.shutdown()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def shipped_code() -> str:
+    """The folder of this package, which a cluster's workers receive through `runtime_env["py_modules"]`:
+    nodes need Python with the dependencies, not the project itself, and run the driver's exact code."""
+    import samplenas
+
+    return str(Path(samplenas.__file__).resolve().parent)
 
 
 def _gcs_address() -> str:
@@ -218,8 +228,10 @@ class _Pending:
 class Engine:
     """Runs `task_fn(payload) -> {"fitness": float, ...}` as Ray tasks; see the module docstring.
 
-    max_retries: Ray re-runs a task whose worker/node died up to this many times, and the engine
-    re-submits a task that exceeded `timeout_s` up to this many times. max_in_flight: tasks handed
+    max_retries: Ray re-runs a task whose worker/node died up to this many times (Ray's own retries,
+    the only ones for deaths: when they are spent the search stops with one line), and the engine
+    re-submits a task that exceeded `timeout_s` up to this many times (Ray does not re-run a task
+    cancelled for its time limit). max_in_flight: tasks handed
     to Ray at once (default: alive CPUs // num_cpus, re-read while running, so the time limit
     measures running time, not queueing, and joining nodes are used). shared: a value every task
     needs (the loaded data set), put into the object store once and handed to
@@ -328,9 +340,9 @@ class Engine:
             out = ray.get(ref)
         except ray_errors.TaskCancelledError:
             return None  # cancelled for its time limit; already re-queued or failed
-        except SYSTEM_FAILURES as err:  # Ray's own retries are spent: the worker kept dying
-            self._retry(pending, f"worker lost ({type(err).__name__})")
-            return None
+        except SYSTEM_FAILURES as err:  # Ray re-ran it max_retries times already: the one retry layer for deaths
+            raise EvaluationError(f"evaluation {pending.key} failed after {self.max_retries + 1} attempts; last: its "
+                                  f"worker or node died ({type(err).__name__})") from None
         except ray_errors.RayTaskError as err:  # the evaluation itself raised: deterministic, no retry
             cause = err.cause if getattr(err, "cause", None) is not None else err
             raise EvaluationError(f"evaluation {pending.key} failed: {type(cause).__name__}: "
