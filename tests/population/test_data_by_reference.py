@@ -57,10 +57,10 @@ def _pbt_job(out: Path, data_dir: Path, **changes) -> PBTJob:
 def test_evolve_workers_open_nothing_under_out_or_the_data(ray_local, worker_opens, mnist_folder, tmp_path):
     out = tmp_path / "evolve"
     run_evolve(EvolveJob(space="autoencoder", data="mnist", data_dir=str(mnist_folder), out=out, population=2,
-                         generations=1, epochs_per_candidate=1, final_epochs=1, top=1, max_layers=2, reductions=1,
+                         generations=1, epochs_per_candidate=1, final_epochs=0, top=1, max_layers=2, reductions=1,
                          recipe={"batch_size": 32}, limit=100, progress=False, command=[]))
     records = (out / "evaluations.jsonl").read_text().splitlines()
-    assert len(records) >= 3  # the population, its offspring and the final training all ran on workers
+    assert len(records) >= 3  # the population and its offspring, trained on workers
     opened = worker_opens()
     assert opened, "the audit hook recorded nothing: it is not installed in the workers"
     assert _under(opened, out, mnist_folder) == []
