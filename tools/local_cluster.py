@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,7 +37,8 @@ class LocalCluster:
         self.env = {**os.environ, **(env or {}), "RAY_TMPDIR": str(self.temp), "RAY_USAGE_STATS_ENABLED": "0"}
         self.address = f"127.0.0.1:{free_port()}"
         self.nodes: dict[str, subprocess.Popen] = {}
-        self._ray = shutil.which("ray") or "ray"
+        beside = Path(sys.executable).with_name("ray")  # this interpreter's Ray, not a shim resolved elsewhere
+        self._ray = str(beside) if beside.exists() else shutil.which("ray") or "ray"
 
     def start_head(self, cpus: int, name: str = "head") -> None:
         port = self.address.rsplit(":", 1)[1]
@@ -70,7 +72,7 @@ class LocalCluster:
             for name, process in self.nodes.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"node {name} exited ({process.returncode}); see {self.temp / name}.log")
-            done = subprocess.run(["python", "-c", probe % self.address], env=self.env, capture_output=True,
+            done = subprocess.run([sys.executable, "-c", probe % self.address], env=self.env, capture_output=True,
                                   text=True, timeout=120)
             if done.returncode == 0:
                 alive = {res: node for node, ok, resources in json.loads(done.stdout.strip().splitlines()[-1])
