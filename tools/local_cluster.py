@@ -34,7 +34,8 @@ class LocalCluster:
 
     def __init__(self, temp: Path, env: dict[str, str] | None = None):
         self.temp = Path(temp)
-        self.env = {**os.environ, **(env or {}), "RAY_TMPDIR": str(self.temp), "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**os.environ, **(env or {}), "RAY_TMPDIR": str(self.temp), "RAY_USAGE_STATS_ENABLED": "0",
+                    "RAY_AUTH_MODE": "disabled"}  # loopback only; a head's token would be shared through ~/.ray
         self.address = f"127.0.0.1:{free_port()}"
         self.nodes: dict[str, subprocess.Popen] = {}
         beside = Path(sys.executable).with_name("ray")  # this interpreter's Ray, not a shim resolved elsewhere
@@ -45,6 +46,7 @@ class LocalCluster:
         self._launch(name, [self._ray, "start", "--head", "--port", port, "--num-cpus", str(cpus), "--block",
                             "--disable-usage-stats", "--include-dashboard", "false", "--temp-dir", str(self.temp),
                             "--resources", json.dumps({name: 1})])
+        self.wait_for([name])  # a raylet started before the GCS listens fails to join
 
     def add_node(self, name: str, cpus: int, hidden: tuple[Path, ...] = (), env: dict[str, str] | None = None) -> None:
         """A raylet joining the head; `hidden` folders are empty tmpfs mounts in its own mount namespace
