@@ -148,7 +148,8 @@ def ray_local():
     """One local Ray instance shared by every test that needs Ray (start-up is paid once per session).
 
     Fixed at 2 CPUs, no dashboard, usage stats off. The temp dir is short and under /tmp because Ray's
-    unix socket paths must stay below 107 characters. Yields the `ray` module.
+    unix socket paths must stay below 107 characters. Every worker process lists the paths it opens
+    in the folder $SAMPLENAS_AUDIT_OPENS names (`worker_opens`). Yields the `ray` module.
     """
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
@@ -157,6 +158,9 @@ def ray_local():
         yield ray
         return
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    from samplenas.population.engine import AUDIT_OPENS
+
+    os.environ[AUDIT_OPENS] = tempfile.mkdtemp(prefix="opens", dir=temp_dir)  # the workers inherit it
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, logging_level="ERROR",
              log_to_driver=False)
     try:
@@ -164,6 +168,31 @@ def ray_local():
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def worker_opens(ray_local):
+    """`worker_opens() -> set[Path]`: the paths Ray worker processes opened since this test started."""
+    from samplenas.population.engine import AUDIT_OPENS
+
+    if AUDIT_OPENS not in os.environ:
+        pytest.fail(f"Ray was started without ${AUDIT_OPENS}: worker opens cannot be audited")
+    folder = Path(os.environ[AUDIT_OPENS])
+
+    def sizes() -> dict[Path, int]:
+        return {path: path.stat().st_size for path in folder.glob("*.opens")}
+
+    before = sizes()
+
+    def opened() -> set[Path]:
+        paths = set()
+        for path in folder.glob("*.opens"):
+            with open(path, encoding="utf-8") as f:
+                f.seek(before.get(path, 0))
+                paths.update(Path(line.rstrip("\n")) for line in f if line.strip())
+        return paths
+
+    return opened
 
 
 # --- the CLI contract for bad input (issue 14): boundary and fuzz tests ----------------------------

@@ -87,34 +87,16 @@ def fitness_from(task: str, metrics: dict) -> float:
     return 1.0 / loss if loss > 0 and math.isfinite(loss) else DIVERGED
 
 
-# The data set of the last settings this worker process saw: candidates of one search share it, and
-# Ray reuses worker processes, so it is read once per worker instead of once per candidate.
-_DATA_CACHE: dict[tuple, object] = {}
-
-
-def _data_for(job_like: dict):
-    from samplenas.training.retrain import load_data
-
-    key = (job_like["data"], job_like["data_dir"], job_like["val_fraction"], job_like["seed"], job_like["limit"],
-           job_like["recipe"]["network"].get("image_size"), job_like["recipe"]["augment"])
-    if key not in _DATA_CACHE:
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = load_data(job_like, ("train", "val", "test"))
-    return _DATA_CACHE[key]
-
-
-def evaluate_candidate(job: dict) -> dict:
-    """Train one architecture and return {"fitness", "val", "params", "macs", "train_s", ...}."""
-    from samplenas.errors import UserError
+def evaluate_candidate(job: dict, data) -> dict:
+    """Train one architecture on `data` (the search's loaded splits, `LoadedData`, handed over by the
+    engine from the object store) and return {"fitness", "val", "params", "macs", "train_s", ...}."""
     from samplenas.training.distributed import init_world
+    from samplenas.training.fit import Diverged, evaluate_members
     from samplenas.training.recipes import Recipe
-    from samplenas.training.retrain import RetrainJob, Trainer, evaluate_members
+    from samplenas.training.retrain import RetrainJob, Trainer
 
     s = job["settings"]
     recipe = Recipe(**s["recipe"])
-    job_like = {"data": s["data"], "data_dir": s["data_dir"], "val_fraction": s["val_fraction"], "seed": s["seed"],
-                "limit": s["limit"], "recipe": recipe.to_dict()}
-    data = _data_for(job_like)
     world = init_world(s["device"])
     with tempfile.TemporaryDirectory(prefix="sncand") as folder:
         retrain_job = RetrainJob(space=s["space"], arch=job["arch"], data=s["data"], out=Path(folder), recipe=recipe,
@@ -125,7 +107,7 @@ def evaluate_candidate(job: dict) -> dict:
         out = {"params": int(trainer.cost["params"]), "macs": int(trainer.cost["macs"]), "epochs": recipe.epochs}
         try:
             trainer.train()
-        except UserError as err:  # the training loss went non-finite: the worst fitness, not a failed search
+        except Diverged as err:  # the training went non-finite: the worst fitness, not a failed search
             return {**out, "fitness": DIVERGED, "diverged": str(err)}
         batch = min(recipe.batch_size, 256)
         val = evaluate_members(trainer.nets, data.val, trainer.task, world, s["seed"], batch,
@@ -145,8 +127,8 @@ def example_images(trainer, dataset, count: int, seed: int) -> dict:
     as the evaluation sees them (same noise), packed as uint8 for a JSON record."""
     import torch
 
-    from samplenas.training.data import eval_batches
-    from samplenas.training.retrain import EVAL_KEY
+    from samplenas.training.batches import eval_batches
+    from samplenas.training.fit import EVAL_KEY
     from samplenas.training.tasks import step_generator
 
     x, y = next(eval_batches(dataset, count))

@@ -255,10 +255,11 @@ class DncSearch:
     def run(self) -> dict | None:
         """Run (or resume) the search; returns the result (also OUT/result.json), or None when stopped by
         `stop_after` (continue with resume=True)."""
-        from samplenas.population.dnc_eval import data_info
+        from samplenas.population.dnc_eval import data_tensors
         from samplenas.population.engine import check_address
 
-        self.info = data_info(self.data)  # the data and the cluster are checked before OUT is touched
+        self.tensors = data_tensors(self.data)  # the data and the cluster are checked before OUT is touched
+        self.info = self.tensors[0]
         if self.address is not None:
             check_address(self.address)
         try:
@@ -290,7 +291,7 @@ class DncSearch:
         except ImportError:  # tensorboard is optional
             pass
         try:
-            self.engine = Engine(_evaluate_candidate_task)
+            self.engine = Engine(_evaluate_candidate_task, shared=self.tensors)  # the data: put once, by reference
             try:
                 result = self._stages()
             except Stopped:
@@ -358,11 +359,11 @@ class DncSearch:
         }
 
 
-def _evaluate_candidate_task(payload: dict) -> dict:
+def _evaluate_candidate_task(payload: dict, tensors: tuple) -> dict:
     """Module-level (picklable) entry for Ray; imports the training code inside the worker."""
     from samplenas.population.dnc_eval import evaluate_candidate
 
-    return evaluate_candidate(payload)
+    return evaluate_candidate(payload, tensors)
 
 
 def load_result(run: str | Path) -> dict:

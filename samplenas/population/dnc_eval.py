@@ -2,13 +2,13 @@
 
 `t_tr` (seconds of training per epoch) is measured here, on the machine that trains, so it is specific
 to that platform (CPU threads, GPU, load): a search's time penalty compares configurations measured on
-the same kind of worker. The data set is loaded once per worker process and kept in memory as tensors
-(the paper's "whole data set in memory, no data loader overheads").
+the same kind of worker. The driver loads the data set once and keeps it in memory as tensors (the
+paper's "whole data set in memory, no data loader overheads"); workers receive it by reference from
+Ray's object store and read no file.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy as np
@@ -17,20 +17,16 @@ from torch import nn
 
 from samplenas.population.dnc_space import DncNet, build_net, count_params
 from samplenas.training.data import load_dataset
-from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
+from samplenas.training.fit import train_step
+from samplenas.training.recipes import Recipe, build_optimizer
+from samplenas.training.tasks import make_task
 
 
-@functools.lru_cache(maxsize=2)
-def load_tensors(name: str, data_dir: str | None, limit: int | None, val_fraction: float, seed: int):
-    """(info, {split: (x, y)}) with x normalised float32, for the whole of each split."""
-    data = load_dataset(name, data_dir, ("train", "val", "test"), val_fraction=val_fraction, seed=seed,
-                        limit=limit)
-    return data.info, {split: _stack(getattr(data, split)) for split in ("train", "val", "test")}
-
-
-def data_info(data: dict):
-    """The DatasetInfo of a payload's data description (loads the data set once per process)."""
-    return load_tensors(**_data_args(data))[0]
+def data_tensors(data: dict) -> tuple:
+    """(info, {split: (x, y)}) of a payload's data description, x normalised float32, whole splits."""
+    loaded = load_dataset(data["name"], data.get("data_dir"), ("train", "val", "test"),
+                          val_fraction=data["val_fraction"], seed=data["seed"], limit=data.get("limit"))
+    return loaded.info, {split: _stack(getattr(loaded, split)) for split in ("train", "val", "test")}
 
 
 def _stack(dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,11 +46,12 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024
     return correct / max(1, len(y))
 
 
-def evaluate_candidate(payload: dict) -> dict:
-    """Train `payload["net"]` with `payload["hyper"]` for `payload["epochs"]` epochs (Adam, the step decay);
+def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
+    """Train `payload["net"]` on `tensors` (`data_tensors` of the search's data) with `payload["hyper"]`
+    for `payload["epochs"]` epochs (Adam, the step decay);
     fitness = best validation accuracy. mode "time": only time `reference_batches` training batches and
     scale them to one epoch (the c_0 of the time penalty, measured on the largest configuration)."""
-    info, splits = load_tensors(**_data_args(payload["data"]))
+    info, splits = tensors
     net_spec = DncNet.from_dict(payload["net"])
     hyper = payload["hyper"]
     torch.manual_seed(int(payload["seed"]))
@@ -66,17 +63,13 @@ def evaluate_candidate(payload: dict) -> dict:
     batch = min(recipe.batch_size, len(y_train))
     steps_per_epoch = -(-len(y_train) // batch)
     params = count_params(net)
-    loss_fn = nn.CrossEntropyLoss()
+    task = make_task(recipe, info)
     rng = np.random.default_rng(int(payload["seed"]))
 
     def train_batches(indices: np.ndarray, step: int, total: int) -> int:
         for start in range(0, len(indices), batch):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(recipe, step, total)
             idx = torch.as_tensor(indices[start:start + batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(net(x_train[idx]), y_train[idx]).backward()
-            optimizer.step()
+            train_step(net, optimizer, task, x_train[idx], y_train[idx], recipe, step, total)
             step += 1
         return step
 
@@ -104,7 +97,3 @@ def evaluate_candidate(payload: dict) -> dict:
     return {"fitness": best_val, "val_acc": best_val, "test_acc": test_at_best, "t_tr": train_seconds / recipe.epochs,
             "params": params, "val_curve": val_curve}
 
-
-def _data_args(data: dict) -> dict:
-    return {"name": data["name"], "data_dir": data.get("data_dir"), "limit": data.get("limit"),
-            "val_fraction": data["val_fraction"], "seed": data["seed"]}

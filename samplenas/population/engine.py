@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
@@ -88,7 +89,8 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
     """Ray for one run: reuse an initialised one, join `address`, or start a local one.
 
     A local instance gets `num_cpus=workers` (all cores when None), no dashboard, a short temp dir
-    under /tmp (Ray's socket paths must stay under 107 characters) removed at exit.
+    under /tmp (Ray's socket paths must stay under 107 characters) removed at exit. Joining a cluster
+    ships this package to its workers (`shipped_code`).
     """
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -101,7 +103,8 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
     temp_dir = None
     if address is not None:
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=address, runtime_env={**runtime_env, "py_modules": [shipped_code()]},
+                     logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise UserError(f"cannot join Ray cluster at {address}: {str(err).splitlines()[0]}") from None
     else:
@@ -114,6 +117,14 @@ def ray_runtime(workers: int | None = None, address: str | None = None,
         ray.shutdown()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def shipped_code() -> str:
+    """The folder of this package, which a cluster's workers receive through `runtime_env["py_modules"]`:
+    nodes need Python with the dependencies, not the project itself, and run the driver's exact code."""
+    import samplenas
+
+    return str(Path(samplenas.__file__).resolve().parent)
 
 
 def _gcs_address() -> str:
@@ -133,8 +144,44 @@ def alive_nodes() -> int:
 
 
 # --- one evaluation ---------------------------------------------------------------------------------
-def _run_task(task_fn: Callable[[Any], dict], payload: Any, threads: int) -> dict:
-    """What every Ray task runs: the evaluation plus where and how long it ran."""
+AUDIT_OPENS = "SAMPLENAS_AUDIT_OPENS"  # tests: a folder where each worker process lists the paths it opens
+_SHARED: dict[str, Any] = {}  # the shared value of the last ref this worker process resolved
+_AUDITED: list[bool] = []
+
+
+def shared_value(ref: ray.ObjectRef) -> Any:
+    """The driver's shared value (the loaded data set), fetched from the object store once per worker
+    process: Ray reuses workers between tasks, and deserialising a data set per task would cost more than
+    training a small candidate."""
+    key = ref.hex()
+    if key not in _SHARED:
+        _SHARED.clear()
+        _SHARED[key] = ray.get(ref)
+    return _SHARED[key]
+
+
+def _audit_opens() -> None:
+    """When AUDIT_OPENS names a folder (the test suite sets it before Ray starts), append every path this
+    worker process opens to `<folder>/<pid>.opens`: how the tests prove that workers read nothing from
+    the run folder or the data folder."""
+    folder = os.environ.get(AUDIT_OPENS)
+    if not folder or _AUDITED:
+        return
+    _AUDITED.append(True)
+    record = open(os.path.join(folder, f"{os.getpid()}.opens"), "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            record.write(os.fsdecode(args[0]) + "\n")
+
+    sys.addaudithook(hook)
+
+
+def _run_task(task_fn: Callable[..., dict], payload: Any, threads: int, shared: list | None = None) -> dict:
+    """What every Ray task runs: the evaluation plus where and how long it ran. `shared`: [ref] of the
+    value every task of the engine shares, passed inside a list so Ray hands the task the reference (it
+    resolves only top-level references) and the worker fetches it once (`shared_value`)."""
+    _audit_opens()
     try:
         import torch
 
@@ -142,7 +189,7 @@ def _run_task(task_fn: Callable[[Any], dict], payload: Any, threads: int) -> dic
     except ImportError:  # engines for torch-free evaluations
         pass
     started = time.perf_counter()
-    value = task_fn(payload)
+    value = task_fn(payload) if shared is None else task_fn(payload, shared_value(shared[0]))
     if not isinstance(value, dict) or "fitness" not in value:
         raise TypeError(f"the evaluation returned {type(value).__name__}, expected a dict with 'fitness'")
     context = ray.get_runtime_context()
@@ -181,15 +228,19 @@ class _Pending:
 class Engine:
     """Runs `task_fn(payload) -> {"fitness": float, ...}` as Ray tasks; see the module docstring.
 
-    max_retries: Ray re-runs a task whose worker/node died up to this many times, and the engine
-    re-submits a task that exceeded `timeout_s` up to this many times. max_in_flight: tasks handed
+    max_retries: Ray re-runs a task whose worker/node died up to this many times (Ray's own retries,
+    the only ones for deaths: when they are spent the search stops with one line), and the engine
+    re-submits a task that exceeded `timeout_s` up to this many times (Ray does not re-run a task
+    cancelled for its time limit). max_in_flight: tasks handed
     to Ray at once (default: alive CPUs // num_cpus, re-read while running, so the time limit
-    measures running time, not queueing, and joining nodes are used).
+    measures running time, not queueing, and joining nodes are used). shared: a value every task
+    needs (the loaded data set), put into the object store once and handed to
+    `task_fn(payload, shared)` by reference, so workers read nothing from the driver's disks.
     """
 
-    def __init__(self, task_fn: Callable[[Any], dict], *, max_retries: int = 3, timeout_s: float | None = None,
+    def __init__(self, task_fn: Callable[..., dict], *, max_retries: int = 3, timeout_s: float | None = None,
                  max_in_flight: int | None = None, num_cpus: float = 1, num_gpus: float = 0,
-                 threads_per_worker: int = 1):
+                 threads_per_worker: int = 1, shared: Any = None):
         if max_retries < 0:
             raise UserError(f"max_retries must be >= 0, got {max_retries}")
         if timeout_s is not None and not timeout_s > 0:
@@ -202,6 +253,7 @@ class Engine:
         self.max_in_flight = max_in_flight
         self.num_cpus = float(num_cpus)
         self.threads = int(threads_per_worker)
+        self._shared = None if shared is None else [ray.put(shared)]
         self._remote = ray.remote(_run_task).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                                     retry_exceptions=False)
         self._queue: deque[_Pending] = deque()
@@ -273,7 +325,8 @@ class Engine:
         while self._queue and len(self._running) < self.capacity():
             pending = self._queue.popleft()
             pending.dispatched_at = time.monotonic()
-            self._running[self._remote.remote(self.task_fn, pending.payload, self.threads)] = pending
+            self._running[self._remote.remote(self.task_fn, pending.payload, self.threads,
+                                                  self._shared)] = pending
 
     def _wait_s(self) -> float:
         if self.timeout_s is None or not self._running:
@@ -287,9 +340,9 @@ class Engine:
             out = ray.get(ref)
         except ray_errors.TaskCancelledError:
             return None  # cancelled for its time limit; already re-queued or failed
-        except SYSTEM_FAILURES as err:  # Ray's own retries are spent: the worker kept dying
-            self._retry(pending, f"worker lost ({type(err).__name__})")
-            return None
+        except SYSTEM_FAILURES as err:  # Ray re-ran it max_retries times already: the one retry layer for deaths
+            raise EvaluationError(f"evaluation {pending.key} failed after {self.max_retries + 1} attempts; last: its "
+                                  f"worker or node died ({type(err).__name__})") from None
         except ray_errors.RayTaskError as err:  # the evaluation itself raised: deterministic, no retry
             cause = err.cause if getattr(err, "cause", None) is not None else err
             raise EvaluationError(f"evaluation {pending.key} failed: {type(cause).__name__}: "

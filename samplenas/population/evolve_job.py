@@ -54,6 +54,7 @@ from samplenas.population.rundir import (
     write_error,
 )
 from samplenas.spaces.base import Arch, SearchSpace
+from samplenas.training.data import LoadedData
 from samplenas.training.rundir import RunDir, remove_run
 
 RESULT = "result.json"
@@ -105,6 +106,7 @@ class Prepared:
     space: SearchSpace
     settings: CandidateSettings
     config: dict  # what a resumed run must share with the run it continues
+    data: LoadedData  # the splits, loaded once here and shared with every task through the object store
     state: SearchState | None = None  # the checked state an evolution resumes from
 
 
@@ -141,7 +143,7 @@ def prepare(job: EvolveJob) -> Prepared:
                                  job.val_fraction, device)
     meta = {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
             "limit": job.limit, "recipe": recipe.to_dict()}
-    data = load_data(meta, ("train", "val"))
+    data = load_data(meta, ("train", "val", "test"))
     if len(data.train) < recipe.batch_size:
         raise UserError(f"batch size {recipe.batch_size} exceeds the {len(data.train)} training examples")
     supernet = make_supernet(job.space, network_settings(job.space, recipe.network, data.info))
@@ -156,7 +158,7 @@ def prepare(job: EvolveJob) -> Prepared:
               "baseline": job.baseline, "samples": job.samples if job.baseline else None,
               "final_epochs": job.final_epochs if job.baseline else None}
     state = _check_out(job, config, space)
-    return Prepared(job, space, settings, config, state)
+    return Prepared(job, space, settings, config, data, state)
 
 
 def _check_numbers(job: EvolveJob) -> None:
@@ -338,7 +340,8 @@ def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
         remove_run(out, RUN_FILES, RUN_FOLDERS)
     (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
     engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
-                    num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker)
+                    num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker,
+                    shared=prepared.data)
     log = ResultsLog(out / EVALUATIONS)
     started = time.perf_counter()
     if job.baseline == "random":

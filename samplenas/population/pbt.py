@@ -364,14 +364,14 @@ class PBTRun:
             slot = member["slot"]
             key = f"r{round_:04d}/s{slot:03d}"
             engine.submit(key, {"key": key, "job": self.jd, "slot": slot, "round": round_,
-                                "start": self.member_path(member["start"]),
-                                "end": self.member_path(self.member_file(slot, round_, "end")), "steps": steps,
+                                "start": load_checkpoint(self.member_path(member["start"])), "steps": steps,
                                 "total_steps": self.total_steps, "hold": job.hold})
         results = {}
         with tqdm(total=job.population, desc=f"round {round_ + 1}/{job.rounds}", disable=not job.progress,
                   dynamic_ncols=True, file=sys.stderr) as bar:
             for result in engine.as_completed():
                 slot = int(result.key.split("/s")[1])
+                save_checkpoint(self.member_path(self.member_file(slot, round_, "end")), result.metrics.pop("state"))
                 results[slot] = result
                 record = result.to_record()
                 record.update(round=round_, slot=slot, arch=self.space.to_str(state["members"][slot]["arch"]))
@@ -448,7 +448,7 @@ class PBTRun:
         log = ResultsLog(self.out / LOG)
         writer = SummaryWriter(str(self.out / TENSORBOARD), purge_step=state["round"] + 1 if job.resume else None)
         try:
-            engine = Engine(train_round, max_retries=3)
+            engine = Engine(train_round, max_retries=3, shared=self.data)  # the data: put once, by reference
             for round_ in range(state["round"], job.rounds):
                 started = time.perf_counter()
                 results = self._train(engine, state, round_, log)
@@ -495,7 +495,7 @@ class PBTRun:
         best = ranked[0]
         members = {s: load_checkpoint(self.member_path(state["members"][s]["start"])) for s in range(job.population)}
         best_net, _ = build_member(self.jd, members[best]["arch"], members[best])
-        test = evaluate(self.jd, [best_net], "test")[0]
+        test = evaluate(self.jd, self.data, [best_net], "test")[0]
         soup = self.soup(members, ranked, fitness, test)
         top = [{"arch": self.space.to_str(state["members"][s]["arch"]), "arch_ints": state["members"][s]["arch"],
                 "fitness": fitness[s], "slot": s} for s in ranked]
@@ -529,14 +529,14 @@ class PBTRun:
         for slot in same[1:]:
             candidate = average_states([members[s]["model"] for s in ingredients + [slot]])
             net, _ = build_member(self.jd, members[best]["arch"], {"model": candidate})
-            value = fitness_of(evaluate(self.jd, [net], "val")[0], task)
+            value = fitness_of(evaluate(self.jd, self.data, [net], "val")[0], task)
             accepted = value > soup_fitness
             history.append({"candidate": slot, "val_fitness": value, "accepted": accepted})
             if accepted:
                 ingredients.append(slot)
                 soup_state, soup_fitness = candidate, value
         net, _ = build_member(self.jd, members[best]["arch"], {"model": soup_state})
-        test = evaluate(self.jd, [net], "test")[0]
+        test = evaluate(self.jd, self.data, [net], "test")[0]
         metric = "accuracy" if task == "classification" else "psnr"
         return {"candidates": same, "ingredients": ingredients, "val_fitness": soup_fitness, "test": test,
                 "gain": test[metric] - best_test[metric], "gain_metric": f"test {metric}", "history": history}

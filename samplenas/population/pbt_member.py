@@ -1,13 +1,15 @@
-"""One PBT member's round of training, as a Ray task that reads and writes its state file.
+"""One PBT member's round of training, as a Ray task: a member state in, the next member state out.
 
-Members are *tasks with checkpoints*, not long-lived actors. Why: synchronous PBT must persist the
-whole population every round anyway (for `--resume` and for mixing, which reads two parents'
-weights in the driver), so an actor's in-memory copy would only duplicate the file; a task that
-starts from the member's last-round file and writes the next one makes recovery free -- when its
-worker dies, Ray re-runs the task (`max_retries`) from the same file and the round goes on -- and
-lets Ray spread N members over W workers (or a cluster) with no placement logic here.
+Members are *tasks with states passed by value*, not long-lived actors. Why: synchronous PBT must
+persist the whole population every round anyway (for `--resume` and for mixing, which reads two
+parents' weights in the driver), so an actor's in-memory copy would only duplicate the driver's file;
+a task that receives the member's last-round state and returns the next one makes recovery free --
+when its worker or node dies, Ray re-runs the task (`max_retries`) from the same state, held in the
+object store -- and lets Ray spread N members over W workers (or a cluster) with no placement logic
+here. Workers open no file: the data set comes by reference (`Engine(shared=...)`), states travel as
+task arguments and results, and the driver alone writes the run folder.
 
-A member's state file (`torch.save`, read back with `weights_only=True`) holds everything training
+A member state (saved by the driver with `torch.save`, read back with `weights_only=True`) holds everything training
 needs to continue exactly: architecture, network state (weights and BN statistics), optimiser state,
 its optimiser step count (for the learning-rate schedule), and its data stream's position
 (`BatchStream`, seeded per slot). Per-step randomness (cutout, denoising noise, dropout) is seeded by
@@ -27,14 +29,12 @@ import numpy as np
 import torch
 
 from samplenas.supernet.factory import make_supernet
-from samplenas.training.checkpoint import load_checkpoint, save_checkpoint
-from samplenas.training.data import BatchStream, load_dataset
-from samplenas.training.distributed import World
-from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
-from samplenas.training.retrain import evaluate_members
+from samplenas.training.batches import BatchStream
+from samplenas.training.data import load_dataset
+from samplenas.training.fit import CPU, evaluate_members, train_step
+from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.tasks import make_task, step_generator
 
-CPU = World()
 EVAL_BATCH = 256
 
 
@@ -47,18 +47,12 @@ def seed_of(*keys: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-@lru_cache(maxsize=2)
-def _data(data: str, data_dir: str | None, val_fraction: float, seed: int, image_size: int | None,
-          augment: bool, limit: int | None):
-    """Loaded once per worker process (Ray reuses workers between tasks)."""
-    return load_dataset(data, data_dir, ("train", "val", "test"), val_fraction=val_fraction, seed=seed,
-                        image_size=image_size, augment=augment, limit=limit)
-
-
 def job_data(job: dict):
+    """The run's splits, loaded by the driver (tasks receive them from the object store)."""
     recipe = job["recipe"]
-    return _data(job["data"], job["data_dir"], job["val_fraction"], job["seed"],
-                 recipe["network"].get("image_size"), recipe["augment"], job["limit"])
+    return load_dataset(job["data"], job["data_dir"], ("train", "val", "test"), val_fraction=job["val_fraction"],
+                        seed=job["seed"], image_size=recipe["network"].get("image_size"), augment=recipe["augment"],
+                        limit=job["limit"])
 
 
 @lru_cache(maxsize=2)
@@ -93,9 +87,8 @@ def initial_state(job: dict, arch, slot: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate(job: dict, nets: list, split: str) -> list[dict]:
-    """Metrics of each network on `split` (same evaluation noise for every network)."""
-    data = job_data(job)
+def evaluate(job: dict, data, nets: list, split: str) -> list[dict]:
+    """Metrics of each network on `data`'s `split` (same evaluation noise for every network)."""
     recipe = Recipe(**job["recipe"])
     task = make_task(recipe, data.info)
     metrics = evaluate_members(nets, getattr(data, split), task, CPU, job["seed"], EVAL_BATCH, amp=False,
@@ -116,40 +109,30 @@ def _hold_for_test(payload: dict) -> None:
     time.sleep(float(hold["seconds"]))
 
 
-def train_round(payload: dict) -> dict:
-    """The Ray task: load `start`, train `steps` steps, validate, write `end`; returns the fitness."""
+def train_round(payload: dict, data) -> dict:
+    """The Ray task: from the state `start`, train `steps` steps on `data`, validate; returns the fitness
+    and the member's next state (under "state", which the driver saves and strips from the log)."""
     job = payload["job"]
     _hold_for_test(payload)
     recipe = Recipe(**job["recipe"])
-    data = job_data(job)
     task = make_task(recipe, data.info)
-    state = load_checkpoint(payload["start"])
+    state = payload["start"]
     net, optimizer = build_member(job, state["arch"], state)
     stream = BatchStream(data.train, recipe.batch_size, seed=state["stream"]["seed"])
     stream.load_state_dict(state["stream"])
     torch.manual_seed(seed_of(job["seed"], payload["slot"], payload["round"], 0xD0))  # dropout stream
     steps, total = int(state["steps"]), int(payload["total_steps"])
     losses = []
-    net.train()
     for _ in range(int(payload["steps"])):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, steps, total)
         x, y = stream.next()
         generator = step_generator(torch.device("cpu"), job["seed"], payload["slot"], steps)
         inputs, target = task.prepare(x, y, generator, True)
-        loss = task.loss(net(inputs), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-        optimizer.step()
+        losses.append(float(train_step(net, optimizer, task, inputs, target, recipe, steps, total)))
         steps += 1
-        losses.append(float(loss.detach()))
-    val = evaluate(job, [net], "val")[0]
+    val = evaluate(job, data, [net], "val")[0]
     fitness = fitness_of(val, recipe.task)
     if not math.isfinite(fitness):
         fitness = -math.inf
-    save_checkpoint(payload["end"], {"arch": state["arch"], "model": net.state_dict(),
-                                     "optimizer": optimizer.state_dict(), "steps": steps,
-                                     "stream": stream.state_dict()})
-    return {"fitness": fitness, "val": val, "train_loss": float(np.mean(losses)) if losses else None}
+    end = {"arch": state["arch"], "model": net.state_dict(), "optimizer": optimizer.state_dict(), "steps": steps,
+           "stream": stream.state_dict()}
+    return {"fitness": fitness, "val": val, "train_loss": float(np.mean(losses)) if losses else None, "state": end}

@@ -39,6 +39,13 @@ def fail_task(payload: dict) -> dict:
     raise ValueError(payload.get("message", "this evaluation always fails"))
 
 
+def crash_task(payload: dict) -> dict:
+    """An evaluation whose worker process dies every time (after appending its pid to `started_log`)."""
+    with open(payload["started_log"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    os._exit(1)
+
+
 def layer_count_fitness(payload: dict) -> dict:
     """A deterministic stand-in fitness of an autoencoder genotype (its choice list): rewards wide
     convolutions and two to three layers, penalises dropout -- cheap, with a known optimum

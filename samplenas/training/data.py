@@ -20,7 +20,6 @@ import torch
 from torch.utils.data import Dataset
 
 from samplenas.errors import UserError
-from samplenas.training.batches import BatchStream, eval_batches  # noqa: F401  (population's imports)
 from samplenas.training.choices import DATASETS
 from samplenas.training.idx_files import IDX_LAYOUTS, IDX_STEMS, check_idx_source, find_idx, read_idx
 from samplenas.training.image_archives import cifar10_jpeg_folder, decoded_image_folder

@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections import defaultdict
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,22 +29,21 @@ from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
 from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
-from samplenas.training import typed_config
+from samplenas.training import fit, typed_config
 from samplenas.training.artifacts import Checkpoint, read_checkpoint, retrained_networks
-from samplenas.training.batches import in_memory_format, iterate_batches
+from samplenas.training.batches import iterate_batches
 from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
-from samplenas.training.data import LoadedData, load_dataset
+from samplenas.training.data import LoadedData
 from samplenas.training.distributed import (
     World,
     close_world,
     convert_sync_batchnorm,
     epoch_shard,
-    eval_shard,
     gather_objects,
     init_world,
-    reduce_sums,
 )
 from samplenas.training.ensemble import MONOLITH_DIR, linear_probe
+from samplenas.training.fit import EVAL_KEY, check_loss, diverged, evaluate_members, load_data, to_device
 from samplenas.training.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
 from samplenas.training.rundir import RunDir, check_run_dir, remove_run
 from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
@@ -56,11 +53,6 @@ from samplenas.training.tensorboard import open_writer
 
 RESULT = "result.json"
 FORMAT = RETRAIN_SCHEMA.format  # "samplenas-retrain-1"
-EVAL_KEY = 7_777  # separates evaluation randomness (denoising noise) from training steps
-
-
-class Diverged(UserError):
-    """The loss, a weight or a BN statistic went non-finite; the last finite checkpoint is kept."""
 
 
 @dataclass
@@ -95,13 +87,6 @@ class RetrainJob:
 
 
 # --- building --------------------------------------------------------------------------------
-def load_data(job_like: dict, splits) -> LoadedData:
-    return load_dataset(job_like["data"], job_like["data_dir"], splits, val_fraction=job_like["val_fraction"],
-                        seed=job_like["seed"], image_size=job_like["recipe"]["network"].get("image_size"),
-                        augment=job_like["recipe"]["augment"], limit=job_like["limit"],
-                        train_examples=job_like.get("train_examples"))  # absent: older checkpoints, other callers
-
-
 @dataclass
 class Member:
     """One independently initialised network and its training state."""
@@ -150,16 +135,6 @@ def make_member(net: nn.Module, recipe: Recipe, world: World) -> Member:
 
 
 # --- evaluation --------------------------------------------------------------------------------
-def _to_device(x: torch.Tensor, world: World, channels_last: bool) -> torch.Tensor:
-    return in_memory_format(x.to(world.device, non_blocking=True), channels_last)
-
-
-def _autocast(world: World, amp: bool):
-    if amp and world.device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 STALE_BN_WEIGHT = 0.01  # recalibrate when the initial BN statistics still weigh more than this
 RECALIBRATION_BATCHES = 20
 
@@ -179,34 +154,6 @@ def recalibrate_if_short(nets: list[nn.Module], train, task, world: World, seed:
     for net in nets:
         recalibrate_bn(net, None, batches)
     return len(batches)
-
-
-@torch.no_grad()
-def evaluate_members(nets: list[nn.Module], dataset, task, world: World, seed: int, batch_size: int,
-                     amp: bool = True, channels_last: bool = True, workers: int = 0) -> dict:
-    """Test metrics of each network and of their average ("combined"), over all processes."""
-    for net in nets:
-        net.eval()
-    names = [f"member{i}" for i in range(len(nets))] + (["combined"] if len(nets) > 1 else [])
-    sums: dict[str, float] = defaultdict(float)
-    indices = eval_shard(len(dataset), world)
-    for b, (x, y) in enumerate(iterate_batches(dataset, indices, batch_size, workers)):
-        x, y = _to_device(x, world, channels_last), y.to(world.device)
-        inputs, target = task.prepare(x, y, step_generator(world.device, seed, EVAL_KEY, world.rank, b), False)
-        with _autocast(world, amp):
-            scores = [task.scores(net(inputs)) for net in nets]
-        if len(nets) > 1:
-            scores.append(torch.stack(scores).mean(dim=0))
-        for name, s in zip(names, scores):
-            for key, value in task.metric_sums(s, target).items():
-                sums[f"{name}/{key}"] += value
-    if not sums:
-        raise UserError("the evaluation split is empty")
-    grouped: dict[str, dict[str, float]] = defaultdict(dict)
-    for key, value in reduce_sums(sums, world).items():
-        name, metric = key.split("/")
-        grouped[name][metric] = value
-    return {name: task.summarize(grouped[name]) for name in names}
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -321,8 +268,7 @@ class Trainer:
         for index, member in enumerate(self.members):
             bad = first_non_finite(member.net)
             if bad is not None:
-                raise Diverged(f"training diverged at step {self.step}: {bad} of member {index} is not finite; "
-                               f"{self._kept()}")
+                raise diverged(self.step, f"{bad} of member {index} is not finite", self._kept())
 
     def _kept(self) -> str:
         if (self.out / CHECKPOINT).exists():
@@ -332,19 +278,10 @@ class Trainer:
 
     # -- the loop
     def train_step(self, member: Member, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        lr = learning_rate(self.recipe, member.steps, self.total_steps)
-        for group in member.optimizer.param_groups:
-            group["lr"] = lr
-        member.model.train()
-        with _autocast(self.world, self.job.amp):
-            loss = self.task.loss(member.model(inputs), target)
-        member.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.recipe.grad_clip > 0:
-            nn.utils.clip_grad_norm_(member.net.parameters(), self.recipe.grad_clip)
-        member.optimizer.step()
+        loss = fit.train_step(member.model, member.optimizer, self.task, inputs, target, self.recipe, member.steps,
+                              self.total_steps, self.world, self.job.amp)
         member.steps += 1
-        return loss.detach()
+        return loss
 
     def run_epoch(self, epoch: int, first_step: int, steps_left: int | None) -> tuple[bool, int]:
         """Train one epoch from `first_step`; returns (epoch finished?, steps taken)."""
@@ -363,7 +300,7 @@ class Trainer:
             if steps_left is not None and taken >= steps_left:
                 break
             x, y = next(batches)
-            x, y = _to_device(x, world, job.channels_last), y.to(world.device)
+            x, y = to_device(x, world, job.channels_last), y.to(world.device)
             generator = step_generator(world.device, job.seed, self.step, world.rank)
             inputs, target = self.task.prepare(x, y, generator, True)
             running.extend(self.train_step(m, inputs, target) for m in self.members if not m.stopped)
@@ -389,8 +326,7 @@ class Trainer:
         if not losses:
             return
         loss = float(torch.stack(losses).mean())
-        if not math.isfinite(loss):
-            raise Diverged(f"training diverged: the loss became {loss} at step {self.step}; {self._kept()}")
+        check_loss(loss, self.step, self._kept())
         bar.set_postfix(loss=f"{loss:.4f}")
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, self.step)

@@ -65,6 +65,7 @@ from samplenas.training.distributed import (
     rank_archs_per_step,
     reduce_sums,
 )
+from samplenas.training.fit import check_loss
 from samplenas.training.recipes import build_optimizer, learning_rate
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.schema import SUPERNET as SUPERNET_SCHEMA
@@ -87,10 +88,6 @@ TENSORBOARD = "tensorboard"
 # channels_last changes the memory layout only: results equal up to float rounding.
 BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "workers", "device", "download",
                          "data_dir", "channels_last"})
-
-
-class LossNotFinite(UserError):
-    """Training diverged; the message names the last good checkpoint."""
 
 
 def capture_rng() -> dict:
@@ -295,7 +292,7 @@ class SupernetTrainer:
             kept = "no checkpoint was written yet"
         else:
             kept = f"the last good checkpoint is {out / CHECKPOINT} (step {self.last_checkpoint})"
-        raise LossNotFinite(f"training loss became {loss} at step {self.step + 1}; stopped, {kept}")
+        check_loss(loss, self.step + 1, f"stopped, {kept}")
 
     def _draw(self) -> list[Arch]:
         """This process's architectures of the step (all of them unless each process trains its own)."""

@@ -24,7 +24,7 @@ from samplenas.population.engine import (
     ray_runtime,
     save_state,
 )
-from samplenas.population.synthetic import fail_task, sleep_task
+from samplenas.population.synthetic import crash_task, fail_task, sleep_task
 
 
 def test_results_stream_in_finishing_order(ray_local):
@@ -67,6 +67,15 @@ def test_time_limit_cancels_retries_then_fails_clearly(ray_local, tmp_path):
     assert time.monotonic() - started < 20
     assert engine.timeouts == 2
     assert len(log.read_text().splitlines()) == 2  # it really ran twice (the first worker was cancelled)
+
+
+def test_a_worker_that_always_dies_is_run_max_retries_plus_one_times_then_fails(ray_local, tmp_path):
+    log = tmp_path / "started.txt"
+    engine = Engine(crash_task, max_retries=1)
+    engine.submit("doomed", {"started_log": str(log)})
+    with pytest.raises(EvaluationError, match=r"doomed failed after 2 attempts; last: its worker or node died"):
+        list(engine.as_completed())
+    assert len(log.read_text().splitlines()) == 2  # Ray's retries only: no second layer multiplies them
 
 
 def _kill_when_started(pid_files: list[Path], killed: list[int]) -> None:
