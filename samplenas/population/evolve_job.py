@@ -116,8 +116,8 @@ def prepare(job: EvolveJob) -> Prepared:
     (one line) on the first problem. Writes nothing."""
     from samplenas.spaces import SPACES
     from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.fit import load_data
     from samplenas.training.recipes import resolve_recipe
-    from samplenas.training.retrain import load_data
 
     SPACES[job.space]  # unknown space -> one line listing the valid ones
     task = job.task or ("denoising" if job.space == "autoencoder" else "classification")
