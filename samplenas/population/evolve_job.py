@@ -361,7 +361,7 @@ def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
 def _base_result(prepared: Prepared, mode: str) -> dict:
     s = prepared.settings
     return {"format": RESULT_FORMAT, "mode": mode, "space": s.space, "task": s.recipe["task"], "data": s.data,
-            "seed": s.seed, "network": s.recipe["network"], "recipe": s.recipe, "limit": s.limit}
+            "data_dir": s.data_dir, "seed": s.seed, "network": s.recipe["network"], "recipe": s.recipe, "limit": s.limit}
 
 
 def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:

@@ -501,7 +501,8 @@ class PBTRun:
                 "fitness": fitness[s], "slot": s} for s in ranked]
         metric = "accuracy" if job.recipe.task == "classification" else "psnr"
         result = {
-            "format": FORMAT, "space": job.space, "method": job.method, "data": job.data, "task": job.recipe.task,
+            "format": FORMAT, "space": job.space, "method": job.method, "data": job.data, "data_dir": job.data_dir,
+            "task": job.recipe.task,
             "fitness_metric": f"validation {metric}", "top": top,
             "best": {"slot": best, "arch": top[0]["arch"], "val_fitness": fitness[best], "test": test,
                      "params": self.supernet.cost(tuple(members[best]["arch"]))["params"]},

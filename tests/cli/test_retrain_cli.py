@@ -95,7 +95,7 @@ def test_retrain_refuses_mnist_files_named_fashion_mnist(data_dir, tmp_path, cap
             "--data-dir", str(data_dir / "mnist"), "--out", str(tmp_path / "run"), "--quiet"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"samplenas: error: data folder {data_dir / 'mnist'} holds MNIST, not Fashion-MNIST "
+    assert err == (f"samplenas retrain: error: data folder {data_dir / 'mnist'} holds MNIST, not Fashion-MNIST "
                    f"(train-images-idx3-ubyte.gz is MNIST's); point --data-dir at the Fashion-MNIST files")
     assert not (tmp_path / "run").exists()
 
@@ -125,7 +125,7 @@ def test_retrain_from_a_population_result_takes_its_data_set(tmp_path, capsys, k
     args = ["retrain", "--from", str(result), "--out", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8",
             "--quiet", "--device", "cpu"]
     assert main(args) == 2  # the run did not record its folder: the data set asks for one, in one line
-    assert capsys.readouterr().err.strip() == "samplenas: error: dataset 'mnist' needs --data-dir " \
+    assert capsys.readouterr().err.strip() == "samplenas retrain: error: dataset 'mnist' needs --data-dir " \
                                               "(the embedded 'digits' needs none)"
     assert main([*args, "--data-dir", str(tmp_path / "mnist")]) == 0
     printed = capsys.readouterr().out.splitlines()[0]
@@ -133,4 +133,9 @@ def test_retrain_from_a_population_result_takes_its_data_set(tmp_path, capsys, k
                        f"from {result} (--data-dir as given)")
     retrained = json.loads((tmp_path / "out" / "result.json").read_text())
     assert retrained["data"] == "mnist" and retrained["task"] == "denoising"
+    # a result that records its data folder (evolve and pbt write it) needs no flag
+    result.write_text(json.dumps({**json.loads(result.read_text()), "data_dir": str(tmp_path / "mnist")}))
+    assert main([*args[:4], str(tmp_path / "out2"), *args[5:]]) == 0
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed == f"retrain: using data=mnist data_dir={tmp_path / 'mnist'} network={{\"max_layers\": 2}} from {result}"
     assert retrained["settings"]["max_layers"] == 2
