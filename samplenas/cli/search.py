@@ -27,9 +27,13 @@ def register(subparsers) -> None:
     p.add_argument("--cost-metric", default="params",
                    help=f"what the cost term counts, {' or '.join(COST_METRICS)} (multiply-adds; default: params)")
     p.add_argument("--cost-ref", type=float, help="c0 (default: the largest cost in the initial population)")
-    p.add_argument("--max-params", type=int, help="reject architectures with more parameters")
+    p.add_argument("--max-params", type=int,
+                   help="propose only architectures with at most this many parameters (default: the run's limits)")
     p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
-                   help="reject architectures with more multiply-adds")
+                   help="propose only architectures with at most this many multiply-adds")
+    p.add_argument("--max-latency-ms", type=float,
+                   help="propose only architectures predicted at most this fast by --latency-table")
+    p.add_argument("--latency-table", help="latency lookup table of the target device, for --max-latency-ms")
     p.add_argument("--keep-degenerate", action="store_true",
                    help="also score cells that compute no operation (NB101 cells pruned to input->output); "
                         "skipped by default")
@@ -59,7 +63,8 @@ def run(args) -> int:
         population=args.population, generations=args.generations, children=args.children,
         tournament_size=args.tournament_size, crossover_prob=args.crossover_prob, seeds=args.seeds,
         cost_weight=args.cost_weight, cost_metric=args.cost_metric, cost_ref=args.cost_ref,
-        max_params=args.max_params, max_macs=args.max_macs, top=args.top, seed=args.seed,
+        max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
+        latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
     )
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,

@@ -25,7 +25,7 @@ POSITIVE = frozenset({
 })
 NON_NEGATIVE = frozenset({"checkpoint_steps", "patience", "workers", "warmup", "sample", "eval_every", "bn_batches",
                           "cutout"})
-POSITIVE_FLOAT = frozenset({"lr", "arch_lr", "cost_ref"})
+POSITIVE_FLOAT = frozenset({"lr", "arch_lr", "cost_ref", "max_latency_ms"})
 UNIT_INTERVAL = frozenset({"crossover_prob", "epsilon_inc"})  # [0, 1]
 OPEN_UNIT = frozenset({"val_fraction"})  # (0, 1)
 HALF_OPEN_UNIT = frozenset({"label_smoothing", "drop_path"})  # [0, 1)
