@@ -41,7 +41,11 @@ def register(subparsers) -> None:
     p.add_argument("--space", choices=SPACES.names(), help="search space (read from --from when omitted)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture: the space's readable form or comma-separated choices")
-    which.add_argument("--from", dest="from_top", metavar="TOP_JSON", help="a search's top.json: retrain its best")
+    which.add_argument("--from", dest="from_top", metavar="TOP_JSON",
+                       help="a search's top.json (retrain its best) or pareto.json (with --point)")
+    p.add_argument("--point", type=int, metavar="K",
+                   help="with --from: retrain entry K (0 = first) instead of the first: a point of a pareto.json "
+                        "front (cheapest first) or the K-th best of a top.json")
     p.add_argument("--data", help=f"data set: {datasets_text()} (default: the --from run's data set, "
                                   "else digits)")
     p.add_argument("--data-dir", help="folder holding the data set")
@@ -107,7 +111,9 @@ def run(args) -> int:
 
     if args.lower_lr and not (args.resume and args.lr is not None):
         raise UserError("--lower-lr goes with --resume and a new --lr")
-    space, arch = (args.space, args.arch) if args.arch else arch_from_top(args.from_top, args.space)
+    if args.point is not None and not args.from_top:
+        raise UserError("--point goes with --from (which entry of its list to retrain)")
+    space, arch = (args.space, args.arch) if args.arch else arch_from_top(args.from_top, args.space, args.point or 0)
     if not space:
         raise UserError("--space is required with --arch")
     saved = [recipe_from_top(args.from_top)] if args.from_top else []  # e.g. a DnC run's stage-3 hyper-parameters

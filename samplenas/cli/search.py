@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--keep-degenerate", action="store_true",
                    help="also score cells that compute no operation (NB101 cells pruned to input->output); "
                         "skipped by default")
+    p.add_argument("--pareto", action="store_true",
+                   help="NSGA-II for the front of score against --cost-metric (population + generations x children "
+                        "architectures scored); writes RUN/pareto.json and RUN/pareto.png")
     p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
@@ -67,6 +70,8 @@ def run(args) -> int:
         latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
     )
+    if args.pareto:
+        return run_pareto(args, config)
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
                     evaluation=evaluation_overrides(args))
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
@@ -76,4 +81,19 @@ def run(args) -> int:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
               f"{entry['macs']:>12,}  {entry['described']}")
     print(f"written: {args.run / 'top.json'}")
+    return 0
+
+
+def run_pareto(args, config) -> int:
+    from samplenas.training.pareto_search import FIGURE, PARETO, pareto_search
+
+    report = pareto_search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
+                           evaluation=evaluation_overrides(args))
+    metric = report["objectives"][0]
+    print(f"{len(report['architectures'])} architectures on the front of {report['queries']} scored "
+          f"(scorer: {report['scorer']})")
+    print(f"{'point':>5}  {'score':>8}  {metric:>12}  architecture")
+    for entry in report["architectures"]:
+        print(f"{entry['point']:>5}  {entry['score']:>8.4f}  {entry[metric]:>12,}  {entry['described']}")
+    print(f"written: {args.run / PARETO}, {args.run / FIGURE}")
     return 0

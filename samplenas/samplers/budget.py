@@ -18,8 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from samplenas.errors import UserError
-from samplenas.spaces.base import Arch
+from samplenas.spaces.base import Arch, SearchSpace
 
 # cost name -> (the flag that limits it, how its values print)
 LIMITS = {
@@ -28,6 +30,7 @@ LIMITS = {
     "latency_ms": ("--max-latency-ms", "{:.3g} ms"),
 }
 DEFAULT_TRIES = 500
+PROBE_DRAWS = 50  # uniform draws that must hold one admitted architecture before any work starts
 CostFunction = Callable[[Arch], Mapping[str, float]]
 
 
@@ -89,6 +92,17 @@ class Budget:
         flags = " or ".join(LIMITS[name][0] for name in self.limits)
         raise BudgetError(f"the budget ({self.describe()}) admitted none of {self.tries} draws from {source} "
                           f"(lowest costs seen: {seen}); raise {flags}")
+
+    def probe(self, space: SearchSpace, draws: int = PROBE_DRAWS) -> Budget:
+        """BudgetError (one line) unless one of `draws` uniform draws is admitted: a budget that admits
+        nothing is reported before a run starts, not after its first sampler gives up. Returns self."""
+        rng = np.random.default_rng(0)
+        kept, self.tries = self.tries, draws
+        try:
+            self.draw(lambda: space.sample_uniform(rng), f"the {space.name} space (uniform)")
+        finally:
+            self.tries = kept
+        return self
 
 
 def merge_costs(*functions: CostFunction) -> CostFunction:

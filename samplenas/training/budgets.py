@@ -10,13 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from samplenas.errors import UserError
 from samplenas.samplers.budget import Budget, CostFunction, merge_costs
-from samplenas.spaces.base import Arch, SearchSpace
-
-PROBE_DRAWS = 50  # uniform draws that must hold one admitted architecture before any work starts
+from samplenas.spaces.base import Arch
 
 
 def check_latency_flags(max_latency_ms: float | None, latency_table: str | Path | None) -> None:
@@ -53,17 +49,5 @@ def make_budget(cost: Callable[[Arch], dict] | None, max_params: int | None = No
 def supernet_budget(supernet, max_params=None, max_macs=None, max_latency_ms=None, latency_table=None) -> Budget | None:
     """The budget on the standalone networks of `supernet`'s architectures, checked to admit some."""
     budget = make_budget(supernet.cost, max_params, max_macs, max_latency_ms, latency_table)
-    if budget is not None:
-        probe(budget, supernet.space)
-    return budget
+    return budget.probe(supernet.space) if budget is not None else None
 
-
-def probe(budget: Budget, space: SearchSpace, draws: int = PROBE_DRAWS) -> None:
-    """BudgetError (one line) unless one of `draws` uniform draws is admitted: a budget that admits
-    nothing is reported before a run starts, not after its first sampler gives up."""
-    rng = np.random.default_rng(0)
-    kept, budget.tries = budget.tries, draws
-    try:
-        budget.draw(lambda: space.sample_uniform(rng), f"the {space.name} space (uniform)")
-    finally:
-        budget.tries = kept

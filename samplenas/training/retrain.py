@@ -606,8 +606,9 @@ def run_from_top(path: str | Path) -> dict:
                        "noise_std": config.noise_std}}
 
 
-def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
-    """(space, architecture text) of the best entry of a search's `top.json`.
+def arch_from_top(path: str | Path, space: str | None, point: int = 0) -> tuple[str, str]:
+    """(space, architecture text) of entry `point` (default the first, the best) of a search's `top.json`
+    or of a `pareto.json` front (cheapest first).
 
     Accepts a list of entries, or an object with the list under "top" or "architectures" and
     optionally the run's "space"; an entry is the architecture text, a list of ints, or an object
@@ -626,9 +627,11 @@ def arch_from_top(path: str | Path, space: str | None) -> tuple[str, str]:
     space = space or saved_space
     if not space:
         raise UserError(f"{path} does not name its space; pass --space")
-    best = entries[0].get("arch") if isinstance(entries[0], dict) else entries[0]
+    if not 0 <= point < len(entries):
+        raise UserError(f"--point {point} is not in {path}: it lists points 0..{len(entries) - 1}")
+    best = entries[point].get("arch") if isinstance(entries[point], dict) else entries[point]
     if isinstance(best, list):
         best = ",".join(str(v) for v in best)
     if not isinstance(best, str):
-        raise UserError(f"{path}: the first entry holds no architecture")
+        raise UserError(f"{path}: entry {point} holds no architecture")
     return space, best
