@@ -34,6 +34,11 @@ def register(subparsers) -> None:
                    help="observe this many uniformly drawn cells first (Table 4: 6000)")
     p.add_argument("--noise", type=float, default=0.0,
                    help="std of Gaussian noise on warm-up accuracies, as a fraction (0.001 = 0.1 %%)")
+    p.add_argument("--max-params", type=int,
+                   help="every sampler proposes only cells with at most this many parameters (cells whose count "
+                        "the table lacks are refused)")
+    p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
+                   help="every sampler proposes only cells with at most this many FLOPs (the table's flops_thop)")
     p.add_argument("--metric", default="test_accuracy", help="table metric used as ground truth")
     p.add_argument("--repeat", default="0", help="repeat used as ground truth: an index or 'mean'")
     p.add_argument("--out", help="directory for study.json and the PNG plot")
@@ -69,8 +74,9 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, options
 
 
-def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
-    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one)."""
+def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float, budget=None):
+    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one), proposing
+    within `budget` (a `Budget` or None)."""
     from samplenas.benchmarks.study import warm_up
     from samplenas.samplers import SAMPLERS
 
@@ -87,11 +93,11 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
             init = SAMPLERS[init_name](space, seed=seed)
             if warm and warmup:
                 warm_up(init, oracle, warmup, noise, seed)
-            return sampler_class(space, seed=seed, init=init, **options)
+            return sampler_class(space, seed=seed, init=init, **options).constrain(budget)
         sampler = sampler_class(space, seed=seed, **options)
         if warm and warmup:
             warm_up(sampler, oracle, warmup, noise, seed)
-        return sampler
+        return sampler.constrain(budget)
 
     try:
         make(0, warm=False)  # fail fast on bad options, before any long run
@@ -103,6 +109,7 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float):
 def run_study(args) -> int:
     from samplenas.benchmarks import study
     from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.benchmarks.nb101_pareto import table_budget
     from samplenas.spaces import SPACES
     from samplenas.training.checkpoint import save_json
 
@@ -114,8 +121,9 @@ def run_study(args) -> int:
     bench = NASBench101(args.table)
     oracle = study.TableOracle(bench, args.metric, repeat=int(args.repeat) if args.repeat.isdigit() else args.repeat)
     specs = args.samplers or ["uniform", "evolution"]
+    budget = table_budget(bench, SPACES["nb101"](), args.max_params, args.max_macs)
     factories = {
-        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise)
+        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise, budget)
         for spec in specs
     }
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "json", "out")}
