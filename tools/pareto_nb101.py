@@ -19,6 +19,7 @@ import json
 import platform
 import sys
 import time
+from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="penalised evolution's weight: accuracy - w * cost / largest cost")
     p.add_argument("--data-out", type=Path, default=REPO / "docs" / "data" / "nb101_pareto.json")
     p.add_argument("--figure", type=Path, default=REPO / "docs" / "pareto_nb101.png")
+    p.add_argument("--workers", type=int, default=2, help="processes running the seeds (default 2)")
     p.add_argument("--smoke", action="store_true", help="2 seeds, 40 queries, FLOPs only, under /tmp")
     args = p.parse_args(argv)
     if args.smoke:
@@ -52,11 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def study(args) -> dict:
     from samplenas.benchmarks import nb101_pareto as pareto
-    from samplenas.spaces import SPACES
 
     args.work.mkdir(parents=True, exist_ok=True)
     bench = open_table(args.table, args.work)
-    space = SPACES["nb101"]()
     at = [int(q) for q in args.at.split(",")]
     report = {"command": "python tools/pareto_nb101.py " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d"),
               "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
@@ -65,18 +65,14 @@ def study(args) -> dict:
     for cost in args.costs.split(","):
         objectives = pareto.TableObjectives(bench, cost)
         _, true_points = objectives.true_front()
-        budget = objectives.known_budget()
         results, best_trial = {}, {}
         for method in pareto.METHODS:
-            options = {"weight": args.penalty} if method == "penalty" else {}
-            fractions = {q: [] for q in at}
             started = time.perf_counter()
-            for seed in range(args.seeds):
-                trial = pareto.RUNNERS[method](space, objectives, args.queries, seed, budget, **options)
-                for q in at:
-                    fractions[q].append(pareto.hypervolume_fraction(trial.points[:q], true_points))
-                if seed == 0:
-                    best_trial[method] = trial
+            jobs = [(bench.path, cost, method, seed, args.queries, args.penalty) for seed in range(args.seeds)]
+            with Pool(args.workers) as pool:
+                trials = pool.map(run_trial, jobs)
+            fractions = {q: [pareto.hypervolume_fraction(points[:q], true_points) for points in trials] for q in at}
+            best_trial[method] = trials[0]
             results[method] = {str(q): {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1
                                         else 0.0, "values": v} for q, v in fractions.items()}
             results[method]["seconds"] = round(time.perf_counter() - started, 1)
@@ -86,8 +82,32 @@ def study(args) -> dict:
         report["costs"][cost] = {"cells": int(objectives.known.sum()), "true_front": len(true_points),
                                  "methods": results}
         figures[cost] = (true_points, best_trial)
-    plot(figures, args.figure, args.queries)
+        write(report, figures, args)  # after each cost: a long params study leaves the FLOPs one written
     return report
+
+
+def write(report: dict, figures: dict, args) -> None:
+    plot(figures, args.figure, args.queries)
+    args.data_out.parent.mkdir(parents=True, exist_ok=True)
+    args.data_out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+_objectives: dict = {}
+
+
+def run_trial(job: tuple) -> np.ndarray:
+    """(cost, error) of one trial's queries in order; each process opens the table once per cost."""
+    from samplenas.benchmarks import nb101_pareto as pareto
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.spaces import SPACES
+
+    path, cost, method, seed, queries, penalty = job
+    if cost not in _objectives:
+        _objectives[cost] = pareto.TableObjectives(NASBench101(path), cost)
+    objectives = _objectives[cost]
+    options = {"weight": penalty} if method == "penalty" else {}
+    trial = pareto.RUNNERS[method](SPACES["nb101"](), objectives, queries, seed, objectives.known_budget(), **options)
+    return trial.points
 
 
 def plot(figures: dict, path: Path, queries: int) -> None:
@@ -99,8 +119,8 @@ def plot(figures: dict, path: Path, queries: int) -> None:
     colours = {"nsga2": "tab:red", "random": "tab:blue", "penalty": "tab:green"}
     for ax, (cost, (true_points, trials)) in zip(axes[0], figures.items()):
         ax.step(true_points[:, 0], 100 * (1 - true_points[:, 1]), where="post", c="k", lw=1.5, label="true front")
-        for method, trial in trials.items():
-            front = trial.points[non_dominated(trial.points)]
+        for method, points in trials.items():
+            front = points[non_dominated(points)]
             ax.step(front[:, 0], 100 * (1 - front[:, 1]), where="post", c=colours[method], marker="o", ms=3,
                     label=f"{method} (seed 0)")
         ax.set_xscale("log")
@@ -117,9 +137,7 @@ def plot(figures: dict, path: Path, queries: int) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    report = study(args)
-    args.data_out.parent.mkdir(parents=True, exist_ok=True)
-    args.data_out.write_text(json.dumps(report, indent=1) + "\n")
+    study(args)
     print(f"wrote {args.data_out} and {args.figure}")
     return 0
 

@@ -12,6 +12,7 @@ def test_pareto_study_smoke(nb101_table, tmp_path, capsys):
     sys.path.insert(0, str(TOOLS))
     spec = importlib.util.spec_from_file_location("pareto_nb101", TOOLS / "pareto_nb101.py")
     study = importlib.util.module_from_spec(spec)
+    sys.modules["pareto_nb101"] = study  # the worker processes find run_trial by its module's name
     spec.loader.exec_module(study)
     assert study.main(["--smoke", "--table", str(nb101_table), "--work", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "nb101_pareto.json").read_text())
