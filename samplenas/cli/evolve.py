@@ -36,6 +36,13 @@ def register(subparsers) -> None:
     p.add_argument("--baseline", choices=("random",),
                    help="instead of evolving, train --samples random architectures for --final-epochs")
     p.add_argument("--samples", type=int, default=30, help="random baseline: architectures (paper: 30)")
+    p.add_argument("--max-params", type=int, help="every candidate has at most this many parameters "
+                                                  "(mutations and crossovers above it are redrawn)")
+    p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
+                   help="every candidate has at most this many multiply-adds")
+    p.add_argument("--max-latency-ms", type=float, help="every candidate is predicted at most this fast by "
+                                                        "--latency-table")
+    p.add_argument("--latency-table", help="latency lookup table of the target device, for --max-latency-ms")
     p.add_argument("--batch-size", type=int, help="training batch size (default: the space's recipe)")
     p.add_argument("--lr", type=float, help="learning rate (default: the space's recipe)")
     p.add_argument("--image-size", type=int, help="resize the images (e.g. 32 for 28x28 data with 3 reductions)")
@@ -87,7 +94,9 @@ def run(args) -> int:
         network=_network(args), recipe=recipe, limit=args.limit, val_fraction=args.val_fraction,
         workers=args.workers, address=args.address, threads_per_worker=args.threads_per_worker,
         timeout_s=args.timeout, max_retries=args.max_retries, gpus_per_candidate=args.gpus_per_candidate,
-        baseline=args.baseline, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+        baseline=args.baseline, samples=args.samples, max_params=args.max_params, max_macs=args.max_macs,
+        max_latency_ms=args.max_latency_ms, latency_table=args.latency_table, resume=args.resume,
+        overwrite=args.overwrite,
         progress=not args.quiet,
         command=command_line(args),
     )

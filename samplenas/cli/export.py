@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samplenas.errors import UserError
 from samplenas.strict_json import dumps
 
 FORMATS = ("exported-program", "onnx", "state-dict")  # samplenas.training.export.FORMATS, kept torch-free here
@@ -24,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--arch", help="with --from RUN (a `samplenas train` folder): the architecture to export "
                                    "(readable form or comma-separated choices), calibrated as the search would")
+    p.add_argument("--point", type=int, metavar="K",
+                   help="with --from pareto.json of `search --pareto`: export point K of the front (0 = cheapest), "
+                        "with the supernet's weights")
     p.add_argument("--member", type=int, default=0, help="which network of an ensemble retrain (default: 0)")
     p.add_argument("--data-dir", help="where a supernet run's data set lives now (default: as recorded)")
     p.set_defaults(func=run)
@@ -32,7 +36,24 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from samplenas.training.export import export_model
 
-    summary = export_model(args.source, args.format, args.out, overwrite=args.overwrite, arch=args.arch,
+    source, arch = args.source, args.arch
+    if args.point is not None:
+        source, arch = _front_point(Path(args.source), args.point, arch)
+    summary = export_model(source, args.format, args.out, overwrite=args.overwrite, arch=arch,
                            member=args.member, data_dir=args.data_dir)
     print(dumps(summary))
     return 0
+
+
+def _front_point(path: Path, point: int, arch: str | None) -> tuple[str, str]:
+    """(supernet run folder, architecture) of point K of a front that `search --pareto` wrote."""
+    from samplenas.training.artifacts import read_top
+
+    if arch is not None:
+        raise UserError("--point and --arch both choose the architecture; give one")
+    front = read_top(path, point)
+    chosen, run = front.best, front.run
+    if run is None:
+        raise UserError(f"{path} names no trained supernet run (a table front has no weights): retrain the point "
+                        f"(samplenas retrain --from {path} --point {point} --out DIR) and export DIR")
+    return str(run), chosen

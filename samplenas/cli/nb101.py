@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the table code (numpy, h5py) is imported by the commands, n
 
 # Further `nb101` subcommands live in their own modules under samplenas.cli, each with a
 # `register(nb101_subparsers)`; add the module name here (e.g. "nb101_study").
-SUBCOMMAND_MODULES: tuple[str, ...] = ("nb101_study",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("nb101_study", "nb101_pareto")
 
 
 def _op_aliases() -> dict[str, str]:

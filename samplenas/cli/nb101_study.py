@@ -35,6 +35,11 @@ def register(subparsers) -> None:
                    help="observe this many uniformly drawn cells first (Table 4: 6000)")
     p.add_argument("--noise", type=float, default=0.0,
                    help="std of Gaussian noise on warm-up accuracies, as a fraction (0.001 = 0.1 %%)")
+    p.add_argument("--max-params", type=int,
+                   help="every sampler proposes only cells with at most this many parameters (cells whose count "
+                        "the table lacks are refused)")
+    p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
+                   help="every sampler proposes only cells with at most this many FLOPs (the table's flops_thop)")
     p.add_argument("--metric", default="test_accuracy", help="table metric used as ground truth")
     p.add_argument("--repeat", default="0", help="repeat used as ground truth: an index or 'mean'")
     p.add_argument("--out", help="folder for PROTOCOL.json (the numbers) and PROTOCOL.png (the plot), e.g. "
@@ -71,10 +76,12 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, options
 
 
-def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float, budget: int | None = None):
-    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one).
+def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float, queries: int | None = None,
+                 budget=None):
+    """seed -> a fresh sampler built from `spec`, warmed up (its `init` sampler, if it has one), proposing
+    within `budget` (a cost `Budget` or None).
 
-    budget: the table queries of a search trial; a sampler whose initial population (`population_size`)
+    queries: the table queries of a search trial; a sampler whose initial population (`population_size`)
     would use all of them is refused, as it would never propose a child."""
     from samplenas.benchmarks.study import warm_up
     from samplenas.samplers import SAMPLERS
@@ -92,21 +99,21 @@ def make_factory(spec: str, space_factory, oracle, warmup: int, noise: float, bu
             init = SAMPLERS[init_name](space, seed=seed)
             if warm and warmup:
                 warm_up(init, oracle, warmup, noise, seed)
-            return sampler_class(space, seed=seed, init=init, **options)
+            return sampler_class(space, seed=seed, init=init, **options).constrain(budget)
         sampler = sampler_class(space, seed=seed, **options)
         if warm and warmup:
             warm_up(sampler, oracle, warmup, noise, seed)
-        return sampler
+        return sampler.constrain(budget)
 
     try:
         probe = make(0, warm=False)  # fail fast on bad options, before any long run
     except TypeError as err:
         raise UserError(f"sampler {spec!r}: {err}") from None
     population = getattr(probe, "population_size", None)
-    if budget is not None and population is not None and budget <= population:
-        raise UserError(f"--budget {budget} is spent on {spec}'s initial population of {population}: it would never "
+    if queries is not None and population is not None and queries <= population:
+        raise UserError(f"--budget {queries} is spent on {spec}'s initial population of {population}: it would never "
                         f"propose a child and print its init sampler's numbers; raise --budget above {population} or "
-                        f"pass --sampler {name}:population_size=N with N < {budget}")
+                        f"pass --sampler {name}:population_size=N with N < {queries}")
     return make
 
 
@@ -124,6 +131,7 @@ def init_only_note(spec: str, protocol: str) -> str | None:
 def run_study(args) -> int:
     from samplenas.benchmarks import study
     from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.benchmarks.nb101_pareto import table_budget
     from samplenas.spaces import SPACES
     from samplenas.training.checkpoint import save_json
 
@@ -135,9 +143,11 @@ def run_study(args) -> int:
     bench = NASBench101(args.table)
     oracle = study.TableOracle(bench, args.metric, repeat=int(args.repeat) if args.repeat.isdigit() else args.repeat)
     specs = args.samplers or ["uniform", "evolution"]
-    budget = args.budget if args.protocol == "search" else None
+    queries = args.budget if args.protocol == "search" else None
+    budget = table_budget(bench, SPACES["nb101"](), args.max_params, args.max_macs)
     factories = {
-        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise, budget)
+        spec: make_factory(spec, lambda: SPACES["nb101"](table=args.table), oracle, args.warmup, args.noise, queries,
+                           budget)
         for spec in specs
     }
     for spec in specs:

@@ -42,8 +42,11 @@ def register(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture: the space's readable form or comma-separated choices")
     which.add_argument("--from", dest="from_top", metavar="TOP_JSON",
-                       help="a search's top.json or an evolve, pbt or dnc result.json: retrain its best on the run's "
-                            "data and network settings (flags override them)")
+                       help="a search's top.json, a pareto.json front (with --point) or an evolve, pbt or dnc "
+                            "result.json: retrain its best on the run's data and network settings (flags override)")
+    p.add_argument("--point", type=int, metavar="K",
+                   help="with --from: retrain entry K (0 = first) instead of the first: a point of a pareto.json "
+                        "front (cheapest first) or the K-th best of a top.json")
     p.add_argument("--data", help=f"data set: {datasets_text()} (default: the --from run's data set, "
                                   "else digits)")
     p.add_argument("--data-dir", help="folder holding the data set (default: the --from run's, with its data set)")
@@ -124,7 +127,9 @@ def run(args) -> int:
 
     if args.lower_lr and not (args.resume and args.lr is not None):
         raise UserError("--lower-lr goes with --resume and a new --lr")
-    top = read_top(args.from_top) if args.from_top else None
+    if args.point is not None and not args.from_top:
+        raise UserError("--point goes with --from (which entry of its list to retrain)")
+    top = read_top(args.from_top, args.point or 0) if args.from_top else None
     space, arch = (args.space, args.arch) if top is None else (top.for_space(args.space), top.best)
     if not space:
         raise UserError("--space is required with --arch")

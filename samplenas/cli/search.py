@@ -27,12 +27,19 @@ def register(subparsers) -> None:
     p.add_argument("--cost-metric", default="params",
                    help=f"what the cost term counts, {' or '.join(COST_METRICS)} (multiply-adds; default: params)")
     p.add_argument("--cost-ref", type=float, help="c0 (default: the largest cost in the initial population)")
-    p.add_argument("--max-params", type=int, help="reject architectures with more parameters")
+    p.add_argument("--max-params", type=int,
+                   help="propose only architectures with at most this many parameters (default: the run's limits)")
     p.add_argument("--max-flops", "--max-macs", dest="max_macs", type=int,
-                   help="reject architectures with more multiply-adds")
+                   help="propose only architectures with at most this many multiply-adds")
+    p.add_argument("--max-latency-ms", type=float,
+                   help="propose only architectures predicted at most this fast by --latency-table")
+    p.add_argument("--latency-table", help="latency lookup table of the target device, for --max-latency-ms")
     p.add_argument("--keep-degenerate", action="store_true",
                    help="also score cells that compute no operation (NB101 cells pruned to input->output); "
                         "skipped by default")
+    p.add_argument("--pareto", action="store_true",
+                   help="NSGA-II for the front of score against --cost-metric (population + generations x children "
+                        "architectures scored); writes RUN/pareto.json and RUN/pareto.png")
     p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
@@ -59,9 +66,12 @@ def run(args) -> int:
         population=args.population, generations=args.generations, children=args.children,
         tournament_size=args.tournament_size, crossover_prob=args.crossover_prob, seeds=args.seeds,
         cost_weight=args.cost_weight, cost_metric=args.cost_metric, cost_ref=args.cost_ref,
-        max_params=args.max_params, max_macs=args.max_macs, top=args.top, seed=args.seed,
+        max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
+        latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
     )
+    if args.pareto:
+        return run_pareto(args, config)
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
                     evaluation=evaluation_overrides(args))
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
@@ -71,4 +81,19 @@ def run(args) -> int:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
               f"{entry['macs']:>12,}  {entry['described']}")
     print(f"written: {args.run / 'top.json'}")
+    return 0
+
+
+def run_pareto(args, config) -> int:
+    from samplenas.training.pareto_search import FIGURE, PARETO, pareto_search
+
+    report = pareto_search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
+                           evaluation=evaluation_overrides(args))
+    metric = report["objectives"][0]
+    print(f"{len(report['architectures'])} architectures on the front of {report['queries']} scored "
+          f"(scorer: {report['scorer']})")
+    print(f"{'point':>5}  {'score':>8}  {metric:>12}  architecture")
+    for entry in report["architectures"]:
+        print(f"{entry['point']:>5}  {entry['score']:>8.4f}  {entry[metric]:>12,}  {entry['described']}")
+    print(f"written: {args.run / PARETO}, {args.run / FIGURE}")
     return 0

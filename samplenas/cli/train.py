@@ -47,6 +47,10 @@ HELP = {
     "limit": "use at most this many examples per split (quick runs)",
     "checkpoint_every": "steps between checkpoints (also written at the end)",
     "device": "cpu or cuda (default: a GPU when visible)",
+    "max_params": "train only architectures with at most this many parameters (the sampler proposes no other)",
+    "max_macs": "train only architectures with at most this many multiply-adds",
+    "max_latency_ms": "train only architectures predicted at most this fast by --latency-table",
+    "latency_table": "latency lookup table of the target device (`samplenas latency`), for --max-latency-ms",
     "rank_archs": "under torchrun: same (every process trains the step's path on its shard of the batch) or "
                   "different (one path per process; a FairNAS group spread over the processes)",
 }
@@ -70,7 +74,8 @@ def _value_type(field: dataclasses.Field):
         return None
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         return type(default)
-    return {"epsilon_inc": float, "image_size": int, "limit": int}.get(field.name, str)
+    return {"epsilon_inc": float, "image_size": int, "limit": int, "max_params": int, "max_macs": int,
+            "max_latency_ms": float}.get(field.name, str)
 
 
 def register(subparsers) -> None:

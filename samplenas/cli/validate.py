@@ -21,11 +21,11 @@ POSITIVE = frozenset({
     "epochs", "steps", "batch_size", "budget", "seeds", "trials", "batch", "n", "population", "generations",
     "top", "ensemble", "max_params", "max_macs", "eval_archs", "eval_examples", "eval_batch_size",
     "checkpoint_every", "log_every", "tournament_size", "children", "stop_after", "limit", "image_size",
-    "train_examples",
+    "train_examples", "queries",
 })
-NON_NEGATIVE = frozenset({"checkpoint_steps", "patience", "workers", "warmup", "sample", "eval_every", "bn_batches",
-                          "cutout"})
-POSITIVE_FLOAT = frozenset({"lr", "arch_lr", "cost_ref"})
+NON_NEGATIVE = frozenset({"point", "checkpoint_steps", "patience", "workers", "warmup", "sample", "eval_every",
+                          "bn_batches", "cutout"})
+POSITIVE_FLOAT = frozenset({"lr", "arch_lr", "cost_ref", "max_latency_ms"})
 UNIT_INTERVAL = frozenset({"crossover_prob", "epsilon_inc"})  # [0, 1]
 OPEN_UNIT = frozenset({"val_fraction"})  # (0, 1)
 HALF_OPEN_UNIT = frozenset({"label_smoothing", "drop_path"})  # [0, 1)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from samplenas.errors import UserError
+from samplenas.samplers.budget import Budget
 from samplenas.spaces.autoencoder import AutoencoderSpace
 from samplenas.spaces.base import Arch, SearchSpace
 
@@ -39,13 +40,21 @@ STATE_FORMAT = "samplenas-evolve-1"
 
 
 # --- Algorithms 1 and 2 on their own (pure: space + rng in, new genotypes out) ---------------------
-def initial_population(space: SearchSpace, size: int, rng: np.random.Generator) -> list[Arch]:
+def within(budget: Budget | None, draw: Callable[[], Arch], what: str) -> Arch:
+    """`draw()`, redrawn until `budget` admits it (no budget: one draw, the random stream unchanged)."""
+    return draw() if budget is None else budget.draw(draw, what)
+
+
+def initial_population(space: SearchSpace, size: int, rng: np.random.Generator,
+                       budget: Budget | None = None) -> list[Arch]:
     """`size` minimal genotypes: "starting with a minimal layer module (e.g., a single convolutional
     layer)" for the autoencoder space (one layer drawn by the paper's random-layer rule), a sample of
-    the space's default rule for other spaces."""
+    the space's default rule for other spaces; within `budget`."""
     if isinstance(space, AutoencoderSpace):
-        return [space.validate(space.sample(rng)[:1] + (0,) * (space.max_layers - 1)) for _ in range(size)]
-    return [space.sample(rng) for _ in range(size)]
+        draw = lambda: space.validate(space.sample(rng)[:1] + (0,) * (space.max_layers - 1))  # noqa: E731
+    else:
+        draw = lambda: space.sample(rng)  # noqa: E731
+    return [within(budget, draw, "the initial population") for _ in range(size)]
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,12 @@ class Offspring:
     children: int  # crossover children
 
 
-def vary(parents: Sequence[Arch], space: SearchSpace, rng: np.random.Generator) -> Offspring:
+def vary(parents: Sequence[Arch], space: SearchSpace, rng: np.random.Generator,
+         budget: Budget | None = None) -> Offspring:
     """Algorithm 2 (Mutate(P)): P' = P plus, for each p in P with a random partner o from P \\ {p},
     mutate(p) and mutate(o) each with probability 1/2 (added only if mutated) and crossover(p, o)
-    of the possibly mutated pair (always). Parents are never modified."""
+    of the possibly mutated pair (always). Parents are never modified. Under a budget a mutation or
+    crossover above it is redrawn until one is admitted."""
     if len(parents) < 2:
         raise UserError(f"evolution needs a population of at least 2 (a partner for each parent), got {len(parents)}")
     grown: list[Arch] = list(parents)
@@ -71,14 +82,14 @@ def vary(parents: Sequence[Arch], space: SearchSpace, rng: np.random.Generator) 
         o = parents[j + 1 if j >= i else j]  # uniform over the others
         u1, u2 = rng.random(), rng.random()
         if u1 < 0.5:
-            p = space.mutate(p, rng)
+            p = within(budget, lambda p=p: space.mutate(p, rng), "mutations")
             grown.append(p)
             mutated += 1
         if u2 < 0.5:
-            o = space.mutate(o, rng)
+            o = within(budget, lambda o=o: space.mutate(o, rng), "mutations")
             grown.append(o)
             mutated += 1
-        grown.append(space.crossover(p, o, rng))
+        grown.append(within(budget, lambda p=p, o=o: space.crossover(p, o, rng), "crossovers"))
     return Offspring(tuple(grown), len(parents), mutated, len(parents))
 
 
@@ -176,17 +187,19 @@ def run_evolution(space: SearchSpace, evaluator: Evaluator, *, population: int, 
                   rng: np.random.Generator, state: SearchState | None = None,
                   checkpoint: Callable[[SearchState], None] | None = None,
                   on_generation: Callable[[GenerationStats, SearchState], None] | None = None,
-                  on_start: Callable[[int, int], None] | None = None) -> SearchState:
-    """Algorithm 1. `state` continues a checkpointed search (its RNG state is loaded into `rng`)."""
+                  on_start: Callable[[int, int], None] | None = None,
+                  budget: Budget | None = None) -> SearchState:
+    """Algorithm 1. `state` continues a checkpointed search (its RNG state is loaded into `rng`); every
+    genotype stays within `budget`."""
     if population < 2:
         raise UserError(f"--population must be at least 2, got {population}")
     if state is None:
-        state = SearchState(0, initial_population(space, population, rng), dict(rng.bit_generator.state), {})
+        state = SearchState(0, initial_population(space, population, rng, budget), dict(rng.bit_generator.state), {})
     else:
         rng.bit_generator.state = state.rng_state
     while state.generation < generations:
         started = time.perf_counter()
-        offspring = vary(state.population, space, rng)
+        offspring = vary(state.population, space, rng, budget)
         keys = [space.key(a) for a in offspring.population]
         # line 6: parents carry their fitness; only the initial population has none yet
         todo = [a for a, k in zip(offspring.population[:offspring.parents], keys) if k not in state.records]
@@ -217,15 +230,16 @@ def run_evolution(space: SearchSpace, evaluator: Evaluator, *, population: int, 
     return state
 
 
-def random_samples(space: SearchSpace, count: int, rng: np.random.Generator) -> list[Arch]:
+def random_samples(space: SearchSpace, count: int, rng: np.random.Generator,
+                   budget: Budget | None = None) -> list[Arch]:
     """The paper's random-search baseline: `count` distinct architectures from the space's default
-    rule (autoencoder: layer count uniform in 1..L, then random layers)."""
+    rule (autoencoder: layer count uniform in 1..L, then random layers), within `budget`."""
     size, _ = space.size()
     if count > size:
         raise UserError(f"--samples {count} exceeds the {size} architectures of the space")
     seen, out = set(), []
     while len(out) < count:
-        arch = space.sample(rng)
+        arch = within(budget, lambda: space.sample(rng), "random samples")
         if space.key(arch) not in seen:
             seen.add(space.key(arch))
             out.append(arch)

@@ -53,6 +53,7 @@ from samplenas.population.rundir import (
     read_result,
     write_error,
 )
+from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
 from samplenas.training.rundir import RunDir, remove_run
@@ -94,6 +95,10 @@ class EvolveJob:
     gpus_per_candidate: float = 0.0
     baseline: str | None = None  # "random"
     samples: int = 30
+    max_params: int | None = None  # budget: every candidate within it (mutations redrawn until admitted)
+    max_macs: int | None = None
+    max_latency_ms: float | None = None
+    latency_table: str | None = None
     resume: bool = False
     overwrite: bool = False  # replace the evolve run already in `out` (once every input was validated)
     progress: bool = True
@@ -108,6 +113,7 @@ class Prepared:
     config: dict  # what a resumed run must share with the run it continues
     data: LoadedData  # the splits, loaded once here and shared with every task through the object store
     state: SearchState | None = None  # the checked state an evolution resumes from
+    budget: Budget | None = None
 
 
 # --- validation (nothing is written) ------------------------------------------------------------------
@@ -116,6 +122,7 @@ def prepare(job: EvolveJob) -> Prepared:
     (one line) on the first problem. Writes nothing."""
     from samplenas.spaces import SPACES
     from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.budgets import supernet_budget
     from samplenas.training.fit import load_data
     from samplenas.training.recipes import resolve_recipe
 
@@ -148,17 +155,20 @@ def prepare(job: EvolveJob) -> Prepared:
         raise UserError(f"batch size {recipe.batch_size} exceeds the {len(data.train)} training examples")
     supernet = make_supernet(job.space, network_settings(job.space, recipe.network, data.info))
     space = supernet.space
+    budget = supernet_budget(supernet, job.max_params, job.max_macs, job.max_latency_ms, job.latency_table)
     if job.baseline is not None and job.baseline != "random":
         raise UserError(f"unknown baseline {job.baseline!r}; valid: random")
     if job.baseline == "random":
-        random_samples(space, job.samples, np.random.default_rng(0))  # more samples than the space holds?
+        random_samples(space, job.samples, np.random.default_rng(0), budget)  # more samples than the space holds?
     config = {"space": job.space, "task": task, "data": job.data, "seed": job.seed, "population": job.population,
               "generations": job.generations, "epochs_per_candidate": job.epochs_per_candidate,
               "recipe": recipe.to_dict(), "limit": job.limit, "val_fraction": job.val_fraction,
               "baseline": job.baseline, "samples": job.samples if job.baseline else None,
               "final_epochs": job.final_epochs if job.baseline else None}
+    if budget is not None:  # a run without one keeps the config (and so the resume check) it always had
+        config["budget"] = dict(budget.limits)
     state = _check_out(job, config, space)
-    return Prepared(job, space, settings, config, data, state)
+    return Prepared(job, space, settings, config, data, state, budget)
 
 
 def _check_numbers(job: EvolveJob) -> None:
@@ -361,7 +371,8 @@ def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
 def _base_result(prepared: Prepared, mode: str) -> dict:
     s = prepared.settings
     return {"format": RESULT_FORMAT, "mode": mode, "space": s.space, "task": s.recipe["task"], "data": s.data,
-            "data_dir": s.data_dir, "seed": s.seed, "network": s.recipe["network"], "recipe": s.recipe, "limit": s.limit}
+            "data_dir": s.data_dir, "seed": s.seed, "network": s.recipe["network"], "recipe": s.recipe,
+            "limit": s.limit}
 
 
 def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
@@ -370,7 +381,8 @@ def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
     state = prepared.state
     if state is None:  # checkpoint the initial population at once: a run killed in generation 0 resumes
         rng = np.random.default_rng(job.seed)
-        state = SearchState(0, initial_population(space, job.population, rng), dict(rng.bit_generator.state), {})
+        state = SearchState(0, initial_population(space, job.population, rng, prepared.budget),
+                            dict(rng.bit_generator.state), {})
         save_state(out / STATE, state.to_json(prepared.config))
     progress = Progress(out, job.progress, job.generations, state.generation if state else 0)
     evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch)), log, progress.result)
@@ -379,7 +391,7 @@ def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
             space, evaluator, population=job.population, generations=job.generations,
             rng=np.random.default_rng(job.seed), state=state,
             checkpoint=lambda st: save_state(out / STATE, st.to_json(prepared.config)),
-            on_generation=progress.generation_done, on_start=progress.start)
+            on_generation=progress.generation_done, on_start=progress.start, budget=prepared.budget)
         best = ranked(state.records, space, job.top)
         finals = _final_training(prepared, engine, log, best, progress)
     finally:
@@ -444,7 +456,7 @@ def _random_baseline(prepared: Prepared, engine: Engine, log: ResultsLog) -> dic
     `--final-epochs`, or `--epochs-per-candidate` when that is 0), through the same engine."""
     job, space, settings = prepared.job, prepared.space, prepared.settings
     out = Path(job.out)
-    archs = random_samples(space, job.samples, np.random.default_rng(job.seed))
+    archs = random_samples(space, job.samples, np.random.default_rng(job.seed), prepared.budget)
     epochs = job.final_epochs or job.epochs_per_candidate
     images = IMAGES if settings.recipe["task"] != "classification" else 0
     save_state(out / STATE, {"format": STATE_FORMAT, "config": prepared.config, "generation": 0, "history": [],

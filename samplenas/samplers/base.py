@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from samplenas.errors import UserError
+from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 
 
 class Sampler(ABC):
-    """Proposes architectures of `space`; `observe` feeds back scores (higher is better)."""
+    """Proposes architectures of `space`; `observe` feeds back scores (higher is better).
+
+    `constrain(budget)` makes every proposal fall within a `Budget`: each sampler takes its draws
+    through `draw_admitted` (rejection, bounded by the budget's tries) or checks `admissible`
+    where it chooses among candidates itself. Without a budget nothing changes, to the random stream.
+    """
 
     name: str = ""
+    budget: Budget | None = None
 
     def __init__(self, space: SearchSpace, seed: int = 0):
         self.space = space
@@ -35,6 +42,29 @@ class Sampler(ABC):
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
         """Feedback on evaluated architectures; fixed samplers only check it."""
         self.check_feedback(archs, scores)
+
+    # --- budget --------------------------------------------------------------------------------
+    def constrain(self, budget: Budget | None) -> Sampler:
+        """Propose only architectures `budget` admits (None or an empty budget: no limit); returns self.
+        Samplers that draw from others hand the budget on."""
+        self.budget = budget if budget else None
+        return self
+
+    def admissible(self, arch: Sequence[int]) -> bool:
+        """Valid and within the budget (an invalid architecture is never costed)."""
+        if not self.space.is_valid(arch):
+            return False
+        return self.budget is None or self.budget.admits(arch)
+
+    def draw_admitted(self, draw: Callable[[], Arch], source: str) -> Arch:
+        """`draw()` itself without a budget; otherwise its first admitted result (BudgetError if none)."""
+        if self.budget is None:
+            return draw()
+        return self.budget.draw(draw, f"the {self.name} sampler's {source}")
+
+    def draw_uniform(self, n: int) -> list[Arch]:
+        """`n` draws from the space's uniform law over valid architectures, conditioned on the budget."""
+        return [self.draw_admitted(lambda: self.space.sample_uniform(self.rng), "uniform draws") for _ in range(n)]
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -62,8 +92,3 @@ class Sampler(ABC):
         if bad:
             raise UserError(f"{self.name}: scores must be finite, got {bad[0]}")
         return archs, values
-
-
-def draw_uniform(space: SearchSpace, rng: np.random.Generator, n: int) -> list[Arch]:
-    """`n` draws from the space's uniform distribution over valid architectures."""
-    return [space.sample_uniform(rng) for _ in range(n)]

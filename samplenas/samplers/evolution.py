@@ -9,7 +9,8 @@ A cache of canonical keys (`space.key`, the official hash on NB101) of every arc
 or scored makes sure none is proposed twice, so a budget of table queries or supernet evaluations
 is never spent on a duplicate. The first `population_size` proposals come from `init`: uniform
 sampling (default), a list of architectures (used in order, then uniform), or another sampler
-(e.g. a trained VAE, VAENAS Table 4 "evolution").
+(e.g. a trained VAE, VAENAS Table 4 "evolution"). Under a budget, a mutation or crossover child
+above it is redrawn like a repeat (up to `max_tries`), and listed seeds above it are skipped.
 """
 
 from __future__ import annotations
@@ -92,12 +93,15 @@ class EvolutionSampler(Sampler):
         return arch
 
     def _unseen(self, draw: Callable[[], Arch]) -> Arch:
-        """The first unseen architecture from `draw`, then from uniform sampling."""
+        """The first unseen architecture within the budget from `draw`, then from uniform sampling."""
         for source in (draw, lambda: self.space.sample_uniform(self.rng)):
             for _ in range(self.max_tries):
                 arch = source()
-                if not self._seen(arch):
+                if not self._seen(arch) and self.admissible(arch):
                     return self._claim(arch)
+        if self.budget is not None:
+            raise UserError(f"evolution: no unseen architecture within the budget ({self.budget.describe()}) in "
+                            f"{2 * self.max_tries} draws; the budget may admit too few")
         raise UserError(f"evolution: no unseen architecture in {2 * self.max_tries} draws; the space may be exhausted")
 
     def _initial(self, count: int) -> list[Arch]:
@@ -106,7 +110,7 @@ class EvolutionSampler(Sampler):
         if self.init_sampler is not None:
             for _ in range(self.max_tries):
                 for arch in self.init_sampler.sample(count - len(out)):
-                    if len(out) < count and not self._seen(arch):  # fair samplers return whole groups
+                    if len(out) < count and not self._seen(arch) and self.admissible(arch):  # fair: whole groups
                         out.append(self._claim(arch))
                 if len(out) == count:
                     break
@@ -131,6 +135,13 @@ class EvolutionSampler(Sampler):
         if len(self.population) > 1 and self.rng.random() < self.crossover_prob:
             return self.space.crossover(parent, self._tournament(), self.rng)
         return self.space.mutate(parent, self.rng)
+
+    def constrain(self, budget) -> EvolutionSampler:
+        """Children, listed and sampled seeds alike stay within the budget (a child above it is redrawn)."""
+        super().constrain(budget)
+        if self.init_sampler is not None:
+            self.init_sampler.constrain(budget)
+        return self
 
     # --- feedback ------------------------------------------------------------------------------
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:

@@ -17,6 +17,11 @@ non-empty one). Repair happens in two stages:
    its ops) from probabilities peaked on the row; otherwise it copies, in random order, the
    positions where the nearest valid row of the group differs until it is valid.
 Stages 2 and 3 break exactness for those rows.
+
+Under a budget, a row above it counts as invalid and goes through the same repair, so fairness
+stays exact where swaps suffice; where they do not, the repaired rows lean towards the cheap choices,
+and a choice that no architecture within the budget takes (e.g. the widest block under a tight
+parameter limit) can never be fair. `deviation` and `repaired_rows` measure how much was lost.
 `deviation(group)` measures how far a group is from exact fairness; `repaired_rows` counts the rows
 that needed stages 2-3. Some choices can never be fair: the autoencoder's first layer is never empty, and NB101's
 3-row groups hold ~10.5 edges per row where at most 9 are allowed.
@@ -55,7 +60,7 @@ class FairSampler(Sampler):
     def sample_group(self) -> list[Arch]:
         m = self.group_size
         columns = np.stack([self._fair_column(d) for d in self.space.dims], axis=1)  # [m, positions]
-        valid = [self.space.is_valid(row) for row in columns]
+        valid = [self.admissible(row) for row in columns]
         self._swap_repair(columns, valid)
         for r in np.flatnonzero(~np.array(valid)):
             columns[r] = self._edit_or_redraw(columns, int(r))
@@ -84,7 +89,7 @@ class FairSampler(Sampler):
             if columns[row, position] == columns[other, position]:
                 continue
             columns[[row, other], position] = columns[[other, row], position]
-            now_row, now_other = self.space.is_valid(columns[row]), self.space.is_valid(columns[other])
+            now_row, now_other = self.admissible(columns[row]), self.admissible(columns[other])
             if now_row + now_other >= valid[row] + valid[other]:
                 stalled = 0 if now_row + now_other > valid[row] + valid[other] else stalled
                 valid[row], valid[other] = now_row, now_other
@@ -103,23 +108,31 @@ class FairSampler(Sampler):
         for *_, position, choice in sorted(edits):
             trial = row.copy()
             trial[position] = choice
-            if self.space.is_valid(trial):
+            if self.admissible(trial):
                 return tuple(int(c) for c in trial)
         return self._walk_to_valid(columns, r)
 
     def _walk_to_valid(self, columns: np.ndarray, r: int) -> Arch:
         row = columns[r].copy()
-        valid_rows = [v for v in columns if self.space.is_valid(v)]
+        valid_rows = [v for v in columns if self.admissible(v)]
         if not valid_rows or type(self.space).sample_from_probs is not SearchSpace.sample_from_probs:
             return self._redraw_near(row)
         nearest = min(valid_rows, key=lambda v: int(np.sum(v != row)))
         for position in self.rng.permutation(np.flatnonzero(nearest != row)):
             row[position] = nearest[position]
-            if self.space.is_valid(row):
+            if self.admissible(row):
                 break
         return tuple(int(c) for c in row)
 
     def _redraw_near(self, row: np.ndarray) -> Arch:
+        """A draw near `row`; under a budget, near and uniform draws alternate until one is admitted
+        (a row far above the budget has no admitted architecture near it)."""
+        tries = iter(range(1 << 62))
+        return self.draw_admitted(
+            lambda: self._draw_near(row) if next(tries) % 2 == 0 else self.space.sample_uniform(self.rng),
+            "repair draws")
+
+    def _draw_near(self, row: np.ndarray) -> Arch:
         probs = []
         for choice, d in zip(row, self.space.dims):
             p = np.full(d, self.repair_mix / d)

@@ -7,8 +7,9 @@ The logits learn two ways:
   validation loss is backpropagated and `step()` applies the optimiser;
 - score feedback: `observe()` takes one REINFORCE step, advantage = score minus a moving-average
   baseline.
-Invalid draws are redrawn (the softmax conditioned on validity); after `max_redraws` invalid draws
-the space's own decoding rule `space.sample_from_probs` makes the architecture (a repair).
+Invalid draws (and, under a budget, draws above it) are redrawn (the softmax conditioned on validity
+and budget); after `max_redraws` such draws the space's own decoding rule `space.sample_from_probs`
+makes the architecture (a repair), redrawn until the budget admits it.
 """
 
 from __future__ import annotations
@@ -93,10 +94,10 @@ class LogitSampler(Sampler):
     def _valid_draw(self, relaxed, pick) -> Arch:
         for _ in range(self.max_redraws):
             arch = pick(relaxed(), self.rng)
-            if self.space.is_valid(arch):
+            if self.admissible(arch):
                 return arch
-        probs = relaxed()
-        return self.space.sample_from_probs([p[:d] for p, d in zip(probs, self.space.dims)], self.rng)
+        probs = [p[:d] for p, d in zip(relaxed(), self.space.dims)]
+        return self.draw_admitted(lambda: self.space.sample_from_probs(probs, self.rng), "repaired draws")
 
     def relaxed(self) -> torch.Tensor:
         """The differentiable [positions, choices] distribution the gates are taken from."""

@@ -54,10 +54,16 @@ class MixtureSampler(Sampler):
     def sample(self, n: int) -> list[Arch]:
         learned = self.rng.random(self.check_count(n)) < self.epsilon
         from_inner = iter(self.inner.sample(int(learned.sum())))
-        out = [next(from_inner) if use else self.space.sample_uniform(self.rng) for use in learned]
+        out = [next(from_inner) if use else self.draw_uniform(1)[0] for use in learned]
         if self.auto_step:
             self.step()
         return out
+
+    def constrain(self, budget) -> MixtureSampler:
+        """Both parts propose within the budget: the mixture of the two conditioned laws."""
+        super().constrain(budget)
+        self.inner.constrain(budget)
+        return self
 
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
         self.inner.observe(archs, scores)

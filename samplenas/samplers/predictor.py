@@ -139,7 +139,8 @@ class PredictorSampler(Sampler):
         if self.mutate_top:
             ranked = sorted(self.observations, key=lambda item: -item[1])[: self.mutate_top]
             parents = self.rng.integers(len(ranked), size=self.pool * n)
-            drawn.extend(self.space.mutate(ranked[int(i)][0], self.rng) for i in parents)
+            mutants = [self.space.mutate(ranked[int(i)][0], self.rng) for i in parents]
+            drawn.extend(arch for arch in mutants if self.budget is None or self.budget.admits(arch))
         fresh: dict[str, Arch] = {}
         for arch in drawn:
             key = self.space.key(arch)
@@ -158,6 +159,12 @@ class PredictorSampler(Sampler):
         model = MLPEnsemble(x.shape[1], self.members, self.hidden, self.torch_rng)
         model.fit(x, y, self.steps, self.lr, self.weight_decay)
         return model
+
+    def constrain(self, budget) -> PredictorSampler:
+        """The proposer draws within the budget and mutations above it never enter the pool."""
+        super().constrain(budget)
+        self.inner.constrain(budget)
+        return self
 
     # --- feedback ------------------------------------------------------------------------------
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:

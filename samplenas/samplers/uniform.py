@@ -3,12 +3,13 @@ sampler is compared with."""
 
 from __future__ import annotations
 
-from samplenas.samplers.base import Sampler, draw_uniform
+from samplenas.samplers.base import Sampler
 from samplenas.spaces.base import Arch, SearchSpace
 
 
 class UniformSampler(Sampler):
-    """Each architecture drawn independently by `space.sample_uniform`; feedback is ignored."""
+    """Each architecture drawn independently by `space.sample_uniform`; feedback is ignored. Under a
+    budget: uniform over the admitted architectures (rejection keeps uniformity)."""
 
     name = "uniform"
 
@@ -16,4 +17,4 @@ class UniformSampler(Sampler):
         super().__init__(space, seed)
 
     def sample(self, n: int) -> list[Arch]:
-        return draw_uniform(self.space, self.rng, self.check_count(n))
+        return self.draw_uniform(self.check_count(n))

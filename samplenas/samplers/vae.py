@@ -9,7 +9,9 @@ pair observed so far, for `iters` minibatch steps (Algorithm 1); `observe()` run
 unless `fit_on_observe=False`, in which case call `fit()` yourself. Sampling draws z ~ N(0, I),
 decodes per-position probabilities in one batch and turns each into a valid architecture with
 `space.sample_from_probs` (NB101: the A.5 rule, top 9 decoded edges, redrawn until connected).
-Before any training `sample()` is uniform.
+Before any training `sample()` is uniform. Under a budget, a decoded architecture above it is
+replaced by decodings of fresh latents until one is admitted (the decoder's law conditioned on the
+budget).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from samplenas.errors import UserError
-from samplenas.samplers.base import Sampler, draw_uniform
+from samplenas.samplers.base import Sampler
 from samplenas.spaces.base import Arch, SearchSpace
 
 
@@ -111,12 +113,17 @@ class VAESampler(Sampler):
     def sample(self, n: int) -> list[Arch]:
         n = self.check_count(n)
         if self.rounds == 0:
-            return draw_uniform(self.space, self.rng, n)
-        dims = self.space.dims
-        return [
-            self.space.sample_from_probs([p[:d] for p, d in zip(probs, dims)], self.rng)
-            for probs in self.decode_probs(n)
-        ]
+            return self.draw_uniform(n)
+        out = []
+        for probs in self.decode_probs(n):
+            arch = self._from_probs(probs)
+            if not self.admissible(arch):  # over budget: decode fresh latents until one is admitted
+                arch = self.draw_admitted(lambda: self._from_probs(self.decode_probs(1)[0]), "decoder draws")
+            out.append(arch)
+        return out
+
+    def _from_probs(self, probs: np.ndarray) -> Arch:
+        return self.space.sample_from_probs([p[:d] for p, d in zip(probs, self.space.dims)], self.rng)
 
     # --- learning ------------------------------------------------------------------------------
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:

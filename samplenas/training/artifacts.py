@@ -43,7 +43,7 @@ class TopFile:
     path: Path
     kind: str  # "search", "evolve", "pbt", "dnc" or "list" (a bare JSON list of architectures)
     space: str | None
-    best: str  # the best entry's architecture: readable form or comma-separated ints
+    best: str  # the chosen entry's architecture (the best unless a point was asked): readable form or ints
     recipe: dict = field(default_factory=dict)
     data: str | None = None
     data_dir: str | None = None
@@ -59,12 +59,13 @@ class TopFile:
         return space or self.space
 
 
-def read_top(path: str | Path) -> TopFile:
+def read_top(path: str | Path, point: int = 0) -> TopFile:
     """The architectures file at `path` (see `TopFile`); one UserError line for anything unreadable.
 
     Accepts a list of entries, or an object with the list under "top" or "architectures" and optionally
     the run's "space"; an entry is the architecture text, a list of ints, or an object holding either
-    under "arch".
+    under "arch". `best` is entry `point` (0: the first, the best of a top.json; on a pareto.json front,
+    the cheapest).
     """
     path = Path(path)
     if not path.is_file():
@@ -73,11 +74,13 @@ def read_top(path: str | Path) -> TopFile:
     entries = top.get("top", top.get("architectures")) if isinstance(top, dict) else top
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{path}: no architectures found (expected a list under 'top' or 'architectures')")
-    best = entries[0].get("arch") if isinstance(entries[0], dict) else entries[0]
+    if not 0 <= point < len(entries):
+        raise UserError(f"--point {point} is not in {path}: it lists points 0..{len(entries) - 1}")
+    best = entries[point].get("arch") if isinstance(entries[point], dict) else entries[point]
     if isinstance(best, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in best):
         best = ",".join(str(v) for v in best)
     if not isinstance(best, str):
-        raise UserError(f"{path}: the first entry holds no architecture")
+        raise UserError(f"{path}: {'the first entry' if point == 0 else f'entry {point}'} holds no architecture")
     if not isinstance(top, dict):
         return TopFile(path, "list", None, best)
     space = _optional(top, "space", str, path)

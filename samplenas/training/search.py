@@ -8,7 +8,8 @@ supernet after BN recalibration on a few training batches, on the validation spl
 Objective (to minimise), Deep-n-Cheap (Vinay et al.) eq. 1-2: f = f_p + w_c * c / c0, where
 f_p = 1 - validation accuracy (validation MSE for autoencoders), c = parameters or multiply-adds
 of the architecture and c0 a reference cost (default: the largest cost in the initial population,
-DnC's "high-complexity config"). Hard limits reject a candidate before it is scored.
+DnC's "high-complexity config"). Hard limits (a `Budget`: the search's own, else the one the run was
+trained under) keep the evolution's proposals within them, so no query is spent above the budget.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from samplenas.errors import UserError
 from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
+from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES, default_search_scorer
 from samplenas.training.scorers import RunScorer, scorer_parts
@@ -41,8 +43,10 @@ class SearchConfig:
     cost_weight: float = 0.0  # w_c
     cost_metric: str = "params"
     cost_ref: float | None = None  # c0
-    max_params: int | None = None
+    max_params: int | None = None  # limits; none given: the limits the run was trained under
     max_macs: int | None = None
+    max_latency_ms: float | None = None
+    latency_table: str | None = None
     top: int = 5
     seed: int = 0
     max_rejections: int = 2000
@@ -76,12 +80,15 @@ class SupernetSearch:
         self.scorer = RunScorer(trainer, name, seed=self.config.seed)
         self.space = trainer.space
         self.progress = progress
+        limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
+        given = any(value is not None for value in limits)
+        self.budget = supernet_budget(trainer.supernet, *limits) if given else trainer.budget
         seeds = None
         if config.seeds == "sampler":  # drawn up front: a fair sampler returns whole groups, not n
             seeds = learned_part(trainer.sampler).sample(config.population)[: config.population]
         self.evolution = EvolutionSampler(self.space, seed=config.seed, variant="mu_plus_lambda",
                                           population_size=config.population, tournament_size=config.tournament_size,
-                                          crossover_prob=config.crossover_prob, init=seeds)
+                                          crossover_prob=config.crossover_prob, init=seeds).constrain(self.budget)
         self.results: list[dict] = []
         self.generations: list[dict] = []
         self.cost_ref = config.cost_ref
@@ -92,14 +99,10 @@ class SupernetSearch:
     def within_limits(self, arch: Arch) -> bool:
         if self.space.is_degenerate(arch) and not self.config.keep_degenerate:
             return False
-        if self.config.max_params is None and self.config.max_macs is None:
-            return True
-        cost = self.cost(arch)
-        return ((self.config.max_params is None or cost["params"] <= self.config.max_params)
-                and (self.config.max_macs is None or cost["macs"] <= self.config.max_macs))
+        return self.budget is None or self.budget.admits(arch)
 
     def propose(self, n: int) -> list[Arch]:
-        """`n` unseen architectures within the hard limits."""
+        """`n` unseen architectures within the budget (the evolution proposes no other) that compute something."""
         out: list[Arch] = []
         rejected = 0
         while len(out) < n:
@@ -109,8 +112,8 @@ class SupernetSearch:
                 continue
             rejected += 1
             if rejected > self.config.max_rejections:
-                raise UserError(f"search: {rejected} candidates in a row broke --max-params/--max-macs or "
-                                "computed no operation; relax the limits (or --keep-degenerate)")
+                raise UserError(f"search: {rejected} candidates in a row computed no operation "
+                                "(pass --keep-degenerate to score them)")
         return out
 
     def objective(self, metrics: dict, cost: dict | None) -> float:
@@ -187,7 +190,8 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
-                      "cost_ref": searcher.cost_ref, "max_params": config.max_params, "max_macs": config.max_macs},
+                      "cost_ref": searcher.cost_ref,
+                      "budget": dict(searcher.budget.limits) if searcher.budget else {}},
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
         "scorer": searcher.scorer.name, "evaluation": scoring_settings(trainer),
         "generations": searcher.generations, "top": top,

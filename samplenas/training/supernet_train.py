@@ -10,6 +10,9 @@ Gradient mode (Algorithm 3): each step is a weight step on a training batch foll
 architecture step: the sampler's straight-through gates carry the validation loss of a drawn path
 back to its logits (`sample_with_gates` / `step`, the Gumbel and multinomial samplers).
 
+Budget (`max_params`, `max_macs`, `max_latency_ms`): the sampler proposes only architectures within
+it, so the shared weights are trained on the paths a user deploying under that budget can use.
+
 Exact resume: a checkpoint holds the weights, optimiser, sampler state, every global RNG and the
 data streams' (epoch, position); the learning rate is a pure function of the step and per-step
 noise comes from `step_generator(seed, step)`. A run killed at any point and resumed from its last
@@ -49,6 +52,7 @@ from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training.batches import in_memory_format
+from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
 from samplenas.training.data import load_dataset
 from samplenas.training.distributed import (
@@ -200,7 +204,9 @@ class SupernetTrainer:
         if config.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         self.space = self.supernet.space
-        self.sampler = make_sampler(config, self.space)
+        self.budget = supernet_budget(self.supernet, config.max_params, config.max_macs, config.max_latency_ms,
+                                      config.latency_table)
+        self.sampler = make_sampler(config, self.space).constrain(self.budget)
         self.raises_epsilon = getattr(self.sampler, "name", "") == "mixture" and not self.sampler.auto_step
         if config.mode == "gradient" and not hasattr(learned_part(self.sampler), "sample_with_gates"):
             raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "

@@ -63,6 +63,11 @@ class TrainConfig:
     eval_examples: int = 256  # validation examples per architecture
     eval_batch_size: int = 256
     bn_batches: int = 2  # training batches for BN recalibration before each evaluation (0 = off)
+    # budget: the sampler proposes only architectures within it, so only those paths are trained
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_latency_ms: float | None = None
+    latency_table: str | None = None  # the latency lookup table (`samplenas latency`) predicting latency_ms
     # gradient mode (Algorithm 3)
     arch_lr: float = 3e-3
     # data and bookkeeping
@@ -124,6 +129,11 @@ class TrainConfig:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.epsilon_inc is not None and not 0 <= self.epsilon_inc <= 1:
             raise UserError(f"epsilon_inc must be in [0, 1], got {self.epsilon_inc}")
+        for name in ("max_params", "max_macs", "max_latency_ms"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
+        if (self.max_latency_ms is None) != (self.latency_table is None):
+            raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()
         if (task == "classification") == (self.space == "autoencoder"):
             raise UserError(f"task {task!r} does not fit space {self.space!r} "

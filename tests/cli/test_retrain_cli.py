@@ -137,5 +137,6 @@ def test_retrain_from_a_population_result_takes_its_data_set(tmp_path, capsys, k
     result.write_text(json.dumps({**json.loads(result.read_text()), "data_dir": str(tmp_path / "mnist")}))
     assert main([*args[:4], str(tmp_path / "out2"), *args[5:]]) == 0
     printed = capsys.readouterr().out.splitlines()[0]
-    assert printed == f"retrain: using data=mnist data_dir={tmp_path / 'mnist'} network={{\"max_layers\": 2}} from {result}"
+    assert printed == (f"retrain: using data=mnist data_dir={tmp_path / 'mnist'} network={{\"max_layers\": 2}} "
+                       f"from {result}")
     assert retrained["settings"]["max_layers"] == 2

@@ -1,0 +1,95 @@
+"""Budgets from the command line: the supernet trains only within them, search keeps them, and a budget
+that admits nothing is one line of error before any file is written."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from samplenas.cli import main
+from samplenas.errors import UserError
+from samplenas.training.budgets import latency_cost, make_budget
+from samplenas.training.supernet_train import SupernetTrainer
+from samplenas.training.train_config import TrainConfig
+
+TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
+TRAIN = ["train", "--space", "nb101", "--sampler", "uniform", "--steps", "4", "--batch-size", "8", "--eval-every", "2",
+         "--eval-archs", "2", "--eval-examples", "16", "--bn-batches", "1", "--network", json.dumps(TINY_NB101),
+         "--quiet"]
+
+
+@pytest.fixture
+def fake_hardware(monkeypatch):
+    """A stand-in for samplenas.hardware whose latency is 0.1 ms per unit of the choices' sum."""
+    class LatencyModel:
+        def __init__(self, path):
+            self.path = path
+
+        @classmethod
+        def load(cls, path):
+            return cls(path)
+
+        def predict(self, arch):
+            return 0.1 * sum(arch)
+
+    module = types.ModuleType("samplenas.hardware")
+    module.LatencyModel = LatencyModel
+    monkeypatch.setitem(sys.modules, "samplenas.hardware", module)
+
+
+def test_latency_cost_reads_the_latency_model(fake_hardware):
+    assert latency_cost("table.json")((1, 2, 3)) == {"latency_ms": pytest.approx(0.6)}
+    budget = make_budget(None, max_latency_ms=0.5, latency_table="table.json")
+    assert budget.admits((1, 2, 2)) and not budget.admits((1, 2, 3))
+
+
+def test_latency_without_the_hardware_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "samplenas.hardware", None)  # import fails
+    with pytest.raises(UserError, match="needs samplenas.hardware"):
+        latency_cost("table.json")
+
+
+def test_limits_go_together():
+    assert make_budget(None) is None
+    with pytest.raises(UserError, match="--max-latency-ms and --latency-table go together"):
+        make_budget(None, max_latency_ms=3.0)
+    with pytest.raises(UserError, match="latency_table go together"):
+        TrainConfig(space="nb101", sampler="uniform", max_latency_ms=3.0).check()
+
+
+def test_supernet_trains_only_within_the_budget(tmp_path, fake_hardware):
+    probe = SupernetTrainer(TrainConfig(space="nb101", sampler="uniform", network=TINY_NB101, limit=64),
+                            progress=False)
+    rng = np.random.default_rng(0)
+    costs = sorted(probe.supernet.cost(probe.space.sample_uniform(rng))["params"] for _ in range(6))
+    limit = costs[3]
+    config = TrainConfig(space="nb101", sampler="uniform", network=TINY_NB101, limit=64, steps=4, batch_size=8,
+                         eval_every=2, eval_archs=2, eval_examples=16, bn_batches=1, max_params=limit,
+                         max_latency_ms=100.0, latency_table="table.json")
+    trainer = SupernetTrainer(config, progress=False)
+    drawn = []
+    sample = trainer.sampler.sample
+    trainer.sampler.sample = lambda n: drawn.extend(sample(n)) or drawn[-n:]
+    trainer.train(tmp_path / "run")
+    assert len(drawn) == 4 + 2 * 2
+    assert all(trainer.supernet.cost(arch)["params"] <= limit for arch in drawn)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_params"] == limit
+
+
+def test_search_keeps_the_run_budget_unless_given_its_own(tmp_path):
+    assert main([*TRAIN, "--out", str(tmp_path), "--max-params", "40000"]) == 0
+    assert main(["search", "--run", str(tmp_path), "--population", "3", "--generations", "1", "--children", "2",
+                 "--quiet", "--scorer", "supernet"]) == 0
+    report = json.loads((tmp_path / "top.json").read_text())
+    assert report["objective"]["budget"] == {"params": 40000}
+    assert all(entry["params"] <= 40000 for entry in report["top"])
+
+
+def test_impossible_budget_is_refused_before_any_file(tmp_path, refused):
+    err = refused([*TRAIN, "--out", tmp_path / "run", "--max-params", "10"], tmp_path,
+                  "admitted none of 50 draws from the nb101 space")
+    assert "raise --max-params" in err
