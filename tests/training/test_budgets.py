@@ -33,6 +33,9 @@ def fake_hardware(monkeypatch):
         def load(cls, path):
             return cls(path)
 
+        def require(self, space=None, network=None):
+            pass
+
         def predict(self, arch):
             return 0.1 * sum(arch)
 
@@ -93,3 +96,29 @@ def test_impossible_budget_is_refused_before_any_file(tmp_path, refused):
     err = refused([*TRAIN, "--out", tmp_path / "run", "--max-params", "10"], tmp_path,
                   "admitted none of 50 draws from the nb101 space")
     assert "raise --max-params" in err
+
+
+def test_a_measured_latency_table_bounds_training_and_must_match_the_network(tmp_path, refused):
+    """The real samplenas.hardware: a table measured for the supernet's own settings (the digits' shape
+    included) bounds every trained subnet; a table of another network size is refused in one line."""
+    from samplenas.hardware import LatencyModel
+
+    digits = {**TINY_NB101, "in_channels": 1, "num_classes": 10, "image_size": 8}
+    table = tmp_path / "table.json"
+    assert main(["latency", "measure", "--space", "nb101", "--network", json.dumps(digits), "--warmup", "0",
+                 "--repeats", "2", "--rounds", "1", "--calibrate", "3", "--threads", "1", "-o", str(table)]) == 0
+    model = LatencyModel.load(table)
+    rng = np.random.default_rng(0)
+    limit = float(np.median([model.predict(model.space.sample(rng)) for _ in range(20)]))
+    config = TrainConfig(space="nb101", sampler="uniform", network=TINY_NB101, limit=64, steps=4, batch_size=8,
+                         eval_every=2, eval_archs=2, eval_examples=16, bn_batches=1, max_latency_ms=limit,
+                         latency_table=str(table))
+    trainer = SupernetTrainer(config, progress=False)
+    drawn = []
+    sample = trainer.sampler.sample
+    trainer.sampler.sample = lambda n: drawn.extend(sample(n)) or drawn[-n:]
+    trainer.train(tmp_path / "run")
+    assert drawn and all(model.predict(arch) <= limit for arch in drawn)
+    wider = json.dumps({**TINY_NB101, "stem_channels": 16})
+    refused([*TRAIN[:-3], "--network", wider, "--quiet", "--out", tmp_path / "wide", "--max-latency-ms", str(limit),
+             "--latency-table", table], tmp_path, "was measured for stem_channels=8, not 16")
