@@ -69,10 +69,6 @@ def settings_of(args):
 def run(args) -> int:
     if args.out is None:
         raise UserError("--out is required")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if args.stop_after is not None and args.stop_after < 0:
-        raise UserError(f"--stop-after must be >= 0, got {args.stop_after}")
     given = [flag for flag, dest, *_ in SETTING_FLAGS if getattr(args, dest) is not None] + \
         (["--config"] if args.config else [])
     if args.resume and given:

@@ -66,7 +66,8 @@ def _label_hash(out_edges: int, in_edges: int, label: int) -> str:
 
 
 @functools.lru_cache(maxsize=HASH_CACHE_SIZE)
-def _cell_hash(matrix: bytes | np.ndarray, dtype: str | None, ops: tuple[str, ...], canonical_ops: tuple[str, ...]) -> str:
+def _cell_hash(matrix: bytes | np.ndarray, dtype: str | None, ops: tuple[str, ...],
+               canonical_ops: tuple[str, ...]) -> str:
     """`hash_module` of a pruned cell given by its exact form (matrix bytes and dtype, op names;
     dtype None: `matrix` is the array itself, for the uncached call).
 
