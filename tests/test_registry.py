@@ -26,6 +26,20 @@ def test_every_registered_name_resolves(registry):
 
 
 def test_every_space_has_a_supernet():
+    import samplenas.population  # noqa: F401  (registers "dnc")
+
     assert set(SPACES.names()) <= set(SUPERNETS.names())
     # Deep-n-Cheap networks are buildable (retrain, evaluate) but not a sampler-facing space (docs/reference/spaces.md)
     assert set(SUPERNETS.names()) - set(SPACES.names()) == {"dnc"}
+
+
+def test_the_population_floor_registers_dnc_and_the_cli_imports_it():
+    """The supernet floor never names a population class; importing the CLI (or population) adds "dnc"."""
+    import subprocess
+    import sys
+
+    code = ("import samplenas.supernet as s; assert 'dnc' not in s.SUPERNETS.names(); "
+            "import samplenas.cli; n = s.SUPERNETS['dnc'](num_classes=3, in_channels=1, image_size=8); "
+            "assert type(n).__module__ == 'samplenas.population.dnc_space'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -20,12 +20,10 @@ import warnings
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from samplenas.benchmarks.nasbench101_convert import FORMAT
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names
-from samplenas.benchmarks.table_schema import check_table
+from samplenas.benchmarks.table_schema import read_table
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import CANONICAL_OPS, MAX_EDGES, NUM_VERTICES, ModelSpec, spec_problem
 
@@ -64,23 +62,14 @@ class NASBench101:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"{self.path}: no such table (make one with `samplenas nb101 convert`)")
-        check_table(self.path)  # datasets, shapes, dtypes and attributes: one-line UserError if off
-        try:
-            with h5py.File(self.path, "r") as h5:
-                if h5.attrs.get("format") != FORMAT:
-                    raise UserError(f"{self.path}: not a NAS-Bench-101 table written by `samplenas nb101 convert`")
-                self.budgets = tuple(int(b) for b in h5.attrs["budgets"])
-                self.source = str(h5.attrs.get("source", ""))
-                self._hashes = self._map(h5["hash"])
-                self._num_vertices = self._map(h5["num_vertices"])
-                self._adjacency = self._map(h5["adjacency"])
-                self._ops = self._map(h5["ops"])
-                self._params = self._map(h5["trainable_parameters"])
-                self._repeats = self._map(h5["repeats"])
-                self._metrics = {name: self._map(h5["metrics"][name]) for name in METRIC_COLUMNS}
-                self._extra = {name: self._map(ds) for name, ds in h5.get("extra", {}).items()}
-        except OSError as err:
-            raise UserError(f"{self.path}: not a readable HDF5 table ({err})") from None
+        table = read_table(self.path)  # opened once: one-line UserError if anything is off
+        self.budgets, self.source = table.budgets, table.source
+        columns = table.columns
+        self._hashes, self._num_vertices = columns["hash"], columns["num_vertices"]
+        self._adjacency, self._ops = columns["adjacency"], columns["ops"]
+        self._params, self._repeats = columns["trainable_parameters"], columns["repeats"]
+        self._metrics = {name: columns[f"metrics/{name}"] for name in METRIC_COLUMNS}
+        self._extra = table.extra()
         self._rng = np.random.default_rng(seed)
         self.valid_epochs = set(self.budgets)
         self.config = {"module_vertices": NUM_VERTICES, "max_edges": MAX_EDGES,
@@ -91,14 +80,6 @@ class NASBench101:
         self.fixed_statistics = _HashMapping(self, self._fixed)
         self.computed_statistics = _HashMapping(self, self._computed)
         self.reset_budget_counters()
-
-    def _map(self, dataset: h5py.Dataset) -> np.ndarray:
-        """Memory-map a contiguous dataset (pages load on first touch); read anything else."""
-        offset = dataset.id.get_offset()
-        if offset is None or dataset.chunks is not None or dataset.size == 0:
-            return dataset[()]
-        mapped = np.memmap(self.path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
-        return np.asarray(mapped)  # a plain ndarray view: memmap's subclass overhead slows every index
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -268,7 +249,7 @@ class NASBench101:
             key = module_hash.encode("ascii")
         else:
             return None
-        row = int(np.searchsorted(self._hashes, key))
+        row = int(self._hashes.searchsorted(key))
         return row if row < len(self._hashes) and self._hashes[row] == key else None
 
     def _computed(self, row: int) -> dict[int, list[dict]]:

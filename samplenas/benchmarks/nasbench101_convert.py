@@ -31,14 +31,11 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from samplenas.benchmarks.file_kind import NPZ, file_kind
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, NUM_VERTICES, PADDING_CODE, parse_record
-from samplenas.benchmarks.table_schema import check_record
+from samplenas.benchmarks.table_schema import FORMAT, VERSION, check_record
 from samplenas.benchmarks.tfrecord import iter_records
 from samplenas.errors import UserError
-
-FORMAT = "samplenas-nasbench101"
-VERSION = 1
-_NPZ_MAGIC = b"PK\x03\x04"
 
 
 @dataclass
@@ -62,9 +59,7 @@ def convert(source: str | Path, output: str | Path, progress: bool = True) -> di
     if not source.is_file():
         raise UserError(f"{source}: no such file")
     start = time.perf_counter()
-    with source.open("rb") as stream:
-        is_npz = stream.read(4) == _NPZ_MAGIC
-    table = read_npz(source) if is_npz else read_tfrecord(source, progress)
+    table = read_npz(source) if file_kind(source) == NPZ else read_tfrecord(source, progress)
     write_table(table, output, source=source.name)
     return {
         "cells": len(table.hashes),

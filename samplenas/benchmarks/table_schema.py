@@ -1,29 +1,33 @@
-"""Schema checks at the NAS-Bench-101 boundary: the HDF5 table when it opens, each tfrecord row when parsed.
+"""The NAS-Bench-101 HDF5 table format: its name, the checks when a table opens, and each tfrecord row's.
 
 A table with a missing dataset, a wrong shape or a wrong dtype used to surface as a KeyError or an
-IndexError deep inside a study; a hash column of the wrong type was accepted silently. `check_table`
-reads only the header plus the small integer columns and raises one UserError line such as
-"T.h5: not a samplenas NB101 table: missing dataset 'ops'". `check_record` is applied to every parsed
-tfrecord row (after the protobuf decoding): ASCII hex hash, an epoch count that fits the table, and an
-adjacency matrix that is a DAG in topological order (strictly upper triangular).
+IndexError deep inside a study; a hash column of the wrong type was accepted silently. `read_table`
+opens the file once, checks the header and the small integer columns, and returns every column
+ready to use (the small ones as read, the large ones memory-mapped), or raises one UserError line
+such as "T.h5: not a samplenas NB101 table: missing dataset 'ops'". `check_record` is applied to
+every parsed tfrecord row (after the protobuf decoding): ASCII hex hash, an epoch count that fits
+the table, and an adjacency matrix that is a DAG in topological order (strictly upper triangular).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from samplenas.benchmarks.file_kind import HDF5, NPZ, file_kind
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, PADDING_CODE, Record
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import NUM_VERTICES
 
-NPZ_MAGIC = b"PK\x03\x04"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+FORMAT = "samplenas-nasbench101"  # the `format` attribute of every table `samplenas nb101 convert` writes
+VERSION = 1
 MAX_EPOCHS = 1_000_000
 HASH = re.compile(r"[0-9a-f]{32}", re.ASCII)
+CHECKED_VALUES = ("num_vertices", "ops", "repeats")  # read whole to check their ranges (they index other arrays)
 
 # dataset -> (shape with N rows, B budgets, R repeats as letters; accepted dtype kinds)
 DATASETS = {
@@ -38,29 +42,64 @@ DATASETS = {
 KIND_NAMES = {"S": "byte strings", "iu": "integers", "i": "signed integers", "fiu": "numbers", "f": "floats"}
 
 
-def check_table(path: str | Path) -> None:
-    """UserError (one line) unless `path` is a complete table written by `samplenas nb101 convert`."""
-    path = Path(path)
-    with path.open("rb") as f:
-        magic = f.read(8)
-    if magic.startswith(NPZ_MAGIC):
-        raise UserError(f"{path} is an npz table; convert it first: samplenas nb101 convert {path} -o TABLE.h5")
-    if magic != HDF5_MAGIC:
-        raise UserError(f"{path}: not an HDF5 file (make a table with `samplenas nb101 convert`)")
-    from samplenas.benchmarks.nasbench101_convert import FORMAT  # (convert imports check_record from here)
+@dataclass(frozen=True)
+class TableColumns:
+    """A checked table: its attributes and every dataset by name ("hash", "metrics/final_test_accuracy",
+    "extra/flops_thop", ...), memory-mapped where the file stores it contiguously."""
 
-    bad = f"{path}: not a samplenas NB101 table:"
+    budgets: tuple[int, ...]
+    source: str
+    columns: dict[str, np.ndarray]
+
+    def extra(self) -> dict[str, np.ndarray]:
+        """Per-cell columns only the source had (e.g. flops_thop), by their short name."""
+        return {name.removeprefix("extra/"): values for name, values in self.columns.items()
+                if name.startswith("extra/")}
+
+
+def read_table(path: str | Path) -> TableColumns:
+    """The table at `path`, opened once and checked; UserError (one line) unless `samplenas nb101 convert`
+    wrote it completely."""
+    path = Path(path)
     try:
         with h5py.File(path, "r") as h5:
-            _check_open(h5, bad, FORMAT)
+            return _read_open(h5, path, f"{path}: not a samplenas NB101 table:")
     except OSError as err:
+        kind = file_kind(path)
+        if kind == NPZ:
+            raise UserError(f"{path} is an npz table; convert it first: samplenas nb101 convert {path} -o TABLE.h5") \
+                from None
+        if kind != HDF5:
+            raise UserError(f"{path}: not an HDF5 file (make a table with `samplenas nb101 convert`)") from None
         raise UserError(f"{path}: not a readable HDF5 table ({(str(err).splitlines() or [''])[0]})") from None
 
 
-def _check_open(h5: h5py.File, bad: str, fmt: str) -> None:
+def _read_open(h5: h5py.File, path: Path, bad: str) -> TableColumns:
     found = h5.attrs.get("format")
-    if not (isinstance(found, str) and found == fmt):
-        raise UserError(f"{bad} format attribute is {_short(found)}, expected {fmt!r}")
+    if not (isinstance(found, str) and found == FORMAT):
+        raise UserError(f"{bad} format attribute is {_short(found)}, expected {FORMAT!r}")
+    budgets = _check_layout(h5, bad)
+    columns = {name: h5[name][()] for name in CHECKED_VALUES}
+    _check_values(columns, bad, h5[f"metrics/{METRIC_COLUMNS[0]}"].shape[2])
+    for name in DATASETS:
+        if name not in columns:
+            columns[name] = _map(h5[name], path)
+    for name, dataset in (h5.get("extra") or {}).items():
+        columns[f"extra/{name}"] = _map(dataset, path)
+    return TableColumns(tuple(int(b) for b in budgets), str(h5.attrs.get("source", "")), columns)
+
+
+def _map(dataset: h5py.Dataset, path: Path) -> np.ndarray:
+    """Memory-map a contiguous dataset (pages load on first touch); read anything else."""
+    offset = dataset.id.get_offset()
+    if offset is None or dataset.chunks is not None or dataset.size == 0:
+        return dataset[()]
+    mapped = np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+    return np.asarray(mapped)  # a plain ndarray view: memmap's subclass overhead slows every index
+
+
+def _check_layout(h5: h5py.File, bad: str) -> np.ndarray:
+    """Attributes, dataset names, dtypes and shapes (reads no data); returns the budgets."""
     if "budgets" not in h5.attrs:
         raise UserError(f"{bad} missing attribute 'budgets'")
     budgets = np.asarray(h5.attrs["budgets"])
@@ -84,23 +123,22 @@ def _check_open(h5: h5py.File, bad: str, fmt: str) -> None:
                                 f"(shape {_shape(shape)})")
     if sizes["N"] == 0 or sizes["R"] == 0:
         raise UserError(f"{bad} it holds no cells")
-    _check_values(h5, bad, sizes)
     for name, dataset in (h5.get("extra") or {}).items():
         if not isinstance(dataset, h5py.Dataset) or dataset.shape != (sizes["N"],) or dataset.dtype.kind not in "fiu":
             raise UserError(f"{bad} extra column {name!r} is not one number per cell")
+    return budgets
 
 
-def _check_values(h5: h5py.File, bad: str, sizes: dict[str, int]) -> None:
+def _check_values(columns: dict[str, np.ndarray], bad: str, num_repeats: int) -> None:
     """Ranges of the small integer columns that index into other arrays."""
-    nv = h5["num_vertices"][()]
+    nv = columns["num_vertices"]
     if nv.min() < 2 or nv.max() > NUM_VERTICES:
         raise UserError(f"{bad} dataset 'num_vertices' must lie in 2..{NUM_VERTICES}")
-    ops = h5["ops"][()]
+    ops = columns["ops"]
     if ops.min() < PADDING_CODE or ops.max() > 2:
         raise UserError(f"{bad} dataset 'ops' must hold op codes in {PADDING_CODE}..2")
-    repeats = h5["repeats"][()]
-    if repeats.max() > sizes["R"]:
-        raise UserError(f"{bad} dataset 'repeats' counts more repeats than the metric arrays hold ({sizes['R']})")
+    if columns["repeats"].max() > num_repeats:
+        raise UserError(f"{bad} dataset 'repeats' counts more repeats than the metric arrays hold ({num_repeats})")
 
 
 def _short(value) -> str:

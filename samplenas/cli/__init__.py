@@ -8,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 
+import samplenas.population  # noqa: F401  (registers the "dnc" networks that retrain, evaluate, export build)
 from samplenas.cli.threads import apply_threads
 from samplenas.cli.validate import check_args
 from samplenas.errors import InvalidArchitecture, UserError

@@ -83,10 +83,6 @@ def run(args) -> int:
         raise UserError("--out is required")
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite exclude each other")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if args.stop_after is not None and args.stop_after < 0:
-        raise UserError(f"--stop-after must be >= 0, got {args.stop_after}")
     given = [flag for flag, dest, *_ in SETTING_FLAGS if getattr(args, dest) is not None] + \
         (["--config"] if args.config else [])
     if args.resume and given:

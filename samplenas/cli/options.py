@@ -12,6 +12,22 @@ from samplenas.spaces import SPACES
 from samplenas.training.choices import DATASETS
 
 
+class RenamedFlag(argparse.Action):
+    """A flag that was renamed: giving it is a one-line command-line error naming the new flag (`const`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is now {self.const}")
+
+
+LOADER_WORKERS_RENAMED = "--loader-workers (data loader processes; --workers names Ray workers in evolve, pbt, dnc)"
+
+
+def add_renamed_workers(parser) -> None:
+    """`--workers` of train and retrain became `--loader-workers`: one meaning per flag name."""
+    parser.add_argument("--workers", action=RenamedFlag, dest=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        const=LOADER_WORKERS_RENAMED)
+
+
 def spaces_text() -> str:
     return ", ".join(SPACES.names())
 

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from samplenas.cli.options import datasets_text
+from samplenas.cli.options import add_renamed_workers, datasets_text
 from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
@@ -75,7 +75,10 @@ def register(subparsers) -> None:
                    help="train on a seeded class-stratified draw of N training examples (validation is held out "
                         "of them; the test set stays whole: low-data studies)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out")
-    p.add_argument("--workers", type=int, default=0, help="data loader processes (resume stays exact with any number)")
+    p.add_argument("--loader-workers", type=int, default=0, metavar="N",
+                   help="data loader processes for a user Dataset (built-in data sets are in memory and need none; "
+                        "resume stays exact with any number)")
+    add_renamed_workers(p)
     p.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="train N copies in lockstep and compare them with one model of the same budget")
     p.add_argument("--patience", type=int, default=0,
@@ -149,7 +152,8 @@ def run(args) -> int:
         data_dir=data_dir, seed=args.seed, device=args.device, amp=not args.no_amp,
         channels_last=not args.no_channels_last, sync_bn=not args.no_sync_bn, resume=args.resume,
         stop_after=args.stop_after, checkpoint_steps=args.checkpoint_steps, limit=args.limit,
-        train_examples=args.train_examples, val_fraction=args.val_fraction, workers=args.workers,
+        train_examples=args.train_examples, val_fraction=args.val_fraction,
+        loader_workers=args.loader_workers,
         ensemble=args.ensemble, patience=args.patience, step_budget=args.steps,
         overwrite=args.overwrite, lower_lr=args.lower_lr,
         progress=not args.quiet, command=command_line(args),

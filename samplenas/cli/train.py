@@ -10,7 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from samplenas.cli.options import datasets_text, samplers_text, spaces_text
+from samplenas.cli.options import add_renamed_workers, datasets_text, samplers_text, spaces_text
 from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.training import typed_config
@@ -40,7 +40,8 @@ HELP = {
     "eval_batch_size": "batch size when scoring architectures",
     "arch_lr": "learning rate of the sampler's logits in gradient mode",
     "val_fraction": "share of the training set held out for scoring architectures",
-    "workers": "data loader processes (0 = load in the training process; resume stays exact either way)",
+    "loader_workers": "data loader processes for a user Dataset (built-in data sets are in memory and need none; "
+                      "resume stays exact either way)",
     "log_every": "steps between TensorBoard points",
     "bn_batches": "training batches for BN recalibration before scoring (0 = off)",
     "image_size": "resize images to this side",
@@ -86,6 +87,7 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run already in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
+    add_renamed_workers(p)
     texts = {**HELP, "space": f"required (here or in --config): search space, one of {spaces_text()}",
              "sampler": f"required (here or in --config): sampler choosing the path of each step, one of "
                         f"{samplers_text()}",

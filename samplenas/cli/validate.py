@@ -1,34 +1,50 @@
 """One check of every parsed flag before a command starts any work.
 
-Flags share names across commands (`--seed`, `--lr`, `--workers`, `--out`, ...), so the rules are
-keyed by the argparse destination and apply wherever such a flag exists: every float must be finite,
-counts and sizes have their lower bounds and upper bounds (`typed_config.MAXIMUM`), seeds fit the
-32-bit range every RNG accepts, devices are
-cpu/cuda[:N], and an output folder must not be an existing file. `check_args` raises UserError
+Rules are keyed by the argparse destination. A flag that sets a field of the command's settings
+dataclass (SETTINGS: TrainConfig, RetrainJob, EvolveJob, PBTJob, DncSettings, Recipe) takes that
+field's bounds, the same ones the dataclass checks when it is built from a config file; the few
+flags no dataclass holds have theirs in COMMAND_LINE_ONLY; any other number must be >= 0. Every float
+must be finite, counts and sizes have their upper bounds (`typed_config.MAXIMUM`), seeds fit the
+32-bit range every RNG accepts, devices are cpu/cuda[:N], and an output folder must not be an
+existing file. `check_args` raises UserError
 naming the flag; `samplenas.cli.main` calls it right after parsing.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.training.typed_config import DEVICE, LOG10_RANGE, MAX_LR, MAX_SEED, check_bounds
+from samplenas.training.typed_config import DEVICE, LOG10_RANGE, MAX_SEED, Bound, check_bounds, field_bounds
 
-POSITIVE = frozenset({
-    "epochs", "steps", "batch_size", "budget", "seeds", "trials", "batch", "n", "population", "generations",
-    "top", "ensemble", "max_params", "max_macs", "eval_archs", "eval_examples", "eval_batch_size",
-    "checkpoint_every", "log_every", "tournament_size", "children", "stop_after", "limit", "image_size",
-    "train_examples", "queries",
-})
-NON_NEGATIVE = frozenset({"point", "checkpoint_steps", "patience", "workers", "warmup", "sample", "eval_every",
-                          "bn_batches", "cutout"})
-POSITIVE_FLOAT = frozenset({"lr", "arch_lr", "cost_ref", "max_latency_ms"})
-UNIT_INTERVAL = frozenset({"crossover_prob", "epsilon_inc"})  # [0, 1]
-OPEN_UNIT = frozenset({"val_fraction"})  # (0, 1)
-HALF_OPEN_UNIT = frozenset({"label_smoothing", "drop_path"})  # [0, 1)
+# The settings dataclasses a command's flags fill in: their field bounds (typed_config.bounded) are the
+# rules for the flags of the same name, so a range is written once, on the field. Imported only for
+# the command being run (the population jobs import torch and Ray).
+RECIPE = "samplenas.training.recipes:Recipe"
+SETTINGS = {
+    "train": ("samplenas.training.train_config:TrainConfig", RECIPE),
+    "retrain": ("samplenas.training.retrain:RetrainJob", RECIPE),
+    "evolve": ("samplenas.population.evolve_job:EvolveJob", RECIPE),
+    "pbt": ("samplenas.population.pbt:PBTJob", RECIPE),
+    "dnc": ("samplenas.population.dnc_settings:DncSettings",),
+}
+AT_LEAST_1, AT_LEAST_0 = Bound(low=1), Bound(low=0)
+# Flags that no settings dataclass holds (commands that pass them as arguments: search, rank, nb101
+# study, spaces, quickstart; and a few flags whose field has another name, e.g. retrain --steps).
+COMMAND_LINE_ONLY = {
+    **dict.fromkeys(("epochs", "steps", "budget", "seeds", "trials", "batch", "n", "population", "generations",
+                     "top", "max_params", "max_macs", "eval_examples", "tournament_size", "children", "stop_after",
+                     "workers", "image_size"), AT_LEAST_1),
+    "queries": AT_LEAST_1,
+    **dict.fromkeys(("warmup", "sample", "bn_batches", "member", "noise", "point"), AT_LEAST_0),
+    **dict.fromkeys(("cost_ref", "timeout", "max_latency_ms"), Bound(low=0, low_open=True)),
+    "seed": Bound(low=0, high=MAX_SEED),
+    "crossover_prob": Bound(low=0, high=1),
+    "cost_weight": AT_LEAST_0,
+}
 OUTPUT_FOLDERS = ("out",)
 FILE_OUTPUT_COMMANDS = frozenset({"export"})  # their --out is a file (checked by the command itself)
 
@@ -37,35 +53,23 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_value(name: str, value, out_is_folder: bool = True) -> None:
-    """UserError if flag `name` cannot take `value` (None: not given)."""
+def check_value(name: str, value, out_is_folder: bool = True, bounds: dict[str, Bound] | None = None) -> None:
+    """UserError if flag `name` cannot take `value` (None: not given); `bounds` are the command's field bounds."""
+    bounds = bounds or {}
     if value is None or isinstance(value, bool):
         return
     flag = _flag(name)
     if isinstance(value, list):  # nargs flags (e.g. dnc --layers LOW HIGH): every item by the flag's rules
         for item in value:
-            check_value(name, item, out_is_folder)
+            check_value(name, item, out_is_folder, bounds)
         return
     check_bounds(name, value, flag)
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{flag} must be a finite number, got {value}")
     if isinstance(value, int | float):
-        if name == "seed" and not 0 <= value <= MAX_SEED:
-            raise UserError(f"{flag} must be in 0..{MAX_SEED}, got {value}")
-        if name in POSITIVE and value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
-        if name in POSITIVE_FLOAT and not 0 < value:
-            raise UserError(f"{flag} must be positive, got {value}")
-        if name in ("lr", "arch_lr") and value > MAX_LR:
-            raise UserError(f"{flag} {value:g} is beyond any usable learning rate (at most {MAX_LR:g})")
-        if name in UNIT_INTERVAL and not 0 <= value <= 1:
-            raise UserError(f"{flag} must be in [0, 1], got {value}")
-        if name in OPEN_UNIT and not 0 < value < 1:
-            raise UserError(f"{flag} must be in (0, 1), got {value}")
-        if name in HALF_OPEN_UNIT and not 0 <= value < 1:
-            raise UserError(f"{flag} must be in [0, 1), got {value}")
-        if value < 0 and name != "seed" and name not in LOG10_RANGE:  # log10 bounds are signed
-            raise UserError(f"{flag} must be >= 0, got {value}")
+        problem = bounds.get(name, COMMAND_LINE_ONLY.get(name, AT_LEAST_0)).problem(value)
+        if name not in LOG10_RANGE and problem:  # log10 bounds are signed (checked above)
+            raise UserError(f"{flag} {problem}")
     if name == "device" and isinstance(value, str) and not DEVICE.fullmatch(value):
         raise UserError(f"{flag} must be cpu, cuda or cuda:N, got {value!r}")
     folder = out_is_folder and name in OUTPUT_FOLDERS and isinstance(value, str | Path)
@@ -91,9 +95,20 @@ def parse_counts(text: str, flag: str) -> list[int]:
     return sorted({int(part) for part in parts})
 
 
+def command_bounds(command: str | None) -> dict[str, Bound]:
+    """Flag name -> Bound from the settings dataclasses of `command` (see SETTINGS)."""
+    classes = []
+    for path in SETTINGS.get(command, ()):
+        module, _, name = path.partition(":")
+        classes.append(getattr(importlib.import_module(module), name))
+    return field_bounds(*classes)
+
+
 def check_args(args) -> None:
     """Every flag of a parsed command line (see the module docstring)."""
-    out_is_folder = getattr(args, "command", None) not in FILE_OUTPUT_COMMANDS
+    command = getattr(args, "command", None)
+    out_is_folder = command not in FILE_OUTPUT_COMMANDS
+    bounds = command_bounds(command)
     for name, value in sorted(vars(args).items()):
         if not callable(value):
-            check_value(name, value, out_is_folder)
+            check_value(name, value, out_is_folder, bounds)

@@ -30,12 +30,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from samplenas.benchmarks.file_kind import HDF5, file_kind
 from samplenas.benchmarks.nasbench101 import (
     MissingTrainingTimeWarning,
     NASBench101,
     OutOfDomainError,
     UnknownHashError,
 )
+from samplenas.benchmarks.nasbench101_convert import convert
 from samplenas.cache import cache_root
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import (
@@ -53,7 +55,6 @@ from samplenas.spaces.nasbench101 import (
 __all__ = ["NASBench", "ModelSpec", "OutOfDomainError", "UnknownHashError", "MissingTrainingTimeWarning",
            "INPUT", "OUTPUT", "CONV1X1", "CONV3X3", "MAXPOOL3X3", "official_config"]
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TPU_NUM_SHARDS = 2  # the official default; the table's learning rate is 0.1 x 2 shards
 
 
@@ -109,15 +110,12 @@ def table_path(dataset_file: str | os.PathLike) -> Path:
 
     The cache key is the source's name, size and modification time, so a replaced file converts anew.
     """
-    from samplenas.benchmarks.nasbench101_convert import convert
-
     path = Path(dataset_file).expanduser()
     if not path.is_file():
         raise UserError(f"{path}: no such file (the official nasbench_only108.tfrecord or nasbench_full.tfrecord, "
                         "a table from `samplenas nb101 convert`, or the shared npz)")
-    with path.open("rb") as stream:
-        if stream.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
-            return path
+    if file_kind(path) == HDF5:
+        return path
     stat = path.stat()
     cache = cache_root() / "nasbench101"
     table = cache / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.h5"

@@ -9,13 +9,13 @@ ranges (lr 1e-5..1e-1, weight decay 1e-6..1e-3 with the lowest decade as 0, batc
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from samplenas.errors import UserError
 from samplenas.training import typed_config
+from samplenas.training.typed_config import bounded
 
 MODELS = ("mlp", "cnn")
 PENALTIES = ("time", "params")
@@ -30,34 +30,34 @@ class DncSettings:
     model: str = "mlp"
     data: str = "digits"
     data_dir: str | None = None
-    limit: int | None = None  # examples per split (quick runs)
-    val_fraction: float = 0.2  # validation share of the training set (the authors' default split)
+    limit: int | None = bounded(None, ge=1)  # examples per split (quick runs)
+    val_fraction: float = bounded(0.2, gt=0, lt=1)  # validation share of the training set (the authors' default split)
     penalty: str = "time"  # "time": t_tr per epoch; "params": N_p
-    cost_weight: float = 0.0  # w_c
-    epochs: int | None = None  # per candidate; None = the paper's 100 (CNN) / 60 (MLP)
-    evaluations: int = 30  # per BO stage: initial Sobol points + EI steps
-    initial: int | None = None  # Sobol points; None = half of `evaluations` rounded up
-    pool: int = 1000  # n_3: sampled configurations scored by EI per step
+    cost_weight: float = bounded(0.0, ge=0)  # w_c
+    epochs: int | None = bounded(None, ge=1)  # per candidate; None = the paper's 100 (CNN) / 60 (MLP)
+    evaluations: int = bounded(30, ge=1)  # per BO stage: initial Sobol points + EI steps
+    initial: int | None = bounded(None, ge=1)  # Sobol points; None = half of `evaluations` rounded up
+    pool: int = bounded(1000, ge=1)  # n_3: sampled configurations scored by EI per step
     strategy: str = "bo"  # stages 1 and 3: "bo", "random" or "sobol" (the paper's section 4.3 baselines)
-    parallel: int = 1  # candidates proposed per BO round and evaluated together
-    seed: int = 0
-    omega: float = 3.0
-    xi: float = 1e-4
-    noise: float = 1e-4
+    parallel: int = bounded(1, ge=1)  # candidates proposed per BO round and evaluated together
+    seed: int = bounded(0, ge=0, le=typed_config.MAX_SEED)
+    omega: float = bounded(3.0, gt=0)
+    xi: float = bounded(1e-4, ge=0)
+    noise: float = bounded(1e-4, gt=0)
     layers: list[int] | None = None  # None: CNN [4, 16] conv layers, MLP [0, 2] hidden layers
     widths: list[int] | None = None  # None: CNN first-layer channels [16, 64], MLP nodes [20, 400]
-    max_channels: int = 512
+    max_channels: int = bounded(512, ge=1)
     down_at: list[int] = field(default_factory=lambda: [64, 128, 256])
     stage1_dropout: float | None = None  # None: 0.3 CNN / 0.2 MLP
     shortcuts_above: int = 8
     lr_log10: list[float] = field(default_factory=lambda: [-5.0, -1.0])
     wd_log10: list[float] = field(default_factory=lambda: [-6.0, -3.0])
     batch: list[int] = field(default_factory=lambda: [32, 512])
-    preset_lr: float = 1e-3
-    preset_batch: int = 256
+    preset_lr: float = bounded(1e-3, gt=0)
+    preset_batch: int = bounded(256, ge=1)
     wd_rule: list[float] | None = None  # [threshold, scale]; None: CNN [1e6, 1e-11], MLP [1e4, 1e-9]
     stage3_incumbent: bool = True  # stage 3 starts from stage 2's best (presets) as a known point; False: paper
-    reference_batches: int = 20  # batches timed on the largest configuration for c_0 (time penalty)
+    reference_batches: int = bounded(20, ge=1)  # batches timed on the largest configuration for c_0 (time penalty)
     grid_order: list[str] = field(default_factory=lambda: list(GRIDS))
     bn_fractions: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75])
     dropout_fractions: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
@@ -91,21 +91,9 @@ class DncSettings:
             raise UserError(f"unknown data set {self.data!r}; valid: {', '.join(DATASETS)}")
         if self.data in NEEDS_DATA_DIR and not self.data_dir:
             raise UserError(f"data set {self.data!r} needs --data-dir")
-        if not (self.cost_weight >= 0 and math.isfinite(self.cost_weight)):
-            raise UserError(f"cost_weight must be a finite number >= 0, got {self.cost_weight}")
-        for name in ("evaluations", "pool", "parallel", "reference_batches", "preset_batch", "max_channels"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.epochs is not None and self.epochs < 1:
-            raise UserError(f"epochs must be at least 1, got {self.epochs}")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"limit must be at least 1, got {self.limit}")
-        if self.initial is not None and not 1 <= self.initial <= self.evaluations:
+        typed_config.check_fields(self)
+        if self.initial is not None and self.initial > self.evaluations:
             raise UserError(f"initial must be in 1..evaluations ({self.evaluations}), got {self.initial}")
-        if not 0 < self.val_fraction < 1:
-            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if not (self.omega > 0 and self.noise > 0 and self.xi >= 0 and self.preset_lr > 0):
-            raise UserError("omega, noise and preset_lr must be > 0 and xi >= 0")
         for name in ("layers", "widths", "lr_log10", "wd_log10", "batch", "wd_rule"):
             value = getattr(self, name)
             if value is not None and len(value) != 2:

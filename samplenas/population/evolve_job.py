@@ -57,6 +57,7 @@ from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
 from samplenas.training.rundir import RunDir, remove_run
+from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 
 RESULT = "result.json"
 RESULT_FORMAT = "samplenas-evolve-result-1"
@@ -75,29 +76,29 @@ class EvolveJob:
     out: Path
     task: str | None = None  # default: denoising for the autoencoder space, classification otherwise
     data_dir: str | None = None
-    seed: int = 0
-    population: int = 10
-    generations: int = 20
-    epochs_per_candidate: int = 2
-    final_epochs: int = 20
-    top: int = 3
-    reductions: int | None = None  # autoencoder: reduction modules (the paper's manifold learning: 2 or 3)
-    max_layers: int | None = None  # autoencoder: layers per module (paper: 10)
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
+    population: int = bounded(10, ge=2)
+    generations: int = bounded(20, ge=1)
+    epochs_per_candidate: int = bounded(2, ge=1)
+    final_epochs: int = bounded(20, ge=0)
+    top: int = bounded(3, ge=1)
+    reductions: int | None = bounded(None, ge=0)  # autoencoder: reduction modules (paper's manifold learning: 2, 3)
+    max_layers: int | None = bounded(None, ge=1)  # autoencoder: layers per module (paper: 10)
     network: dict = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)  # recipe field overrides (batch_size, lr, ...)
-    limit: int | None = None
-    val_fraction: float = 0.1
-    workers: int | None = None
+    limit: int | None = bounded(None, ge=1)
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
+    workers: int | None = bounded(None, ge=1)  # Ray workers
     address: str | None = None
-    threads_per_worker: int = 1
+    threads_per_worker: int = bounded(1, ge=1)
     timeout_s: float | None = None
-    max_retries: int = 3
-    gpus_per_candidate: float = 0.0
+    max_retries: int = bounded(3, ge=0)
+    gpus_per_candidate: float = bounded(0.0, ge=0)
     baseline: str | None = None  # "random"
-    samples: int = 30
-    max_params: int | None = None  # budget: every candidate within it (mutations redrawn until admitted)
-    max_macs: int | None = None
-    max_latency_ms: float | None = None
+    samples: int = bounded(30, ge=1)
+    max_params: int | None = bounded(None, ge=1)  # budget: every candidate within it (mutations redrawn until admitted)
+    max_macs: int | None = bounded(None, ge=1)
+    max_latency_ms: float | None = bounded(None, gt=0)
     latency_table: str | None = None
     resume: bool = False
     overwrite: bool = False  # replace the evolve run already in `out` (once every input was validated)
@@ -139,10 +140,6 @@ def prepare(job: EvolveJob) -> Prepared:
                 raise UserError(f"--{name.replace('num_', '').replace('_', '-')} applies to the autoencoder space only")
             network[name] = value
     network = check_network(job.space, network, "--network with --reductions/--max-layers")
-    if job.reductions is not None and job.reductions < 0:
-        raise UserError(f"--reductions must be >= 0, got {job.reductions}")
-    if job.max_layers is not None and job.max_layers < 1:
-        raise UserError(f"--max-layers must be at least 1, got {job.max_layers}")
     recipe = resolve_recipe(job.space, job.recipe, {"task": task, "epochs": job.epochs_per_candidate,
                                                     "network": network})
     device = "cuda" if job.gpus_per_candidate > 0 else "cpu"
@@ -172,21 +169,9 @@ def prepare(job: EvolveJob) -> Prepared:
 
 
 def _check_numbers(job: EvolveJob) -> None:
-    rules = [("--population", job.population, 2), ("--generations", job.generations, 1),
-             ("--epochs-per-candidate", job.epochs_per_candidate, 1), ("--final-epochs", job.final_epochs, 0),
-             ("--top", job.top, 1), ("--samples", job.samples, 1), ("--max-retries", job.max_retries, 0),
-             ("--threads-per-worker", job.threads_per_worker, 1)]
-    if job.workers is not None:
-        rules.append(("--workers", job.workers, 1))
-    if job.limit is not None:
-        rules.append(("--limit", job.limit, 1))
-    for flag, value, least in rules:
-        if value < least:
-            raise UserError(f"{flag} must be at least {least}, got {value}")
+    check_fields(job, flags=True)
     if job.timeout_s is not None and not job.timeout_s > 0:
         raise UserError(f"--timeout must be positive, got {job.timeout_s}")
-    if job.gpus_per_candidate < 0:
-        raise UserError(f"--gpus-per-candidate must be >= 0, got {job.gpus_per_candidate}")
     if job.workers is not None and job.address is not None:
         raise UserError("--workers starts a local Ray; with --address the cluster's nodes are the workers")
 

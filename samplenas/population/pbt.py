@@ -69,6 +69,7 @@ from samplenas.population.rundir import (
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.rundir import RunDir, remove_run
+from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 
 METHODS = ("pbt-nas", "copy", "reinit", "no-mixing", "searl", "random")
 MIXING_METHODS = ("pbt-nas", "copy", "reinit", "no-mixing")
@@ -89,19 +90,19 @@ class PBTJob:
     data: str
     out: Path
     recipe: Recipe
-    population: int = 8
-    step_epochs: int = 1
+    population: int = bounded(8, ge=2)
+    step_epochs: int = bounded(1, ge=1)
     method: str = "pbt-nas"
-    tau: float = 0.25
-    p: float = 0.25
-    shrink: float | None = None  # None: the method's value
-    perturb: float | None = None
+    tau: float = bounded(0.25, gt=0, lt=1)
+    p: float = bounded(0.25, gt=0, lt=1)
+    shrink: float | None = bounded(None, ge=0)  # None: the method's value
+    perturb: float | None = bounded(None, ge=0)
     data_dir: str | None = None
-    seed: int = 0
-    workers: int | None = None
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
+    workers: int | None = bounded(None, ge=1)  # Ray workers
     address: str | None = None
-    limit: int | None = None
-    val_fraction: float = 0.1
+    limit: int | None = bounded(None, ge=1)
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
     resume: bool = False
     overwrite: bool = False  # replace the PBT run already in `out` (once every input was validated)
     progress: bool = True
@@ -128,27 +129,16 @@ def check_job(job: PBTJob) -> None:
         raise UserError(f"unknown --method {job.method!r}; valid: {', '.join(METHODS)}")
     if job.method != "random":
         check_mixable(job.space)
-    for name, value in (("tau", job.tau), ("p", job.p)):
-        if not 0.0 < value < 1.0:
-            raise UserError(f"--{name} must be in (0, 1), got {value}")
+    check_fields(job, flags=True)
     if job.tau > 0.5:
         raise UserError(f"--tau must be at most 0.5 (the worst and the best tau % would overlap), got {job.tau}")
-    if job.population < 2:
-        raise UserError(f"--population must be at least 2, got {job.population}")
     need = 2 if job.method in ("pbt-nas", "copy", "reinit") else 1
     if job.method != "random" and job.n_replaced < need:
         raise UserError(f"--population {job.population} is too small for --tau {job.tau}: floor(N * tau) = "
                         f"{job.n_replaced}, and {job.method} needs at least {need} member(s) in the best tau % "
                         f"(population >= {math.ceil(need / job.tau)})")
-    if job.step_epochs < 1 or job.recipe.epochs % job.step_epochs:
+    if job.recipe.epochs % job.step_epochs:
         raise UserError(f"--step-epochs {job.step_epochs} must be a positive divisor of --epochs {job.recipe.epochs}")
-    for name, value in (("shrink", job.shrink), ("perturb", job.perturb)):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise UserError(f"--{name} must be a finite number >= 0, got {value}")
-    if job.limit is not None and job.limit < 1:
-        raise UserError(f"--limit must be positive, got {job.limit}")
-    if job.workers is not None and job.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {job.workers}")
 
 
 def job_dict(job: PBTJob, settings: dict) -> dict:

@@ -8,10 +8,15 @@ row of the NAS-Bench-101 table), so code written for the official API ports by c
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
-from hashlib import md5
 
 import numpy as np
+
+try:  # CPython's own md5: the same digest as hashlib's OpenSSL one, with less overhead per call
+    from _md5 import md5
+except ImportError:  # builds without it (e.g. FIPS-only)
+    from hashlib import md5
 
 INPUT = "input"
 OUTPUT = "output"
@@ -21,6 +26,7 @@ MAXPOOL3X3 = "maxpool3x3"
 CANONICAL_OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)
 NUM_VERTICES = 7
 MAX_EDGES = 9
+HASH_CACHE_SIZE = 2**16  # distinct cells whose hash is kept (~10 MB); a search queries far fewer
 
 
 def is_upper_triangular(matrix: np.ndarray) -> bool:
@@ -32,32 +38,46 @@ def hash_module(matrix: np.ndarray, labeling: Sequence[int]) -> str:
     """The official NAS-Bench-101 graph hash (iterated Weisfeiler-Lehman-style md5 of labels).
 
     `labeling` is -1 for input, -2 for output and the index into CANONICAL_OPS otherwise.
-    Isomorphic labelled graphs get the same hash. Neighbour lists are built once from plain
-    lists (numpy indexing per edge was most of the cost); the md5 chain is the official one.
+    Isomorphic labelled graphs get the same hash. The md5 chain is the official one, bit for bit;
+    only the work around it is trimmed: neighbour lists are built once from plain lists, the
+    first round's digests (of out-degree, in-degree, label) are looked up instead of recomputed,
+    and md5 is CPython's built-in implementation where present (less call overhead than OpenSSL's).
     """
     rows = np.asarray(matrix).tolist()
-    vertices = len(rows)
-    in_neighbours = [[w for w in range(vertices) if rows[w][v]] for v in range(vertices)]
-    out_neighbours = [[w for w in range(vertices) if rows[v][w]] for v in range(vertices)]
-    in_edges = [sum(rows[w][v] for w in range(vertices)) for v in range(vertices)]
-    hashes = [
-        md5(str((sum(rows[v]), in_edges[v], int(label))).encode("utf-8")).hexdigest()
-        for v, label in enumerate(labeling)
-    ]
-    for _ in range(vertices):
+    vertices = range(len(rows))
+    in_neighbours = [[w for w in vertices if rows[w][v]] for v in vertices]
+    out_neighbours = [[w for w in vertices if rows[v][w]] for v in vertices]
+    hashes = [_label_hash(sum(rows[v]), sum(rows[w][v] for w in vertices), int(label))
+              for v, label in zip(vertices, labeling)]
+    for _ in vertices:
         hashes = [
-            md5(
-                (
-                    "".join(sorted([hashes[w] for w in in_neighbours[v]]))
-                    + "|"
-                    + "".join(sorted([hashes[w] for w in out_neighbours[v]]))
-                    + "|"
-                    + hashes[v]
-                ).encode("utf-8")
-            ).hexdigest()
-            for v in range(vertices)
+            md5(("".join(sorted([hashes[w] for w in in_neighbours[v]])) + "|"
+                 + "".join(sorted([hashes[w] for w in out_neighbours[v]])) + "|" + hashes[v]).encode("utf-8")
+                ).hexdigest()
+            for v in vertices
         ]
     return md5(str(sorted(hashes)).encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _label_hash(out_edges: int, in_edges: int, label: int) -> str:
+    """The official first-round digest of a vertex (a few hundred distinct values in the space)."""
+    return md5(str((out_edges, in_edges, label)).encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=HASH_CACHE_SIZE)
+def _cell_hash(matrix: bytes | np.ndarray, dtype: str | None, ops: tuple[str, ...],
+               canonical_ops: tuple[str, ...]) -> str:
+    """`hash_module` of a pruned cell given by its exact form (matrix bytes and dtype, op names;
+    dtype None: `matrix` is the array itself, for the uncached call).
+
+    The hash is a function of exactly these values, so a cached answer is the computed one; searches
+    and benchmark loops query the same cells again and again, and a repeat then costs a dict lookup.
+    """
+    labeling = [-1] + [canonical_ops.index(op) for op in ops[1:-1]] + [-2]
+    if dtype is not None:
+        matrix = np.frombuffer(matrix, dtype=dtype).reshape(len(ops), len(ops))
+    return hash_module(matrix, labeling)
 
 
 class ModelSpec:
@@ -104,8 +124,10 @@ class ModelSpec:
         """The official module hash of the pruned cell."""
         if not self.valid_spec:
             raise ValueError("cannot hash an invalid spec (input does not reach output)")
-        labeling = [-1] + [list(canonical_ops).index(op) for op in self.ops[1:-1]] + [-2]
-        return hash_module(self.matrix, labeling)
+        matrix = np.ascontiguousarray(self.matrix)
+        if matrix.dtype.kind not in "biu":  # bytes would not say what the values are: hash without the cache
+            return _cell_hash.__wrapped__(matrix, None, tuple(self.ops), tuple(canonical_ops))
+        return _cell_hash(matrix.tobytes(), matrix.dtype.str, tuple(self.ops), tuple(canonical_ops))
 
     def __repr__(self) -> str:
         return f"ModelSpec(matrix={self.original_matrix.tolist()}, ops={self.original_ops})"
@@ -132,7 +154,7 @@ def spec_problem(spec: ModelSpec) -> str | None:
     if not spec.valid_spec:
         return "input does not reach output"
     num_vertices = len(spec.ops)
-    num_edges = int(np.sum(spec.matrix))
+    num_edges = int(spec.matrix.sum())  # an ndarray after pruning; the method skips numpy's dispatch
     if num_vertices > NUM_VERTICES:
         return f"{num_vertices} vertices after pruning, at most {NUM_VERTICES} allowed"
     if num_edges > MAX_EDGES:

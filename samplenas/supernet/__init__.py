@@ -1,4 +1,7 @@
-"""Weight-sharing supernets, one per search space: `SUPERNETS[name](**settings)`."""
+"""Weight-sharing supernets, one per search space: `SUPERNETS[name](**settings)`.
+
+Floors above add their own networks when imported (`import samplenas.population` registers "dnc").
+"""
 
 from samplenas.registry import Registry
 
@@ -9,9 +12,7 @@ SUPERNETS = Registry(
         "nasnet": "samplenas.supernet.nasnet:NASNetSupernet",
         "shufflenet": "samplenas.supernet.shufflenet:ShuffleNetSupernet",
         "autoencoder": "samplenas.supernet.autoencoder:AutoencoderSupernet",
-        # not a weight-sharing supernet: builds the fixed networks a Deep-n-Cheap search found (for retrain)
-        "dnc": "samplenas.population.dnc_space:DncNetworks",
-    },
+    },  # the population floor adds "dnc" when imported (samplenas.population): this floor never names it
     group="samplenas.supernets",  # plugins: see samplenas.registry
 )
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from samplenas.errors import UserError
 from samplenas.training import typed_config
+from samplenas.training.typed_config import bounded
 
 if TYPE_CHECKING:  # torch only in annotations: the CLI reads recipes to build its parser, without torch
     import torch
@@ -53,42 +54,29 @@ STEP_DECAY = ((0.5, 0.2), (0.75, 0.2))  # "step": x0.2 at 1/2 and 3/4 of trainin
 class Recipe:
     """How to train; `network` holds the supernet settings passed to `SUPERNETS[space](**network)`."""
 
-    epochs: int = 1
-    batch_size: int = 64  # global: split evenly across processes
+    epochs: int = bounded(1, ge=1)
+    batch_size: int = bounded(64, ge=1)  # global: split evenly across processes
     optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    lr: float = bounded(0.1, gt=0, le=typed_config.MAX_LR)  # 0 would train nothing
+    momentum: float = bounded(0.9, ge=0)
+    weight_decay: float = bounded(0.0, ge=0)
     schedule: str = "cosine"
-    label_smoothing: float = 0.0
-    cutout: int = 0  # side of the zeroed square; 0 = off
-    drop_path: float = 0.0  # final drop-path probability, reached linearly over the epochs
-    auxiliary_weight: float = 0.0  # weight of the auxiliary head's loss (networks that have one)
-    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    label_smoothing: float = bounded(0.0, ge=0, lt=1)
+    cutout: int = bounded(0, ge=0)  # side of the zeroed square; 0 = off
+    drop_path: float = bounded(0.0, ge=0, lt=1)  # final drop-path probability, reached linearly over the epochs
+    auxiliary_weight: float = bounded(0.0, ge=0)  # weight of the auxiliary head's loss (networks that have one)
+    grad_clip: float = bounded(0.0, ge=0)  # max gradient norm; 0 = off
     task: str = "classification"
-    noise_std: float = math.sqrt(1.0 / 3.0)  # denoising input noise
+    noise_std: float = bounded(math.sqrt(1.0 / 3.0), ge=0)  # denoising input noise
     augment: bool = True  # pad-and-crop + flip of RGB training images (the data module's); no effect on gray
     network: dict = field(default_factory=dict)
 
     def check(self) -> Recipe:
         """Raise UserError naming the first field that cannot work."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
-        for name, value in positive.items():
-            if not value > 0:
-                raise UserError(f"recipe: {name} must be positive, got {value}")
+        typed_config.check_fields(self, "recipe")
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("task", TASKS)):
             if getattr(self, name) not in choices:
                 raise UserError(f"recipe: unknown {name} {getattr(self, name)!r}; valid: {', '.join(choices)}")
-        non_negative = ("lr", "weight_decay", "cutout", "auxiliary_weight", "grad_clip", "noise_std", "momentum")
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise UserError(f"recipe: {name} must be >= 0, got {getattr(self, name)}")
-        if not self.lr <= typed_config.MAX_LR:
-            raise UserError(f"recipe: lr {self.lr:g} is beyond any usable learning rate "
-                            f"(at most {typed_config.MAX_LR:g})")
-        for name in ("label_smoothing", "drop_path"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise UserError(f"recipe: {name} must be in [0, 1), got {getattr(self, name)}")
         if not isinstance(self.network, dict):
             raise UserError(f"recipe: network must be an object of supernet settings, got {self.network!r}")
         return self

@@ -50,6 +50,7 @@ from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.tasks import make_task, step_generator
 from samplenas.training.tensorboard import open_writer
+from samplenas.training.typed_config import MAX_SEED, bounded
 
 RESULT = "result.json"
 FORMAT = RETRAIN_SCHEMA.format  # "samplenas-retrain-1"
@@ -65,21 +66,21 @@ class RetrainJob:
     out: Path
     recipe: Recipe
     data_dir: str | None = None
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     device: str | None = None  # "cpu", "cuda" or None (GPU when visible)
     amp: bool = True  # bf16 autocast on GPU
     channels_last: bool = True  # faster on CPU and GPU (tools/bench_proxy.py)
     sync_bn: bool = True  # when distributed
     resume: bool = False
-    stop_after: int | None = None  # stop (checkpointed) after this many steps of this invocation
-    checkpoint_steps: int = 0  # extra mid-epoch checkpoints; 0 = at epoch ends only
-    limit: int | None = None  # examples per split (quick runs)
-    train_examples: int | None = None  # a stratified draw of the training set, validation held out of it
-    val_fraction: float = 0.1
-    workers: int = 0
-    ensemble: int = 1
-    patience: int = 0  # epochs without validation improvement before a member stops; 0 = never
-    step_budget: int | None = None  # optimiser steps of each member (--steps; the monolith's); None = epochs
+    stop_after: int | None = bounded(None, ge=1)  # stop (checkpointed) after this many steps of this invocation
+    checkpoint_steps: int = bounded(0, ge=0)  # extra mid-epoch checkpoints; 0 = at epoch ends only
+    limit: int | None = bounded(None, ge=1)  # examples per split (quick runs)
+    train_examples: int | None = bounded(None, ge=1)  # a stratified draw of the training set, validation held out of it
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
+    loader_workers: int = bounded(0, ge=0)  # data loader processes (user Datasets; built-in sets are in memory)
+    ensemble: int = bounded(1, ge=1)
+    patience: int = bounded(0, ge=0)  # epochs without validation improvement before a member stops; 0 = never
+    step_budget: int | None = bounded(None, ge=1)  # optimiser steps per member (--steps; the monolith's); None: epochs
     overwrite: bool = False  # replace a run already in `out` (after every input was validated)
     lower_lr: bool = False  # with resume: continue with a smaller recipe lr (after a divergence)
     progress: bool = True
@@ -294,7 +295,8 @@ class Trainer:
         last = min(self.steps_per_epoch, first_step + self.total_steps - self.step)
         bar = tqdm(total=last, initial=first_step, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=not (world.is_main and job.progress), dynamic_ncols=True)
-        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.workers, key=(job.seed, epoch))
+        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.loader_workers,
+                                  key=(job.seed, epoch))
         taken, running, epoch_step = 0, [], first_step
         for epoch_step in range(first_step, last):
             if steps_left is not None and taken >= steps_left:
@@ -336,7 +338,7 @@ class Trainer:
         """Validation of every running member; early stopping at the patience."""
         active = [m for m in self.members if not m.stopped]
         metrics = evaluate_members([m.net for m in active], self.data.val, self.task, self.world, self.job.seed,
-                                   self.per_rank_batch, self.job.amp, self.job.channels_last, self.job.workers)
+                                   self.per_rank_batch, self.job.amp, self.job.channels_last, self.job.loader_workers)
         for i, member in enumerate(active):
             val = metrics[f"member{i}"]
             if self.writer is not None:
@@ -380,7 +382,7 @@ class Trainer:
         self.bn_recalibrated = recalibrate_if_short(self.nets, self.data.train, self.task, self.world, self.job.seed,
                                                     self.per_rank_batch, self.step)
         return evaluate_members(self.nets, self.data.test, self.task, self.world, self.job.seed, self.per_rank_batch,
-                                self.job.amp, self.job.channels_last, self.job.workers)
+                                self.job.amp, self.job.channels_last, self.job.loader_workers)
 
     def wall_time(self) -> float:
         return self.elapsed + time.perf_counter() - self._started
@@ -398,8 +400,7 @@ def retrain(job: RetrainJob) -> dict | None:
 
 
 def _retrain(job: RetrainJob, world: World) -> dict | None:
-    if job.ensemble < 1:
-        raise UserError(f"--ensemble must be at least 1, got {job.ensemble}")
+    typed_config.check_fields(job, flags=True)
     out = Path(job.out)
     check_run_dir(out, (RESULT, CHECKPOINT), resume=job.resume, overwrite=job.overwrite)
     trainer = Trainer(job, world)  # builds everything: every input is checked before OUT is touched

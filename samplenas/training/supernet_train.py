@@ -90,8 +90,8 @@ SUMMARY = "summary.json"
 TENSORBOARD = "tensorboard"
 # Settings that may change on --resume without changing the trajectory.
 # channels_last changes the memory layout only: results equal up to float rounding.
-BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "workers", "device", "download",
-                         "data_dir", "channels_last"})
+BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "loader_workers", "device", "download",
+                         "data_dir", "channels_last", "workers"})  # workers: loader_workers in runs saved before
 
 
 def capture_rng() -> dict:
@@ -214,7 +214,8 @@ class SupernetTrainer:
         self.optimizer = build_optimizer(self.supernet.parameters(), self.recipe)
         if self.world.distributed:
             torch.manual_seed(config.seed * 1_000 + 999 + self.world.rank)  # this process's dropout stream
-        self.stream = ShardedBatchStream(self.data.train, config.batch_size, config.seed, config.workers, self.world)
+        self.stream = ShardedBatchStream(self.data.train, config.batch_size, config.seed, config.loader_workers,
+                                         self.world)
         val_batch = min(config.batch_size, len(self.data.val))
         if config.mode == "gradient" and val_batch % self.world.size:
             raise UserError(f"the architecture steps' validation batch ({val_batch}) is not divisible by the "

@@ -16,6 +16,7 @@ from pathlib import Path
 from samplenas.errors import UserError
 from samplenas.training import typed_config
 from samplenas.training.recipes import Recipe
+from samplenas.training.typed_config import bounded
 
 MODES = ("one-shot", "gradient")
 # With torchrun: every process trains the step's path on its shard, or each process its own path.
@@ -42,43 +43,43 @@ class TrainConfig:
     download: bool = False
     mode: str = "one-shot"
     rank_archs: str = "same"  # torchrun: one path on every process per step, or a different one each
-    seed: int = 0
-    steps: int = 400
-    batch_size: int = 64
+    seed: int = bounded(0, ge=0, le=typed_config.MAX_SEED)
+    steps: int = bounded(400, ge=1)
+    batch_size: int = bounded(64, ge=1)
     # optimisation (SPOS: SGD with momentum, linear decay, label smoothing 0.1)
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
+    lr: float = bounded(0.1, gt=0, le=typed_config.MAX_LR)
+    momentum: float = bounded(0.9, ge=0)
+    weight_decay: float = bounded(4e-5, ge=0)
     schedule: str = "cosine"
-    label_smoothing: float = 0.1
-    grad_clip: float = 5.0
+    label_smoothing: float = bounded(0.1, ge=0, lt=1)
+    grad_clip: float = bounded(5.0, ge=0)
     task: str | None = None  # classification; reconstruction (default) or denoising for autoencoder
-    noise_std: float = math.sqrt(1.0 / 3.0)
+    noise_std: float = bounded(math.sqrt(1.0 / 3.0), ge=0)
     network: dict = field(default_factory=dict)  # supernet settings on top of SMALL_NETWORKS[space]
     # sampler and its feedback (VAENAS Algorithm 2)
     sampler_options: dict = field(default_factory=dict)
-    epsilon_inc: float | None = None  # wrap a learned sampler in the (1-eps)U + eps p mixture
-    eval_every: int = 50  # n_vae: steps between evaluation rounds (0 = never)
-    eval_archs: int = 16  # N_s: architectures evaluated per round
-    eval_examples: int = 256  # validation examples per architecture
-    eval_batch_size: int = 256
-    bn_batches: int = 2  # training batches for BN recalibration before each evaluation (0 = off)
+    epsilon_inc: float | None = bounded(None, ge=0, le=1)  # wrap a learned sampler in the (1-eps)U + eps p mixture
+    eval_every: int = bounded(50, ge=0)  # n_vae: steps between evaluation rounds (0 = never)
+    eval_archs: int = bounded(16, ge=1)  # N_s: architectures evaluated per round
+    eval_examples: int = bounded(256, ge=1)  # validation examples per architecture
+    eval_batch_size: int = bounded(256, ge=1)
+    bn_batches: int = bounded(2, ge=0)  # training batches for BN recalibration before each evaluation (0 = off)
     # budget: the sampler proposes only architectures within it, so only those paths are trained
-    max_params: int | None = None
-    max_macs: int | None = None
-    max_latency_ms: float | None = None
+    max_params: int | None = bounded(None, ge=1)
+    max_macs: int | None = bounded(None, ge=1)
+    max_latency_ms: float | None = bounded(None, gt=0)
     latency_table: str | None = None  # the latency lookup table (`samplenas latency`) predicting latency_ms
     # gradient mode (Algorithm 3)
-    arch_lr: float = 3e-3
+    arch_lr: float = bounded(3e-3, gt=0, le=typed_config.MAX_LR)
     # data and bookkeeping
-    image_size: int | None = None
-    val_fraction: float = 0.1
-    limit: int | None = None
+    image_size: int | None = bounded(None, ge=1)
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
+    limit: int | None = bounded(None, ge=1)
     augment: bool = False
-    workers: int = 0
-    checkpoint_every: int = 100
+    loader_workers: int = bounded(0, ge=0)  # data loader processes (user Datasets; built-in sets are in memory)
+    checkpoint_every: int = bounded(100, ge=1)
     keep_checkpoints: bool = False  # also keep each checkpoint under checkpoints/ (ranking over training)
-    log_every: int = 10
+    log_every: int = bounded(10, ge=1)
     device: str | None = None
     amp: bool = True
     channels_last: bool = True  # NHWC activations: faster convolutions on this CPU and on GPUs (tools/bench_proxy.py)
@@ -112,26 +113,13 @@ class TrainConfig:
                 raise UserError(f"unknown {registry.kind} {name!r}; valid: {', '.join(registry.names())}")
         self.sampler_options = typed_config.check_options(SAMPLERS[self.sampler], self.sampler_options,
                                                           f"sampler {self.sampler!r} options")
-        if not 0 <= self.seed <= typed_config.MAX_SEED:
-            raise UserError(f"seed must be in 0..{typed_config.MAX_SEED}, got {self.seed}")
+        typed_config.check_fields(self)
         if self.device is not None and not typed_config.DEVICE.fullmatch(self.device):
             raise UserError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.mode not in MODES:
             raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
         if self.rank_archs not in RANK_ARCHS:
             raise UserError(f"unknown rank_archs {self.rank_archs!r}; valid: {', '.join(RANK_ARCHS)}")
-        for name in ("steps", "batch_size", "eval_archs", "eval_examples", "eval_batch_size", "checkpoint_every",
-                     "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_every", "bn_batches", "workers"):
-            if int(getattr(self, name)) < 0:
-                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.epsilon_inc is not None and not 0 <= self.epsilon_inc <= 1:
-            raise UserError(f"epsilon_inc must be in [0, 1], got {self.epsilon_inc}")
-        for name in ("max_params", "max_macs", "max_latency_ms"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()
@@ -146,6 +134,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        if "workers" in values and "loader_workers" not in values:  # the name in runs saved before the rename
+            values = {("loader_workers" if name == "workers" else name): value for name, value in values.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -31,13 +31,80 @@ DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?", re.ASCII)  # the device names the tra
 MAXIMUM = {
     "population": 100_000, "generations": 100_000, "epochs": 100_000, "epochs_per_candidate": 100_000,
     "final_epochs": 100_000, "step_epochs": 100_000, "samples": 1_000_000, "top": 100_000,
-    "workers": 4096, "threads_per_worker": 1024, "gpus_per_candidate": 1024, "max_retries": 1000,
+    "workers": 4096, "loader_workers": 4096, "threads_per_worker": 1024, "gpus_per_candidate": 1024,
+    "max_retries": 1000,
     "reductions": 16, "max_layers": 1024, "layers": 1024, "widths": 1_000_000, "batch": 2**24,
     "evaluations": 1_000_000, "initial": 1_000_000, "pool": 10_000_000, "parallel": 4096,
     "max_channels": 1_000_000, "preset_batch": 2**24, "reference_batches": 1_000_000,
 }
 # log10 ranges (DnC stage 3): 10**30 is the largest learning rate any optimiser here survives (MAX_LR)
 LOG10_RANGE = {"lr_log10": (-30.0, 30.0), "wd_log10": (-30.0, 30.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """The range of one numeric setting: at least `low` (above it when `low_open`), at most `high`
+    (below it when `high_open`); None leaves that side open. Declared once, on the dataclass field
+    (`bounded`), and checked by `check_fields` there and by the CLI for the flag of the same name."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value) -> str | None:
+        """Why `value` is outside, as the end of a sentence ("must be at least 1, got 0"), or None."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if not (below or above):
+            return None
+        if self.low is not None and self.high is not None and abs(self.high) < 1e16:  # a range, e.g. [0, 1)
+            return (f"must be in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}"
+                    f"{')' if self.high_open else ']'}, got {_short(value)}")
+        if below:
+            if self.low_open:
+                return f"must be {'positive' if self.low == 0 else f'> {_number(self.low)}'}, got {_short(value)}"
+            return f"must be {'>= 0' if self.low == 0 else f'at least {_number(self.low)}'}, got {_short(value)}"
+        return f"must be {'below' if self.high_open else 'at most'} {_number(self.high)}, got {_short(value)}"
+
+
+def _number(bound: float) -> str:
+    """A bound as people write it: 4294967295 and 1 in full, 1e+30 and 0.5 as %g does."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e16 else f"{bound:g}"
+
+
+def bounded(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, default_factory=dataclasses.MISSING):
+    """A dataclass field whose value must lie in the given range (ge/gt: lower bound, le/lt: upper)."""
+    bound = Bound(low=gt if gt is not None else ge, high=lt if lt is not None else le,
+                  low_open=gt is not None, high_open=lt is not None)
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"bound": bound})
+
+
+def field_bounds(*classes) -> dict[str, Bound]:
+    """Setting name -> Bound over the fields of `classes`; a name bounded differently in two is a bug."""
+    found: dict[str, Bound] = {}
+    for cls in classes:
+        for item in dataclasses.fields(cls):
+            bound = item.metadata.get("bound")
+            if bound is None:
+                continue
+            if found.setdefault(item.name, bound) != bound:
+                raise AssertionError(f"{item.name} is bounded as {found[item.name]} and as {bound} ({cls.__name__})")
+    return found
+
+
+def check_fields(settings, what: str = "", flags: bool = False) -> None:
+    """UserError for the first bounded field of dataclass instance `settings` outside its range (None is
+    "not given"). Named `what: name` or, with `flags`, as the command-line flag `--name`."""
+    for item in dataclasses.fields(settings):
+        bound = item.metadata.get("bound")
+        value = getattr(settings, item.name)
+        problem = bound.problem(value) if bound is not None and value is not None else None
+        if problem:
+            name = "--" + item.name.replace("_", "-") if flags else item.name
+            raise UserError(f"{what}: {name} {problem}" if what else f"{name} {problem}")
 
 
 def check_bounds(name: str, value, where: str) -> None:

@@ -10,9 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
+from samplenas.benchmarks import table_schema
 from samplenas.benchmarks.nasbench101 import NASBench101
 from samplenas.benchmarks.nasbench101_records import parse_record
-from samplenas.benchmarks.table_schema import check_record, check_table
+from samplenas.benchmarks.table_schema import check_record, read_table
 from samplenas.errors import UserError
 
 
@@ -56,8 +57,8 @@ def test_damaged_tables_are_named_when_they_open(nb101_small_table, tmp_path, ex
 
 
 def test_a_good_table_passes_and_an_npz_says_how_to_convert(nb101_small_table, nb101_npz_path, tmp_path, refused):
-    check_table(nb101_small_table)
-    assert len(NASBench101(nb101_small_table)) == 6
+    table = read_table(nb101_small_table)
+    assert len(table.columns["hash"]) == len(NASBench101(nb101_small_table)) == 6
     refused(["nb101", "study", "--table", nb101_npz_path], tmp_path, "convert it first: samplenas nb101 convert")
     (tmp_path / "text.h5").write_text("hello")
     refused(["nb101", "stats", "--table", tmp_path / "text.h5"], tmp_path, "not an HDF5 file")
@@ -83,3 +84,26 @@ def test_check_record_passes_the_official_rows(nb101_rows):
     for row in nb101_rows:
         record = parse_record(json.dumps(row).encode())
         assert check_record(record) is record
+
+
+def test_a_table_is_opened_once_per_load_and_the_checked_columns_are_reused(nb101_small_table, monkeypatch):
+    opened, sniffed = [], []
+    real_file, real_kind = h5py.File, table_schema.file_kind
+    monkeypatch.setattr(table_schema.h5py, "File", lambda *a, **k: opened.append(a) or real_file(*a, **k))
+    monkeypatch.setattr(table_schema, "file_kind", lambda path: sniffed.append(path) or real_kind(path))
+    bench = NASBench101(nb101_small_table)
+    assert len(opened) == 1 and sniffed == []  # a good table: one h5py open, no separate sniff
+    table = read_table(nb101_small_table)
+    assert np.array_equal(bench._num_vertices, table.columns["num_vertices"])  # read by the check, handed over
+    assert sorted(table.extra()) == sorted(name.removeprefix("extra/") for name in table.columns
+                                           if name.startswith("extra/"))
+
+
+def test_the_schema_does_not_import_the_converter():
+    """The converter imports the schema (FORMAT, check_record); the schema never imports it back."""
+    import subprocess
+    import sys
+
+    code = ("import sys, samplenas.benchmarks.table_schema; "
+            "assert 'samplenas.benchmarks.nasbench101_convert' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

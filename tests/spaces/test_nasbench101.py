@@ -15,6 +15,8 @@ from samplenas.spaces.nasbench101 import (
     NUM_EDGE_BITS,
     OUTPUT,
     ModelSpec,
+    _cell_hash,
+    hash_module,
     spec_problem,
 )
 
@@ -32,8 +34,26 @@ def random_rows(table, count, seed=0):
 
 
 def test_hash_spec_matches_official_table_hashes(nb101_npz):
-    rows = random_rows(nb101_npz, 300)
-    assert [table_spec(nb101_npz, r).hash_spec() for r in rows] == [nb101_npz["hash"][r].decode() for r in rows]
+    """Every cell of up to 5 vertices and 3,000 random larger ones re-hash to their table key (the whole
+    table: tools/check_nb101_hashes.py); a second pass answers from the cache, with the same keys."""
+    small = np.flatnonzero(nb101_npz["num_vertices"] <= 5)
+    rows = np.r_[small, random_rows(nb101_npz, 3_000)]
+    expected = [nb101_npz["hash"][r].decode() for r in rows]
+    specs = [table_spec(nb101_npz, r) for r in rows]
+    assert len(small) == 2532 and [spec.hash_spec() for spec in specs] == expected
+    before = _cell_hash.cache_info().hits
+    assert [spec.hash_spec() for spec in specs] == expected
+    assert _cell_hash.cache_info().hits - before >= len(specs) - _cell_hash.cache_info().maxsize
+
+
+def test_the_hash_cache_keys_on_the_exact_form_of_the_cell():
+    """Cells equal up to dtype hash equal; cells with the same matrix bytes but other ops or sizes do not."""
+    matrix = np.array([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
+    ops = [INPUT, CONV3X3, MAXPOOL3X3, OUTPUT]
+    hashes = {ModelSpec(matrix.astype(dtype), ops).hash_spec() for dtype in (np.int64, np.int8, np.uint8, bool)}
+    assert hashes == {hash_module(matrix, [-1, 0, 2, -2])}
+    assert ModelSpec(matrix, [INPUT, CONV3X3, CONV1X1, OUTPUT]).hash_spec() not in hashes
+    assert ModelSpec(matrix.astype(object), ops).hash_spec() in hashes  # no bytes key: hashed without the cache
 
 
 def random_topological_order(matrix, rng) -> list[int]:

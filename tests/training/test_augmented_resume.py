@@ -58,7 +58,7 @@ def _job(rgb_dir, out, workers, **changes) -> RetrainJob:
     recipe = resolve_recipe("nb101", {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "lr": 0.05,
                                       "network": TINY, "augment": True})
     return RetrainJob(space="nb101", arch=NB101_CELL, data="cifar10-jpeg", data_dir=str(rgb_dir), out=out,
-                      recipe=recipe, workers=workers, progress=False, **changes)
+                      recipe=recipe, loader_workers=workers, progress=False, **changes)
 
 
 @pytest.mark.parametrize("workers", [0, 2])

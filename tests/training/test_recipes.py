@@ -40,7 +40,7 @@ def test_overrides_apply_in_order_and_merge_network_settings(tmp_path):
     ({"epoch": 3}, r"recipe: unknown setting\(s\) epoch"),
     ({"optimizer": "lamb"}, "unknown optimizer"),
     ({"label_smoothing": 1.5}, "label_smoothing"),
-    ({"batch_size": 0}, "batch_size must be positive"),
+    ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
 ])
 def test_bad_recipes_are_user_errors(override, message):
     with pytest.raises(UserError, match=message):

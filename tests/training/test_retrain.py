@@ -142,10 +142,11 @@ def test_classifier_ensemble_averages_probabilities(tmp_path):
 
 
 def test_autoencoder_ensemble_stops_eagerly_and_probes_linearly(tmp_path):
-    """lr 0 and no batch norm: the validation loss never improves after epoch 1, so patience 1
-    stops both copies after epoch 2 of 4; the monolithic model gets their total steps."""
+    """lr 1e-20 (steps below float32 resolution: a learning rate must be positive) and no batch norm: the
+    validation loss never improves after epoch 1, so patience 1 stops both copies after epoch 2 of 4; the
+    monolithic model gets their total steps."""
     result = retrain(autoencoder_job(tmp_path, ensemble=2, patience=1,
-                                     recipe={"epochs": 4, "lr": 0.0, "task": "reconstruction"}))
+                                     recipe={"epochs": 4, "lr": 1e-20, "task": "reconstruction"}))
     report = result["ensemble"]
     assert report["stopped_early"] == [True, True]
     assert report["member_steps"] == [2 * (48 // 8)] * 2
