@@ -172,7 +172,8 @@ def ray_local():
 
 @pytest.fixture
 def worker_opens(ray_local):
-    """`worker_opens() -> set[Path]`: the paths Ray worker processes opened since this test started."""
+    """`worker_opens() -> set[Path]`: the paths Ray worker processes opened since this test started;
+    `worker_opens.installed()`: whether the audit hook runs in the workers at all."""
     from samplenas.population.engine import AUDIT_OPENS
 
     if AUDIT_OPENS not in os.environ:
@@ -192,6 +193,9 @@ def worker_opens(ray_local):
                 paths.update(Path(line.rstrip("\n")) for line in f if line.strip())
         return paths
 
+    # the hook is installed when workers have listed anything this session (a warm worker that imported
+    # everything earlier and receives its data by reference may open nothing during a test)
+    opened.installed = lambda: any(path.stat().st_size for path in folder.glob("*.opens"))
     return opened
 
 

@@ -38,9 +38,10 @@ class SpaceSize(NamedTuple):
 
 
 def as_generator(rng) -> np.random.Generator:
-    """`rng` as a NumPy Generator: a Generator as it is, an int seed or None through
-    `numpy.random.default_rng`; anything else is a TypeError that says what to pass."""
-    if isinstance(rng, np.random.Generator):
+    """`rng` as a NumPy Generator: a Generator (or an object with a Generator's `random` and `integers`,
+    e.g. a test's scripted coins) as it is, an int seed or None through `numpy.random.default_rng`;
+    anything else is a TypeError that says what to pass."""
+    if isinstance(rng, np.random.Generator) or (hasattr(rng, "random") and hasattr(rng, "integers")):
         return rng
     if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)

@@ -30,11 +30,11 @@ def network_settings(space: str, network: dict, info) -> dict:
 
 
 def make_supernet(space: str, settings: dict):
-    """The supernet of `space` built with `settings`, which it keeps as `.settings` (a latency table is
+    """The supernet of `space` built with `settings`, which it keeps as `.made_with` (a latency table is
     checked against them: it predicts only for the network size it was measured on)."""
     try:
         supernet = SUPERNETS[space](**settings)
     except (TypeError, ValueError) as err:  # a missing/extra setting, or a value the space refuses
         raise UserError(f"{space} supernet settings {settings}: {err}") from None
-    supernet.settings = dict(settings)
+    supernet.made_with = dict(settings)
     return supernet

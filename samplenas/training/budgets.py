@@ -53,6 +53,6 @@ def make_budget(cost: Callable[[Arch], dict] | None, max_params: int | None = No
 def supernet_budget(supernet, max_params=None, max_macs=None, max_latency_ms=None, latency_table=None) -> Budget | None:
     """The budget on the standalone networks of `supernet`'s architectures, checked to admit some."""
     budget = make_budget(supernet.cost, max_params, max_macs, max_latency_ms, latency_table,
-                         space=supernet.space.name or None, network=getattr(supernet, "settings", None))
+                         space=supernet.space.name or None, network=getattr(supernet, "made_with", None))
     return budget.probe(supernet.space) if budget is not None else None
 
