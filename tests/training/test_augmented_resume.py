@@ -81,7 +81,7 @@ def test_supernet_train_resumed_mid_epoch_with_augmentation_is_bitwise(rgb_dir, 
     def config() -> TrainConfig:
         return TrainConfig(space="nb101", sampler="uniform", data="cifar10-jpeg", data_dir=str(rgb_dir),
                            augment=True, steps=7, batch_size=8, eval_every=0, bn_batches=0, checkpoint_every=2,
-                           workers=workers, network=TINY, device="cpu")
+                           loader_workers=workers, network=TINY, device="cpu")
 
     SupernetTrainer(config(), progress=False).train(tmp_path / "full")
     victim = SupernetTrainer(config(), progress=False)
