@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from local_cluster import LocalCluster
+from local_cluster import LocalCluster, add_search_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,11 +77,7 @@ def compare(reference: list[dict], got: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="mnist")
-    parser.add_argument("--data-dir", default=os.environ.get("SAMPLENAS_DATA", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--limit", type=int, default=400)
-    parser.add_argument("--population", type=int, default=4)
-    parser.add_argument("--generations", type=int, default=3)
+    add_search_arguments(parser, generations=3)
     parser.add_argument("--kill-after", type=int, default=3, help="evaluations returned before the kill")
     args = parser.parse_args()
     temp = Path(tempfile.mkdtemp(prefix="snnf", dir="/tmp"))

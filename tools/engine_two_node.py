@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,18 +23,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from local_cluster import LocalCluster
+from local_cluster import LocalCluster, add_search_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="mnist")
-    parser.add_argument("--data-dir", default=os.environ.get("SAMPLENAS_DATA", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--limit", type=int, default=400)
-    parser.add_argument("--population", type=int, default=4)
-    parser.add_argument("--generations", type=int, default=2)
+    add_search_arguments(parser, generations=2)
     parser.add_argument("--head-cpus", type=int, default=1)
     parser.add_argument("--node-cpus", type=int, default=1)
     parser.add_argument("--hide", action="append", default=[], help="another folder the second node must not see")

@@ -23,6 +23,16 @@ import time
 from pathlib import Path
 
 
+def add_search_arguments(parser, generations: int) -> None:
+    """The small evolve search the cluster tools run: its data and size."""
+    repo = Path(__file__).resolve().parents[1]
+    parser.add_argument("--data", default="mnist")
+    parser.add_argument("--data-dir", default=os.environ.get("SAMPLENAS_DATA", str(repo.parent / "shared" / "data")))
+    parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--population", type=int, default=4)
+    parser.add_argument("--generations", type=int, default=generations)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -20,6 +20,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from samplenas.spaces.base import Arch, SearchSpace
 
 Shape = tuple[int, ...]
@@ -58,6 +61,20 @@ class BlockSpec(ABC):
     @abstractmethod
     def make(self, block: Block):
         """(module, input shapes): a fresh module computing `block` and the per-sample shape of each of its inputs."""
+
+
+class Add(nn.Module):
+    """The addition of two inputs, as a module so it can be timed like any block."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class Concat(nn.Module):
+    """Channel concatenation of any number of inputs, as a module so it can be timed like any block."""
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        return torch.cat(parts, dim=1)
 
 
 def unique(blocks: Sequence[Block]) -> list[Block]:

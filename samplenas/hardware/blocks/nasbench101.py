@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samplenas.hardware.blocks.base import Block, BlockSpec, unique
+from samplenas.hardware.blocks.base import Add, Block, BlockSpec, Concat, unique
 from samplenas.spaces import SPACES
 from samplenas.spaces.base import Arch
 from samplenas.spaces.nasbench101 import CONV1X1, CONV3X3, MAXPOOL3X3, NUM_VERTICES
@@ -32,16 +32,6 @@ from samplenas.supernet.nasbench101 import (
 from samplenas.supernet.ops import conv_bn_relu
 
 MAX_FEEDERS = NUM_VERTICES - 2  # interior vertices that can feed the output
-
-
-class Add(nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-
-class Concat(nn.Module):
-    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        return torch.cat(parts, dim=1)
 
 
 class Downsample(nn.Module):

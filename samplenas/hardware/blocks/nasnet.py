@@ -11,23 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from samplenas.hardware.blocks.base import Block, BlockSpec, unique
+from samplenas.hardware.blocks.base import Add, Block, BlockSpec, Concat, unique
 from samplenas.spaces.base import Arch
 from samplenas.spaces.nasnet import EDGES, EDGES_PER_CELL, INPUT_NODES, NODES, NONE, NASNetSpace, node_positions
 from samplenas.supernet.darts_ops import OPS
 from samplenas.supernet.nasnet import STEM_MULTIPLIER, DiscreteNetwork
 
 INFERENCE_ONLY = ("auxiliary", "affine")  # settings that change training, not the inference network
-
-
-class Add(nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-
-class Concat(nn.Module):
-    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        return torch.cat(parts, dim=1)
 
 
 class HeadPool(nn.Module):
