@@ -13,6 +13,8 @@ from samplenas.benchmarks.nasbench101 import NASBench101
 from samplenas.cli import main
 from samplenas.spaces import SPACES
 
+pytestmark = pytest.mark.full_data("nb101")  # searches draw cells from the whole space, which a sample table lacks
+
 
 @pytest.fixture(scope="module")
 def objectives(nb101_table):

@@ -33,6 +33,7 @@ def random_rows(table, count, seed=0):
     return np.random.default_rng(seed).choice(len(table["hash"]), count, replace=False)
 
 
+@pytest.mark.full_data("nb101")  # 2,532 cells of up to 5 vertices and 3,000 random rows: the whole table
 def test_hash_spec_matches_official_table_hashes(nb101_npz):
     """Every cell of up to 5 vertices and 3,000 random larger ones re-hash to their table key (the whole
     table: tools/check_nb101_hashes.py); a second pass answers from the cache, with the same keys."""

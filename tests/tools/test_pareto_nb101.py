@@ -5,6 +5,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.full_data("nb101")  # the study draws cells from the whole space, which a sample table lacks
+
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
