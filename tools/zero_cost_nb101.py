@@ -7,7 +7,8 @@ Scorers:
   table FLOPs / table params   the table's own columns (flops_thop; params where the table has them)
   params, flops, grad_norm, snip, synflow, jacob_cov, naswot   `samplenas.training.zero_cost` at the
                                proxy network size, on one fixed minibatch of the training split
-  supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number)
+  supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number): its
+                               validation accuracy; supernet-loss:NAME, minus its validation loss
   hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
 Every score is cached in OUT/scores.json (the run resumes where it stopped); OUT/zero_cost.json holds the
 correlations, OUT/zero_cost.png the picture.
@@ -21,6 +22,7 @@ correlations, OUT/zero_cost.png the picture.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -152,7 +154,9 @@ def supernet_scorers(args):
         folder, checkpoint = (path.parent.parent, path) if path.is_file() else (path, None)
         trainer = open_run(folder, checkpoint=checkpoint,
                            evaluation={"eval_examples": args.eval_examples, "bn_batches": args.bn_batches})
-        scorers[f"supernet:{name}"] = lambda arch, t=trainer: t.score(arch)["score"]
+        score = functools.lru_cache(maxsize=None)(trainer.score)  # accuracy and loss from one evaluation
+        scorers[f"supernet:{name}"] = lambda arch, s=score: s(tuple(arch))["score"]
+        scorers[f"supernet-loss:{name}"] = lambda arch, s=score: -s(tuple(arch))["loss"]
     return scorers
 
 

@@ -14,6 +14,13 @@ and for each vertex 1..6 one input projection; a sampled cell runs the channel s
 Weights belong to the *encoded* vertex index, so the same ops of the same encoding always meet
 the same weights.
 
+Vertex widths (`vertex_widths`): "official" follows the rules above, so a vertex's width depends on
+how many vertices feed the output and shared weights are trained at many widths. "fixed" gives every
+interior vertex the cell's full output width and sums (instead of concatenating) what feeds the
+output, so no width depends on the topology (the fixed channel counts NAS-Bench-1Shot1 and Yu et al.,
+ICLR 2021, use for one-shot models on this space); the networks it builds are then that variant, and
+the table still judges the official cells it ranks.
+
 Batch norm: each shared op has its own sliced BN (`SlicedBatchNorm2d`), whose statistics mix
 every width trained through it. Before evaluating a sampled architecture, re-estimate them with
 `samplenas.supernet.bn.recalibrate_bn(supernet, arch, batches)` (as SPOS does); `extract` copies
@@ -85,6 +92,14 @@ def compute_vertex_channels(input_channels: int, output_channels: int, matrix: n
     return channels
 
 
+VERTEX_WIDTHS = ("official", "fixed")
+
+
+def fixed_vertex_channels(input_channels: int, output_channels: int, size: int) -> list[int]:
+    """Channels of every vertex when widths do not depend on the topology: the output's width throughout."""
+    return [input_channels] + [output_channels] * (size - 1)
+
+
 @dataclass(frozen=True)
 class CellSlot:
     """One cell position of the macro network."""
@@ -116,6 +131,7 @@ class CellPlan:
     ops: tuple[str, ...]
     channels: tuple[int, ...]
     vertex_ids: tuple[int, ...]  # encoded (7-vertex) index of every pruned vertex
+    merge: str = "concat"  # how the output joins its interior inputs: "concat" (official) or "sum"
 
     @property
     def size(self) -> int:
@@ -138,17 +154,21 @@ def encoded_vertex_ids(spec: ModelSpec) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def plan_cells(space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...]) -> tuple[CellPlan, ...]:
+def plan_cells(
+    space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...], vertex_widths: str = "official"
+) -> tuple[CellPlan, ...]:
     """One plan per slot for a validated `arch` (cached: a training loop revisits architectures)."""
     spec = space.decode(arch)
     ids = encoded_vertex_ids(spec)
+    fixed = vertex_widths == "fixed"
+
+    def channels(slot: CellSlot) -> list[int]:
+        if fixed:
+            return fixed_vertex_channels(slot.in_channels, slot.out_channels, len(spec.ops))
+        return compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
+
     return tuple(
-        CellPlan(
-            np.asarray(spec.matrix),
-            tuple(spec.ops),
-            tuple(compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)),
-            ids,
-        )
+        CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat")
         for slot in slots
     )
 
@@ -175,7 +195,12 @@ def run_cell(plan: CellPlan, x: torch.Tensor, project: Layer, apply_op: Layer, g
         tensors.append(gate(plan.op_position(t), apply_op(t, sum(summands[1:], summands[0]))))
         if matrix[t, n - 1]:
             concat.append(gate(plan.edge_position(t, n - 1), tensors[t]))
-    output = torch.cat(concat, dim=1) if concat else None
+    if not concat:
+        output = None
+    elif plan.merge == "sum":
+        output = sum(concat[1:], concat[0])
+    else:
+        output = torch.cat(concat, dim=1)
     if matrix[0, n - 1]:
         projected = gate(plan.edge_position(0, n - 1), project(n - 1, x))
         output = projected if output is None else output + projected
@@ -302,6 +327,7 @@ class NASBench101Supernet(Supernet):
         num_classes: int = 10,
         in_channels: int = 3,
         image_size: int = 32,
+        vertex_widths: str = "official",
     ):
         super().__init__()
         settings = dict(
@@ -314,6 +340,10 @@ class NASBench101Supernet(Supernet):
         )
         for name, value in settings.items():
             _positive_int(name, value)
+        if vertex_widths not in VERTEX_WIDTHS:
+            raise UserError(f"nb101 supernet: vertex_widths must be one of {', '.join(VERTEX_WIDTHS)}, "
+                            f"got {vertex_widths!r}")
+        settings["vertex_widths"] = vertex_widths
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
@@ -336,7 +366,7 @@ class NASBench101Supernet(Supernet):
 
     def plans(self, arch: Arch) -> tuple[CellPlan, ...]:
         """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
-        return plan_cells(self.space, self.space.validate(arch), self.slots)
+        return plan_cells(self.space, self.space.validate(arch), self.slots, self.settings["vertex_widths"])
 
     # --- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:

@@ -232,3 +232,53 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(stem_channels=0)
     with pytest.raises(UserError, match="at least 5"):  # 5 vertices feeding the output need 1 channel each
         NASBench101Supernet(stem_channels=4)
+    with pytest.raises(UserError, match="vertex_widths must be one of official, fixed"):
+        NASBench101Supernet(vertex_widths="wide")
+
+
+@pytest.fixture
+def fixed() -> NASBench101Supernet:
+    torch.manual_seed(0)
+    return NASBench101Supernet(**TINY, vertex_widths="fixed")
+
+
+def test_fixed_widths_give_every_vertex_the_full_width_and_sum_the_output(fixed):
+    # RICH, second slot (16 channels): officially 8 + 8 concatenated; fixed: 16 + 16 summed
+    for arch in (CHAIN, RICH, TRUNCATING):
+        extracted = fixed.extract(arch)
+        for cell, width in zip(extracted.cells, (8, 16)):
+            convs = [m for m in cell.ops.modules() if isinstance(m, nn.Conv2d)]
+            assert convs and all(c.out_channels == width for c in convs)
+            assert all(p[0].out_channels == width for p in cell.projections.values())
+    # every slice is the whole shared weight: no training at several widths
+    conv = fixed.extract(RICH).cells[1].projections["1"][0]
+    torch.testing.assert_close(conv.weight, fixed.cells[1].projections[0].conv.weight)
+
+
+def test_fixed_widths_output_is_the_sum_of_its_feeders(fixed):
+    # TRUNCATING feeds the output from vertices 1, 2 and 3 (no input -> output edge)
+    network = fixed.extract(TRUNCATING).eval()
+    cell = network.cells[0]
+    outputs = {}
+    hooks = [cell.ops[v].register_forward_hook(lambda m, i, out, v=v: outputs.setdefault(v, out)) for v in "123"]
+    hooks.append(cell.register_forward_hook(lambda m, i, out: outputs.setdefault("cell", out)))
+    try:
+        with torch.no_grad():
+            network(torch.randn(2, 3, 8, 8))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert outputs["cell"].shape[1] == 8  # the full width, not 3 + 3 + 2 concatenated shares
+    torch.testing.assert_close(outputs["cell"], outputs["1"] + outputs["2"] + outputs["3"])
+
+
+def test_fixed_widths_extract_equals_forward_and_build_matches(fixed, rng):
+    archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [fixed.space.sample(rng) for _ in range(4)]
+    _settle_bn(fixed, archs)
+    x = torch.randn(3, 3, 8, 8)
+    for arch in archs:
+        with torch.no_grad():
+            torch.testing.assert_close(fixed.extract(arch).eval()(x), fixed(x, arch), atol=1e-5, rtol=1e-5)
+        assert str(fixed.extract(arch)) == str(fixed.build(arch))
+    official = NASBench101Supernet(**TINY)
+    assert count_params(fixed.build(RICH)) > count_params(official.build(RICH))

@@ -58,6 +58,8 @@ class NASBench101Blocks(BlockSpec):
     space_name = "nb101"
 
     def __init__(self, settings: dict):
+        if settings.get("vertex_widths", "official") != "official":
+            raise ValueError("latency blocks model the official vertex widths only (vertex_widths \"official\")")
         self.settings = dict(settings)
         self.space = SPACES["nb101"]()
         self.slots = tuple(macro_layout(settings["stem_channels"], settings["num_stacks"], settings["cells_per_stack"]))
