@@ -384,15 +384,14 @@ def stop_population_at_ray(monkeypatch):
     from contextlib import contextmanager
 
     from samplenas.errors import UserError
-    from samplenas.population import dnc, engine, evolve_job
+    from samplenas.population import engine
 
     @contextmanager
     def validated(*args, **kwargs):
         raise UserError("validated")
         yield  # pragma: no cover
 
-    for module in (engine, evolve_job, dnc):
-        monkeypatch.setattr(module, "ray_runtime", validated)
+    monkeypatch.setattr(engine, "ray_runtime", validated)  # the driver session of every search starts Ray here
 
 
 @pytest.fixture(scope="session")

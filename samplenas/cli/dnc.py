@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.cli.options import datasets_text, output_folder
+from samplenas.cli.options import add_ray_options, datasets_text, output_folder, ray_settings
 from samplenas.errors import UserError
 from samplenas.strict_json import dumps
 
@@ -50,13 +50,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=output_folder,
                    help="run folder of the search, required (result.json, evaluations.jsonl, state.json, tb/, "
                         "PNGs)")
-    p.add_argument("--workers", type=int, help="local Ray workers (default: all CPUs)")
-    p.add_argument("--address", help="join a Ray cluster ('auto' or HOST:PORT) instead of a local Ray")
+    add_ray_options(p, "DnC", gpus=False)
     p.add_argument("--transfer", metavar="FROM_RUN", help="keep stages 1-2 of another run; redo stage 3 here")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out (its saved settings)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the DnC run in --out (removed once every input was checked; a run of another "
-                        "command is never replaced)")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N new evaluations (resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="dnc_command", metavar="plot", title="instead of a search (optional)",
@@ -90,9 +85,8 @@ def run(args) -> int:
     settings = None if args.resume else settings_of(args)  # validated before any work
     from samplenas.population.dnc import DncSearch
 
-    search = DncSearch(settings, args.out, resume=args.resume, workers=args.workers, address=args.address,
-                       transfer=args.transfer, progress=not args.quiet, stop_after=args.stop_after,
-                       overwrite=args.overwrite)
+    search = DncSearch(settings, args.out, resume=args.resume, ray=ray_settings(args), transfer=args.transfer,
+                       progress=not args.quiet, stop_after=args.stop_after, overwrite=args.overwrite)
     result = search.run()
     if result is None:
         print(f"stopped after --stop-after evaluations; continue with --resume (state in {args.out})")
@@ -108,7 +102,8 @@ def run_plot(args) -> int:
     from samplenas.population.dnc import load_result
 
     search_flags = [flag for flag, dest, *_ in SETTING_FLAGS if getattr(args, dest) is not None] + \
-        [f"--{name.replace('_', '-')}" for name in ("config", "out", "workers", "address", "transfer", "stop_after")
+        [f"--{name.replace('_', '-')}" for name in ("config", "out", "workers", "address", "transfer", "stop_after",
+                                                   "timeout")
          if getattr(args, name) is not None] + [f"--{name}" for name in ("resume", "overwrite") if getattr(args, name)]
     if search_flags:  # `dnc --model cnn plot RUN` would silently ignore --model
         raise UserError(f"{search_flags[0]} is a search setting; `samplenas dnc plot` takes RUN folders and --png only")

@@ -7,8 +7,7 @@ the classification spaces too (fitness = validation accuracy).
 
 from __future__ import annotations
 
-from samplenas.cli.options import datasets_text, output_folder
-from samplenas.cli.threads import add_threads_option
+from samplenas.cli.options import add_ray_options, datasets_text, output_folder, ray_settings
 from samplenas.spaces import SPACES
 from samplenas.strict_json import dumps
 from samplenas.training import typed_config
@@ -49,16 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--network", help='JSON object of supernet settings, e.g. \'{"C": 16, "layers": 8}\'')
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out")
-    p.add_argument("--workers", type=int, help="local Ray with this many worker CPUs (default: all cores)")
-    p.add_argument("--address", help="join a running Ray cluster: auto or HOST:PORT of its head")
-    add_threads_option(p, per_worker=True)
-    p.add_argument("--gpus-per-candidate", type=float, default=0.0, help="GPUs per evaluation (0 = CPU)")
-    p.add_argument("--timeout", type=float, help="seconds an evaluation may run before it is cancelled and retried")
-    p.add_argument("--max-retries", type=int, default=3, help="retries of an evaluation whose worker died or timed out")
-    p.add_argument("--resume", action="store_true", help="continue the search in --out (reuses every evaluation)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the evolve run in --out (removed once every input was checked; a run of "
-                        "another command is never replaced)")
+    add_ray_options(p, "evolve")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -92,8 +82,7 @@ def run(args) -> int:
         population=args.population, generations=args.generations, epochs_per_candidate=args.epochs_per_candidate,
         final_epochs=args.final_epochs, top=args.top, reductions=args.reductions, max_layers=args.max_layers,
         network=_network(args), recipe=recipe, limit=args.limit, val_fraction=args.val_fraction,
-        workers=args.workers, address=args.address, threads_per_worker=args.threads_per_worker,
-        timeout_s=args.timeout, max_retries=args.max_retries, gpus_per_candidate=args.gpus_per_candidate,
+        ray=ray_settings(args),
         baseline=args.baseline, samples=args.samples, max_params=args.max_params, max_macs=args.max_macs,
         max_latency_ms=args.max_latency_ms, latency_table=args.latency_table, resume=args.resume,
         overwrite=args.overwrite,

@@ -58,3 +58,33 @@ def output_folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a folder name, got {text!r}")
     return Path(text)
+
+
+def add_ray_options(parser, kind: str, gpus: bool = True) -> None:
+    """The options every population search (`evolve`, `pbt`, `dnc`) takes, defined once: where its Ray
+    tasks run, how each is limited and retried, and what happens to a run of `kind` already in --out.
+    `gpus=False` for a search whose tasks train on the CPU only."""
+    from samplenas.cli.threads import add_threads_option
+
+    parser.add_argument("--address", help="join a running Ray cluster: auto or HOST:PORT of its head")
+    parser.add_argument("--workers", type=int, help="local Ray with this many worker CPUs (default: all cores)")
+    add_threads_option(parser, per_worker=True)
+    if gpus:
+        parser.add_argument("--gpus-per-candidate", type=float, default=0.0, help="GPUs per evaluation (0 = CPU)")
+    parser.add_argument("--timeout", type=float,
+                        help="seconds an evaluation may run before it is cancelled and retried")
+    parser.add_argument("--max-retries", type=int, default=3,
+                        help="retries of an evaluation whose worker or node died or that timed out (default 3)")
+    parser.add_argument("--resume", action="store_true", help=f"continue the {kind} run in --out exactly")
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace the {kind} run in --out (removed once every input was checked; a run of "
+                             "another command is never replaced)")
+
+
+def ray_settings(args):
+    """`population.driver.RaySettings` of the options `add_ray_options` added."""
+    from samplenas.population.driver import RaySettings
+
+    return RaySettings(address=args.address, workers=args.workers, threads_per_worker=args.threads_per_worker,
+                       gpus_per_candidate=getattr(args, "gpus_per_candidate", 0.0), timeout=args.timeout,
+                       max_retries=args.max_retries)

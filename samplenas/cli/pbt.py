@@ -3,7 +3,7 @@ shrink-perturb weight inheritance (or a baseline/ablation, `--method`), on Ray."
 
 from __future__ import annotations
 
-from samplenas.cli.options import datasets_text, output_folder
+from samplenas.cli.options import add_ray_options, datasets_text, output_folder, ray_settings
 from samplenas.cli.retrain import RECIPE_FLAGS, _overrides, command_line
 from samplenas.spaces import SPACES
 from samplenas.strict_json import dumps
@@ -27,8 +27,6 @@ def register(subparsers) -> None:
     p.add_argument("--p", type=float, default=0.25, help="probability of taking a layer from the donor (0.25)")
     p.add_argument("--shrink", type=float, help="shrink-perturb lambda (default: the method's, 0.4 for pbt-nas)")
     p.add_argument("--perturb", type=float, help="shrink-perturb gamma (default: the method's, 0.1 for pbt-nas)")
-    p.add_argument("--workers", type=int, help="local Ray worker processes (default: all cores)")
-    p.add_argument("--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of a local Ray")
     p.add_argument("--config", help="JSON file of recipe fields (overrides the space's published recipe)")
     for name, kind, text in RECIPE_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", type=kind,
@@ -38,10 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the population, the weights and the data (default: 0)")
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out (fitness)")
-    p.add_argument("--resume", action="store_true", help="continue the run in OUT exactly")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the PBT run in OUT (removed once every input was checked; a run of another "
-                        "command is never replaced)")
+    add_ray_options(p, "PBT", gpus=False)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -54,9 +49,9 @@ def run(args) -> int:
 
     job = PBTJob(space=args.space, data=args.data, out=args.out, recipe=recipe, population=args.population,
                  step_epochs=args.step_epochs, method=args.method, tau=args.tau, p=args.p, shrink=args.shrink,
-                 perturb=args.perturb, data_dir=args.data_dir, seed=args.seed, workers=args.workers,
-                 address=args.address, limit=args.limit, val_fraction=args.val_fraction, resume=args.resume,
-                 overwrite=args.overwrite, progress=not args.quiet,
+                 perturb=args.perturb, data_dir=args.data_dir, seed=args.seed, ray=ray_settings(args),
+                 limit=args.limit, val_fraction=args.val_fraction, resume=args.resume, overwrite=args.overwrite,
+                 progress=not args.quiet,
                  command=["samplenas", "pbt", *command_line(args)[2:]])
     check_job(job)
     result = PBTRun(job).run()

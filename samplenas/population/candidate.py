@@ -1,11 +1,12 @@
-"""Train one candidate fully with the retrainer's code and score it on the validation split.
+"""Train one candidate fully with the training floor's `fit` and score it on the validation split.
 
 This is the task function population searches hand to the engine: a picklable payload in, a JSON-able
-dict with "fitness" out. It reuses `training.retrain.Trainer` (one network definition: the space's
-`build(arch)`, one training loop, one recipe), in a throw-away folder, so a candidate trains exactly
-as `samplenas retrain` would train it. Every candidate of a search uses the run's seed, so an
-evaluation is a deterministic function of (architecture, settings): a resumed search reaches the
-same fitnesses, and the cache may answer for a genotype seen before.
+dict with "fitness" out. It builds the network with the space's `build(arch)` and trains it with
+`training.fit.fit` (the batches, noise, schedule and dropout stream `samplenas retrain` uses, without
+its checkpoints), so a candidate trains exactly as `samplenas retrain` would train it, and its worker
+writes no file. Every candidate of a search uses the run's seed, so an evaluation is a deterministic
+function of (architecture, settings): a resumed search reaches the same fitnesses, and the cache may
+answer for a genotype seen before.
 
 Fitness: 1 / validation MSE for reconstruction and denoising (the evolving-autoencoders paper),
 validation accuracy for classification.
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import base64
 import math
-import tempfile
+import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -90,39 +90,41 @@ def fitness_from(task: str, metrics: dict) -> float:
 def evaluate_candidate(job: dict, data) -> dict:
     """Train one architecture on `data` (the search's loaded splits, `LoadedData`, handed over by the
     engine from the object store) and return {"fitness", "val", "params", "macs", "train_s", ...}."""
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training import fit
     from samplenas.training.distributed import init_world
-    from samplenas.training.fit import Diverged, evaluate_members
     from samplenas.training.recipes import Recipe
-    from samplenas.training.retrain import RetrainJob, Trainer
+    from samplenas.training.tasks import make_task
 
     s = job["settings"]
-    recipe = Recipe(**s["recipe"])
+    recipe, seed = Recipe(**s["recipe"]), s["seed"]
     world = init_world(s["device"])
-    with tempfile.TemporaryDirectory(prefix="sncand") as folder:
-        retrain_job = RetrainJob(space=s["space"], arch=job["arch"], data=s["data"], out=Path(folder), recipe=recipe,
-                                 data_dir=s["data_dir"], seed=s["seed"], device=s["device"], amp=False,
-                                 channels_last=False, limit=s["limit"], val_fraction=s["val_fraction"],
-                                 progress=False, command=[])
-        trainer = Trainer(retrain_job, world, data=data)
-        out = {"params": int(trainer.cost["params"]), "macs": int(trainer.cost["macs"]), "epochs": recipe.epochs}
-        try:
-            trainer.train()
-        except Diverged as err:  # the training went non-finite: the worst fitness, not a failed search
-            return {**out, "fitness": DIVERGED, "diverged": str(err)}
-        batch = min(recipe.batch_size, 256)
-        val = evaluate_members(trainer.nets, data.val, trainer.task, world, s["seed"], batch,
-                               amp=False, channels_last=False)["member0"]
-        out.update(fitness=fitness_from(recipe.task, val), val=val, train_s=round(trainer.train_seconds, 3),
-                   steps=trainer.step)
-        if job.get("test"):
-            test = trainer.test()["member0"]
-            out["test"] = {**test, "fitness": fitness_from(recipe.task, test)}
-        if job.get("images") and recipe.task != "classification":
-            out["images"] = example_images(trainer, data.test, int(job["images"]), s["seed"])
+    data = data.to(world.device)
+    task = make_task(recipe, data.info)
+    supernet = make_supernet(s["space"], network_settings(s["space"], recipe.network, data.info))
+    arch = supernet.space.parse(job["arch"])
+    cost = supernet.cost(arch)
+    net = fit.new_network(supernet, arch, seed).to(world.device)
+    del supernet
+    out = {"params": int(cost["params"]), "macs": int(cost["macs"]), "epochs": recipe.epochs}
+    started = time.perf_counter()
+    try:
+        steps = fit.fit(net, data, task, recipe, seed, s["space"], world)
+    except fit.Diverged as err:  # the training went non-finite: the worst fitness, not a failed search
+        return {**out, "fitness": DIVERGED, "diverged": str(err)}
+    train_s = time.perf_counter() - started
+    val = fit.evaluate(net, data.val, task, seed, min(recipe.batch_size, 256), world)
+    out.update(fitness=fitness_from(recipe.task, val), val=val, train_s=round(train_s, 3), steps=steps)
+    if job.get("test"):  # as `retrain` tests: BN statistics re-estimated after a short run
+        fit.recalibrate_if_short([net], data.train, task, world, seed, recipe.batch_size, steps)
+        test = fit.evaluate(net, data.test, task, seed, recipe.batch_size, world)
+        out["test"] = {**test, "fitness": fitness_from(recipe.task, test)}
+    if job.get("images") and recipe.task != "classification":
+        out["images"] = example_images(net, task, data.test, int(job["images"]), seed)
     return out
 
 
-def example_images(trainer, dataset, count: int, seed: int) -> dict:
+def example_images(net, task, dataset, count: int, seed: int) -> dict:
     """Clean, network-input (noisy when denoising) and output versions of the first `count` test images,
     as the evaluation sees them (same noise), packed as uint8 for a JSON record."""
     import torch
@@ -132,12 +134,12 @@ def example_images(trainer, dataset, count: int, seed: int) -> dict:
     from samplenas.training.tasks import step_generator
 
     x, y = next(eval_batches(dataset, count))
-    net = trainer.nets[0].eval()
+    net.eval()
     with torch.no_grad():
-        inputs, target = trainer.task.prepare(x, y, step_generator(x.device, seed, EVAL_KEY, 0, 0), False)
+        inputs, target = task.prepare(x, y, step_generator(x.device, seed, EVAL_KEY, 0, 0), False)
         output = net(inputs)
     stack = torch.stack([target, inputs.clamp(-1, 1), output.clamp(-1, 1)])  # [-1, 1]
-    pixels = ((stack + 1.0) * 127.5).round().to(torch.uint8).numpy()
+    pixels = ((stack + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
     return {"shape": list(pixels.shape), "uint8_b64": base64.b64encode(pixels.tobytes()).decode("ascii")}
 
 

@@ -32,9 +32,10 @@ from samplenas.errors import UserError
 from samplenas.population import dnc_space as ds
 from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, ScalarTerm, bo_minimise, channel_powers
 from samplenas.population.dnc_settings import DncSettings
-from samplenas.population.engine import Engine, EvaluationCache, ResultsLog, load_state, ray_runtime, save_state
-from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
-from samplenas.training.rundir import RunDir, remove_run
+from samplenas.population.driver import RaySettings, session
+from samplenas.population.engine import EvaluationCache, ResultsLog, load_state, save_state
+from samplenas.population.rundir import check_out, read_log, read_result
+from samplenas.training.rundir import remove_run
 
 FORMAT = "samplenas-dnc-1"
 STATE, LOG, RESULT, TENSORBOARD = "state.json", "evaluations.jsonl", "result.json", "tb"
@@ -132,7 +133,7 @@ class DncSearch:
     """One search in `out`; see the module docstring. `settings=None` with `resume=True` reuses the saved ones."""
 
     def __init__(self, settings: DncSettings | None, out: str | Path, *, resume: bool = False,
-                 workers: int | None = None, address: str | None = None, transfer: str | Path | None = None,
+                 ray: RaySettings | None = None, transfer: str | Path | None = None,
                  progress: bool = True, stop_after: int | None = None, command: Sequence[str] | None = None,
                  overwrite: bool = False):
         self.out = Path(out)
@@ -149,7 +150,7 @@ class DncSearch:
         self.spec = self.s.space()
         self.transfer = str(transfer) if transfer else None
         self.source = _read_transfer(self.transfer, self.s.model) if self.transfer else None
-        self.workers, self.address, self.progress = workers, address, progress
+        self.ray, self.progress = (ray or RaySettings()).check(), progress
         self.stop_after = stop_after
         self.command = list(command or sys.argv)
         self.data = {"name": self.s.data, "data_dir": self.s.data_dir, "limit": self.s.limit,
@@ -256,23 +257,17 @@ class DncSearch:
         """Run (or resume) the search; returns the result (also OUT/result.json), or None when stopped by
         `stop_after` (continue with resume=True)."""
         from samplenas.population.dnc_eval import data_tensors
-        from samplenas.population.engine import check_address
 
-        self.tensors = data_tensors(self.data)  # the data and the cluster are checked before OUT is touched
+        self.tensors = data_tensors(self.data)  # the data (and, in __init__, the cluster) checked before OUT is touched
         self.info = self.tensors[0]
-        if self.address is not None:
-            check_address(self.address)
-        try:
-            with RunDir(self.out, keep=(STATE, LOG)):  # one driver per folder; a failure before any file leaves none
-                check_out(self.out, "dnc", self.resume, own_files=(STATE,), overwrite=self.overwrite)  # again, locked
-                if self.resume:
-                    read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
-                with ray_runtime(self.workers, self.address):  # joined before the run writes anything
-                    return self._run()
-        except OSError as err:
-            if err.errno in WRITE_ERRORS:
-                raise write_error(err, self.out) from None
-            raise
+
+        def recheck() -> None:  # again, under the lock
+            check_out(self.out, "dnc", self.resume, own_files=(STATE,), overwrite=self.overwrite)
+            if self.resume:
+                read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
+
+        with session(self.out, (STATE, LOG), self.ray, recheck):  # a failure before any file leaves none
+            return self._run()
 
     def _run(self) -> dict | None:
         if self.overwrite:
@@ -291,7 +286,7 @@ class DncSearch:
         except ImportError:  # tensorboard is optional
             pass
         try:
-            self.engine = Engine(_evaluate_candidate_task, shared=self.tensors)  # the data: put once, by reference
+            self.engine = self.ray.engine(_evaluate_candidate_task, self.tensors)  # the data: put once, by reference
             try:
                 result = self._stages()
             except Stopped:

@@ -24,12 +24,12 @@ from samplenas.population.candidate import (
     evaluate_candidate,
     payload,
 )
+from samplenas.population.driver import RaySettings, session
 from samplenas.population.engine import (
     Engine,
     ResultsLog,
     cluster_cpus,
     load_state,
-    ray_runtime,
     save_state,
     strict_json,
 )
@@ -45,18 +45,11 @@ from samplenas.population.evolve import (
     run_evolution,
 )
 from samplenas.population.figures import plot_fitness, plot_images
-from samplenas.population.rundir import (
-    WRITE_ERRORS,
-    check_generator_state,
-    check_out,
-    read_log,
-    read_result,
-    write_error,
-)
+from samplenas.population.rundir import check_generator_state, check_out, read_log, read_result
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
-from samplenas.training.rundir import RunDir, remove_run
+from samplenas.training.rundir import remove_run
 from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 
 RESULT = "result.json"
@@ -88,12 +81,7 @@ class EvolveJob:
     recipe: dict = field(default_factory=dict)  # recipe field overrides (batch_size, lr, ...)
     limit: int | None = bounded(None, ge=1)
     val_fraction: float = bounded(0.1, gt=0, lt=1)
-    workers: int | None = bounded(None, ge=1)  # Ray workers
-    address: str | None = None
-    threads_per_worker: int = bounded(1, ge=1)
-    timeout_s: float | None = None
-    max_retries: int = bounded(3, ge=0)
-    gpus_per_candidate: float = bounded(0.0, ge=0)
+    ray: RaySettings = field(default_factory=RaySettings)
     baseline: str | None = None  # "random"
     samples: int = bounded(30, ge=1)
     max_params: int | None = bounded(None, ge=1)  # budget: every candidate within it (mutations redrawn until admitted)
@@ -142,7 +130,7 @@ def prepare(job: EvolveJob) -> Prepared:
     network = check_network(job.space, network, "--network with --reductions/--max-layers")
     recipe = resolve_recipe(job.space, job.recipe, {"task": task, "epochs": job.epochs_per_candidate,
                                                     "network": network})
-    device = "cuda" if job.gpus_per_candidate > 0 else "cpu"
+    device = "cuda" if job.ray.gpus_per_candidate > 0 else "cpu"
     settings = CandidateSettings(job.space, job.data, recipe.to_dict(), job.data_dir, job.seed, job.limit,
                                  job.val_fraction, device)
     meta = {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
@@ -170,10 +158,7 @@ def prepare(job: EvolveJob) -> Prepared:
 
 def _check_numbers(job: EvolveJob) -> None:
     check_fields(job, flags=True)
-    if job.timeout_s is not None and not job.timeout_s > 0:
-        raise UserError(f"--timeout must be positive, got {job.timeout_s}")
-    if job.workers is not None and job.address is not None:
-        raise UserError("--workers starts a local Ray; with --address the cluster's nodes are the workers")
+    job.ray.check()
 
 
 def _check_out(job: EvolveJob, config: dict, space: SearchSpace) -> SearchState | None:
@@ -305,28 +290,12 @@ def run_evolve(job: EvolveJob) -> dict:
     the result (also in OUT/result.json)."""
     prepared = prepare(job)  # every input and every file a resume reads, checked: nothing written yet
     out = Path(job.out)
-    try:
-        with RunDir(out, keep=(STATE,)):  # one driver per folder; a failure before state.json leaves nothing
-            prepared.state = _check_out(job, prepared.config, prepared.space)  # again, under the lock
-            with ray_runtime(job.workers, job.address, job.threads_per_worker) as runtime:
-                _check_gpus(job)
-                return _run(job, prepared, runtime, out)
-    except OSError as err:
-        if err.errno in WRITE_ERRORS:
-            raise write_error(err, out) from None
-        raise
 
+    def recheck() -> None:  # the resume files, again under the lock
+        prepared.state = _check_out(job, prepared.config, prepared.space)
 
-def _check_gpus(job: EvolveJob) -> None:
-    """--gpus-per-candidate must fit the GPUs Ray sees, or every evaluation waits forever."""
-    if job.gpus_per_candidate <= 0:
-        return
-    import ray
-
-    gpus = float(ray.cluster_resources().get("GPU", 0.0))
-    if gpus < job.gpus_per_candidate:
-        raise UserError(f"--gpus-per-candidate {job.gpus_per_candidate:g} exceeds the {gpus:g} GPU(s) of the "
-                        "Ray cluster; no evaluation could ever start")
+    with session(out, (STATE,), job.ray, recheck) as runtime:  # a failure before state.json leaves nothing
+        return _run(job, prepared, runtime, out)
 
 
 def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
@@ -334,9 +303,7 @@ def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
     if job.overwrite:
         remove_run(out, RUN_FILES, RUN_FOLDERS)
     (out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
-    engine = Engine(evaluate_candidate, max_retries=job.max_retries, timeout_s=job.timeout_s,
-                    num_gpus=job.gpus_per_candidate, threads_per_worker=job.threads_per_worker,
-                    shared=prepared.data)
+    engine = job.ray.engine(evaluate_candidate, prepared.data)
     log = ResultsLog(out / EVALUATIONS)
     started = time.perf_counter()
     if job.baseline == "random":

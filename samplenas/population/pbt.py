@@ -46,6 +46,7 @@ import torch
 
 from samplenas.errors import UserError
 from samplenas.population.candidate import check_network
+from samplenas.population.driver import RaySettings, session
 from samplenas.population.figures import plot_lineage
 from samplenas.population.mixing import ShrinkPerturb, assemble, check_mixable, mix, perturb_weights, resample_one
 from samplenas.population.pbt_member import (
@@ -58,17 +59,10 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
-from samplenas.population.rundir import (
-    WRITE_ERRORS,
-    check_generator_state,
-    check_out,
-    read_log,
-    read_result,
-    write_error,
-)
+from samplenas.population.rundir import check_generator_state, check_out, read_log, read_result
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
-from samplenas.training.rundir import RunDir, remove_run
+from samplenas.training.rundir import remove_run
 from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 
 METHODS = ("pbt-nas", "copy", "reinit", "no-mixing", "searl", "random")
@@ -99,8 +93,7 @@ class PBTJob:
     perturb: float | None = bounded(None, ge=0)
     data_dir: str | None = None
     seed: int = bounded(0, ge=0, le=MAX_SEED)
-    workers: int | None = bounded(None, ge=1)  # Ray workers
-    address: str | None = None
+    ray: RaySettings = field(default_factory=RaySettings)
     limit: int | None = bounded(None, ge=1)
     val_fraction: float = bounded(0.1, gt=0, lt=1)
     resume: bool = False
@@ -130,6 +123,7 @@ def check_job(job: PBTJob) -> None:
     if job.method != "random":
         check_mixable(job.space)
     check_fields(job, flags=True)
+    job.ray.check()  # an unreachable cluster fails before anything is written
     if job.tau > 0.5:
         raise UserError(f"--tau must be at most 0.5 (the worst and the best tau % would overlap), got {job.tau}")
     need = 2 if job.method in ("pbt-nas", "copy", "reinit") else 1
@@ -210,10 +204,6 @@ class PBTRun:
 
     def __init__(self, job: PBTJob):
         check_job(job)
-        if job.address is not None:
-            from samplenas.population.engine import check_address
-
-            check_address(job.address)  # an unreachable cluster fails before anything is written
         self.job = job
         self.out = Path(job.out)
         from samplenas.supernet.factory import network_settings
@@ -412,23 +402,16 @@ class PBTRun:
                 path.unlink(missing_ok=True)
 
     def run(self) -> dict:
-        from samplenas.population.engine import ray_runtime
+        def recheck() -> None:  # the resume files, again under the lock
+            self.saved = self._check_out()
 
-        job = self.job
-        try:
-            with RunDir(self.out, keep=(STATE,)):  # one driver per folder; a failure before the state leaves nothing
-                self.saved = self._check_out()  # again, under the lock
-                with ray_runtime(job.workers, job.address):  # joined before any member file is written
-                    return self._run()
-        except OSError as err:
-            if err.errno in WRITE_ERRORS:
-                raise write_error(err, self.out) from None
-            raise
+        with session(self.out, (STATE,), self.job.ray, recheck):  # a failure before the state leaves nothing
+            return self._run()
 
     def _run(self) -> dict:
         from torch.utils.tensorboard import SummaryWriter
 
-        from samplenas.population.engine import Engine, ResultsLog
+        from samplenas.population.engine import ResultsLog
 
         job = self.job
         if job.overwrite:
@@ -438,7 +421,7 @@ class PBTRun:
         log = ResultsLog(self.out / LOG)
         writer = SummaryWriter(str(self.out / TENSORBOARD), purge_step=state["round"] + 1 if job.resume else None)
         try:
-            engine = Engine(train_round, max_retries=3, shared=self.data)  # the data: put once, by reference
+            engine = job.ray.engine(train_round, self.data)  # the data: put once, by reference
             for round_ in range(state["round"], job.rounds):
                 started = time.perf_counter()
                 results = self._train(engine, state, round_, log)
@@ -501,7 +484,7 @@ class PBTRun:
             "shrink_perturb": [job.shrink_perturb().shrink, job.shrink_perturb().perturb],
             "replacements": sum(len(h["replaced"]) for h in state["history"]),
             "round_wall_s": [h["wall_s"] for h in state["history"]], "elapsed_s": state["elapsed_s"],
-            "workers": job.workers, "seed": job.seed, "settings": self.settings, "recipe": job.recipe.to_dict(),
+            "workers": job.ray.workers, "seed": job.seed, "settings": self.settings, "recipe": job.recipe.to_dict(),
             "command": job.command,
         }
         self.plot_lineage(state)

@@ -27,28 +27,25 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
-from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training import fit, typed_config
 from samplenas.training.artifacts import Checkpoint, read_checkpoint, retrained_networks
-from samplenas.training.batches import iterate_batches
-from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
+from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, save_json
 from samplenas.training.data import LoadedData
 from samplenas.training.distributed import (
     World,
     close_world,
     convert_sync_batchnorm,
-    epoch_shard,
     gather_objects,
     init_world,
 )
 from samplenas.training.ensemble import MONOLITH_DIR, linear_probe
-from samplenas.training.fit import EVAL_KEY, check_loss, diverged, evaluate_members, load_data, to_device
-from samplenas.training.recipes import Recipe, build_optimizer, drop_path_probability, learning_rate
+from samplenas.training.fit import check_loss, evaluate_members, load_data, recalibrate_if_short
+from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
 from samplenas.training.rundir import RunDir, check_run_dir, remove_run
 from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
-from samplenas.training.tasks import make_task, step_generator
+from samplenas.training.tasks import make_task
 from samplenas.training.tensorboard import open_writer
 from samplenas.training.typed_config import MAX_SEED, bounded
 
@@ -117,8 +114,7 @@ class Member:
 def build_network(supernet, arch: Arch, seed: int, index: int, world: World, sync_bn: bool,
                   channels_last: bool) -> nn.Module:
     """Member `index`'s fresh network: initialised from (seed, index), identical on every process."""
-    torch.manual_seed(seed * 1_000 + index)
-    net = supernet.build(arch)
+    net = fit.new_network(supernet, arch, seed, index)
     if world.distributed and sync_bn:
         net = convert_sync_batchnorm(net)
     net = net.to(world.device)
@@ -133,28 +129,6 @@ def make_member(net: nn.Module, recipe: Recipe, world: World) -> Member:
         device_ids = [world.device.index] if world.device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
     return Member(model=model, net=net, optimizer=build_optimizer(net.parameters(), recipe))
-
-
-# --- evaluation --------------------------------------------------------------------------------
-STALE_BN_WEIGHT = 0.01  # recalibrate when the initial BN statistics still weigh more than this
-RECALIBRATION_BATCHES = 20
-
-
-def recalibrate_if_short(nets: list[nn.Module], train, task, world: World, seed: int, batch_size: int,
-                         steps: int) -> int:
-    """Re-estimate BN statistics on training batches before testing a run too short for its BN momentum
-    (as SPOS does for subnets); returns the batches used (0 when the running statistics are fresh)."""
-    if not any(initial_stats_weight(net, steps) > STALE_BN_WEIGHT for net in nets):
-        return 0
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1_000 + 17)).tolist()
-    indices = order[world.rank::world.size][: RECALIBRATION_BATCHES * batch_size]
-    batches = []
-    for b, (x, y) in enumerate(iterate_batches(train, indices, batch_size, 0)):
-        x, y = x.to(world.device), y.to(world.device)
-        batches.append(task.prepare(x, y, step_generator(world.device, seed, EVAL_KEY, world.rank, b), False)[0])
-    for net in nets:
-        recalibrate_bn(net, None, batches)
-    return len(batches)
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -179,9 +153,8 @@ class Trainer:
         self.nets = [build_network(supernet, self.arch, job.seed, i, world, job.sync_bn, job.channels_last)
                      for i in range(job.ensemble)]
         del supernet
-        torch.manual_seed(job.seed * 1_000 + 999 + world.rank)  # dropout / drop-path stream of this process
-        if self.recipe.drop_path > 0 and not hasattr(self.nets[0], "drop_path_prob"):
-            raise UserError(f"drop_path is not supported by {job.space} networks")
+        fit.seed_dropout(job.seed, world)
+        fit.check_drop_path(self.nets, self.recipe, job.space)
         self.members = [make_member(net, self.recipe, world) for net in self.nets]
         self.per_rank_batch = self._per_rank_batch()
         self.steps_per_epoch = len(self.data.train) // self.recipe.batch_size
@@ -266,16 +239,13 @@ class Trainer:
 
     def check_finite(self) -> None:
         """Divergence check of every member's weights and buffers (BN statistics) before a checkpoint."""
-        for index, member in enumerate(self.members):
-            bad = first_non_finite(member.net)
-            if bad is not None:
-                raise diverged(self.step, f"{bad} of member {index} is not finite", self._kept())
+        fit.check_weights([m.net for m in self.members], self.step, self._kept())
 
     def _kept(self) -> str:
         if (self.out / CHECKPOINT).exists():
             return (f"the last finite checkpoint in {self.out} is kept (continue with --resume --lower-lr "
                     "--lr SMALLER)")
-        return "no checkpoint was written"
+        return fit.NOTHING_KEPT
 
     # -- the loop
     def train_step(self, member: Member, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -287,29 +257,23 @@ class Trainer:
     def run_epoch(self, epoch: int, first_step: int, steps_left: int | None) -> tuple[bool, int]:
         """Train one epoch from `first_step`; returns (epoch finished?, steps taken)."""
         world, job = self.world, self.job
-        for net in self.nets:
-            if self.recipe.drop_path > 0:
-                net.drop_path_prob = drop_path_probability(self.recipe, epoch)
-        indices = epoch_shard(len(self.data.train), self.recipe.batch_size, world, job.seed, epoch)
-        indices = indices[first_step * self.per_rank_batch:]
+        fit.set_drop_path(self.nets, self.recipe, epoch)
         last = min(self.steps_per_epoch, first_step + self.total_steps - self.step)
         bar = tqdm(total=last, initial=first_step, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=not (world.is_main and job.progress), dynamic_ncols=True)
-        batches = iterate_batches(self.data.train, indices, self.per_rank_batch, job.loader_workers,
-                                  key=(job.seed, epoch))
+        batches = fit.epoch_batches(self.data.train, self.recipe.batch_size, world, job.seed, epoch, first_step,
+                                    job.loader_workers, job.channels_last)
         taken, running, epoch_step = 0, [], first_step
         for epoch_step in range(first_step, last):
             if steps_left is not None and taken >= steps_left:
                 break
             x, y = next(batches)
-            x, y = to_device(x, world, job.channels_last), y.to(world.device)
-            generator = step_generator(world.device, job.seed, self.step, world.rank)
-            inputs, target = self.task.prepare(x, y, generator, True)
+            inputs, target = fit.train_inputs(self.task, x, y, world, job.seed, self.step)
             running.extend(self.train_step(m, inputs, target) for m in self.members if not m.stopped)
             self.step += 1
             taken += 1
             bar.update(1)
-            if self.step % 50 == 0 or epoch_step + 1 == last:
+            if self.step % fit.LOSS_EVERY == 0 or epoch_step + 1 == last:
                 self._log_train(running, bar)
                 running = []
             if job.checkpoint_steps and self.step % job.checkpoint_steps == 0 and epoch_step + 1 < last:

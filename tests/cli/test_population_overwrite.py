@@ -87,11 +87,10 @@ def test_overwrite_removes_the_old_run_and_only_it(kind, tmp_path, command, fini
     """Past validation and the Ray start, the old run's files and folders are gone before the new run
     writes its first file; a file of the user's own in the folder stays."""
     from samplenas.cli import main
-    from samplenas.population import dnc, engine, evolve_job, pbt
+    from samplenas.population import dnc, engine, pbt
 
-    for module in (engine, evolve_job, dnc):
-        monkeypatch.setattr(module, "ray_runtime", _no_ray)
-    monkeypatch.setattr(evolve_job, "Engine", _stop)  # the first thing a search does after the removal
+    monkeypatch.setattr(engine, "ray_runtime", _no_ray)  # where every search's driver session starts Ray
+    monkeypatch.setattr(engine, "Engine", _stop)  # the first thing evolve does after the removal
     monkeypatch.setattr(pbt.PBTRun, "_start", _stop)
     monkeypatch.setattr(dnc, "ResultsLog", _stop)
     out = finished(kind, tmp_path / "run")

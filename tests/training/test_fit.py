@@ -11,7 +11,7 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.training.data import DatasetInfo
-from samplenas.training.fit import Diverged, check_loss, evaluate, train_step
+from samplenas.training.fit import Diverged, check_loss, check_weights, evaluate, train_step
 from samplenas.training.recipes import Recipe, learning_rate
 from samplenas.training.tasks import make_task
 from samplenas.training.tensor_images import TensorImages
@@ -44,6 +44,15 @@ def test_one_divergence_error_names_the_step_and_what_was_kept():
     with pytest.raises(Diverged, match=r"^training diverged at step 7: the training loss became nan; kept X$"):
         check_loss(float("nan"), 7, "kept X")
     assert issubclass(Diverged, UserError)  # one line, exit 2 at the command line
+
+
+def test_a_weight_that_went_non_finite_is_a_divergence_naming_it():
+    nets = [_net(), _net()]
+    check_weights(nets, 4, "unused")  # finite: nothing happens
+    with torch.no_grad():
+        nets[1][1].bias[0] = float("inf")
+    with pytest.raises(Diverged, match=r"^training diverged at step 4: 1.bias of member 1 is not finite; kept X$"):
+        check_weights(nets, 4, "kept X")
 
 
 def test_evaluate_scores_one_network_on_a_split():
