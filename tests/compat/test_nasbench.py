@@ -402,6 +402,36 @@ def test_a_tfrecord_is_converted_once_into_the_cache(nb101_tfrecord_path, nb101_
     assert again.path.parent == tmp_path / "nasbench101"
 
 
+CONVERT = """
+import sys
+from samplenas import disk_space
+if sys.argv[2] == "past-the-check":
+    disk_space.free_bytes = lambda path: 10**12  # the write itself meets the full disk
+from samplenas.compat import nasbench as api
+api.NASBench(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("where", ["at-the-check", "past-the-check"])
+def test_a_tfrecord_converted_on_a_full_disk_is_one_error_and_leaves_no_file(where, nb101_tfrecord_path,
+                                                                           small_filesystem):
+    # in a child process: the HDF5 write used to crash the interpreter (a segmentation fault) here
+    import os
+    import subprocess
+    import sys
+
+    cache = small_filesystem("16k")
+    done = subprocess.run([sys.executable, "-c", CONVERT, str(nb101_tfrecord_path), where], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "SAMPLENAS_CACHE": str(cache)})
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    last = done.stderr.strip().splitlines()[-1]
+    folder = cache / "nasbench101"
+    reason = "no room for the NAS-Bench-101 table" if where == "at-the-check" else "No space left on device"
+    assert last.startswith("samplenas.disk_space.NoRoom: ") and reason in last, done.stderr
+    assert str(folder) in last and last.endswith("$SAMPLENAS_CACHE names another cache folder")
+    assert not [path for path in cache.rglob("*") if not path.is_dir()]  # no table, no partial file
+
+
 def test_evaluate_trains_the_cell_with_the_config_recipe(nb101_table, nb101_npz, tmp_path):
     bench = api.NASBench(nb101_table)
     row = int(np.flatnonzero(np.isfinite(nb101_npz["params"]))[0])
