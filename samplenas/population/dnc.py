@@ -33,7 +33,7 @@ from samplenas.population import dnc_space as ds
 from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, ScalarTerm, bo_minimise, channel_powers
 from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.engine import Engine, EvaluationCache, ResultsLog, load_state, ray_runtime, save_state
-from samplenas.population.rundir import WRITE_ERRORS, check_out, read_log, read_result, write_error
+from samplenas.population.rundir import RAY_LOG, WRITE_ERRORS, check_out, read_log, read_result, write_error
 from samplenas.training.rundir import RunDir, remove_run
 
 FORMAT = "samplenas-dnc-1"
@@ -267,7 +267,8 @@ class DncSearch:
                 check_out(self.out, "dnc", self.resume, own_files=(STATE,), overwrite=self.overwrite)  # again, locked
                 if self.resume:
                     read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
-                with ray_runtime(self.workers, self.address):  # joined before the run writes anything
+                # joined before the run writes anything
+                with ray_runtime(self.workers, self.address, log=self.out / RAY_LOG):
                     return self._run()
         except OSError as err:
             if err.errno in WRITE_ERRORS:
@@ -276,7 +277,7 @@ class DncSearch:
 
     def _run(self) -> dict | None:
         if self.overwrite:
-            remove_run(self.out, (STATE, LOG, RESULT, OBJECTIVE_PNG), (TENSORBOARD,))
+            remove_run(self.out, (STATE, LOG, RESULT, OBJECTIVE_PNG, RAY_LOG), (TENSORBOARD,))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         self.log = ResultsLog(self.out / LOG)
         self.cache = EvaluationCache({r["key"]: r for r in self.log.records()})

@@ -46,6 +46,7 @@ from samplenas.population.evolve import (
 )
 from samplenas.population.figures import plot_fitness, plot_images
 from samplenas.population.rundir import (
+    RAY_LOG,
     WRITE_ERRORS,
     check_generator_state,
     check_out,
@@ -62,7 +63,7 @@ from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 RESULT = "result.json"
 RESULT_FORMAT = "samplenas-evolve-result-1"
 FITNESS_PNG, IMAGES_PNG, TENSORBOARD = "fitness.png", "denoised.png", "tensorboard"
-RUN_FILES = (STATE, EVALUATIONS, RESULT, FITNESS_PNG, IMAGES_PNG)  # what --overwrite removes
+RUN_FILES = (STATE, EVALUATIONS, RESULT, FITNESS_PNG, IMAGES_PNG, RAY_LOG)  # what --overwrite removes
 RUN_FOLDERS = (TENSORBOARD,)
 RECONSTRUCTION_TASKS = ("reconstruction", "denoising")
 IMAGES = 8  # test images in the Fig. 6 grid
@@ -308,7 +309,7 @@ def run_evolve(job: EvolveJob) -> dict:
     try:
         with RunDir(out, keep=(STATE,)):  # one driver per folder; a failure before state.json leaves nothing
             prepared.state = _check_out(job, prepared.config, prepared.space)  # again, under the lock
-            with ray_runtime(job.workers, job.address, job.threads_per_worker) as runtime:
+            with ray_runtime(job.workers, job.address, job.threads_per_worker, log=out / RAY_LOG) as runtime:
                 _check_gpus(job)
                 return _run(job, prepared, runtime, out)
     except OSError as err:

@@ -59,6 +59,7 @@ from samplenas.population.pbt_member import (
     train_round,
 )
 from samplenas.population.rundir import (
+    RAY_LOG,
     WRITE_ERRORS,
     check_generator_state,
     check_out,
@@ -418,7 +419,8 @@ class PBTRun:
         try:
             with RunDir(self.out, keep=(STATE,)):  # one driver per folder; a failure before the state leaves nothing
                 self.saved = self._check_out()  # again, under the lock
-                with ray_runtime(job.workers, job.address):  # joined before any member file is written
+                # joined before any member file is written
+                with ray_runtime(job.workers, job.address, log=self.out / RAY_LOG):
                     return self._run()
         except OSError as err:
             if err.errno in WRITE_ERRORS:
@@ -432,7 +434,7 @@ class PBTRun:
 
         job = self.job
         if job.overwrite:
-            remove_run(self.out, (STATE, LOG, RESULT, LINEAGE), (MEMBERS, TENSORBOARD))
+            remove_run(self.out, (STATE, LOG, RESULT, LINEAGE, RAY_LOG), (MEMBERS, TENSORBOARD))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         state = self._start()
         log = ResultsLog(self.out / LOG)

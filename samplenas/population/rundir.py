@@ -40,6 +40,7 @@ MARKERS = {"pbt_state.json": "pbt", "members": "pbt", "checkpoint.pt": None, "co
            "summary.json": "train", "top.json": "train", "rank.json": "train", "checkpoints": "train"}
 DESCRIBE = {"evolve": "an evolve search", "pbt": "a PBT run", "dnc": "a DnC search", "train": "a supernet (train) run",
             "retrain": "a retrain run", "unknown": "a run of unknown kind"}
+RAY_LOG = "ray.log"  # Ray's reports of lost workers during a run (`ray_messages`), written only when there are some
 # free bytes below which a run is refused before it starts (its smallest state, log and result files take
 # tens of kB; the checkpoints of larger runs more, and a write that finds the disk full later is one line too)
 RUN_FLOOR = 1_000_000
