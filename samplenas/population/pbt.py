@@ -416,6 +416,9 @@ class PBTRun:
         from samplenas.population.engine import ray_runtime
 
         job = self.job
+        done = self._finished()
+        if done is not None:
+            return done
         try:
             with RunDir(self.out, keep=(STATE,)):  # one driver per folder; a failure before the state leaves nothing
                 self.saved = self._check_out()  # again, under the lock
@@ -426,6 +429,17 @@ class PBTRun:
             if err.errno in WRITE_ERRORS:
                 raise write_error(err, self.out) from None
             raise
+
+    def _finished(self) -> dict | None:
+        """A resumed run that has trained every round and written its result has nothing left to do: its
+        result, read back, touching no file (a rerun of `finish` would rewrite result.json and lineage.png
+        and add a TensorBoard file). None otherwise; a run killed before its result.json finishes now."""
+        if self.saved is None or self.saved["round"] < self.job.rounds:
+            return None
+        result = read_result(self.out / RESULT, FORMAT)
+        if result is not None:
+            print(f"samplenas: {self.out} holds a finished PBT run: nothing left to do", file=sys.stderr)
+        return result
 
     def _run(self) -> dict:
         from torch.utils.tensorboard import SummaryWriter
