@@ -209,6 +209,32 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def small_filesystem(tmp_path):
+    """`small_filesystem(size) -> Path`: an empty folder on a file system of `size` ("16k": a tmpfs mounted
+    for this test, unmounted after it), to fill a disk for real. Mounting needs root: skips, saying so,
+    where it is not permitted."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"small{len(mounted)}"
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no `mount` command: a small file system cannot be made here")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"mounting a {size} tmpfs is not permitted here (needs root): {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
 def refused(capsys):
     """`refused(argv, root, expected=None) -> stderr`: runs `samplenas argv` in-process and asserts the
     contract: exit status 2, one or two stderr lines, no traceback, nothing under `root` created,

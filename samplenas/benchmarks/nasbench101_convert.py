@@ -19,6 +19,7 @@ float32 results stored as doubles), else float64.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import zipfile
@@ -35,7 +36,12 @@ from samplenas.benchmarks.file_kind import NPZ, file_kind
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, NUM_VERTICES, PADDING_CODE, parse_record
 from samplenas.benchmarks.table_schema import FORMAT, VERSION, check_record
 from samplenas.benchmarks.tfrecord import iter_records
+from samplenas.disk_space import OUT_OF_SPACE, NoRoom, check_room, write_bytes_atomically
 from samplenas.errors import UserError
+
+# A lower bound of the table's size from the tfrecord's: an official record (one run, about 300-400
+# bytes) keeps at least its 8 metrics as float32 (32 bytes) in the table.
+TFRECORD_BYTES_PER_STORED_BYTE = 16
 
 
 @dataclass
@@ -58,8 +64,11 @@ def convert(source: str | Path, output: str | Path, progress: bool = True) -> di
     source, output = Path(source), Path(output)
     if not source.is_file():
         raise UserError(f"{source}: no such file")
+    npz = file_kind(source) == NPZ
+    if not npz:  # reading a large tfrecord takes minutes: a disk too full is refused before that
+        check_room(output.parent, source.stat().st_size // TFRECORD_BYTES_PER_STORED_BYTE, "the NAS-Bench-101 table")
     start = time.perf_counter()
-    table = read_npz(source) if file_kind(source) == NPZ else read_tfrecord(source, progress)
+    table = read_npz(source) if npz else read_tfrecord(source, progress)
     write_table(table, output, source=source.name)
     return {
         "cells": len(table.hashes),
@@ -154,29 +163,38 @@ def read_npz(path: Path) -> Table:
 
 
 def write_table(table: Table, output: Path, source: str) -> None:
-    """Write sorted by hash to a temporary file beside `output`, then rename; nothing is left on failure."""
+    """Write sorted by hash to a temporary file beside `output`, then rename; nothing is left on failure.
+
+    The file is built in memory first (it is smaller than the table already held), so its size is
+    known before the disk is touched and a full disk is one line (`NoRoom`) naming where space ran out.
+    """
     _check(table)
     order = np.argsort(table.hashes, kind="stable")
     sorted_hashes = table.hashes[order]
     duplicate = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
     if len(duplicate):
         raise UserError(f"{source}: module hash {sorted_hashes[duplicate[0]].decode()} occurs in two rows")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    image = io.BytesIO()
+    with h5py.File(image, "w") as h5:  # built in memory: HDF5 never meets a full disk (it crashed there)
+        h5.attrs.update(format=FORMAT, version=VERSION, budgets=np.array(table.budgets, dtype=np.int64),
+                        source=source)
+        for name in ("num_vertices", "adjacency", "ops", "trainable_parameters", "repeats"):
+            h5.create_dataset(name, data=getattr(table, name)[order])
+        h5.create_dataset("hash", data=sorted_hashes)
+        for name, values in table.metrics.items():
+            h5.create_dataset(f"metrics/{name}", data=_narrowest_float(values[order]))
+        for name, values in table.extra.items():
+            h5.create_dataset(f"extra/{name}", data=values[order])
+    _make_folder(output.parent)
+    write_bytes_atomically(image.getbuffer(), output, "the NAS-Bench-101 table")
+
+
+def _make_folder(folder: Path) -> None:
     try:
-        with h5py.File(temporary, "w") as h5:
-            h5.attrs.update(format=FORMAT, version=VERSION, budgets=np.array(table.budgets, dtype=np.int64),
-                            source=source)
-            for name in ("num_vertices", "adjacency", "ops", "trainable_parameters", "repeats"):
-                h5.create_dataset(name, data=getattr(table, name)[order])
-            h5.create_dataset("hash", data=sorted_hashes)
-            for name, values in table.metrics.items():
-                h5.create_dataset(f"metrics/{name}", data=_narrowest_float(values[order]))
-            for name, values in table.extra.items():
-                h5.create_dataset(f"extra/{name}", data=values[order])
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        error = NoRoom if err.errno in OUT_OF_SPACE else UserError
+        raise error(f"cannot create {folder}: {os.strerror(err.errno) if err.errno else err}") from None
 
 
 def _check(table: Table) -> None:

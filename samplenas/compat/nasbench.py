@@ -39,6 +39,7 @@ from samplenas.benchmarks.nasbench101 import (
 )
 from samplenas.benchmarks.nasbench101_convert import convert
 from samplenas.cache import cache_root
+from samplenas.disk_space import NoRoom
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import (
     CANONICAL_OPS,
@@ -121,5 +122,8 @@ def table_path(dataset_file: str | os.PathLike) -> Path:
     table = cache / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.h5"
     if not table.exists():
         print(f"Converting {path.name} once into {table} (later loads open it in milliseconds)...")
-        convert(path, table, progress=True)
+        try:
+            convert(path, table, progress=True)
+        except NoRoom as err:
+            raise NoRoom(f"{err}; $SAMPLENAS_CACHE names another cache folder") from None
     return table

@@ -34,7 +34,7 @@ from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, Sc
 from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.driver import RaySettings, session
 from samplenas.population.engine import EvaluationCache, ResultsLog, load_state, save_state
-from samplenas.population.rundir import check_out, read_log, read_result
+from samplenas.population.rundir import RAY_LOG, check_out, read_log, read_result
 from samplenas.training.rundir import remove_run
 
 FORMAT = "samplenas-dnc-1"
@@ -271,7 +271,7 @@ class DncSearch:
 
     def _run(self) -> dict | None:
         if self.overwrite:
-            remove_run(self.out, (STATE, LOG, RESULT, OBJECTIVE_PNG), (TENSORBOARD,))
+            remove_run(self.out, (STATE, LOG, RESULT, OBJECTIVE_PNG, RAY_LOG), (TENSORBOARD,))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         self.log = ResultsLog(self.out / LOG)
         self.cache = EvaluationCache({r["key"]: r for r in self.log.records()})

@@ -52,16 +52,17 @@ class RaySettings:
 @contextmanager
 def session(out: Path, keep: tuple[str, ...], ray: RaySettings, recheck: Callable[[], object] = lambda: None):
     """Hold `out` for this driver (`training.rundir.RunDir`: a second search on it is refused), run
-    `recheck` under the lock (the resume files, read again), then join or start Ray; yields its
-    `RuntimeInfo`. A write that failed for a reason the user can act on becomes one line."""
+    `recheck` under the lock (the resume files, read again), then join or start Ray (its worker-death
+    reports go to OUT/ray.log, not the terminal); yields its `RuntimeInfo`. A write that failed for a
+    reason the user can act on becomes one line."""
     from samplenas.population.engine import ray_runtime
-    from samplenas.population.rundir import WRITE_ERRORS, write_error
+    from samplenas.population.rundir import RAY_LOG, WRITE_ERRORS, write_error
     from samplenas.training.rundir import RunDir
 
     try:
         with RunDir(out, keep=keep):
             recheck()
-            with ray_runtime(ray.workers, ray.address, ray.threads_per_worker) as runtime:
+            with ray_runtime(ray.workers, ray.address, ray.threads_per_worker, log=out / RAY_LOG) as runtime:
                 _check_gpus(ray.gpus_per_candidate)
                 yield runtime
     except OSError as err:

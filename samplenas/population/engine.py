@@ -6,7 +6,8 @@ Go (broker, name server, heartbeats): scheduling over whatever nodes are alive, 
 whose worker or node died (`max_retries`), cancelling (`ray.cancel`), and nodes joining a running
 cluster. On top of that this module adds only the bookkeeping a search needs:
 
-* `ray_runtime` -- a local Ray for the run (`--workers`) or joining a cluster (`--address`);
+* `ray_runtime` -- a local Ray for the run (`--workers`) or joining a cluster (`--address`), with Ray's
+  reports of lost workers in the run's ray.log rather than on the terminal (`ray_messages`);
 * `Engine` -- submit (key, payload) jobs, iterate results as they finish, a per-attempt time limit
   with a clear error when retries run out, never two results for one key, and an in-flight cap
   that follows the cluster's size (so nodes that join get work without a restart);
@@ -37,6 +38,7 @@ import ray  # noqa: E402  (after the usage-stats switch)
 from ray import exceptions as ray_errors  # noqa: E402
 
 from samplenas.errors import UserError  # noqa: E402
+from samplenas.population.ray_messages import routed  # noqa: E402
 from samplenas.strict_json import dumps as strict_dumps  # noqa: E402
 from samplenas.strict_json import strict as strict_json  # noqa: E402  (one helper for every JSON writer)
 from samplenas.training.checkpoint import save_json  # noqa: E402
@@ -85,38 +87,40 @@ def check_address(address: str) -> None:
 
 @contextmanager
 def ray_runtime(workers: int | None = None, address: str | None = None,
-                threads_per_worker: int = 1) -> Iterator[RuntimeInfo]:
+                threads_per_worker: int = 1, log: Path | None = None) -> Iterator[RuntimeInfo]:
     """Ray for one run: reuse an initialised one, join `address`, or start a local one.
 
     A local instance gets `num_cpus=workers` (all cores when None), no dashboard, a short temp dir
     under /tmp (Ray's socket paths must stay under 107 characters) removed at exit. Joining a cluster
-    ships this package to its workers (`shipped_code`).
+    ships this package to its workers (`shipped_code`). Ray's reports of a lost worker go to `log`
+    (the run's ray.log), each retry in one line, not to the terminal (`ray_messages`).
     """
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     if address is not None:
         check_address(address)
-    if ray.is_initialized():
-        yield RuntimeInfo(_gcs_address(), False, cluster_cpus())
-        return
-    runtime_env = {"env_vars": thread_env(threads_per_worker)}
-    temp_dir = None
-    if address is not None:
-        try:
-            ray.init(address=address, runtime_env={**runtime_env, "py_modules": [shipped_code()]},
+    with routed(log):
+        if ray.is_initialized():
+            yield RuntimeInfo(_gcs_address(), False, cluster_cpus())
+            return
+        runtime_env = {"env_vars": thread_env(threads_per_worker)}
+        temp_dir = None
+        if address is not None:
+            try:
+                ray.init(address=address, runtime_env={**runtime_env, "py_modules": [shipped_code()]},
+                         logging_level="ERROR", log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise UserError(f"cannot join Ray cluster at {address}: {str(err).splitlines()[0]}") from None
+        else:
+            temp_dir = tempfile.mkdtemp(prefix="snray", dir="/tmp")
+            ray.init(num_cpus=workers, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env,
                      logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UserError(f"cannot join Ray cluster at {address}: {str(err).splitlines()[0]}") from None
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="snray", dir="/tmp")
-        ray.init(num_cpus=workers, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env,
-                 logging_level="ERROR", log_to_driver=False)
-    try:
-        yield RuntimeInfo(_gcs_address(), address is None, cluster_cpus())
-    finally:
-        ray.shutdown()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
+        try:
+            yield RuntimeInfo(_gcs_address(), address is None, cluster_cpus())
+        finally:
+            ray.shutdown()  # inside `routed`: a report that arrives while Ray stops is routed too
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def shipped_code() -> str:

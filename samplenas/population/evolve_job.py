@@ -45,7 +45,7 @@ from samplenas.population.evolve import (
     run_evolution,
 )
 from samplenas.population.figures import plot_fitness, plot_images
-from samplenas.population.rundir import check_generator_state, check_out, read_log, read_result
+from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
@@ -55,7 +55,7 @@ from samplenas.training.typed_config import MAX_SEED, bounded, check_fields
 RESULT = "result.json"
 RESULT_FORMAT = "samplenas-evolve-result-1"
 FITNESS_PNG, IMAGES_PNG, TENSORBOARD = "fitness.png", "denoised.png", "tensorboard"
-RUN_FILES = (STATE, EVALUATIONS, RESULT, FITNESS_PNG, IMAGES_PNG)  # what --overwrite removes
+RUN_FILES = (STATE, EVALUATIONS, RESULT, FITNESS_PNG, IMAGES_PNG, RAY_LOG)  # what --overwrite removes
 RUN_FOLDERS = (TENSORBOARD,)
 RECONSTRUCTION_TASKS = ("reconstruction", "denoising")
 IMAGES = 8  # test images in the Fig. 6 grid

@@ -59,7 +59,7 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
-from samplenas.population.rundir import check_generator_state, check_out, read_log, read_result
+from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.rundir import remove_run
@@ -405,8 +405,22 @@ class PBTRun:
         def recheck() -> None:  # the resume files, again under the lock
             self.saved = self._check_out()
 
+        done = self._finished()
+        if done is not None:
+            return done
         with session(self.out, (STATE,), self.job.ray, recheck):  # a failure before the state leaves nothing
             return self._run()
+
+    def _finished(self) -> dict | None:
+        """A resumed run that has trained every round and written its result has nothing left to do: its
+        result, read back, touching no file (a rerun of `finish` would rewrite result.json and lineage.png
+        and add a TensorBoard file). None otherwise; a run killed before its result.json finishes now."""
+        if self.saved is None or self.saved["round"] < self.job.rounds:
+            return None
+        result = read_result(self.out / RESULT, FORMAT)
+        if result is not None:
+            print(f"samplenas: {self.out} holds a finished PBT run: nothing left to do", file=sys.stderr)
+        return result
 
     def _run(self) -> dict:
         from torch.utils.tensorboard import SummaryWriter
@@ -415,7 +429,7 @@ class PBTRun:
 
         job = self.job
         if job.overwrite:
-            remove_run(self.out, (STATE, LOG, RESULT, LINEAGE), (MEMBERS, TENSORBOARD))
+            remove_run(self.out, (STATE, LOG, RESULT, LINEAGE, RAY_LOG), (MEMBERS, TENSORBOARD))
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         state = self._start()
         log = ResultsLog(self.out / LOG)

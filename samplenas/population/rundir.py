@@ -9,6 +9,7 @@ Rules (issue 25), all checked before any file is created, changed or removed:
   refused, with or without `--resume`/`--overwrite`; a run of the command's own kind needs `--resume`
   (continue it) or `--overwrite` (replace it: its files are removed only once the new run's inputs
   were validated and the folder is locked, `training.rundir.remove_run`);
+* the file system of `--out` has some room (`RUN_FLOOR`): a full disk is refused before the run starts;
 * a resume reads every file it will use completely first (`read_log`, `read_result`): a damaged middle
   line of `evaluations.jsonl` is an error naming the file and line, never a silent truncation.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samplenas.disk_space import check_room
 from samplenas.errors import UserError
 from samplenas.training.rundir import check_path_names
 
@@ -38,6 +40,10 @@ MARKERS = {"pbt_state.json": "pbt", "members": "pbt", "checkpoint.pt": None, "co
            "summary.json": "train", "top.json": "train", "rank.json": "train", "checkpoints": "train"}
 DESCRIBE = {"evolve": "an evolve search", "pbt": "a PBT run", "dnc": "a DnC search", "train": "a supernet (train) run",
             "retrain": "a retrain run", "unknown": "a run of unknown kind"}
+RAY_LOG = "ray.log"  # Ray's reports of lost workers during a run (`ray_messages`), written only when there are some
+# free bytes below which a run is refused before it starts (its smallest state, log and result files take
+# tens of kB; the checkpoints of larger runs more, and a write that finds the disk full later is one line too)
+RUN_FLOOR = 1_000_000
 # errors of a write that the user can act on (space, permissions, names): one line, never a traceback
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EFBIG)
 
@@ -131,6 +137,7 @@ def check_out(out: Path, kind: str, resume: bool, own_files: tuple[str, ...] = (
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     check_out_path(out)
+    check_room(out, RUN_FLOOR, f"{DESCRIBE[kind]} (its state, log and result)")
     found = run_kind(out)
     if found is None:
         if resume:

@@ -49,3 +49,27 @@ def test_tiny_run_writes_result_that_retrain_reads(tmp_path, capsys, ray_local):
     assert (out / "lineage.png").exists() and (out / "evaluations.jsonl").exists()
     assert main(["pbt", *TINY, "--out", str(out)]) == 2  # an existing run is not overwritten without --resume
     assert "already holds a PBT run" in capsys.readouterr().err
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_resumed_says_it_is_done_and_changes_no_file(tmp_path, capsys, ray_local):
+    out = tmp_path / "run"
+    assert main(["pbt", *TINY, "--out", str(out)]) == 0
+    finished = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    before = _files(out)
+    for torn in (b"", b'{"key": "r0009/s000", "fitn'):  # a clean log, then one whose last line was cut mid-write
+        with open(out / "evaluations.jsonl", "ab") as log:
+            log.write(torn)
+        before["evaluations.jsonl"] += torn
+        assert main(["pbt", *TINY, "--out", str(out), "--resume"]) == 0
+        captured = capsys.readouterr()
+        assert json.loads(captured.out.strip().splitlines()[-1]) == finished  # the run's own result, again
+        assert captured.err.strip() == f"samplenas: {out} holds a finished PBT run: nothing left to do"
+        assert _files(out) == before
+    (out / "result.json").unlink()  # killed after the last round's state, before its result: finished now
+    assert main(["pbt", *TINY, "--out", str(out), "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == finished
+    assert json.loads((out / "result.json").read_text())["best"]["val_fitness"] == finished["val_fitness"]

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from samplenas import disk_space
 from samplenas.cli import main
+from samplenas.population.rundir import DESCRIBE
 
 BIG = str(10**30)
 EVOLVE = ["evolve", "--data", "digits", "--limit", "96", "--batch-size", "32", "--population", "3",
@@ -132,6 +134,22 @@ def test_odd_output_folders(command, tmp_path, refused):
     assert dangling.is_symlink() and not (root / "missing").exists()
     refused(argv(command, root / ("n" * 300)), root, "longer than the file system allows")
     refused(argv(command, root / ("n" * 300) / "run"), root, "longer than the file system allows")
+
+
+@pytest.mark.parametrize("command", ["evolve", "pbt", "dnc"])
+def test_a_full_disk_is_refused_before_the_run_starts(command, small_filesystem, refused):
+    disk = small_filesystem("64k")
+    (disk / "filler").write_bytes(b"x" * 32_000)
+    err = refused(argv(command, disk / "run"), disk, f"no room for {DESCRIBE[command]}")
+    assert f"at {disk / 'run'}: it needs at least 1.0 MB" in err
+
+
+@pytest.mark.parametrize("command", ["evolve", "pbt", "dnc"])
+def test_a_full_disk_refuses_a_resume_too(command, tmp_path, monkeypatch, refused):
+    out = _finished(tmp_path / "run", command)
+    monkeypatch.setattr(disk_space, "free_bytes", lambda path: 4096)
+    refused(argv(command, out, "--resume"), tmp_path, f"no room for {DESCRIBE[command]} (its state, log and result) "
+                                                      f"at {out}: it needs at least 1.0 MB, 4.1 kB free there")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

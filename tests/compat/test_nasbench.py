@@ -335,6 +335,30 @@ def test_an_unknown_hash_raises_key_error_and_bad_specs_out_of_domain(notebook):
         notebook.query(random_spec(), epochs=100)
 
 
+@quiet_time_estimates
+def test_more_than_seven_vertices_or_nine_edges_are_out_of_domain_as_in_the_official(notebook, nb101_npz):
+    # the official `_check_spec` counts the pruned cell: vertices off every input-output path do not count
+    for n in (8, 9, 12):
+        chain = np.eye(n, k=1, dtype=int)  # every vertex on the one path: nothing is pruned
+        spec = api.ModelSpec(chain, [INPUT] + [CONV3X3] * (n - 2) + [OUTPUT])
+        assert not notebook.is_valid(spec)
+        for query in (notebook.query, notebook.get_metrics_from_spec):
+            with pytest.raises(api.OutOfDomainError, match=f"{n} vertices .*at most 7"):
+                query(spec)
+    assert notebook.get_budget_counters() == (0.0, 0)  # a refused query charges nothing
+    dense = api.ModelSpec(np.triu(np.ones((7, 7), dtype=int), 1), [INPUT] + [CONV3X3] * 5 + [OUTPUT])
+    with pytest.raises(api.OutOfDomainError, match="21 edges .*at most 9"):
+        notebook.query(dense)
+    row = int(np.flatnonzero(nb101_npz["num_vertices"] == 7)[0])
+    fixed, _ = notebook.get_metrics_from_hash(nb101_npz["hash"][row].decode())
+    matrix = np.asarray(fixed["module_adjacency"])
+    padded = np.zeros((8, 8), dtype=int)  # the same cell with an eighth vertex before the output that
+    padded[:6, :6], padded[:6, 7] = matrix[:6, :6], matrix[:6, 6]  # leads nowhere: pruned, as the official does
+    padded[0, 6] = 1
+    spec = api.ModelSpec(padded, fixed["module_operations"][:6] + [CONV1X1, OUTPUT])
+    assert notebook.is_valid(spec) and notebook.query(spec)["test_accuracy"] == nb101_npz["test_acc_108_rep0"][row]
+
+
 def test_config_has_the_official_keys_and_values(notebook):
     config = notebook.config
     official = {  # nasbench/lib/config.py defaults, in its order
@@ -376,6 +400,36 @@ def test_a_tfrecord_is_converted_once_into_the_cache(nb101_tfrecord_path, nb101_
     again = api.NASBench(nb101_tfrecord_path)
     assert capsys.readouterr().out == "" and again.path == bench.path == table_path(nb101_tfrecord_path)
     assert again.path.parent == tmp_path / "nasbench101"
+
+
+CONVERT = """
+import sys
+from samplenas import disk_space
+if sys.argv[2] == "past-the-check":
+    disk_space.free_bytes = lambda path: 10**12  # the write itself meets the full disk
+from samplenas.compat import nasbench as api
+api.NASBench(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("where", ["at-the-check", "past-the-check"])
+def test_a_tfrecord_converted_on_a_full_disk_is_one_error_and_leaves_no_file(where, nb101_tfrecord_path,
+                                                                           small_filesystem):
+    # in a child process: the HDF5 write used to crash the interpreter (a segmentation fault) here
+    import os
+    import subprocess
+    import sys
+
+    cache = small_filesystem("16k")
+    done = subprocess.run([sys.executable, "-c", CONVERT, str(nb101_tfrecord_path), where], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "SAMPLENAS_CACHE": str(cache)})
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    last = done.stderr.strip().splitlines()[-1]
+    folder = cache / "nasbench101"
+    reason = "no room for the NAS-Bench-101 table" if where == "at-the-check" else "No space left on device"
+    assert last.startswith("samplenas.disk_space.NoRoom: ") and reason in last, done.stderr
+    assert str(folder) in last and last.endswith("$SAMPLENAS_CACHE names another cache folder")
+    assert not [path for path in cache.rglob("*") if not path.is_dir()]  # no table, no partial file
 
 
 def test_evaluate_trains_the_cell_with_the_config_recipe(nb101_table, nb101_npz, tmp_path):

@@ -116,6 +116,31 @@ def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_loca
     assert not log.append(results[0].to_record())  # a second record for a key is refused
 
 
+def test_a_killed_worker_is_said_in_one_line_and_rays_report_goes_to_the_runs_log(ray_local, tmp_path, capfd):
+    log = tmp_path / "ray.log"
+    victim = tmp_path / "pid_k0"
+    killed: list[int] = []
+    with ray_runtime(log=log):
+        engine = Engine(sleep_task, max_retries=3, max_in_flight=2)
+        engine.submit("k0", {"seconds": 1.0, "fitness": 0.0, "pid_file": str(victim), "first_attempt_seconds": 60.0})
+        engine.submit("k1", {"seconds": 1.0, "fitness": 1.0})
+        killer = threading.Thread(target=_kill_when_started, args=([victim], killed))
+        killer.start()
+        results = {result.key: result for result in engine.as_completed()}
+        killer.join()
+        deadline = time.monotonic() + 60  # Ray's report reaches the driver on its own schedule
+        while time.monotonic() < deadline and "will be retried" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.1)
+    out, err = capfd.readouterr()
+    assert len(killed) == 1 and results["k0"].pid not in killed and results["k0"].fitness == 0.0
+    assert "raylet" not in out + err and "A worker died" not in out + err  # not on the terminal ...
+    report = log.read_text()
+    assert "(raylet) A worker died or was killed" in report and f"Worker PID: {killed[0]}" in report  # ... here
+    ours = [line for line in err.splitlines() if line.strip()]
+    assert ours == [f"samplenas: a Ray worker died during an evaluation; Ray runs it again, 3 retries left; "
+                    f"Ray's report is in {log}"]
+
+
 def test_in_flight_cap_follows_the_cluster_size(ray_local, monkeypatch):
     cpus = [1.0]
     monkeypatch.setattr(engine_module, "cluster_cpus", lambda: cpus[0])
