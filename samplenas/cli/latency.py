@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "measure", help="time every building block of a space (and a few whole networks) into a table",
         description="Time every building block a network of SPACE can contain, at the shape it receives in "
                     "the network, on this device; then time --calibrate random whole networks and fit the "
-                    "correction from the sum of blocks to the measured latency. Writes a versioned JSON table.")
+                    "scale from the sum of blocks to the measured latency. Writes a versioned JSON table.")
     p.add_argument("--space", required=True, help=f"search space: {spaces_text()}")
     p.add_argument("--network", help='JSON object of supernet settings (network size), e.g. \'{"C": 8, "layers": 5}\'')
     p.add_argument("--batch-size", type=int, default=1, help="inputs per forward pass (default: 1)")
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=3,
                    help="passes over all blocks; the least median is kept, shedding bursts of other load (default: 3)")
     p.add_argument("--calibrate", type=int, default=8,
-                   help="random whole networks timed to fit the correction (default: 8; 0: none)")
+                   help="random whole networks timed to fit the scale correction (default: 8; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration networks (default: 0)")
     p.add_argument("-o", "--output", required=True, metavar="TABLE.json", help="the table to write")
     add_threads_option(p)
@@ -79,7 +79,7 @@ def run_measure(args) -> int:
     path = write_table(args.output, table)
     c = table["correction"]
     print(f"wrote {path}: {len(table['blocks'])} blocks, fixed {sum(table['fixed'].values()):.3f} ms, "
-          f"correction {c['scale']:.3f} * sum + {c['offset_ms']:.3f} ms from {c['networks']} networks "
+          f"correction {c['scale']:.3f} * sum from {c['networks']} networks "
           f"({table['device']['name']}, {table['device']['threads']} threads, batch {table['batch_size']})")
     return 0
 
