@@ -60,9 +60,22 @@ def _check_limits(args) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be in {low}..{high}, got {value}")
 
 
-def run_measure(args) -> int:
+def _check_cuda(device: str) -> None:
+    """A CUDA device that is not here is one line before anything is timed (not a traceback mid-run)."""
     import torch
 
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here "
+                        "(use --device cpu, or measure where the GPU is)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                        f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def run_measure(args) -> int:
     from samplenas.hardware.latency import measure_table
     from samplenas.hardware.table import write_table
     from samplenas.hardware.timing import Protocol
@@ -71,8 +84,7 @@ def run_measure(args) -> int:
     _check_limits(args)
     SPACES[args.space]  # UnknownName (one line) naming the valid spaces
     network = _network(args.network)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: no CUDA device is available here")
+    _check_cuda(args.device)
     protocol = Protocol(warmup=args.warmup, repeats=args.repeats, rounds=args.rounds)
     table = measure_table(args.space, network, args.batch_size, args.device, protocol, calibrate=args.calibrate,
                           seed=args.seed, log=print)

@@ -246,3 +246,19 @@ def test_cli_refuses_bad_measure_arguments_in_one_line(tmp_path, capsys, extra, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not path.exists()
+
+
+@pytest.mark.parametrize("device, gpus, message", [
+    ("cuda", 0, "--device cuda: no CUDA device is available here"),
+    ("cuda:1", 0, "--device cuda:1: no CUDA device is available here"),
+    ("cuda:1", 1, "--device cuda:1: this machine has 1 CUDA device(s), cuda:0 to cuda:0"),
+])
+def test_cuda_that_is_not_here_is_one_line_and_no_table(tmp_path, capsys, monkeypatch, device, gpus, message):
+    """Whatever GPUs the test machine has, the CLI sees `gpus` of them."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    path = tmp_path / "t.json"
+    assert main(["latency", "measure", "--space", "nasnet", "--device", device, "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not path.exists()
