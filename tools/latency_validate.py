@@ -12,7 +12,10 @@ Reported per space, as nn-Meter reports: R^2, RMSE (ms) and the share of network
   split_scale  a scale fitted on the first half of the validation networks, scored on the second;
   split        as split_scale, with a line a * sum + b;
   count        as split, with a per-block term: measured ~ a * sum + c * blocks + b (is the miss a fixed
-               cost per block, i.e. the framework's per-call overhead between blocks?).
+               cost per block, i.e. the framework's per-call overhead between blocks?);
+  resampled    the scale against the line over many fits: each fitted on --calibrate validation networks
+               drawn at random (as a table's calibration is) and scored on the others; mean and worst
+               decile of R^2 over 1000 draws, since one noisy calibration decides little.
 Also: the measured / sum ratio (where the sum of blocks misses) and the noise of the measurements (the
 spread of a network's round medians). Writes OUT_JSON and OUT_PNG (predicted vs measured).
 
@@ -66,6 +69,23 @@ def fit_line(sums, measured) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def resampled(sums, measured, fit_on: int, draws: int = 1000, seed: int = 0) -> dict:
+    """R^2 on held-out networks of a scale and of a line fitted on `fit_on` random networks, over `draws` draws."""
+    x, y = np.asarray(sums, dtype=float), np.asarray(measured, dtype=float)
+    rng = np.random.default_rng(seed)
+    scores = {"scale": [], "line": []}
+    for _ in range(draws):
+        order = rng.permutation(len(x))
+        fit, held = order[:fit_on], order[fit_on:]
+        a, b = fit_line(x[fit], y[fit])
+        scores["scale"].append(metrics(fit_scale(x[fit], y[fit]) * x[held], y[held])["r2"])
+        scores["line"].append(metrics(a * x[held] + b, y[held])["r2"])
+    scale, line = np.asarray(scores["scale"]), np.asarray(scores["line"])
+    summary = {name: {"r2_mean": float(np.mean(v)), "r2_p10": float(np.quantile(v, 0.1))}
+               for name, v in (("scale", scale), ("line", line))}
+    return {"fit_on": fit_on, "draws": draws, **summary, "scale_better": float(np.mean(scale > line))}
+
+
 def validate_space(space: str, networks: int, protocol: Protocol, calibrate: int, seed: int) -> dict:
     started = time.time()
     table = measure_table(space, NETWORKS[space], 1, "cpu", protocol, calibrate=calibrate, seed=seed + 1,
@@ -110,6 +130,7 @@ def validate_space(space: str, networks: int, protocol: Protocol, calibrate: int
         "split_scale": metrics([split_scale * s for s in sums[half:]], measured[half:]),
         "split": metrics([split_line[0] * s + split_line[1] for s in sums[half:]], measured[half:]),
         "count": metrics(count_pred, measured[half:]),
+        "resampled": resampled(sums, measured, min(calibrate, networks - 2), seed=seed),
         "count_fit": {"scale": float(coef[0]), "ms_per_block": float(coef[1]), "offset_ms": float(coef[2])},
         "blocks_per_network": {"min": min(counts), "max": max(counts)},
         "measured_over_sum": {"median": statistics.median(ratio), "min": min(ratio), "max": max(ratio)},
@@ -182,6 +203,11 @@ def main(argv=None) -> int:
     args.json.write_text(dumps(report, indent=1) + "\n")
     args.png.parent.mkdir(parents=True, exist_ok=True)
     plot(results, args.png)
+    print(f"\n{'space':12} resampled R2 (fit on --calibrate, scored on the rest): mean, worst decile")
+    for r in results:
+        s, line = r["resampled"]["scale"], r["resampled"]["line"]
+        print(f"{r['space']:12} scale {s['r2_mean']:7.3f} {s['r2_p10']:7.3f}   line {line['r2_mean']:7.3f} "
+              f"{line['r2_p10']:7.3f}   scale better in {r['resampled']['scale_better']:.0%}")
     print(f"wrote {args.json} and {args.png}")
     return 0
 
