@@ -199,6 +199,25 @@ def worker_opens(ray_local):
     return opened
 
 
+@pytest.fixture(scope="session")
+def measure_latency_table():
+    """`measure_latency_table(space, network, path) -> (path, LatencyModel)`: a real table of `network`
+    measured on this CPU by `samplenas latency measure`, with the fewest timings that still fit a scale
+    (what a budget test needs: the real file, not how good its numbers are)."""
+    import json
+
+    from samplenas.cli import main
+    from samplenas.hardware import LatencyModel
+
+    def measure(space: str, network: dict, path: Path):
+        argv = ["latency", "measure", "--space", space, "--network", json.dumps(network), "--warmup", "0",
+                "--repeats", "2", "--rounds", "1", "--calibrate", "3", "--threads", "1", "-o", str(path)]
+        assert main(argv) == 0
+        return path, LatencyModel.load(path)
+
+    return measure
+
+
 # --- the CLI contract for bad input (issue 14): boundary and fuzz tests ----------------------------
 def _snapshot(root: Path) -> dict[str, str]:
     """Every path under `root` with a digest of its content (folders: "dir")."""

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "measure", help="time every building block of a space (and a few whole networks) into a table",
         description="Time every building block a network of SPACE can contain, at the shape it receives in "
                     "the network, on this device; then time --calibrate random whole networks and fit the "
-                    "correction from the sum of blocks to the measured latency. Writes a versioned JSON table.")
+                    "scale from the sum of blocks to the measured latency. Writes a versioned JSON table.")
     p.add_argument("--space", required=True, help=f"search space: {spaces_text()}")
     p.add_argument("--network", help='JSON object of supernet settings (network size), e.g. \'{"C": 8, "layers": 5}\'')
     p.add_argument("--batch-size", type=int, default=1, help="inputs per forward pass (default: 1)")
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=3,
                    help="passes over all blocks; the least median is kept, shedding bursts of other load (default: 3)")
     p.add_argument("--calibrate", type=int, default=8,
-                   help="random whole networks timed to fit the correction (default: 8; 0: none)")
+                   help="random whole networks timed to fit the scale correction (default: 8; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration networks (default: 0)")
     p.add_argument("-o", "--output", required=True, metavar="TABLE.json", help="the table to write")
     add_threads_option(p)
@@ -60,9 +60,22 @@ def _check_limits(args) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be in {low}..{high}, got {value}")
 
 
-def run_measure(args) -> int:
+def _check_cuda(device: str) -> None:
+    """A CUDA device that is not here is one line before anything is timed (not a traceback mid-run)."""
     import torch
 
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here "
+                        "(use --device cpu, or measure where the GPU is)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                        f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def run_measure(args) -> int:
     from samplenas.hardware.latency import measure_table
     from samplenas.hardware.table import write_table
     from samplenas.hardware.timing import Protocol
@@ -71,15 +84,14 @@ def run_measure(args) -> int:
     _check_limits(args)
     SPACES[args.space]  # UnknownName (one line) naming the valid spaces
     network = _network(args.network)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: no CUDA device is available here")
+    _check_cuda(args.device)
     protocol = Protocol(warmup=args.warmup, repeats=args.repeats, rounds=args.rounds)
     table = measure_table(args.space, network, args.batch_size, args.device, protocol, calibrate=args.calibrate,
                           seed=args.seed, log=print)
     path = write_table(args.output, table)
     c = table["correction"]
     print(f"wrote {path}: {len(table['blocks'])} blocks, fixed {sum(table['fixed'].values()):.3f} ms, "
-          f"correction {c['scale']:.3f} * sum + {c['offset_ms']:.3f} ms from {c['networks']} networks "
+          f"correction {c['scale']:.3f} * sum from {c['networks']} networks "
           f"({table['device']['name']}, {table['device']['threads']} threads, batch {table['batch_size']})")
     return 0
 

@@ -4,10 +4,13 @@ latency from it, and use that prediction as a budget.
 Measuring (`measure_table`, what `samplenas latency` runs): every block any architecture of the space
 can contain is built alone at the shape it receives in the network (`samplenas.hardware.blocks`)
 and timed (`samplenas.hardware.timing`); so are the fixed parts every network runs (stem,
-classifier). A few random whole networks are then timed end to end and a line
-`measured = scale * sum + offset` is fitted to them: the sum of separately timed blocks misses what
-happens between blocks (the framework's per-call overhead, the cache state a block inherits) and
-the correction takes it back.
+classifier). A few random whole networks are then timed end to end and a scale
+`measured = scale * sum` is fitted to them (least squares through the origin): the sum of separately
+timed blocks misses what happens between blocks (Python's wiring of the network, the cache state a
+block inherits), a share of the whole that grows with the network, and the scale takes it back. One
+parameter, because a handful of calibration networks timed on a busy machine cannot pin down two: a
+line `scale * sum + offset` fitted the same way predicted held-out networks worse
+(docs/guide/latency.md).
 
 Predicting and budgets -- the interface samplers and searches use:
 
@@ -17,8 +20,8 @@ Predicting and budgets -- the interface samplers and searches use:
     cost = model.cost                                   # cost(arch) -> float, the same number
     within_budget = model.predict(arch) <= max_ms       # a latency budget
 
-`predict` is additive: `scale * (sum of arch_blocks(arch) + sum of fixed) + offset_ms`, with no
-network built, and cached per architecture.
+`predict` is additive: `scale * (sum of arch_blocks(arch) + sum of fixed)`, with no network built,
+and cached per architecture.
 """
 
 from __future__ import annotations
@@ -74,15 +77,12 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def fit_correction(sums: list[float], measured: list[float]) -> tuple[float, float]:
-    """(scale, offset) of `measured ~ scale * sums + offset` by least squares; with fewer than three
-    networks, or a fit whose scale is not positive, the scale stays 1 and the offset is the median gap."""
+def fit_scale(sums: list[float], measured: list[float]) -> float:
+    """The scale of `measured ~ scale * sums` by least squares through the origin; 1 with no networks
+    (or only empty sums), where there is nothing to fit."""
     x, y = np.asarray(sums, dtype=float), np.asarray(measured, dtype=float)
-    if len(x) >= 3 and np.ptp(x) > 0:
-        scale, offset = np.polyfit(x, y, 1)
-        if scale > 0:
-            return float(scale), float(offset)
-    return 1.0, float(np.median(y - x)) if len(x) else 0.0
+    norm = float(x @ x)
+    return float(x @ y) / norm if norm > 0 else 1.0
 
 
 class LatencyModel:
@@ -97,7 +97,6 @@ class LatencyModel:
         self.blocks = table["blocks"]
         self.fixed_ms = float(sum(table["fixed"].values()))
         self.scale = float(table["correction"]["scale"])
-        self.offset_ms = float(table["correction"]["offset_ms"])
         self._cache: dict[Arch, float] = {}
 
     @classmethod
@@ -139,7 +138,7 @@ class LatencyModel:
         """Predicted milliseconds of one forward pass of a batch through `arch`'s network."""
         arch = tuple(int(c) for c in arch)
         if arch not in self._cache:
-            self._cache[arch] = self.scale * self.block_sum(arch) + self.offset_ms
+            self._cache[arch] = self.scale * self.block_sum(arch)
         return self._cache[arch]
 
     def cost(self, arch: Arch) -> float:
@@ -170,7 +169,7 @@ def measure_table(space: str, network: dict | None, batch_size: int, device: str
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "blocks": {block.key: times[block.key] for block in blocks},
         "fixed": {block.key: times[block.key] for block in fixed},
-        "correction": {"scale": 1.0, "offset_ms": 0.0, "networks": 0},
+        "correction": {"scale": 1.0, "networks": 0},
     }
     if calibrate:
         log(f"{space}: timing {calibrate} whole networks to fit the correction")
@@ -182,7 +181,7 @@ def measure_table(space: str, network: dict | None, batch_size: int, device: str
                     for i, arch in enumerate(archs)}
         measured = time_calls(networks, protocol, target)
         sums = [model.block_sum(arch) for arch in archs]
-        scale, offset = fit_correction(sums, [measured[str(i)] for i in range(len(archs))])
-        table["correction"] = {"scale": scale, "offset_ms": offset, "networks": len(archs),
-                               "sum_ms": sums, "measured_ms": [measured[str(i)] for i in range(len(archs))]}
+        whole = [measured[str(i)] for i in range(len(archs))]
+        table["correction"] = {"scale": fit_scale(sums, whole), "networks": len(archs), "sum_ms": sums,
+                               "measured_ms": whole}
     return table

@@ -8,7 +8,7 @@ from samplenas.cli import main
 from samplenas.errors import UserError
 from samplenas.hardware import LatencyModel, full_settings, read_table, write_table
 from samplenas.hardware.blocks import block_spec
-from samplenas.hardware.latency import fit_correction
+from samplenas.hardware.latency import fit_scale
 from samplenas.hardware.table import FORMAT, VERSION
 
 TINY = {
@@ -19,7 +19,7 @@ TINY = {
 }
 
 
-def synthetic_table(space: str, seed: int = 0, scale: float = 1.0, offset: float = 0.0) -> dict:
+def synthetic_table(space: str, seed: int = 0, scale: float = 1.0) -> dict:
     """A table for TINY[space] whose every block has a distinct random time (no measuring)."""
     settings = full_settings(space, TINY[space])
     spec = block_spec(space, settings)
@@ -30,7 +30,7 @@ def synthetic_table(space: str, seed: int = 0, scale: float = 1.0, offset: float
         "protocol": {"warmup": 0, "repeats": 1, "rounds": 1}, "created": "2026-01-01T00:00:00+00:00",
         "blocks": {b.key: float(rng.uniform(0.1, 2.0)) for b in spec.table_blocks()},
         "fixed": {b.key: float(rng.uniform(0.1, 2.0)) for b in spec.fixed_parts()},
-        "correction": {"scale": scale, "offset_ms": offset, "networks": 0},
+        "correction": {"scale": scale, "networks": 0},
     }
 
 
@@ -88,7 +88,7 @@ def test_shufflenet_blocks_receive_the_shapes_the_network_gives_them():
 
 @pytest.mark.parametrize("space", sorted(TINY))
 def test_prediction_is_the_corrected_sum_of_the_archs_blocks(space):
-    table = synthetic_table(space, scale=1.5, offset=0.25)
+    table = synthetic_table(space, scale=1.5)
     model = LatencyModel(table)
     fixed = sum(table["fixed"].values())
     rng = np.random.default_rng(1)
@@ -96,7 +96,7 @@ def test_prediction_is_the_corrected_sum_of_the_archs_blocks(space):
         arch = model.space.sample(rng)
         blocks = sum(table["blocks"][b.key] for b in model.spec.arch_blocks(arch))
         assert model.block_sum(arch) == pytest.approx(blocks + fixed, rel=1e-12)
-        assert model.predict(arch) == pytest.approx(1.5 * (blocks + fixed) + 0.25, rel=1e-12)
+        assert model.predict(arch) == pytest.approx(1.5 * (blocks + fixed), rel=1e-12)
         assert model.cost(arch) == model.predict(arch)
 
 
@@ -118,9 +118,39 @@ def test_a_block_missing_from_the_table_is_a_user_error():
         model.predict((4,) * 28)
 
 
-def test_fit_correction_recovers_a_line_and_falls_back_to_an_offset():
-    assert fit_correction([1.0, 2.0, 4.0], [3.5, 5.5, 9.5]) == pytest.approx((2.0, 1.5))
-    assert fit_correction([1.0, 2.0], [1.5, 2.5]) == pytest.approx((1.0, 0.5))
+def test_fit_scale_recovers_a_known_scale_exactly():
+    sums = np.random.default_rng(0).uniform(0.5, 20.0, size=12)
+    assert fit_scale(list(sums), list(1.37 * sums)) == pytest.approx(1.37, rel=1e-12)
+    assert fit_scale([4.0], [10.0]) == pytest.approx(2.5, rel=1e-12)  # one network is enough
+
+
+def test_fit_scale_is_least_squares_through_the_origin():
+    sums, measured = [1.0, 2.0, 3.0], [1.0, 3.0, 3.0]
+    scale = fit_scale(sums, measured)
+    assert scale == pytest.approx((1 + 6 + 9) / (1 + 4 + 9), rel=1e-12)
+
+    def loss(s):
+        return sum((m - s * x) ** 2 for x, m in zip(sums, measured))
+
+    assert loss(scale) < min(loss(scale - 1e-3), loss(scale + 1e-3))
+
+
+def test_fit_scale_without_networks_keeps_the_plain_sum():
+    assert fit_scale([], []) == 1.0
+    assert fit_scale([0.0], [3.0]) == 1.0
+
+
+def test_a_version_1_table_is_refused_in_one_line_saying_to_measure_again(tmp_path, capsys):
+    table = synthetic_table("nb101")
+    table["version"] = 1
+    table["correction"] = {"scale": 1.05, "offset_ms": 1.9, "networks": 8}  # what version 1 wrote
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(table))
+    with pytest.raises(UserError, match="version 1, whose correction had an offset"):
+        LatencyModel.load(path)
+    assert main(["latency", "predict", "--table", str(path), "0"]) == 2
+    err = capsys.readouterr().err
+    assert "samplenas latency measure" in err and err.count("\n") == 1
 
 
 def test_table_round_trips_and_refuses_another_space_size_or_batch(tmp_path):
@@ -184,7 +214,9 @@ def test_cli_measures_a_tiny_table_and_predicts_from_it(tmp_path, capsys):
     assert main(argv) == 0
     table = read_table(path)
     assert table["network"] == full_settings("nb101", TINY["nb101"])
-    assert table["correction"]["networks"] == 3 and len(table["correction"]["measured_ms"]) == 3
+    correction = table["correction"]
+    assert correction["networks"] == 3 and len(correction["measured_ms"]) == 3
+    assert correction["scale"] == fit_scale(correction["sum_ms"], correction["measured_ms"])
     assert set(table["blocks"]) == {b.key for b in block_spec("nb101", table["network"]).table_blocks()}
     capsys.readouterr()
     model = LatencyModel.load(path)
@@ -213,4 +245,20 @@ def test_cli_refuses_bad_measure_arguments_in_one_line(tmp_path, capsys, extra, 
     assert main(["latency", "measure", *extra, "-o", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("device, gpus, message", [
+    ("cuda", 0, "--device cuda: no CUDA device is available here"),
+    ("cuda:1", 0, "--device cuda:1: no CUDA device is available here"),
+    ("cuda:1", 1, "--device cuda:1: this machine has 1 CUDA device(s), cuda:0 to cuda:0"),
+])
+def test_cuda_that_is_not_here_is_one_line_and_no_table(tmp_path, capsys, monkeypatch, device, gpus, message):
+    """Whatever GPUs the test machine has, the CLI sees `gpus` of them."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    path = tmp_path / "t.json"
+    assert main(["latency", "measure", "--space", "nasnet", "--device", device, "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not path.exists()

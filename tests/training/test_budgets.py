@@ -98,16 +98,20 @@ def test_impossible_budget_is_refused_before_any_file(tmp_path, refused):
     assert "raise --max-params" in err
 
 
-def test_a_measured_latency_table_bounds_training_and_must_match_the_network(tmp_path, refused):
+DIGITS_NB101 = {**TINY_NB101, "in_channels": 1, "num_classes": 10, "image_size": 8}  # the supernet TRAIN builds
+
+
+def lower_quartile_latency(model) -> float:
+    """A latency limit that about a quarter of random architectures meet: it binds, and admits some."""
+    rng = np.random.default_rng(0)
+    return float(np.quantile([model.predict(model.space.sample(rng)) for _ in range(40)], 0.25))
+
+
+def test_a_measured_latency_table_bounds_training_and_must_match_the_network(tmp_path, refused,
+                                                                             measure_latency_table):
     """The real samplenas.hardware: a table measured for the supernet's own settings (the digits' shape
     included) bounds every trained subnet; a table of another network size is refused in one line."""
-    from samplenas.hardware import LatencyModel
-
-    digits = {**TINY_NB101, "in_channels": 1, "num_classes": 10, "image_size": 8}
-    table = tmp_path / "table.json"
-    assert main(["latency", "measure", "--space", "nb101", "--network", json.dumps(digits), "--warmup", "0",
-                 "--repeats", "2", "--rounds", "1", "--calibrate", "3", "--threads", "1", "-o", str(table)]) == 0
-    model = LatencyModel.load(table)
+    table, model = measure_latency_table("nb101", DIGITS_NB101, tmp_path / "table.json")
     rng = np.random.default_rng(0)
     limit = float(np.median([model.predict(model.space.sample(rng)) for _ in range(20)]))
     config = TrainConfig(space="nb101", sampler="uniform", network=TINY_NB101, limit=64, steps=4, batch_size=8,
@@ -122,3 +126,29 @@ def test_a_measured_latency_table_bounds_training_and_must_match_the_network(tmp
     wider = json.dumps({**TINY_NB101, "stem_channels": 16})
     refused([*TRAIN[:-3], "--network", wider, "--quiet", "--out", tmp_path / "wide", "--max-latency-ms", str(limit),
              "--latency-table", table], tmp_path, "was measured for stem_channels=8, not 16")
+
+
+def test_search_under_a_measured_latency_table_scores_only_architectures_within_it(tmp_path, refused,
+                                                                                   measure_latency_table):
+    """`search` and `search --pareto` with --max-latency-ms and a table made by `samplenas latency`: every
+    architecture scored (--top above their number keeps them all) is predicted within the limit."""
+    run = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(run)]) == 0
+    table, model = measure_latency_table("nb101", DIGITS_NB101, tmp_path / "table.json")
+    limit = lower_quartile_latency(model)
+    budget = ["--max-latency-ms", str(limit), "--latency-table", str(table)]
+    search = ["search", "--run", str(run), "--population", "4", "--generations", "2", "--children", "3",
+              "--quiet", "--scorer", "supernet", *budget]
+    assert main([*search, "--top", "20"]) == 0
+    report = json.loads((run / "top.json").read_text())
+    assert report["objective"]["budget"] == {"latency_ms": limit}
+    assert len(report["top"]) == report["evaluated"] == 4 + 2 * 3
+    assert all(model.predict(tuple(entry["encoding"])) <= limit for entry in report["top"])
+    assert main([*search, "--pareto"]) == 0
+    front = json.loads((run / "pareto.json").read_text())["architectures"]
+    assert front and all(model.predict(tuple(entry["encoding"])) <= limit for entry in front)
+    other = json.loads(table.read_text())
+    other["network"]["stem_channels"] = 16
+    wide = tmp_path / "wide.json"
+    wide.write_text(json.dumps(other))
+    refused([*search[:-1], str(wide)], run, "was measured for stem_channels=16, not 8")
