@@ -13,10 +13,11 @@ paper:
   (`space.key`) is in the evaluation cache takes its fitness from there (line 8);
 * (mu + lambda) selection: parents and offspring sorted by fitness, the best mu kept.
 
-The driver checkpoints after every generation (population, cache, RNG state, statistics) and streams
-every finished evaluation to `evaluations.jsonl`; `resume` continues a killed driver and reuses the
-evaluations the log holds from the generation it was in, so nothing is trained twice and, since an
-evaluation is deterministic given its seed, the search reaches the same population.
+The driver streams every finished evaluation to `evaluations.jsonl` (the one copy of each record) and
+checkpoints after every generation (population, the cache's keys, RNG state, statistics); `resume`
+rebuilds the cache from the log by those keys, continues a killed driver and reuses the evaluations the
+log holds from the generation it was in, so nothing is trained twice and, since an evaluation is
+deterministic given its seed, the search reaches the same population.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from samplenas.spaces.base import Arch, SearchSpace
 
 STATE = "state.json"
 EVALUATIONS = "evaluations.jsonl"
-STATE_FORMAT = "samplenas-evolve-1"
+STATE_FORMAT = "samplenas-evolve-2"  # the cache as its keys; the records are in EVALUATIONS
+RECORDS_FORMAT = "samplenas-evolve-1"  # older: the cache's records themselves, still read on resume
 
 
 # --- Algorithms 1 and 2 on their own (pure: space + rng in, new genotypes out) ---------------------
@@ -127,7 +129,9 @@ class GenerationStats:
 
 @dataclass
 class SearchState:
-    """Everything the driver needs to continue exactly (saved as strict JSON after each generation)."""
+    """Everything the driver needs to continue exactly (saved as strict JSON after each generation).
+    The records are saved as their keys only: each is already a line of the results log, and a
+    state that copied them grew with every record's metrics."""
 
     generation: int
     population: list[Arch]
@@ -137,14 +141,22 @@ class SearchState:
 
     def to_json(self, config: dict) -> dict:
         return {"format": STATE_FORMAT, "config": config, "generation": self.generation,
-                "population": [list(a) for a in self.population], "rng": self.rng_state, "records": self.records,
+                "population": [list(a) for a in self.population], "rng": self.rng_state, "keys": list(self.records),
                 "history": [{**vars(h), "evals_per_s": h.evals_per_s} for h in self.history]}
 
     @classmethod
-    def from_json(cls, data: dict, space: SearchSpace) -> SearchState:
+    def from_json(cls, data: dict, space: SearchSpace, logged: dict[str, dict]) -> SearchState:
+        """The saved state with its cache rebuilt from `logged` (the results log, key -> record). Only
+        the checkpoint's keys: evaluations logged after it are the interrupted generation's, which
+        `Evaluator` recovers as that generation runs again."""
         history = [GenerationStats(**{k: v for k, v in h.items() if k != "evals_per_s"}) for h in data["history"]]
         return cls(int(data["generation"]), [space.validate(a) for a in data["population"]], data["rng"],
-                   dict(data["records"]), history)
+                   {key: logged[key] for key in saved_keys(data)}, history)
+
+
+def saved_keys(data: dict) -> list[str]:
+    """The cache's keys of a saved state, in order (a RECORDS_FORMAT state holds the records themselves)."""
+    return list(data["records"]) if data.get("format") == RECORDS_FORMAT else data["keys"]
 
 
 class Evaluator:

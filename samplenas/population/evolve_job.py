@@ -35,6 +35,7 @@ from samplenas.population.engine import (
 )
 from samplenas.population.evolve import (
     EVALUATIONS,
+    RECORDS_FORMAT,
     STATE,
     STATE_FORMAT,
     Evaluator,
@@ -43,6 +44,7 @@ from samplenas.population.evolve import (
     random_samples,
     ranked,
     run_evolution,
+    saved_keys,
 )
 from samplenas.population.figures import plot_fitness, plot_images
 from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
@@ -173,7 +175,7 @@ def _check_out(job: EvolveJob, config: dict, space: SearchSpace) -> SearchState 
     if not state.exists():
         raise UserError(f"{state} not found: nothing to resume")
     saved = load_state(state)
-    if saved.get("format") != STATE_FORMAT:
+    if saved.get("format") not in (STATE_FORMAT, RECORDS_FORMAT):
         raise UserError(f"{state} is not a samplenas evolve state file")
     if not isinstance(saved.get("config"), dict):
         raise UserError(f"{state}: 'config' is not an object; the state file is damaged")
@@ -181,11 +183,11 @@ def _check_out(job: EvolveJob, config: dict, space: SearchSpace) -> SearchState 
     if differing:
         raise UserError(f"cannot resume {out}: it was started with a different {differing[0]} "
                         f"({saved['config'].get(differing[0])!r} != {config[differing[0]]!r})")
-    read_log(out / EVALUATIONS, LOG_FIELDS)
+    logged, _ = read_log(out / EVALUATIONS, LOG_FIELDS)
     read_result(out / RESULT, RESULT_FORMAT)
     if job.baseline is not None:
         return None
-    return _read_search_state(state, saved, space, job)
+    return _read_search_state(state, saved, {r["key"]: r for r in logged}, space, job)
 
 
 LOG_FIELDS = ("key", "fitness", "metrics", "arch_ints")
@@ -193,24 +195,29 @@ HISTORY_FIELDS = {"generation": int, "best": (int, float), "mean": (int, float),
                   "cache_hits": int, "trained": int, "wall_s": (int, float)}
 
 
-def _read_search_state(path: Path, saved: dict, space: SearchSpace, job: EvolveJob) -> SearchState:
-    """`SearchState.from_json` with every field checked first (one line naming the field)."""
-    def damaged(what: str) -> UserError:
-        return UserError(f"{path}: {what}; the state file is damaged (restore it, or start again in another --out)")
+def _read_search_state(path: Path, saved: dict, logged: dict[str, dict], space: SearchSpace,
+                       job: EvolveJob) -> SearchState:
+    """`SearchState.from_json` with every field checked first (one line naming the field), and every
+    key the state names found in the log (`logged`: key -> record) with that key's genotype."""
+    log = path.parent / EVALUATIONS
+
+    def damaged(what: str, where: Path = path) -> UserError:
+        return UserError(f"{where}: {what}; the {'log' if where == log else 'state file'} is damaged (restore it, "
+                         "or start again in another --out)")
 
     def is_int(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
-    def arch(value, what: str):
+    def arch(value, what: str, where: Path = path):
         if not isinstance(value, list) or not all(is_int(v) for v in value):
-            raise damaged(f"{what} is not a list of integers")
+            raise damaged(f"{what} is not a list of integers", where)
         try:
             return space.validate(value)
         except (InvalidArchitecture, ValueError, TypeError, IndexError) as err:
-            raise damaged(f"{what} is not an architecture of the space ({str(err).splitlines()[0]})") from None
+            raise damaged(f"{what} is not an architecture of the space ({str(err).splitlines()[0]})", where) from None
 
-    for name, kind in (("generation", int), ("population", list), ("rng", dict), ("records", dict),
-                       ("history", list)):
+    cache = ("records", dict) if saved["format"] == RECORDS_FORMAT else ("keys", list)
+    for name, kind in (("generation", int), ("population", list), ("rng", dict), cache, ("history", list)):
         if name not in saved:
             raise damaged(f"no {name!r}")
         if not isinstance(saved[name], kind) or (kind is int and not is_int(saved[name])):
@@ -222,25 +229,25 @@ def _read_search_state(path: Path, saved: dict, space: SearchSpace, job: EvolveJ
     for i, genotype in enumerate(saved["population"]):
         arch(genotype, f"population[{i}]")
     check_generator_state(saved["rng"], damaged)
-    for key, record in saved["records"].items():
-        if not isinstance(record, dict) or not all(name in record for name in ("fitness", "arch_ints", "metrics")):
-            raise damaged(f"records[{key!r}] is not an evaluation record")
-        fitness = record["fitness"]
-        if not (fitness is None or (isinstance(fitness, int | float) and not isinstance(fitness, bool))):
-            raise damaged(f"records[{key!r}] has no numeric fitness")
-        if not isinstance(record["metrics"], dict):
-            raise damaged(f"records[{key!r}]: 'metrics' is not an object")
-        if space.key(arch(record["arch_ints"], f"records[{key!r}]")) != key:
-            raise damaged(f"records[{key!r}] holds another genotype")
-    if saved["generation"] > 0 and any(space.key(space.validate(a)) not in saved["records"]
-                                       for a in saved["population"]):
+    keys = saved_keys(saved)
+    if not all(isinstance(key, str) for key in keys):
+        raise damaged("'keys' is not a list of strings")
+    if len(set(keys)) != len(keys):
+        raise damaged("'keys' names a record twice")
+    for key in keys:
+        if key not in logged:
+            raise UserError(f"cannot resume: {path} names the evaluation {key!r}, which {log} does not hold "
+                            "(restore the log, or start again in another --out)")
+        if space.key(arch(logged[key]["arch_ints"], f"the record of {key!r}", log)) != key:
+            raise damaged(f"the record of {key!r} holds another genotype", log)
+    if saved["generation"] > 0 and not {space.key(space.validate(a)) for a in saved["population"]} <= set(keys):
         raise damaged("a member of the population has no record")
     for i, entry in enumerate(saved["history"]):
         if not isinstance(entry, dict) or any(
                 not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool)
                 for name, kind in HISTORY_FIELDS.items()):
             raise damaged(f"history[{i}] is not a generation's statistics")
-    return SearchState.from_json(saved, space)
+    return SearchState.from_json(saved, space, logged)
 
 
 # --- progress: tqdm bar and TensorBoard -------------------------------------------------------------
@@ -412,7 +419,7 @@ def _random_baseline(prepared: Prepared, engine: Engine, log: ResultsLog) -> dic
     epochs = job.final_epochs or job.epochs_per_candidate
     images = IMAGES if settings.recipe["task"] != "classification" else 0
     save_state(out / STATE, {"format": STATE_FORMAT, "config": prepared.config, "generation": 0, "history": [],
-                             "population": [], "rng": {}, "records": {}})  # lets --resume find the run
+                             "population": [], "rng": {}, "keys": []})  # lets --resume find the run
     progress = Progress(out, job.progress, 1)
     progress.start(0, len(archs))
     try:

@@ -32,8 +32,9 @@ from samplenas.training.rundir import check_path_names
 
 # format strings of the files each command writes (kept equal to the writers' constants; a test checks)
 FORMATS = {
-    "samplenas-evolve-1": "evolve", "samplenas-evolve-result-1": "evolve", "samplenas-pbt-1": "pbt",
-    "samplenas-dnc-1": "dnc", "samplenas-retrain-1": "retrain", "samplenas-supernet-1": "train",
+    "samplenas-evolve-2": "evolve", "samplenas-evolve-1": "evolve", "samplenas-evolve-result-1": "evolve",
+    "samplenas-pbt-1": "pbt", "samplenas-dnc-1": "dnc", "samplenas-retrain-1": "retrain",
+    "samplenas-supernet-1": "train",
 }
 # files that mark a folder as some command's run, and the command when the name alone tells
 MARKERS = {"pbt_state.json": "pbt", "members": "pbt", "checkpoint.pt": None, "config.json": "train",

@@ -34,7 +34,10 @@ def _mt_state() -> dict:
 DAMAGE = {
     "evolve": [
         (lambda s: s.pop("population"), "no 'population'"),
-        (lambda s: s.update(records="x"), "'records' is not a dict"),
+        (lambda s: s.update(keys="x"), "'keys' is not a list"),
+        (lambda s: s.update(keys=[1]), "'keys' is not a list of strings"),
+        (lambda s: s["keys"].append(s["keys"][0]), "names a record twice"),
+        (lambda s: s["keys"].pop(), "a member of the population has no record"),
         (lambda s: s.update(generation="2"), "'generation' is not an integer"),
         (lambda s: s.update(generation=7), "outside 0..2"),
         (lambda s: s.update(rng=_mt_state()), "'rng' is not a PCG64 state"),
@@ -43,7 +46,7 @@ DAMAGE = {
         (lambda s: s.update(history=[{"generation": "x"}]), "history[0]"),
         (lambda s: s.update(config=[]), "'config' is not an object"),
         (lambda s: s["config"].update(seed=4), "different seed"),
-        (lambda s: next(iter(s["records"].values())).pop("fitness"), "is not an evaluation record"),
+        (lambda s: s.update(format="samplenas-evolve-0"), "not a samplenas evolve state file"),
     ],
     "pbt": [
         (lambda s: s.pop("members"), "no 'members'"),
@@ -75,6 +78,40 @@ def test_damaged_state_is_refused_and_nothing_changes(kind, case, tmp_path, popu
     change, message = DAMAGE[kind][case]
     out = write_run(tmp_path / "run", edited(population_files(kind), STATE[kind], change))
     refused(resume(kind, out), tmp_path, message)
+
+
+def test_an_evolve_state_naming_an_evaluation_the_log_lacks_is_refused(tmp_path, population_files, write_run,
+                                                                       stop_population_at_ray, refused, resume):
+    """The records of state.json are lines of evaluations.jsonl: a log without one is named, in one line."""
+    files = population_files("evolve")
+    lines = files["evaluations.jsonl"].splitlines(keepends=True)
+    lost = json.loads(lines[-1])["key"]
+    out = write_run(tmp_path / "run", {**files, "evaluations.jsonl": b"".join(lines[:-1])})
+    err = refused(resume("evolve", out), tmp_path, f"names the evaluation {lost!r}")
+    assert "evaluations.jsonl does not hold" in err
+
+
+def test_an_evolve_log_record_of_another_genotype_is_refused(tmp_path, population_files, write_run,
+                                                             stop_population_at_ray, refused, resume):
+    files = population_files("evolve")
+    lines = [json.loads(line) for line in files["evaluations.jsonl"].splitlines()]
+    lines[0]["arch_ints"] = lines[1]["arch_ints"]
+    log = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    out = write_run(tmp_path / "run", {**files, "evaluations.jsonl": log})
+    err = refused(resume("evolve", out), tmp_path, "holds another genotype")
+    assert "evaluations.jsonl" in err and "the log is damaged" in err
+
+
+def test_an_evolve_state_of_the_older_format_still_resumes(tmp_path, population_files, write_run,
+                                                           stop_population_at_ray, refused, resume):
+    """samplenas-evolve-1 kept the records themselves in state.json; their keys name the log's records."""
+    files = population_files("evolve")
+    records = {r["key"]: r for r in map(json.loads, files["evaluations.jsonl"].splitlines())}
+    old = edited(files, "state.json", lambda s: s.update(format="samplenas-evolve-1", records=records))
+    old = edited(old, "state.json", lambda s: s.pop("keys"))
+    refused(resume("evolve", write_run(tmp_path / "old", old)), tmp_path, "validated")
+    lost = edited(old, "state.json", lambda s: s["records"].update(nowhere=s["records"][next(iter(records))]))
+    refused(resume("evolve", write_run(tmp_path / "lost", lost)), tmp_path, "names the evaluation 'nowhere'")
 
 
 @pytest.mark.parametrize("kind", ["evolve", "pbt", "dnc"])

@@ -4,18 +4,22 @@ and an exact resume (also from a generation that was interrupted half-way)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from samplenas.errors import UserError
 from samplenas.population.engine import Engine, ResultsLog
 from samplenas.population.evolve import (
+    RECORDS_FORMAT,
     Evaluator,
     SearchState,
     initial_population,
     random_samples,
     ranked,
     run_evolution,
+    saved_keys,
     select,
     vary,
 )
@@ -132,10 +136,39 @@ def test_resume_from_a_checkpoint_and_a_half_finished_generation_is_exact(ray_lo
     log = ResultsLog(tmp_path / "cut" / "evaluations.jsonl")
     for record in partial:
         log.append(record)
+    logged = {r["key"]: r for r in ResultsLog(tmp_path / "cut" / "evaluations.jsonl").records()}
     resumed, engine, log, _ = _search(space, tmp_path / "cut", generations=4,
-                                      state=SearchState.from_json(saved, space))
+                                      state=SearchState.from_json(saved, space, logged))
     assert resumed.population == full.population
     assert {k: r["fitness"] for k, r in resumed.records.items()} == {k: r["fitness"] for k, r in full.records.items()}
     assert [vars(h) | {"wall_s": 0} for h in resumed.history] == [vars(h) | {"wall_s": 0} for h in full.history]
     assert not set(engine.submitted) & {r["key"] for r in partial}  # finished work was not redone
     assert sorted(r["key"] for r in log.records()) == sorted(r["key"] for r in full_log.records())
+
+
+def test_the_state_names_its_records_and_leaves_them_to_the_log(space):
+    """state.json holds the cache's keys in order, never a copy of the records: its size does not grow
+    with what a record holds."""
+    population = initial_population(space, 4, np.random.default_rng(0))
+    keys = [space.key(a) for a in population]
+
+    def saved(metrics: dict) -> str:
+        records = {k: {"key": k, "fitness": 0.5, "metrics": metrics, "arch_ints": list(a)}
+                   for k, a in zip(keys, population)}
+        return json.dumps(SearchState(1, population, {}, records).to_json({}))
+
+    small, large = saved({}), saved({"images": "x" * 100_000, "val": {"loss": 0.25}})
+    assert len(small) == len(large) and "metrics" not in small
+    assert json.loads(small)["keys"] == keys
+
+
+def test_a_state_of_the_older_format_takes_its_keys_from_its_records(space):
+    population = initial_population(space, 2, np.random.default_rng(0))
+    records = {space.key(a): {"key": space.key(a), "fitness": 1.0, "metrics": {}, "arch_ints": list(a)}
+               for a in reversed(population)}
+    old = {**SearchState(1, population, {}, {}).to_json({}), "format": RECORDS_FORMAT, "records": records}
+    del old["keys"]
+    assert saved_keys(old) == list(records)
+    logged = {k: {**r, "fitness": 2.0} for k, r in records.items()}  # the log's record is the one kept
+    resumed = SearchState.from_json(old, space, logged).records
+    assert list(resumed) == list(records) and resumed == logged
