@@ -513,26 +513,39 @@ def scoring_settings(trainer: SupernetTrainer) -> dict:
     return {name: getattr(trainer.config, name) for name in EVALUATION_SETTINGS}
 
 
-def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
-             checkpoint: str | Path | None = None, evaluation: dict | None = None,
-             state: dict | None = None) -> SupernetTrainer:
-    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
-    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt; `state`: its
-    content when the caller has already read it). `evaluation` overrides how architectures are scored
-    (validation images, BN recalibration batches; None values keep the run's): scoring more images
-    than training's quick evaluations is a lever on how well the supernet ranks, and it does not
-    change the trained weights."""
+def run_config(run: str | Path, device: str | None = None, data_dir: str | None = None,
+               evaluation: dict | None = None) -> TrainConfig:
+    """RUN/config.json with the caller's device, data folder and scoring overrides (see `open_run`)."""
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
+    overrides = _evaluation_overrides(evaluation)
+    values = {**read_json_object(run / CONFIG, "run config"), **overrides, "device": device}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return TrainConfig.from_dict(values)
+
+
+def _evaluation_overrides(evaluation: dict | None) -> dict:
     overrides = {name: value for name, value in (evaluation or {}).items() if value is not None}
     unknown = sorted(set(overrides) - set(EVALUATION_SETTINGS))
     if unknown:
         raise UserError(f"cannot override {unknown[0]!r} when scoring a run (only {', '.join(EVALUATION_SETTINGS)})")
-    values = {**read_json_object(run / CONFIG, "run config"), **overrides, "device": device}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
-    path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
-    trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path), may_differ=overrides)
+    return overrides
+
+
+def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
+             checkpoint: str | Path | None = None, evaluation: dict | None = None,
+             state: dict | None = None, config: TrainConfig | None = None) -> SupernetTrainer:
+    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
+    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt; `state`: its
+    content when the caller has already read it; `config`: `run_config`'s, when the caller has it).
+    `evaluation` overrides how architectures are scored (validation images, BN recalibration batches;
+    None values keep the run's): scoring more images than training's quick evaluations is a lever on
+    how well the supernet ranks, and it does not change the trained weights."""
+    config = config or run_config(run, device, data_dir, evaluation)
+    trainer = SupernetTrainer(config, progress=False)
+    path = Path(checkpoint) if checkpoint is not None else Path(run) / CHECKPOINT
+    trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path),
+                            may_differ=_evaluation_overrides(evaluation))
     return trainer
