@@ -121,7 +121,8 @@ def _data_choice(args, top) -> tuple[str, str | None]:
 
 def run(args) -> int:
     from samplenas.training.artifacts import read_top
-    from samplenas.training.retrain import RetrainJob, retrain
+    from samplenas.training.retrain import retrain
+    from samplenas.training.retrainer import RetrainJob
 
     if args.lower_lr and not (args.resume and args.lr is not None):
         raise UserError("--lower-lr goes with --resume and a new --lr")

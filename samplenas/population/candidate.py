@@ -1,7 +1,7 @@
 """Train one candidate fully with the retrainer's code and score it on the validation split.
 
 This is the task function population searches hand to the engine: a picklable payload in, a JSON-able
-dict with "fitness" out. It reuses `training.retrain.Trainer` (one network definition: the space's
+dict with "fitness" out. It reuses `training.retrainer.Trainer` (one network definition: the space's
 `build(arch)`, one training loop, one recipe), in a throw-away folder, so a candidate trains exactly
 as `samplenas retrain` would train it. Every candidate of a search uses the run's seed, so an
 evaluation is a deterministic function of (architecture, settings): a resumed search reaches the
@@ -93,7 +93,7 @@ def evaluate_candidate(job: dict, data) -> dict:
     from samplenas.training.distributed import init_world
     from samplenas.training.fit import Diverged, evaluate_members
     from samplenas.training.recipes import Recipe
-    from samplenas.training.retrain import RetrainJob, Trainer
+    from samplenas.training.retrainer import RetrainJob, Trainer
 
     s = job["settings"]
     recipe = Recipe(**s["recipe"])

@@ -4,7 +4,8 @@
 population searches' tasks (an evolution candidate, a PBT member's round, a Deep-n-Cheap
 configuration) all train networks with the same pieces, kept here once: loading a run's data splits,
 one optimiser step (learning-rate schedule, bf16 autocast on GPU, gradient clipping), evaluating
-networks on a split, and the one error a run that went non-finite stops with.
+networks on a split (re-estimating the batch norm statistics of a run too short for them first),
+and the one error a run that went non-finite stops with.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from samplenas.errors import UserError
+from samplenas.supernet.bn import initial_stats_weight, recalibrate_bn
 from samplenas.training.batches import in_memory_format, iterate_batches
 from samplenas.training.data import LoadedData, load_dataset
 from samplenas.training.distributed import World, eval_shard, reduce_sums
@@ -111,3 +113,24 @@ def evaluate_members(nets: list[nn.Module], dataset, task, world: World, seed: i
 def evaluate(net: nn.Module, dataset, task, seed: int, batch_size: int = 256, world: World = CPU) -> dict:
     """Metrics of one network on `dataset` (fp32, default layout)."""
     return evaluate_members([net], dataset, task, world, seed, batch_size, amp=False, channels_last=False)["member0"]
+
+
+STALE_BN_WEIGHT = 0.01  # recalibrate when the initial BN statistics still weigh more than this
+RECALIBRATION_BATCHES = 20
+
+
+def recalibrate_if_short(nets: list[nn.Module], train, task, world: World, seed: int, batch_size: int,
+                         steps: int) -> int:
+    """Re-estimate BN statistics on training batches before testing a run too short for its BN momentum
+    (as SPOS does for subnets); returns the batches used (0 when the running statistics are fresh)."""
+    if not any(initial_stats_weight(net, steps) > STALE_BN_WEIGHT for net in nets):
+        return 0
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1_000 + 17)).tolist()
+    indices = order[world.rank::world.size][: RECALIBRATION_BATCHES * batch_size]
+    batches = []
+    for b, (x, y) in enumerate(iterate_batches(train, indices, batch_size, 0)):
+        x, y = x.to(world.device), y.to(world.device)
+        batches.append(task.prepare(x, y, step_generator(world.device, seed, EVAL_KEY, world.rank, b), False)[0])
+    for net in nets:
+        recalibrate_bn(net, None, batches)
+    return len(batches)
