@@ -25,8 +25,9 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.supernet.factory import network_settings
-from samplenas.training import supernet_train
+from samplenas.training import supernet_run, supernet_train
 from samplenas.training.artifacts import Checkpoint, read_checkpoint, read_top, retrained_networks
+from samplenas.training.devices import resolve_device
 
 
 @dataclass
@@ -72,7 +73,7 @@ def open_model(path, arch: str | None = None, member: int = 0, device: str | Non
     """`load_model` with its description (space, architecture, settings, input shape); `announce` is
     called with the settings it uses before the work starts (a command prints them)."""
     if device is not None:
-        supernet_train.resolve_device(device)  # a device this machine lacks is one line, before any loading
+        resolve_device(device)  # a device this machine lacks is one line, before any loading
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} does not exist (expected a retrain folder, a train run or a search's top.json)")
@@ -100,13 +101,13 @@ def open_model(path, arch: str | None = None, member: int = 0, device: str | Non
 
 def _open_run(run: Path, device: str | None, data_dir: str | None, announce, checkpoint: Checkpoint | None = None):
     """The supernet run's trainer, `announce`d before it loads its data."""
-    config = supernet_train.run_config(run, device, data_dir)
+    config = supernet_run.run_config(run, device, data_dir)
     if announce is not None:
         announce(OpenedWith(config.data, config.data_dir, config.network_settings(), run / supernet_train.CONFIG,
                             ("data_dir",) if data_dir is not None else ()))
     if checkpoint is None:
-        return supernet_train.open_run(run, config=config)
-    return supernet_train.open_run(run, checkpoint=checkpoint.path, state=checkpoint.state, config=config)
+        return supernet_run.open_run(run, config=config)
+    return supernet_run.open_run(run, checkpoint=checkpoint.path, state=checkpoint.state, config=config)
 
 
 def _open_retrain(checkpoint: Checkpoint, member: int, device: str | None) -> LoadedModel:

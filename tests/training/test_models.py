@@ -90,11 +90,11 @@ def test_a_kept_checkpoint_is_opened_once_with_its_runs_config(run_dir, monkeypa
 
 def test_the_settings_are_announced_before_any_work(retrain_dir, run_dir, monkeypatch):
     """`announce` hears the data, network and source a network is opened with, before its run is opened."""
-    from samplenas.training import models, supernet_train
+    from samplenas.training import models, supernet_run
 
     events = []
-    real_open_run, real_open_retrain = supernet_train.open_run, models._open_retrain
-    monkeypatch.setattr(supernet_train, "open_run", lambda *a, **k: events.append("open") or real_open_run(*a, **k))
+    real_open_run, real_open_retrain = supernet_run.open_run, models._open_retrain
+    monkeypatch.setattr(supernet_run, "open_run", lambda *a, **k: events.append("open") or real_open_run(*a, **k))
     monkeypatch.setattr(models, "_open_retrain", lambda *a, **k: events.append("open") or real_open_retrain(*a, **k))
     for path, data_dir in ((run_dir / "top.json", None), (run_dir / "checkpoints" / "step0000001.pt", "elsewhere"),
                            (retrain_dir, None)):
