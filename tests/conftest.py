@@ -35,8 +35,18 @@ FULL_SETS = {
 MISSING = {name: [f for f in files if not (SHARED_DATA / f).is_file()] for name, (files, _, _) in FULL_SETS.items()}
 FULL = not any(MISSING.values())  # the full folder is used only when complete: one source per session
 DATA_DIR = SHARED_DATA if FULL else FIXTURE_DATA
-NB101_NPZ = DATA_DIR / "nasbench101" / ("nb101_table_repeat0.npz" if FULL else "nb101_table_sample.npz")
-NB101_TFRECORD = DATA_DIR / "nasbench101" / ("nb101_sample_1k.tfrecord" if FULL else "nb101_sample_200.tfrecord")
+# The cuts in FIXTURE_DATA named otherwise than the full file they stand in for (the others keep its name).
+CUT_NAMES = {"nasbench101/nb101_table_repeat0.npz": "nasbench101/nb101_table_sample.npz",
+             "nasbench101/nb101_sample_1k.tfrecord": "nasbench101/nb101_sample_200.tfrecord"}
+
+
+def in_data_dir(full_name: str) -> Path:
+    """The file of DATA_DIR that a full data set's file `full_name` is, or its cut."""
+    return DATA_DIR / (full_name if FULL else CUT_NAMES.get(full_name, full_name))
+
+
+NB101_NPZ = in_data_dir("nasbench101/nb101_table_repeat0.npz")
+NB101_TFRECORD = in_data_dir("nasbench101/nb101_sample_1k.tfrecord")
 NB101_SAMPLE_RECORDS = 1000 if FULL else 200  # records in NB101_TFRECORD (the first cell is the same in both)
 
 torch.set_num_threads(1)
@@ -82,6 +92,22 @@ def pytest_collection_modifyitems(config, items):
 def data_dir() -> Path:
     """The data folder: the full sets when present, the tiny fixtures otherwise (same layout)."""
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def data_dir_full_names(tmp_path_factory) -> Path:
+    """The data folder under the full sets' file names, for examples written for a user's full folder
+    (`data/nasbench101/nb101_table_repeat0.npz`): the full folder itself, or a folder of links to the
+    fixtures in which each full name points at its cut."""
+    if FULL:
+        return DATA_DIR
+    folder = tmp_path_factory.mktemp("data")
+    links = {str(p.relative_to(FIXTURE_DATA)): p for p in FIXTURE_DATA.rglob("*") if p.is_file()}
+    links.update({full: FIXTURE_DATA / cut for full, cut in CUT_NAMES.items()})
+    for name, target in links.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).symlink_to(target)
+    return folder
 
 
 @pytest.fixture(scope="session")

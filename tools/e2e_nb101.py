@@ -155,7 +155,8 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
     from samplenas.training.checkpoint import load_checkpoint
     from samplenas.training.rank import rank_correlation
     from samplenas.training.scorers import RunScorer
-    from samplenas.training.supernet_train import KEPT_CHECKPOINTS, open_run
+    from samplenas.training.supernet_run import open_run
+    from samplenas.training.supernet_train import KEPT_CHECKPOINTS
 
     top = json.loads((run / "top.json").read_text())
     trainer = open_run(run, evaluation=scoring)  # the final checkpoint; the kept ones are loaded into it below
@@ -283,7 +284,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from samplenas.spaces import SPACES
     from samplenas.training.rank import distinct_uniform
-    from samplenas.training.supernet_train import open_run
+    from samplenas.training.supernet_run import open_run
 
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

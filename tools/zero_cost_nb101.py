@@ -143,7 +143,7 @@ def proxy_scorers(args, proxies):
 
 
 def supernet_scorers(args):
-    from samplenas.training.supernet_train import open_run
+    from samplenas.training.supernet_run import open_run
 
     scorers = {}
     for entry in args.run:

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from samplenas.training.retrain import evaluate_checkpoint
+    from samplenas.training.evaluate_checkpoint import evaluate_checkpoint
 
     print(dumps(evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device), indent=2))
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from samplenas.cli.settings_line import settings_line
 from samplenas.errors import UserError
 from samplenas.strict_json import dumps
 
@@ -40,9 +42,16 @@ def run(args) -> int:
     if args.point is not None:
         source, arch = _front_point(Path(args.source), args.point, arch)
     summary = export_model(source, args.format, args.out, overwrite=args.overwrite, arch=arch,
-                           member=args.member, data_dir=args.data_dir)
+                           member=args.member, data_dir=args.data_dir, announce=_announce)
     print(dumps(summary))
     return 0
+
+
+def _announce(used) -> None:
+    """The settings the network is opened with, on stderr (stdout is the summary, one JSON object)."""
+    given = ["--data-dir"] if "data_dir" in used.given else []
+    print(settings_line("export", used.data, used.data_dir, used.network, used.source, given), file=sys.stderr,
+          flush=True)
 
 
 def _front_point(path: Path, point: int, arch: str | None) -> tuple[str, str]:

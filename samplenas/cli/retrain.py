@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from samplenas.cli.options import add_renamed_workers, datasets_text
+from samplenas.cli.settings_line import settings_line
 from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
@@ -118,15 +119,10 @@ def _data_choice(args, top) -> tuple[str, str | None]:
     return data, data_dir
 
 
-def _overridden(args) -> str:
-    flags = [flag for flag, value in (("--data", args.data), ("--data-dir", args.data_dir), ("--network", args.network))
-             if value is not None]
-    return f" ({', '.join(flags)} as given)" if flags else ""
-
-
 def run(args) -> int:
     from samplenas.training.artifacts import read_top
-    from samplenas.training.retrain import RetrainJob, retrain
+    from samplenas.training.retrain import retrain
+    from samplenas.training.retrainer import RetrainJob
 
     if args.lower_lr and not (args.resume and args.lr is not None):
         raise UserError("--lower-lr goes with --resume and a new --lr")
@@ -142,8 +138,9 @@ def run(args) -> int:
     main_process = os.environ.get("RANK", "0") == "0"
     if top is not None and main_process:
         source = top.settings_from or f"the defaults ({top.path} records no data set)"
-        print(f"retrain: using data={data} data_dir={data_dir} network={json.dumps(recipe.network)} from {source}"
-              + _overridden(args), flush=True)
+        given = [flag for flag, value in (("--data", args.data), ("--data-dir", args.data_dir),
+                                          ("--network", args.network)) if value is not None]
+        print(settings_line("retrain", data, data_dir, recipe.network, source, given), flush=True)
     if not args.quiet and main_process:
         print(f"retraining {space} on {data} with the {space} recipe: {recipe.epochs} epochs, batch "
               f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g}, network {json.dumps(recipe.network)}")

@@ -26,7 +26,7 @@ from samplenas.training.typed_config import DEVICE, LOG10_RANGE, MAX_SEED, Bound
 RECIPE = "samplenas.training.recipes:Recipe"
 SETTINGS = {
     "train": ("samplenas.training.train_config:TrainConfig", RECIPE),
-    "retrain": ("samplenas.training.retrain:RetrainJob", RECIPE),
+    "retrain": ("samplenas.training.retrainer:RetrainJob", RECIPE),
     "evolve": ("samplenas.population.evolve_job:EvolveJob", RECIPE),
     "pbt": ("samplenas.population.pbt:PBTJob", RECIPE),
     "dnc": ("samplenas.population.dnc_settings:DncSettings",),

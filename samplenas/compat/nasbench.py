@@ -71,7 +71,7 @@ class NASBench(NASBench101):
                  seed: int = 0, progress: bool = False) -> dict:
         """Train the cell from scratch with NAS-Bench-101's recipe, as read from `self.config`, and test it.
 
-        Runs the retrainer (samplenas.training.retrain) on `data` (CIFAR-10 from `data_dir`, split
+        Runs the retrainer (samplenas.training.retrainer) on `data` (CIFAR-10 from `data_dir`, split
         40k/10k like the official; `limit` caps every split for quick runs) and writes its checkpoint
         and TensorBoard logs plus the official `metadata.json` into `model_dir`. Returns the dict
         `query()` returns; `train_accuracy` is measured on up to 10,000 un-augmented training

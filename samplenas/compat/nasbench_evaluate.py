@@ -22,7 +22,7 @@ from samplenas.training.checkpoint import save_json
 from samplenas.training.distributed import close_world, init_world
 from samplenas.training.fit import evaluate_members, load_data
 from samplenas.training.recipes import Recipe, resolve_recipe
-from samplenas.training.retrain import RetrainJob, Trainer
+from samplenas.training.retrainer import RetrainJob, Trainer
 
 VAL_FRACTION = 0.2  # CIFAR-10's 50k training images -> 40k train + 10k validation, as the official split
 TRAIN_EVAL_IMAGES = 10_000  # the official train accuracy is measured on 10k fixed training images

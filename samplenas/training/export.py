@@ -32,8 +32,9 @@ EXAMPLE_BATCH = 2  # not 1, so the exporters do not specialise the batch dimensi
 
 
 def export_model(source, fmt: str, out, overwrite: bool = False, arch: str | None = None, member: int = 0,
-                 data_dir: str | None = None) -> dict:
-    """Write the network at `source` (see `samplenas.training.models`) to `out` as `fmt`; returns a summary."""
+                 data_dir: str | None = None, announce=None) -> dict:
+    """Write the network at `source` (see `samplenas.training.models`) to `out` as `fmt`; returns a summary.
+    `announce`: as `open_model`'s."""
     out = Path(out)
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -43,7 +44,7 @@ def export_model(source, fmt: str, out, overwrite: bool = False, arch: str | Non
         raise UserError(f"{out} exists; pass --overwrite to replace it")
     if fmt == "onnx":
         _require_onnx()
-    loaded = open_model(source, arch=arch, member=member, device="cpu", data_dir=data_dir)
+    loaded = open_model(source, arch=arch, member=member, device="cpu", data_dir=data_dir, announce=announce)
     if loaded.arch is None:
         raise UserError(f"{source} is a supernet run: export its search's top.json, or choose an architecture (--arch)")
     meta = describe(loaded, fmt)

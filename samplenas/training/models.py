@@ -17,6 +17,7 @@ before any network is built, so a foreign or damaged file gives one clear line i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from torch import nn
 
 from samplenas.errors import UserError
 from samplenas.supernet.factory import network_settings
-from samplenas.training import supernet_train
+from samplenas.training import supernet_run, supernet_train
 from samplenas.training.artifacts import Checkpoint, read_checkpoint, read_top, retrained_networks
+from samplenas.training.devices import resolve_device
 
 
 @dataclass
@@ -42,6 +44,19 @@ class LoadedModel:
     score: dict | None = None  # an extracted path's validation metrics after calibration (as the search scores)
 
 
+@dataclass(frozen=True)
+class OpenedWith:
+    """What `open_model` opens a network with, known before it builds it or reads any data: the data set
+    and folder, the network settings, the file they come from, and which of them the caller `given`
+    ("data_dir") rather than the run. A retrained network reads no data; its are those it was trained on."""
+
+    data: str
+    data_dir: str | None
+    network: dict
+    source: Path
+    given: tuple[str, ...] = ()
+
+
 def load_model(path, arch: str | None = None, member: int = 0, device: str | None = "cpu",
                data_dir: str | None = None) -> nn.Module:
     """The trained network saved at `path` (see the module docstring), in eval mode.
@@ -54,10 +69,11 @@ def load_model(path, arch: str | None = None, member: int = 0, device: str | Non
 
 
 def open_model(path, arch: str | None = None, member: int = 0, device: str | None = "cpu",
-               data_dir: str | None = None) -> LoadedModel:
-    """`load_model` with its description (space, architecture, settings, input shape)."""
+               data_dir: str | None = None, announce: Callable[[OpenedWith], None] | None = None) -> LoadedModel:
+    """`load_model` with its description (space, architecture, settings, input shape); `announce` is
+    called with the settings it uses before the work starts (a command prints them)."""
     if device is not None:
-        supernet_train.resolve_device(device)  # a device this machine lacks is one line, before any loading
+        resolve_device(device)  # a device this machine lacks is one line, before any loading
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} does not exist (expected a retrain folder, a train run or a search's top.json)")
@@ -69,16 +85,29 @@ def open_model(path, arch: str | None = None, member: int = 0, device: str | Non
             raise UserError(f"{path} is {top.kind} output, whose networks were trained on their own: retrain its "
                             f"best (samplenas retrain --from {path}) and load that")
         run = top.run or path.parent  # the run it names, or the folder holding it
-        return _open_supernet_run(supernet_train.open_run(run, device, data_dir), run / supernet_train.CHECKPOINT,
-                                  arch=top.best, space=top.space)
+        trainer = _open_run(run, device, data_dir, announce)
+        return _open_supernet_run(trainer, run / supernet_train.CHECKPOINT, arch=top.best, space=top.space)
     checkpoint = read_checkpoint(path)
     if checkpoint.kind == "supernet":
-        trainer = supernet_train.open_run(checkpoint.run, device, data_dir, checkpoint=checkpoint.path,
-                                          state=checkpoint.state)
+        trainer = _open_run(checkpoint.run, device, data_dir, announce, checkpoint)
         return _open_supernet_run(trainer, checkpoint.path, arch)
     if arch is not None:
         raise UserError(f"{checkpoint.path} is a retrained network of one architecture; arch cannot be chosen")
+    if announce is not None:
+        meta = checkpoint.state["meta"]
+        announce(OpenedWith(meta["data"], meta["data_dir"], meta["recipe"]["network"], checkpoint.path))
     return _open_retrain(checkpoint, member, device)
+
+
+def _open_run(run: Path, device: str | None, data_dir: str | None, announce, checkpoint: Checkpoint | None = None):
+    """The supernet run's trainer, `announce`d before it loads its data."""
+    config = supernet_run.run_config(run, device, data_dir)
+    if announce is not None:
+        announce(OpenedWith(config.data, config.data_dir, config.network_settings(), run / supernet_train.CONFIG,
+                            ("data_dir",) if data_dir is not None else ()))
+    if checkpoint is None:
+        return supernet_run.open_run(run, config=config)
+    return supernet_run.open_run(run, checkpoint=checkpoint.path, state=checkpoint.state, config=config)
 
 
 def _open_retrain(checkpoint: Checkpoint, member: int, device: str | None) -> LoadedModel:

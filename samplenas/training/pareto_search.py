@@ -19,7 +19,7 @@ from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.scorers import RunScorer
 from samplenas.training.search import SearchConfig
-from samplenas.training.supernet_train import open_run, scoring_settings
+from samplenas.training.supernet_run import open_run, scoring_settings
 
 PARETO = "pareto.json"
 FIGURE = "pareto.png"

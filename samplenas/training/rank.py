@@ -13,7 +13,7 @@ from tqdm import tqdm
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
 from samplenas.training.scorers import RunScorer, scorer_parts
-from samplenas.training.supernet_train import open_run, scoring_settings
+from samplenas.training.supernet_run import open_run, scoring_settings
 
 RANK = "rank.json"
 

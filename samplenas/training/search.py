@@ -27,7 +27,9 @@ from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES, default_search_scorer
 from samplenas.training.scorers import RunScorer, scorer_parts
-from samplenas.training.supernet_train import SupernetTrainer, learned_part, open_run, scoring_settings
+from samplenas.training.supernet_run import open_run, scoring_settings
+from samplenas.training.supernet_sampler import learned_part
+from samplenas.training.supernet_train import SupernetTrainer
 
 TOP = "top.json"
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -48,13 +47,13 @@ import torch
 from tqdm import tqdm
 
 from samplenas.errors import UserError
-from samplenas.samplers import SAMPLERS
 from samplenas.spaces.base import Arch
 from samplenas.supernet.factory import make_supernet, network_settings
 from samplenas.training.batches import in_memory_format
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import CHECKPOINT, first_non_finite, load_checkpoint, save_checkpoint, save_json
 from samplenas.training.data import load_dataset
+from samplenas.training.devices import resolve_device
 from samplenas.training.distributed import (
     ShardedBatchStream,
     World,
@@ -71,6 +70,7 @@ from samplenas.training.distributed import (
 )
 from samplenas.training.fit import check_loss
 from samplenas.training.recipes import build_optimizer, learning_rate
+from samplenas.training.rng_state import capture_rng, restore_rng
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.schema import SUPERNET as SUPERNET_SCHEMA
 from samplenas.training.supernet_eval import (
@@ -79,9 +79,10 @@ from samplenas.training.supernet_eval import (
     score_arch,
     validation_batches,
 )
+from samplenas.training.supernet_sampler import learned_part, make_sampler, sampler_stats
 from samplenas.training.tasks import make_task, step_generator
 from samplenas.training.tensorboard import open_writer
-from samplenas.training.train_config import TrainConfig, read_json_object
+from samplenas.training.train_config import TrainConfig
 
 FORMAT = "samplenas-supernet-1"
 CONFIG = "config.json"
@@ -92,91 +93,6 @@ TENSORBOARD = "tensorboard"
 # channels_last changes the memory layout only: results equal up to float rounding.
 BOOKKEEPING = frozenset({"checkpoint_every", "keep_checkpoints", "log_every", "loader_workers", "device", "download",
                          "data_dir", "channels_last", "workers"})  # workers: loader_workers in runs saved before
-
-
-def capture_rng() -> dict:
-    """Every global random stream (Python, NumPy legacy, torch CPU and CUDA) as plain values."""
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": [version, list(internal), gauss],
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """The torch device `name` names (None: a GPU when one is visible), or a one-line UserError when it
-    names none, or one this machine does not have."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError, ValueError):
-        raise UserError(f"device {name!r} is not a device samplenas runs on (cpu, cuda, cuda:N or mps)") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"device {name!r} is not a device samplenas runs on (cpu, cuda, cuda:N or mps)")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but no CUDA GPU is visible")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"device {name!r} requested but MPS is not available on this machine")
-    return device
-
-
-def make_sampler(config: TrainConfig, space):
-    """`SAMPLERS[config.sampler]`; with `epsilon_inc`, the mixture (1 - eps) U + eps p of that sampler.
-
-    The trainer raises a mixture's epsilon once per training step itself (`auto_step` off), so the
-    draws of evaluation rounds do not count as steps.
-    """
-    name, options = config.sampler, dict(config.sampler_options)
-    if name == "gumbel":
-        options.setdefault("tau_steps", max(1, config.steps))  # GDAS anneals tau over the whole run
-    if config.epsilon_inc is not None and name != "mixture":
-        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": config.epsilon_inc}
-    elif config.epsilon_inc is not None:
-        options["epsilon_inc"] = config.epsilon_inc
-    if name == "mixture":
-        options.setdefault("auto_step", False)
-    try:
-        return SAMPLERS[name](space, seed=config.seed, **options)
-    except TypeError as err:
-        raise UserError(f"sampler {name!r}: bad option ({err})") from None
-
-
-def learned_part(sampler):
-    """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it)."""
-    return getattr(sampler, "inner", sampler)
-
-
-def sampler_stats(sampler) -> dict[str, float]:
-    """Scalar statistics a sampler exposes (epsilon, logit entropy, VAE loss, temperature)."""
-    stats = {}
-    for target in {id(sampler): sampler, id(learned_part(sampler)): learned_part(sampler)}.values():
-        for name in ("epsilon", "tau"):
-            value = getattr(target, name, None)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                stats[name] = float(value)
-        last_loss = getattr(target, "last_loss", None)  # the VAE's last {"loss", "recon", "kl"}
-        if isinstance(last_loss, dict):
-            stats.update({f"vae_{k}": float(v) for k, v in last_loss.items()})
-        entropy = getattr(target, "entropy", None)
-        if callable(entropy):
-            stats["entropy"] = float(entropy())
-    return stats
 
 
 class SupernetTrainer:
@@ -503,36 +419,3 @@ def check_same_config(saved: dict, current: dict, source: str, may_differ: Itera
         if saved.get(name, defaults.get(name)) != current.get(name):
             raise UserError(f"{source} was written with {name}={saved.get(name)!r}, "
                             f"but this run has {name}={current.get(name)!r}")
-
-
-EVALUATION_SETTINGS = ("eval_examples", "bn_batches")  # what search and rank may score with instead
-
-
-def scoring_settings(trainer: SupernetTrainer) -> dict:
-    """How a run's architectures are scored (after open_run's overrides), for the reports."""
-    return {name: getattr(trainer.config, name) for name in EVALUATION_SETTINGS}
-
-
-def open_run(run: str | Path, device: str | None = None, data_dir: str | None = None,
-             checkpoint: str | Path | None = None, evaluation: dict | None = None,
-             state: dict | None = None) -> SupernetTrainer:
-    """A finished (or checkpointed) run, rebuilt from RUN/config.json with its checkpoint loaded
-    (`checkpoint`: another one of the run's, e.g. RUN/checkpoints/step0000100.pt; `state`: its
-    content when the caller has already read it). `evaluation` overrides how architectures are scored
-    (validation images, BN recalibration batches; None values keep the run's): scoring more images
-    than training's quick evaluations is a lever on how well the supernet ranks, and it does not
-    change the trained weights."""
-    run = Path(run)
-    if not run.is_dir():
-        raise UserError(f"run directory {run} does not exist")
-    overrides = {name: value for name, value in (evaluation or {}).items() if value is not None}
-    unknown = sorted(set(overrides) - set(EVALUATION_SETTINGS))
-    if unknown:
-        raise UserError(f"cannot override {unknown[0]!r} when scoring a run (only {', '.join(EVALUATION_SETTINGS)})")
-    values = {**read_json_object(run / CONFIG, "run config"), **overrides, "device": device}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    trainer = SupernetTrainer(TrainConfig.from_dict(values), progress=False)
-    path = Path(checkpoint) if checkpoint is not None else run / CHECKPOINT
-    trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path), may_differ=overrides)
-    return trainer

@@ -80,7 +80,7 @@ def test_train_never_calls_a_checkpoint_with_infinite_bn_statistics_good(tmp_pat
 
 def test_retrain_reports_divergence_keeps_the_finite_checkpoint_and_resumes_with_lower_lr(tmp_path, capsys,
                                                                                          monkeypatch):
-    from samplenas.training import retrain as module
+    from samplenas.training import retrainer as module
 
     real = module.Trainer.train_step
 

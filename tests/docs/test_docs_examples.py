@@ -4,9 +4,14 @@ Every fenced ```python block of docs/**/*.md runs, unless the line before it is
 `<!-- docs-test: skip (reason) -->`; a ```bash block runs only when the line before it is
 `<!-- docs-test: run -->`, and then each `samplenas ...` command in it runs in-process through
 `samplenas.cli.main` and must exit 0 (a command may continue over lines ending in a backslash).
+A block that needs full data sets the tiny fixtures cannot stand in for is marked
+`<!-- docs-test: full-data SET... (reason) -->` (SET as tests/conftest.py FULL_SETS names them; a bash
+block so marked runs): its page runs twice, once whole (skipped, naming the files, without the full
+sets) and once without such blocks.
 The blocks of one page run in order, in one namespace and one working folder, so a page reads as a
 session: files a command writes are there for the next block. The folder holds `data`, a link to the
-test suite's data folder (SAMPLENAS_DATA), because the pages use `data/` as the user's data folder.
+test suite's data folder under the full sets' file names (`data_dir_full_names`: on a clone without the
+full sets, the tiny fixtures stand in), because the pages use `data/` as the user's data folder.
 Snippet includes (`--8<-- "path"`, as the docs build expands them) run the included file.
 """
 
@@ -24,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
-MARKER = re.compile(r"<!--\s*docs-test:\s*(run|skip)\b[^>]*-->\s*$")
+MARKER = re.compile(r"<!--\s*docs-test:\s*(run|skip|full-data)\b([^>(]*)[^>]*-->\s*$")
 SNIPPET = re.compile(r'^--8<--\s+"([^"]+)"\s*$')
 MIN_PYTHON_BLOCKS = 10  # so that a broken extractor cannot pass by running nothing
 MIN_BASH_BLOCKS = 8
@@ -37,12 +42,13 @@ class Block:
     language: str
     code: str
     marker: str | None
+    full_data: tuple[str, ...] = ()  # the full data sets a `full-data` block needs
 
     @property
     def runs(self) -> bool:
         if self.language == "python":
             return self.marker != "skip"
-        return self.language == "bash" and self.marker == "run"
+        return self.language == "bash" and self.marker in ("run", "full-data")
 
     def where(self) -> str:
         return f"{self.page.relative_to(REPO)}:{self.line}"
@@ -55,7 +61,7 @@ def blocks(page: Path) -> list[Block]:
         before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.search(before)
         found.append(Block(page, text.count("\n", 0, match.start()) + 1, match.group(1), match.group(2),
-                           marker.group(1) if marker else None))
+                           marker.group(1) if marker else None, tuple(marker.group(2).split()) if marker else ()))
     return found
 
 
@@ -112,12 +118,31 @@ def test_the_docs_have_examples_and_every_marker_sits_on_a_block():
             f"{page}: a docs-test marker that is not on the line right before a fenced block"
 
 
-@pytest.mark.parametrize("page", [p for p in pages() if any(b.runs for b in blocks(p))],
-                         ids=lambda p: str(p.relative_to(DOCS)))
-def test_page_examples_run(page, request, tmp_path, monkeypatch):
-    runnable = [b for b in blocks(page) if b.runs]
+def page_runs() -> list:
+    """(page, whole) per page with examples: a page with `full-data` blocks also runs without them
+    (`whole` False), so that its other examples run on the fixtures; the whole page needs the full sets."""
+    params = []
+    for page in pages():
+        runnable = [b for b in blocks(page) if b.runs]
+        name = str(page.relative_to(DOCS))
+        needs = sorted({s for b in runnable for s in b.full_data})
+        if needs:
+            params.append(pytest.param(page, False, id=f"{name}-without-full-data-blocks"))
+        if runnable:
+            params.append(pytest.param(page, True, id=name, marks=[pytest.mark.full_data(*needs)] if needs else []))
+    return params
+
+
+def test_full_data_markers_name_data_sets():
+    marked = [b for b in every_block() if b.marker == "full-data"]
+    assert all(b.full_data for b in marked), [b.where() for b in marked if not b.full_data]
+
+
+@pytest.mark.parametrize(("page", "whole"), page_runs())
+def test_page_examples_run(page, whole, request, tmp_path, monkeypatch):
+    runnable = [b for b in blocks(page) if b.runs and (whole or b.marker != "full-data")]
     if any("data/" in b.code for b in runnable):  # the page reads real data: the suite's data folder
-        (tmp_path / "data").symlink_to(request.getfixturevalue("data_dir"), target_is_directory=True)
+        (tmp_path / "data").symlink_to(request.getfixturevalue("data_dir_full_names"), target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SAMPLENAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.syspath_prepend(str(tmp_path))

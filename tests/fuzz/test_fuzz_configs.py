@@ -40,13 +40,13 @@ def corrupt(base: dict, fields: list[str], data, wrong_values) -> dict:
 
 @pytest.fixture
 def stop_after_validation(monkeypatch):
-    from samplenas.training import retrain, supernet_train
+    from samplenas.training import retrainer, supernet_train
 
     def validated(*args, **kwargs):
         raise UserError("validated")
 
     monkeypatch.setattr(supernet_train.SupernetTrainer, "train", validated)
-    monkeypatch.setattr(retrain.Trainer, "train", validated)
+    monkeypatch.setattr(retrainer.Trainer, "train", validated)
 
 
 @settings(max_examples=150, **FUZZ)

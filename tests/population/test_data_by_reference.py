@@ -6,12 +6,9 @@ and by a search whose data folder disappears after the driver loaded it and whos
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import struct
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +79,8 @@ def test_dnc_workers_open_nothing_under_out_or_the_data(ray_local, worker_opens,
     assert worker_opens.installed() and _under(worker_opens(), out, mnist_folder) == []
 
 
-def test_a_search_survives_its_data_folder_moving_away_and_a_killed_worker(ray_local, mnist_folder, tmp_path):
+def test_a_search_survives_its_data_folder_moving_away_and_a_killed_worker(ray_local, mnist_folder, tmp_path,
+                                                                            kill_when_started):
     pid_file = tmp_path / "held.pid"
     run = PBTRun(_pbt_job(tmp_path / "pbt", mnist_folder,
                           hold={"key": "r0000/s001", "pid_file": str(pid_file), "seconds": 60}))
@@ -90,12 +88,7 @@ def test_a_search_survives_its_data_folder_moving_away_and_a_killed_worker(ray_l
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("result", run.run()))
     thread.start()
-    deadline = time.time() + 120
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.time() < deadline and thread.is_alive(), "the held task never started"
-        time.sleep(0.05)
-    killed = int(pid_file.read_text())
-    os.kill(killed, signal.SIGKILL)  # the retry starts in a fresh worker process, with no data folder
+    killed = kill_when_started(pid_file, thread.is_alive)  # the retry starts in a fresh worker, with no data folder
     thread.join(timeout=180)
     assert not thread.is_alive() and "result" in outcome
     records = [json.loads(line) for line in (tmp_path / "pbt" / "evaluations.jsonl").read_text().splitlines()]

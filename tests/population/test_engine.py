@@ -4,12 +4,9 @@ a worker SIGKILLed mid-task, the results log and the state file."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -78,20 +75,7 @@ def test_a_worker_that_always_dies_is_run_max_retries_plus_one_times_then_fails(
     assert len(log.read_text().splitlines()) == 2  # Ray's retries only: no second layer multiplies them
 
 
-def _kill_when_started(pid_files: list[Path], killed: list[int]) -> None:
-    """SIGKILL the worker running each task as soon as that task has written its pid."""
-    for path in pid_files:
-        deadline = time.monotonic() + 60
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if path.exists():
-            pid = int(path.read_text())
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-            path.unlink()
-
-
-def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_local, tmp_path):
+def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_local, tmp_path, kill_when_started):
     log = ResultsLog(tmp_path / "evaluations.jsonl")
     victims = [tmp_path / "pid_k0", tmp_path / "pid_k1"]
     engine = Engine(sleep_task, max_retries=3, max_in_flight=2)
@@ -100,7 +84,7 @@ def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_loca
         victim = {"pid_file": str(victims[i]), "first_attempt_seconds": 60.0} if i < 2 else {}
         engine.submit(f"k{i}", {"seconds": 1.0, "fitness": float(i), **victim})
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_when_started, args=(victims, killed))
+    killer = threading.Thread(target=lambda: killed.extend(kill_when_started(v) for v in victims))
     killer.start()
     results = []
     for result in engine.as_completed():
@@ -116,7 +100,8 @@ def test_workers_killed_mid_task_are_retried_nothing_lost_or_duplicated(ray_loca
     assert not log.append(results[0].to_record())  # a second record for a key is refused
 
 
-def test_a_killed_worker_is_said_in_one_line_and_rays_report_goes_to_the_runs_log(ray_local, tmp_path, capfd):
+def test_a_killed_worker_is_said_in_one_line_and_rays_report_goes_to_the_runs_log(ray_local, tmp_path, capfd,
+                                                                                   kill_when_started):
     log = tmp_path / "ray.log"
     victim = tmp_path / "pid_k0"
     killed: list[int] = []
@@ -124,7 +109,7 @@ def test_a_killed_worker_is_said_in_one_line_and_rays_report_goes_to_the_runs_lo
         engine = Engine(sleep_task, max_retries=3, max_in_flight=2)
         engine.submit("k0", {"seconds": 1.0, "fitness": 0.0, "pid_file": str(victim), "first_attempt_seconds": 60.0})
         engine.submit("k1", {"seconds": 1.0, "fitness": 1.0})
-        killer = threading.Thread(target=_kill_when_started, args=([victim], killed))
+        killer = threading.Thread(target=lambda: killed.append(kill_when_started(victim)))
         killer.start()
         results = {result.key: result for result in engine.as_completed()}
         killer.join()

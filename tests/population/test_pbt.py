@@ -4,10 +4,7 @@ selection, the methods, optimiser-state transfer, a killed member's recovery and
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -127,7 +124,7 @@ def test_a_run_replaces_the_worst_and_random_search_replaces_nothing(tmp_path, r
     assert len({tuple(h["archs"]) for h in steps}) == 1
 
 
-def test_resume_is_exact_and_a_killed_member_recovers(tmp_path, ray_local, monkeypatch):
+def test_resume_is_exact_and_a_killed_member_recovers(tmp_path, ray_local, monkeypatch, kill_when_started):
     reference = PBTRun(tiny_job(tmp_path / "ref")).run()
     ref_history = history(tmp_path / "ref")
 
@@ -157,12 +154,7 @@ def test_resume_is_exact_and_a_killed_member_recovers(tmp_path, ray_local, monke
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("result", PBTRun(job).run()))
     thread.start()
-    deadline = time.time() + 120
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.time() < deadline and thread.is_alive(), "the held task never started"
-        time.sleep(0.05)
-    killed = int(pid_file.read_text())
-    os.kill(killed, signal.SIGKILL)
+    killed = kill_when_started(pid_file, thread.is_alive)
     thread.join(timeout=180)
     assert not thread.is_alive()
     records = [json.loads(line) for line in (tmp_path / "killed" / "evaluations.jsonl").read_text().splitlines()]

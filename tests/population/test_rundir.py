@@ -15,11 +15,11 @@ from samplenas.population.engine import ResultsLog
 
 def test_format_strings_match_the_writers():
     from samplenas.population import dnc, evolve, evolve_job, pbt
-    from samplenas.training import retrain, supernet_train
+    from samplenas.training import retrainer, supernet_train
 
     for fmt, kind in ((evolve.STATE_FORMAT, "evolve"), (evolve.RECORDS_FORMAT, "evolve"),
                       (evolve_job.RESULT_FORMAT, "evolve"), (pbt.FORMAT, "pbt"),
-                      (dnc.FORMAT, "dnc"), (retrain.FORMAT, "retrain"), (supernet_train.FORMAT, "train")):
+                      (dnc.FORMAT, "dnc"), (retrainer.FORMAT, "retrain"), (supernet_train.FORMAT, "train")):
         assert rundir.FORMATS[fmt] == kind
 
 

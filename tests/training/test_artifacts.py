@@ -104,7 +104,8 @@ def test_retrained_networks_are_the_saved_ones(tmp_path):
     import torch
 
     from samplenas.training.recipes import resolve_recipe
-    from samplenas.training.retrain import RetrainJob, retrain
+    from samplenas.training.retrain import retrain
+    from samplenas.training.retrainer import RetrainJob
 
     recipe = resolve_recipe("autoencoder", {"task": "denoising", "epochs": 1, "batch_size": 16})
     retrain(RetrainJob(space="autoencoder", arch="3x3conv2d:8", data="digits", out=tmp_path, recipe=recipe,

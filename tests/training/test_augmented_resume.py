@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 from samplenas.training.batches import iterate_batches
-from samplenas.training.checkpoint import load_checkpoint
+from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint
 from samplenas.training.data import load_dataset
 from samplenas.training.recipes import resolve_recipe
-from samplenas.training.retrain import CHECKPOINT, RetrainJob, retrain
+from samplenas.training.retrain import retrain
+from samplenas.training.retrainer import RetrainJob
 from samplenas.training.supernet_train import SupernetTrainer
 from samplenas.training.train_config import TrainConfig
 

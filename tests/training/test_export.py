@@ -241,7 +241,10 @@ def test_a_run_exports_the_architecture_asked_for(runs, tmp_path, capsys):
     out = tmp_path / "second.pt"
     assert main(["export", "--from", str(runs["nb101"]), "--arch", second["arch"], "--format", "state-dict",
                  "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert printed.err.startswith("export: using data=digits data_dir=None network={")  # before it starts, on stderr
+    assert printed.err.endswith(f"from {runs['nb101'] / 'config.json'}\n")
+    printed = json.loads(printed.out)  # stdout stays one JSON object
     assert printed["arch"] == second["arch"]
     assert_scored_as_searched(printed["score"], json.loads((runs["nb101"] / "top.json").read_text())["scorer"], second)
 

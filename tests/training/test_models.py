@@ -88,6 +88,29 @@ def test_a_kept_checkpoint_is_opened_once_with_its_runs_config(run_dir, monkeypa
     assert any(not torch.equal(saved[name], final[name]) for name in saved)
 
 
+def test_the_settings_are_announced_before_any_work(retrain_dir, run_dir, monkeypatch):
+    """`announce` hears the data, network and source a network is opened with, before its run is opened."""
+    from samplenas.training import models, supernet_run
+
+    events = []
+    real_open_run, real_open_retrain = supernet_run.open_run, models._open_retrain
+    monkeypatch.setattr(supernet_run, "open_run", lambda *a, **k: events.append("open") or real_open_run(*a, **k))
+    monkeypatch.setattr(models, "_open_retrain", lambda *a, **k: events.append("open") or real_open_retrain(*a, **k))
+    for path, data_dir in ((run_dir / "top.json", None), (run_dir / "checkpoints" / "step0000001.pt", "elsewhere"),
+                           (retrain_dir, None)):
+        events.clear()
+        open_model(path, data_dir=data_dir, announce=events.append)
+        used, opened = events
+        assert opened == "open", events
+        assert used.data == "digits" and used.data_dir == data_dir
+        assert used.given == (("data_dir",) if data_dir else ())
+        if path == retrain_dir:
+            assert {"C": 4, "layers": 3, "ops": "darts"}.items() <= used.network.items()
+            assert used.source == retrain_dir / "checkpoint.pt"
+        else:
+            assert used.network["stem_channels"] == 8 and used.source == run_dir / "config.json"
+
+
 def test_a_supernet_checkpoint_away_from_its_run_is_one_line(run_dir, tmp_path):
     moved = tmp_path / "checkpoints" / "step0000001.pt"
     moved.parent.mkdir()

@@ -13,10 +13,12 @@ import torch
 
 from samplenas.errors import UserError
 from samplenas.supernet import SUPERNETS
-from samplenas.training.checkpoint import load_checkpoint
+from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint
 from samplenas.training.data import load_dataset
+from samplenas.training.evaluate_checkpoint import evaluate_checkpoint
 from samplenas.training.recipes import resolve_recipe
-from samplenas.training.retrain import CHECKPOINT, RESULT, RetrainJob, evaluate_checkpoint, retrain
+from samplenas.training.retrain import RESULT, retrain
+from samplenas.training.retrainer import RetrainJob
 
 NB101_CELL = "ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,0-2,1-3,2-3,3-6,0-6"
 NB101_TINY = {"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}

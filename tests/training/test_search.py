@@ -9,7 +9,7 @@ from samplenas.cli import main
 from samplenas.errors import UserError
 from samplenas.spaces import SPACES
 from samplenas.training.search import SearchConfig, SupernetSearch
-from samplenas.training.supernet_train import open_run
+from samplenas.training.supernet_run import open_run
 
 TINY = {
     "nb101": ({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1},

@@ -17,7 +17,8 @@ import torch
 from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
 from samplenas.training.checkpoint import load_checkpoint
-from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer, open_run
+from samplenas.training.supernet_run import open_run
+from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
 from samplenas.training.train_config import TrainConfig
 
 TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}

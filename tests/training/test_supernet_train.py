@@ -12,7 +12,7 @@ import torch
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import load_checkpoint
-from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer, make_sampler
+from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
 from samplenas.training.train_config import TrainConfig
 
 TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
@@ -161,8 +161,6 @@ def test_bad_settings_are_named():
         _tiny(task="denoising").check()
     with pytest.raises(UserError, match="unknown mode"):
         _tiny(mode="magic").check()
-    with pytest.raises(UserError, match="bad option"):
-        make_sampler(_tiny(sampler="uniform", sampler_options={"temperature": 2}), None)
     with pytest.raises(UserError, match="unknown training setting"):
         TrainConfig.from_dict({"space": "nb101", "sampler": "uniform", "stpes": 3})
 

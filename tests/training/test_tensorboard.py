@@ -9,7 +9,8 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from samplenas.training.recipes import resolve_recipe
-from samplenas.training.retrain import RetrainJob, retrain
+from samplenas.training.retrain import retrain
+from samplenas.training.retrainer import RetrainJob
 from samplenas.training.tensorboard import open_writer
 
 ORPHAN = 1e6  # a value no real loss takes here

@@ -1,0 +1,53 @@
+"""The sampler of a supernet run: built from its `TrainConfig`, the learned part inside a mixture, and
+the statistics the trainer logs."""
+
+from __future__ import annotations
+
+import math
+
+from samplenas.errors import UserError
+from samplenas.samplers import SAMPLERS
+from samplenas.training.train_config import TrainConfig
+
+
+def make_sampler(config: TrainConfig, space):
+    """`SAMPLERS[config.sampler]`; with `epsilon_inc`, the mixture (1 - eps) U + eps p of that sampler.
+
+    The trainer raises a mixture's epsilon once per training step itself (`auto_step` off), so the
+    draws of evaluation rounds do not count as steps.
+    """
+    name, options = config.sampler, dict(config.sampler_options)
+    if name == "gumbel":
+        options.setdefault("tau_steps", max(1, config.steps))  # GDAS anneals tau over the whole run
+    if config.epsilon_inc is not None and name != "mixture":
+        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": config.epsilon_inc}
+    elif config.epsilon_inc is not None:
+        options["epsilon_inc"] = config.epsilon_inc
+    if name == "mixture":
+        options.setdefault("auto_step", False)
+    try:
+        return SAMPLERS[name](space, seed=config.seed, **options)
+    except TypeError as err:
+        raise UserError(f"sampler {name!r}: bad option ({err})") from None
+
+
+def learned_part(sampler):
+    """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it)."""
+    return getattr(sampler, "inner", sampler)
+
+
+def sampler_stats(sampler) -> dict[str, float]:
+    """Scalar statistics a sampler exposes (epsilon, logit entropy, VAE loss, temperature)."""
+    stats = {}
+    for target in {id(sampler): sampler, id(learned_part(sampler)): learned_part(sampler)}.values():
+        for name in ("epsilon", "tau"):
+            value = getattr(target, name, None)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                stats[name] = float(value)
+        last_loss = getattr(target, "last_loss", None)  # the VAE's last {"loss", "recon", "kl"}
+        if isinstance(last_loss, dict):
+            stats.update({f"vae_{k}": float(v) for k, v in last_loss.items()})
+        entropy = getattr(target, "entropy", None)
+        if callable(entropy):
+            stats["entropy"] = float(entropy())
+    return stats
