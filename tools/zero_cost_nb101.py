@@ -8,7 +8,8 @@ Scorers:
   params, flops, grad_norm, snip, synflow, jacob_cov, naswot   `samplenas.training.zero_cost` at the
                                proxy network size, on one fixed minibatch of the training split
   supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number): its
-                               validation accuracy; supernet-loss:NAME, minus its validation loss
+                               validation accuracy; supernet-loss:NAME, minus its validation loss; a
+                               folder of tools/few_shot_nb101.py scores each cell on its part's supernet
   hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
 Every score is cached in OUT/scores.json (the run resumes where it stopped); OUT/zero_cost.json holds the
 correlations, OUT/zero_cost.png the picture.
@@ -34,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, open_table, table_cells  # noqa: E402
+from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 BOOTSTRAP = 1000
@@ -152,8 +154,11 @@ def supernet_scorers(args):
             sys.exit(f"zero_cost_nb101: --run takes NAME=RUN, got {entry!r}")
         path = Path(run)
         folder, checkpoint = (path.parent.parent, path) if path.is_file() else (path, None)
-        trainer = open_run(folder, checkpoint=checkpoint,
-                           evaluation={"eval_examples": args.eval_examples, "bn_batches": args.bn_batches})
+        evaluation = {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
+        if (folder / FEW_SHOT_FILE).exists():  # sub-supernets of tools/few_shot_nb101.py
+            trainer = FewShotScorer(folder, evaluation)
+        else:
+            trainer = open_run(folder, checkpoint=checkpoint, evaluation=evaluation)
         score = functools.lru_cache(maxsize=None)(trainer.score)  # accuracy and loss from one evaluation
         scorers[f"supernet:{name}"] = lambda arch, s=score: s(tuple(arch))["score"]
         scorers[f"supernet-loss:{name}"] = lambda arch, s=score: -s(tuple(arch))["loss"]
