@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
     p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
+    p.add_argument("--exclude-cells", type=Path,
+                   help="a JSON-lines file of cells ({\"arch\": [...]} per line, e.g. the landmarks a supernet "
+                        "trained on) left out of the random cells")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, few cells")
     if p.parse_known_args(argv)[0].smoke:
@@ -205,6 +208,9 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
     groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(12345))}
+    if args.exclude_cells:
+        excluded = {tuple(json.loads(line)["arch"]) for line in args.exclude_cells.read_text().splitlines() if line}
+        groups["random"] = [arch for arch in groups["random"] if tuple(arch) not in excluded]
     if args.top_sample:
         best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
         drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
@@ -221,7 +227,7 @@ def main(argv=None) -> int:
     cache = ScoreCache(args.out / "scores.json")
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "cells": args.cells, "top_cells": args.top_cells, "top_sample": args.top_sample,
+              "cells": len(groups["random"]), "top_cells": args.top_cells, "top_sample": args.top_sample,
               "network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
     for group, cells in groups.items():
         rows = table.lookup_archs(cells)

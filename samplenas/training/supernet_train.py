@@ -147,6 +147,9 @@ class SupernetTrainer:
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
         self.last_checkpoint: int | None = None
+        # callables (supernet, inputs, target) -> loss added to every step's loss before the update; their
+        # gradients join the paths' (used by tools/landmarks_nb101.py); none by default
+        self.regularizers: list = []
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -252,6 +255,11 @@ class SupernetTrainer:
             all_reduce_gradients(self.supernet.parameters(), self.world)
             means = reduce_sums({"loss": total, "correct": correct}, self.world)
             total, correct = means["loss"] / self.world.size, means["correct"] / self.world.size
+        for regularizer in self.regularizers:  # extra losses on the same batch, e.g. landmark ranking
+            with autocast(self.device, self.amp):
+                extra = regularizer(self.supernet, inputs, target)
+            extra.backward()
+            total += float(extra.detach())  # the step's loss is the whole objective
         self._check_finite(total, out)
         if self.recipe.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.recipe.grad_clip)
