@@ -113,7 +113,10 @@ def _settle_bn(supernet, archs):
     supernet.eval()
 
 
-def test_extract_equals_supernet_forward_in_eval_mode(tiny, rng):
+@pytest.mark.parametrize("widths", ["official", "fixed"])
+def test_extract_equals_supernet_forward_in_eval_mode(widths, rng):
+    torch.manual_seed(0)
+    tiny = NASBench101Supernet(**TINY, vertex_widths=widths)
     archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
@@ -272,13 +275,8 @@ def test_fixed_widths_output_is_the_sum_of_its_feeders(fixed):
     torch.testing.assert_close(outputs["cell"], outputs["1"] + outputs["2"] + outputs["3"])
 
 
-def test_fixed_widths_extract_equals_forward_and_build_matches(fixed, rng):
-    archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [fixed.space.sample(rng) for _ in range(4)]
-    _settle_bn(fixed, archs)
-    x = torch.randn(3, 3, 8, 8)
-    for arch in archs:
-        with torch.no_grad():
-            torch.testing.assert_close(fixed.extract(arch).eval()(x), fixed(x, arch), atol=1e-5, rtol=1e-5)
+def test_fixed_widths_build_has_extract_structure_and_more_parameters(fixed):
+    for arch in (CHAIN, INPUT_ONLY, RICH, TRUNCATING):
         assert str(fixed.extract(arch)) == str(fixed.build(arch))
     official = NASBench101Supernet(**TINY)
     assert count_params(fixed.build(RICH)) > count_params(official.build(RICH))
