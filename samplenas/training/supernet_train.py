@@ -258,7 +258,8 @@ class SupernetTrainer:
         for regularizer in self.regularizers:  # extra losses on the same batch, e.g. landmark ranking
             with autocast(self.device, self.amp):
                 extra = regularizer(self.supernet, inputs, target)
-            extra.backward()
+            if extra.requires_grad:  # a regularizer may sit a step out with a plain zero
+                extra.backward()
             total += float(extra.detach())  # the step's loss is the whole objective
         self._check_finite(total, out)
         if self.recipe.grad_clip > 0:

@@ -178,7 +178,8 @@ def test_a_setting_added_after_a_run_was_written_counts_as_its_default():
 def test_regularizers_add_their_loss_and_gradient_to_the_step(tmp_path):
     runs = {}
     for name, regularizers in (("plain", []), ("regularized", [lambda net, x, y: net.classifier.bias.sum() * 0 + 5.0]),
-                               ("pulled", [lambda net, x, y: 100.0 * net.classifier.bias.sum()])):
+                               ("pulled", [lambda net, x, y: 100.0 * net.classifier.bias.sum()]),
+                               ("resting", [lambda net, x, y: torch.zeros(())])):
         trainer = SupernetTrainer(_tiny(steps=1, eval_every=0), progress=False)
         seen = []
         trainer.regularizers = [lambda net, x, y, r=r, seen=seen: seen.append((x.shape, y.shape)) or r(net, x, y)
@@ -188,5 +189,6 @@ def test_regularizers_add_their_loss_and_gradient_to_the_step(tmp_path):
         runs[name] = (metrics["train/loss"], trainer.supernet.classifier.bias.detach() - bias, seen)
     assert runs["regularized"][0] == pytest.approx(runs["plain"][0] + 5.0)  # the step's loss holds it
     torch.testing.assert_close(runs["regularized"][1], runs["plain"][1])  # no gradient from a constant
+    torch.testing.assert_close(runs["resting"][1], runs["plain"][1])  # nor from a plain zero
     assert (runs["pulled"][1] < runs["plain"][1]).all()  # a gradient on every bias: pushed down
     assert len(runs["pulled"][2]) == 1 and runs["pulled"][2][0][0][0] == 8  # once per step, on the step's batch
