@@ -1,9 +1,10 @@
 """NAS-Bench-101 queries from an HDF5 table, with the interface of the official `nasbench.api.NASBench`.
 
 The official API parses a 2 GB tfrecord into Python dicts (about two minutes, several GB). Here the
-table written by `samplenas nb101 convert` is memory-mapped: opening reads only the header, a query
-costs one binary search over the sorted hash column, and vectorised calls return numpy arrays for
-many cells at once. Missing values are NaN, never 0.
+table written by `samplenas nb101 convert` is memory-mapped: opening reads the header and indexes the
+cell stored in each row (a fraction of a second), a query of a spec finds its row by the cell's
+structure (`CellIndex`; no hash computed) and a query by hash costs one binary search over the sorted
+hash column, and vectorised calls return numpy arrays for many cells at once. Missing values are NaN, never 0.
 
 Official behaviour kept where ported code depends on it: `hash_iterator()` is a re-iterable keys
 view with a length, `fixed_statistics` / `computed_statistics` are read-only mappings keyed by hash
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samplenas.benchmarks.nasbench101_index import CellIndex
 from samplenas.benchmarks.nasbench101_records import METRIC_COLUMNS, METRICS, op_names
 from samplenas.benchmarks.table_schema import read_table
 from samplenas.errors import UserError
@@ -70,6 +72,7 @@ class NASBench101:
         self._params, self._repeats = columns["trainable_parameters"], columns["repeats"]
         self._metrics = {name: columns[f"metrics/{name}"] for name in METRIC_COLUMNS}
         self._extra = table.extra()
+        self._cells = CellIndex(self._adjacency, self._ops, self._num_vertices, self._hashes)
         self._rng = np.random.default_rng(seed)
         self.valid_epochs = set(self.budgets)
         self.config = {"module_vertices": NUM_VERTICES, "max_edges": MAX_EDGES,
@@ -93,7 +96,7 @@ class NASBench101:
         at epochs/2. `training_time` is NaN where the table lacks it, and then so is the time counter.
         """
         budget = self._budget_index(epochs)
-        row = self._row(self.hash_of(model_spec))
+        row = self._spec_row(model_spec)
         count = int(self._repeats[row, budget])
         repeat = int(self._rng.integers(count)) if count > 1 else 0
         stage = "halfway" if stop_halfway else "final"
@@ -125,7 +128,8 @@ class NASBench101:
         return self.fixed_statistics.keys()
 
     def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
-        return self.get_metrics_from_hash(self.hash_of(model_spec))
+        row = self._spec_row(model_spec)
+        return self._fixed(row), self._computed(row)
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
         """(fixed_stats, computed_stats) as the official API: `computed_stats[epochs][repeat][key]`.
@@ -140,14 +144,12 @@ class NASBench101:
 
     def hash_of(self, model_spec: ModelSpec) -> str:
         """The official hash of a spec inside the space; OutOfDomainError (saying why) otherwise."""
-        problem = spec_problem(model_spec)
-        if problem:
-            raise OutOfDomainError(f"spec outside the NAS-Bench-101 space: {problem}")
+        _check_spec(model_spec)
         return model_spec.hash_spec(CANONICAL_OPS)
 
     def query_mean(self, model_spec: ModelSpec, epochs: int = 108, stop_halfway: bool = False) -> dict:
         """Like `query` but each metric is the mean over the repeats present; charges no budget."""
-        row = self._row(self.hash_of(model_spec))
+        row = self._spec_row(model_spec)
         data = self._fixed(row)
         for metric in METRICS:
             data[metric] = float(self.values(metric, [row], epochs, stop_halfway, repeat="mean")[0])
@@ -166,7 +168,7 @@ class NASBench101:
         return rows
 
     def lookup_specs(self, specs: Iterable[ModelSpec]) -> np.ndarray:
-        return self.lookup([self.hash_of(spec) for spec in specs])
+        return np.array([self._spec_row(spec) for spec in specs], dtype=np.int64)
 
     def lookup_archs(self, archs: Iterable[Sequence[int]]) -> np.ndarray:
         """Rows of flat `nb101` architectures (see samplenas.spaces SPACES["nb101"])."""
@@ -235,6 +237,13 @@ class NASBench101:
             raise OutOfDomainError(f"invalid number of epochs {epochs}, must be one of {sorted(self.valid_epochs)}")
         return self.budgets.index(epochs)
 
+    def _spec_row(self, model_spec: ModelSpec) -> int:
+        """Row of a spec inside the space, found by its structure (no hash computed); a spec the table
+        lacks is hashed only to name it in the UnknownHashError."""
+        _check_spec(model_spec)
+        row = self._cells.row(model_spec.matrix, model_spec.ops)
+        return self._row(model_spec.hash_spec(CANONICAL_OPS)) if row is None else row
+
     def _row(self, module_hash: str) -> int:
         row = self._find(module_hash)
         if row is None:
@@ -294,6 +303,12 @@ class NASBench101:
             "module_operations": op_names(self._ops[row], n),
             "trainable_parameters": int(params) if math.isfinite(params) else math.nan,
         }
+
+
+def _check_spec(model_spec: ModelSpec) -> None:
+    problem = spec_problem(model_spec)
+    if problem:
+        raise OutOfDomainError(f"spec outside the NAS-Bench-101 space: {problem}")
 
 
 class _HashMapping(Mapping):
