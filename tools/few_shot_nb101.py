@@ -107,8 +107,13 @@ def main(argv=None) -> int:
         p.error("--steps must be >= 1")
     import torch
 
+    from samplenas.errors import UserError
+
     torch.set_num_threads(args.threads)
-    manifest = train_parts(args.parent, args.out, args.steps, args.lr)
+    try:
+        manifest = train_parts(args.parent, args.out, args.steps, args.lr)
+    except UserError as err:
+        sys.exit(f"few_shot_nb101: {err}")
     print(json.dumps(manifest))
     return 0
 

@@ -79,10 +79,15 @@ def main(argv=None) -> int:
     config = TrainConfig(space="nb101", sampler="uniform", data=args.data, data_dir=args.data_dir,
                          network=PROXY_NETWORK, steps=args.steps, eval_every=1000, checkpoint_every=args.steps,
                          seed=args.seed)
-    trainer = SupernetTrainer(config)
-    trainer.regularizers.append(LandmarkHinge(read_landmarks(args.landmarks), trainer.task, args.weight,
-                                              args.every, args.seed))
-    summary = trainer.train(args.out)
+    from samplenas.errors import UserError
+
+    try:
+        trainer = SupernetTrainer(config)
+        trainer.regularizers.append(LandmarkHinge(read_landmarks(args.landmarks), trainer.task, args.weight,
+                                                  args.every, args.seed))
+        summary = trainer.train(args.out)
+    except (UserError, OSError) as err:
+        sys.exit(f"landmarks_nb101: {err}")
     (args.out / "landmarks.json").write_text(json.dumps({**vars(args), "out": str(args.out),
                                                          "landmarks": str(args.landmarks),
                                                          "data_dir": str(args.data_dir)}, indent=1))
