@@ -25,6 +25,7 @@ import numpy as np
 
 from samplenas.benchmarks.nasbench101 import NASBench101
 from samplenas.benchmarks.nasbench101_convert import convert
+from samplenas.benchmarks.nasbench101_index import random_forward_order
 from samplenas.benchmarks.nasbench101_records import parse_record
 from samplenas.benchmarks.tfrecord import iter_records
 from samplenas.spaces import nasbench101 as nb101_space
@@ -57,15 +58,6 @@ def best_of(repeats: int, run) -> tuple[float, int]:
         times.append(time.perf_counter() - start)
     return min(times), result
 
-
-def forward_order(matrix: np.ndarray, rng: np.random.Generator) -> list[int]:
-    """A random vertex order, input first and output last, in which every edge still points forward."""
-    n = len(matrix)
-    order = [0]
-    while len(order) < n - 1:
-        ready = [v for v in range(1, n - 1) if v not in order and all(u in order for u in np.flatnonzero(matrix[:, v]))]
-        order.append(int(rng.choice(ready)))
-    return order + [n - 1]
 
 
 def table_specs(bench: NASBench101, rows: np.ndarray) -> list[ModelSpec]:
@@ -104,7 +96,7 @@ def main() -> int:
     specs = table_specs(bench, rows)
     expected = [h.decode() for h in bench.hashes(rows)]
 
-    orders = [forward_order(spec.matrix, rng) for spec in specs]
+    orders = [random_forward_order(spec.matrix, rng) for spec in specs]
     moved = [ModelSpec(spec.matrix[np.ix_(order, order)], [spec.ops[v] for v in order])
              for spec, order in zip(specs, orders)]
 

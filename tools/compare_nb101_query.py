@@ -37,15 +37,6 @@ def load(root: Path) -> tuple:
     return bench.NASBench101, space.ModelSpec, space._cell_hash
 
 
-def forward_order(matrix: np.ndarray, rng: np.random.Generator) -> list[int]:
-    """A random vertex order, input first and output last, in which every edge still points forward."""
-    n = len(matrix)
-    order = [0]
-    while len(order) < n - 1:
-        ready = [v for v in range(1, n - 1) if v not in order and all(u in order for u in np.flatnonzero(matrix[:, v]))]
-        order.append(int(rng.choice(ready)))
-    return order + [n - 1]
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,6 +50,7 @@ def main() -> int:
             return 2
     warnings.simplefilter("ignore")  # the shared table lacks most training times: one warning per object
     versions = {"before": load(args.before), "after": load(HERE)}
+    from samplenas.benchmarks.nasbench101_index import random_forward_order  # this tree's, loaded last
     benches = {}
     for name, (bench_class, _, _) in versions.items():
         start = time.perf_counter()
@@ -70,7 +62,7 @@ def main() -> int:
     for row in rng.choice(len(reference), args.queries, replace=False):
         fixed, _ = reference.get_metrics_from_hash(reference.hashes([row])[0].decode())
         matrix, ops = fixed["module_adjacency"], fixed["module_operations"]
-        order = forward_order(matrix, rng)
+        order = random_forward_order(matrix, rng)
         cells["table's vertex order"].append((matrix, ops))
         cells["random forward order"].append((matrix[np.ix_(order, order)], [ops[v] for v in order]))
     best: dict[tuple[str, str], float] = {}

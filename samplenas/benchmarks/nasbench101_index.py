@@ -106,3 +106,14 @@ class CellIndex:
             return None
 
         return walk(1, 1, n << VERTEX_SHIFT)
+
+
+def random_forward_order(matrix: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """A random vertex order, input first and output last, in which every edge still points forward: the
+    same cell as a search may hand it over (tests and benchmarks query cells in such orders)."""
+    n = len(matrix)
+    order = [0]
+    while len(order) < n - 1:
+        ready = [v for v in range(1, n - 1) if v not in order and all(u in order for u in np.flatnonzero(matrix[:, v]))]
+        order.append(int(rng.choice(ready)))
+    return order + [n - 1]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from samplenas.benchmarks.nasbench101_index import CellIndex, form_keys
+from samplenas.benchmarks.nasbench101_index import CellIndex, form_keys, random_forward_order
 from samplenas.benchmarks.nasbench101_records import op_names
 from samplenas.errors import UserError
 from samplenas.spaces.nasbench101 import ModelSpec
@@ -19,22 +19,13 @@ def stored_cell(npz, row):
     return npz["adjacency"][row, :n, :n], op_names(npz["ops"][row], n)
 
 
-def forward_order(matrix, rng):
-    """A random vertex order, input first and output last, in which every edge still points forward."""
-    n = len(matrix)
-    order = [0]
-    while len(order) < n - 1:
-        ready = [v for v in range(1, n - 1) if v not in order and all(u in order for u in np.flatnonzero(matrix[:, v]))]
-        order.append(int(rng.choice(ready)))
-    return order + [n - 1]
-
 
 def test_every_sampled_cell_in_any_forward_order_finds_the_row_of_its_hash(index, nb101_npz, rng):
     rows = rng.choice(len(nb101_npz["hash"]), min(2000, len(nb101_npz["hash"])), replace=False)
     moved = 0
     for row in rows:
         matrix, ops = stored_cell(nb101_npz, row)
-        order = forward_order(matrix, rng)
+        order = random_forward_order(matrix, rng)
         other = ModelSpec(matrix[np.ix_(order, order)], [ops[v] for v in order])
         moved += not np.array_equal(other.matrix, matrix)
         assert index.row(matrix, ops) == row
