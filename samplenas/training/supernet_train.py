@@ -251,16 +251,18 @@ class SupernetTrainer:
             total += float(loss.detach())
             if self.task.name == "classification":
                 correct += float((output.argmax(dim=1) == target).float().mean()) / len(archs)
-        if self.world.distributed:
-            all_reduce_gradients(self.supernet.parameters(), self.world)
-            means = reduce_sums({"loss": total, "correct": correct}, self.world)
-            total, correct = means["loss"] / self.world.size, means["correct"] / self.world.size
-        for regularizer in self.regularizers:  # extra losses on the same batch, e.g. landmark ranking
+        # extra losses on the same batch (e.g. landmark ranking), before the gradients are averaged over
+        # processes, so that every replica applies the same update
+        for regularizer in self.regularizers:
             with autocast(self.device, self.amp):
                 extra = regularizer(self.supernet, inputs, target)
             if extra.requires_grad:  # a regularizer may sit a step out with a plain zero
                 extra.backward()
             total += float(extra.detach())  # the step's loss is the whole objective
+        if self.world.distributed:
+            all_reduce_gradients(self.supernet.parameters(), self.world)
+            means = reduce_sums({"loss": total, "correct": correct}, self.world)
+            total, correct = means["loss"] / self.world.size, means["correct"] / self.world.size
         self._check_finite(total, out)
         if self.recipe.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.recipe.grad_clip)
