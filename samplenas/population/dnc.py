@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.population import dnc_space as ds
 from samplenas.population.dnc_kernel import Candidate, DncKernel, LayersTerm, ScalarTerm, bo_minimise, channel_powers
 from samplenas.population.dnc_settings import DncSettings
-from samplenas.population.driver import RaySettings, session
+from samplenas.population.driver import RaySettings, session, stream
 from samplenas.population.engine import EvaluationCache, ResultsLog, load_state, save_state
+from samplenas.population.monitor import SearchMonitor
 from samplenas.population.rundir import RAY_LOG, check_out, read_log, read_result
 from samplenas.training.rundir import remove_run
 
@@ -194,12 +194,11 @@ class DncSearch:
         missing = {k: p for k, p in zip(keys, payloads) if self.cache.get(k) is None}
         if self.stop_after is not None and self.new_evaluations + len(missing) > self.stop_after:
             raise Stopped
-        for k, p in missing.items():
-            self.engine.submit(k, p)
-        for result in self.engine.as_completed():
+        def to_record(result) -> dict:
             p = missing[result.key]
-            record = {**result.to_record(), "stage": stage, "net": p["net"], "hyper": p["hyper"], "mode": p["mode"]}
-            self.log.append(record)
+            return {**result.to_record(), "stage": stage, "net": p["net"], "hyper": p["hyper"], "mode": p["mode"]}
+
+        for result, record in stream(self.engine, missing.items(), self.log, to_record, self.monitor):
             self.cache.put(result.key, record)
             self.new_evaluations += 1
         return [self.cache.get(k) for k in keys]
@@ -213,13 +212,12 @@ class DncSearch:
                  "key": record["key"]}
         hist = self.history[stage]
         hist.append(entry)
-        if self.writer is not None and record["key"] not in self.logged:
+        if record["key"] not in self.logged:  # a resumed run logs only what it trains anew
             self.logged.add(record["key"])
             step = sum(len(h) for h in self.history.values())
-            for name in ("f", "val_acc", "t_tr", "params"):
-                self.writer.add_scalar(f"stage{stage}/{name}", entry[name], len(hist))
-                self.writer.add_scalar(f"all/{name}", entry[name], step)
-        self.bar.update(1)
+            names = ("f", "val_acc", "t_tr", "params")
+            self.monitor.scalars(len(hist), {f"stage{stage}/{name}": entry[name] for name in names})
+            self.monitor.scalars(step, {f"all/{name}": entry[name] for name in names})
         return entry
 
     def _evaluate(self, stage: str, pairs: list[tuple[ds.DncNet, ds.Hyper]]) -> list[dict]:
@@ -278,13 +276,7 @@ class DncSearch:
         self.logged = set(self.log.keys())
         self._save_state("start")
         started = time.perf_counter()
-        self.writer = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.out / TENSORBOARD))
-        except ImportError:  # tensorboard is optional
-            pass
+        self.monitor = SearchMonitor(self.out / TENSORBOARD, self.progress)
         try:
             self.engine = self.ray.engine(_evaluate_candidate_task, self.tensors)  # the data: put once, by reference
             try:
@@ -292,8 +284,7 @@ class DncSearch:
             except Stopped:
                 return None
         finally:
-            if self.writer is not None:
-                self.writer.close()
+            self.monitor.close()
         result["search_time_s"] = round(time.perf_counter() - started, 3)
         result["cache"] = {"hits": self.cache.hits, "misses": self.cache.misses,
                            "new_evaluations": self.new_evaluations}
@@ -304,27 +295,22 @@ class DncSearch:
         objective_plot(result, self.out / OBJECTIVE_PNG)
         return result
 
-    def _bar(self, stage: str, total: int):
-        self.bar = tqdm(total=total, desc=f"DnC stage {stage}", unit="eval", disable=not self.progress,
-                        dynamic_ncols=True)
-        return self.bar
-
     def _stages(self) -> dict:
         s = self.s
-        self.bar = tqdm(disable=True)
+        self.monitor.label("DnC reference cost")
         self.c0 = self._reference_cost()
         stages: dict = {}
         if self.source is None:
-            with self._bar("1", s.evaluations):
-                hist = stage1(self.spec, s, lambda nets: [e["f"] for e in
-                                                          self._evaluate("1", [(n, self.preset(n)) for n in nets])])
+            self.monitor.label("DnC stage 1")
+            hist = stage1(self.spec, s, lambda nets: [e["f"] for e in
+                                                      self._evaluate("1", [(n, self.preset(n)) for n in nets])])
             best1 = min(self.history["1"], key=lambda e: e["f"])
             stages["1"] = {"best": best1, "evaluations": len(hist), "strategy": s.strategy}
             net1 = ds.DncNet.from_dict(best1["net"])
             subs = grids(s, net1)
-            with self._bar("2", None):
-                net2, _, log = stage2(net1, best1["f"], subs, lambda nets: [
-                    e["f"] for e in self._evaluate("2", [(n, self.preset(n)) for n in nets])])
+            self.monitor.label("DnC stage 2")
+            net2, _, log = stage2(net1, best1["f"], subs, lambda nets: [
+                e["f"] for e in self._evaluate("2", [(n, self.preset(n)) for n in nets])])
             best2 = next((e for e in reversed(self.history["2"]) if e["arch"] == net2.key()), best1)
             incumbent = [best2] if s.stage3_incumbent else []
             stages["2"] = {"best": best2, "evaluations": len(self.history["2"]),
@@ -335,9 +321,9 @@ class DncSearch:
             stages["2"] = {**self.source["stages"]["2"], "transferred_from": self.transfer}
             net2 = ds.DncNet.from_dict(stages["2"]["best"]["net"])
             incumbent = []  # the presets were never trained on this data set
-        with self._bar("3", s.evaluations):
-            stage3(self.spec, s, lambda hypers: [e["f"] for e in self._evaluate("3", [(net2, h) for h in hypers])],
-                   (ds.Hyper(**incumbent[0]["hyper"]), incumbent[0]["f"]) if incumbent else None)
+        self.monitor.label("DnC stage 3")
+        stage3(self.spec, s, lambda hypers: [e["f"] for e in self._evaluate("3", [(net2, h) for h in hypers])],
+               (ds.Hyper(**incumbent[0]["hyper"]), incumbent[0]["f"]) if incumbent else None)
         ranked = sorted(self.history["3"] + incumbent, key=lambda e: e["f"])
         stages["3"] = {"best": ranked[0], "evaluations": len(self.history["3"]), "strategy": s.strategy,
                        "incumbent_from_stage2": bool(incumbent)}

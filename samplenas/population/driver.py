@@ -1,6 +1,7 @@
 """The run layer `evolve`, `pbt` and `dnc` share: the Ray settings every search takes (one set of
-options, checked once) and one driver session around a search (the run folder locked for one driver,
-Ray joined or started, a write the user can act on reported as one line).
+options, checked once), one driver session around a search (the run folder locked for one driver,
+Ray joined or started, a write the user can act on reported as one line) and one loop that submits
+evaluations, streams their results back and logs each as it arrives.
 
 Ray itself is imported only when a session starts, so the command line can build these settings
 without it.
@@ -8,10 +9,11 @@ without it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from samplenas.errors import UserError
 from samplenas.training.typed_config import bounded, check_fields
@@ -81,3 +83,23 @@ def _check_gpus(per_task: float) -> None:
     if gpus < per_task:
         raise UserError(f"--gpus-per-candidate {per_task:g} exceeds the {gpus:g} GPU(s) of the Ray cluster; "
                         "no evaluation could ever start")
+
+
+def stream(engine, jobs: Iterable[tuple[str, Any]], log, to_record: Callable[[Any], dict],
+           monitor=None) -> Iterator[tuple[Any, dict]]:
+    """Submit every (key, payload) of `jobs` to `engine`, then yield (result, record) in the order the
+    results finish. Each result's record (`to_record(result)`) is appended to the results `log` before
+    it is yielded, so a driver killed at any point loses no finished evaluation and `--resume` finds
+    it there. `monitor` (a `SearchMonitor`) counts what was submitted and what came back."""
+    submitted = 0
+    for key, payload in jobs:
+        engine.submit(key, payload)
+        submitted += 1
+    if monitor is not None:
+        monitor.expect(submitted)
+    for result in engine.as_completed():
+        record = to_record(result)
+        log.append(record)
+        if monitor is not None:
+            monitor.finished()
+        yield result, record

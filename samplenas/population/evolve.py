@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from samplenas.errors import UserError
+from samplenas.population.driver import stream
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.autoencoder import AutoencoderSpace
 from samplenas.spaces.base import Arch, SearchSpace
@@ -165,16 +166,16 @@ class Evaluator:
     checkpoint) reused on resume."""
 
     def __init__(self, engine, space: SearchSpace, make_payload: Callable[[Arch], Any], log,
-                 on_result: Callable[[dict], None] | None = None, prefix: str = ""):
+                 monitor=None, prefix: str = ""):
         self.engine, self.space, self.make_payload, self.log = engine, space, make_payload, log
-        self.on_result = on_result
+        self.monitor = monitor  # a `SearchMonitor`, or None
         self.prefix = prefix  # separates kinds of evaluation of the same genotype (search / final) in the log
 
     def evaluate(self, archs: Sequence[Arch], known: dict[str, dict], extra: dict | None = None) -> dict[str, dict]:
         """Records for every key of `archs` not in `known`, running what the log does not hold."""
         recovered = {r["key"]: r for r in self.log.records()}
         out: dict[str, dict] = {}
-        by_key = {}
+        by_key: dict[str, Arch] = {}
         for arch in archs:
             key = self.space.key(arch)
             if key in known or key in out or key in by_key:
@@ -183,15 +184,14 @@ class Evaluator:
                 out[key] = recovered[self.prefix + key]
                 continue
             by_key[key] = arch
-            self.engine.submit(self.prefix + key, self.make_payload(arch))
-        for result in self.engine.as_completed():
-            key = result.key[len(self.prefix):]
-            arch = by_key[key]
-            record = {**result.to_record(), "arch": self.space.to_str(arch), "arch_ints": list(arch), **(extra or {})}
-            self.log.append(record)
-            out[key] = record
-            if self.on_result is not None:
-                self.on_result(record)
+
+        def to_record(result) -> dict:
+            arch = by_key[result.key[len(self.prefix):]]
+            return {**result.to_record(), "arch": self.space.to_str(arch), "arch_ints": list(arch), **(extra or {})}
+
+        jobs = ((self.prefix + key, self.make_payload(arch)) for key, arch in by_key.items())
+        for result, record in stream(self.engine, jobs, self.log, to_record, self.monitor):
+            out[result.key[len(self.prefix):]] = record
         return out
 
 

@@ -47,6 +47,7 @@ from samplenas.population.evolve import (
     saved_keys,
 )
 from samplenas.population.figures import plot_fitness, plot_images
+from samplenas.population.monitor import SearchMonitor
 from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
@@ -250,45 +251,34 @@ def _read_search_state(path: Path, saved: dict, logged: dict[str, dict], space: 
     return SearchState.from_json(saved, space, logged)
 
 
-# --- progress: tqdm bar and TensorBoard -------------------------------------------------------------
+# --- progress: the search's monitor, labelled by generation -----------------------------------------
 class Progress:
-    """The bar (generation, evaluations done / queued, cache hits, workers alive) and TensorBoard."""
+    """Evolution's view on the run's `SearchMonitor`: the bar's label (generation) and summary (cache
+    hits, workers alive), and each generation's statistics in TensorBoard."""
 
     def __init__(self, out: Path, enabled: bool, generations: int, first_generation: int = 0):
-        from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=0, disable=not enabled, dynamic_ncols=True, unit="eval")
-        self.writer = SummaryWriter(str(out / TENSORBOARD), purge_step=first_generation or None)
+        self.monitor = SearchMonitor(out / TENSORBOARD, enabled, resume_step=first_generation or None)
         self.generations = generations
-        self.generation = first_generation
         self.hits = 0
+        self.start(first_generation)
 
-    def start(self, generation: int, queued: int) -> None:
-        self.generation = generation
-        self.bar.total = (self.bar.total or 0) + queued
-        self._postfix()
+    def start(self, generation: int, queued: int = 0) -> None:
+        """Generation `generation` begins (`queued`: its new genotypes; the monitor counts submissions)."""
+        self.monitor.label(f"gen {generation + 1}/{self.generations}")
+        self._status()
 
-    def result(self, record: dict) -> None:
-        self.bar.update(1)
-        self._postfix()
-
-    def _postfix(self) -> None:
-        self.bar.set_postfix_str(f"gen {self.generation + 1}/{self.generations} done {self.bar.n}/{self.bar.total} "
-                                 f"cache hits {self.hits} workers {int(cluster_cpus())}", refresh=True)
+    def _status(self) -> None:
+        self.monitor.status(f"cache hits {self.hits} workers {int(cluster_cpus())}")
 
     def generation_done(self, stats, state) -> None:
         self.hits += stats.cache_hits
-        for name, value in (("fitness/best", stats.best), ("fitness/mean", stats.mean),
-                            ("evaluations/per_s", stats.evals_per_s), ("evaluations/trained", stats.trained),
-                            ("cache/hits", stats.cache_hits), ("cache/proposed", stats.proposed)):
-            self.writer.add_scalar(name, value, stats.generation)
-        self.writer.flush()
-        self._postfix()
+        self.monitor.scalars(stats.generation, {
+            "fitness/best": stats.best, "fitness/mean": stats.mean, "evaluations/per_s": stats.evals_per_s,
+            "evaluations/trained": stats.trained, "cache/hits": stats.cache_hits, "cache/proposed": stats.proposed})
+        self._status()
 
     def close(self) -> None:
-        self.bar.close()
-        self.writer.close()
+        self.monitor.close()
 
 
 # --- running ------------------------------------------------------------------------------------------
@@ -344,7 +334,7 @@ def _evolution(prepared: Prepared, engine: Engine, log: ResultsLog) -> dict:
                             dict(rng.bit_generator.state), {})
         save_state(out / STATE, state.to_json(prepared.config))
     progress = Progress(out, job.progress, job.generations, state.generation if state else 0)
-    evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch)), log, progress.result)
+    evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch)), log, progress.monitor)
     try:
         state = run_evolution(
             space, evaluator, population=job.population, generations=job.generations,
@@ -385,9 +375,9 @@ def _final_training(prepared: Prepared, engine: Engine, log: ResultsLog, best: l
     images = IMAGES if settings.recipe["task"] != "classification" else 0
     final = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch), epochs=job.final_epochs,
                                                            test=True, images=images),
-                      log, progress.result if progress else None, prefix=FINAL_PREFIX)
+                      log, progress.monitor if progress else None, prefix=FINAL_PREFIX)
     if progress is not None:
-        progress.start(job.generations - 1, len(best))
+        progress.monitor.label("final training")
     return final.evaluate(best, {}, {"stage": "final", "epochs": job.final_epochs})
 
 
@@ -421,11 +411,11 @@ def _random_baseline(prepared: Prepared, engine: Engine, log: ResultsLog) -> dic
     save_state(out / STATE, {"format": STATE_FORMAT, "config": prepared.config, "generation": 0, "history": [],
                              "population": [], "rng": {}, "keys": []})  # lets --resume find the run
     progress = Progress(out, job.progress, 1)
-    progress.start(0, len(archs))
+    progress.monitor.label("random samples")
     try:
         evaluator = Evaluator(engine, space, lambda arch: payload(settings, space.to_str(arch), epochs=epochs,
                                                                    test=True, images=images),
-                              log, progress.result)
+                              log, progress.monitor)
         records = evaluator.evaluate(archs, {}, {"stage": "random", "epochs": epochs})
     finally:
         progress.close()

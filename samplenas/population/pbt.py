@@ -46,9 +46,10 @@ import torch
 
 from samplenas.errors import UserError
 from samplenas.population.candidate import check_network
-from samplenas.population.driver import RaySettings, session
+from samplenas.population.driver import RaySettings, session, stream
 from samplenas.population.figures import plot_lineage
 from samplenas.population.mixing import ShrinkPerturb, assemble, check_mixable, mix, perturb_weights, resample_one
+from samplenas.population.monitor import SearchMonitor
 from samplenas.population.pbt_member import (
     build_member,
     evaluate,
@@ -335,29 +336,29 @@ class PBTRun:
         save_state(self.out / STATE, state)
 
     # -- one round
-    def _train(self, engine, state: dict, round_: int, log) -> dict[int, object]:
-        from tqdm import tqdm
-
+    def _train(self, engine, state: dict, round_: int, log, monitor: SearchMonitor) -> dict[int, object]:
         job = self.job
         steps = job.step_epochs * self.steps_per_epoch
+        jobs = []
         for member in state["members"]:
             slot = member["slot"]
             key = f"r{round_:04d}/s{slot:03d}"
-            engine.submit(key, {"key": key, "job": self.jd, "slot": slot, "round": round_,
-                                "start": load_checkpoint(self.member_path(member["start"])), "steps": steps,
-                                "total_steps": self.total_steps, "hold": job.hold})
+            jobs.append((key, {"key": key, "job": self.jd, "slot": slot, "round": round_,
+                               "start": load_checkpoint(self.member_path(member["start"])), "steps": steps,
+                               "total_steps": self.total_steps, "hold": job.hold}))
+
+        def to_record(result) -> dict:  # the member's next state goes to its file, not to the log
+            slot = int(result.key.split("/s")[1])
+            save_checkpoint(self.member_path(self.member_file(slot, round_, "end")), result.metrics.pop("state"))
+            record = result.to_record()
+            record.update(round=round_, slot=slot, arch=self.space.to_str(state["members"][slot]["arch"]))
+            return record
+
+        monitor.label(f"round {round_ + 1}/{job.rounds}")
         results = {}
-        with tqdm(total=job.population, desc=f"round {round_ + 1}/{job.rounds}", disable=not job.progress,
-                  dynamic_ncols=True, file=sys.stderr) as bar:
-            for result in engine.as_completed():
-                slot = int(result.key.split("/s")[1])
-                save_checkpoint(self.member_path(self.member_file(slot, round_, "end")), result.metrics.pop("state"))
-                results[slot] = result
-                record = result.to_record()
-                record.update(round=round_, slot=slot, arch=self.space.to_str(state["members"][slot]["arch"]))
-                log.append(record)
-                bar.update(1)
-                bar.set_postfix(best=f"{max(r.fitness for r in results.values()):.4g}")
+        for result, record in stream(engine, jobs, log, to_record, monitor):
+            results[record["slot"]] = result
+            monitor.status(f"best {max(r.fitness for r in results.values()):.4g}")
         return results
 
     def _exploit(self, state: dict, round_: int, fitness: list[float]) -> list[dict]:
@@ -423,8 +424,6 @@ class PBTRun:
         return result
 
     def _run(self) -> dict:
-        from torch.utils.tensorboard import SummaryWriter
-
         from samplenas.population.engine import ResultsLog
 
         job = self.job
@@ -433,12 +432,12 @@ class PBTRun:
         (self.out / RESULT).unlink(missing_ok=True)  # a result.json only ever describes a finished run
         state = self._start()
         log = ResultsLog(self.out / LOG)
-        writer = SummaryWriter(str(self.out / TENSORBOARD), purge_step=state["round"] + 1 if job.resume else None)
+        monitor = SearchMonitor(self.out / TENSORBOARD, job.progress, state["round"] + 1 if job.resume else None)
         try:
             engine = job.ray.engine(train_round, self.data)  # the data: put once, by reference
             for round_ in range(state["round"], job.rounds):
                 started = time.perf_counter()
-                results = self._train(engine, state, round_, log)
+                results = self._train(engine, state, round_, log, monitor)
                 fitness = [results[s].fitness for s in range(job.population)]
                 last = round_ == job.rounds - 1
                 replaced = [] if last else self._exploit(state, round_, fitness)
@@ -454,25 +453,23 @@ class PBTRun:
                 state["elapsed_s"] = float(state["elapsed_s"]) + wall
                 self._save(state)
                 self._cleanup(state)
-                self._log_round(writer, round_, fitness, replaced)
+                self._log_round(monitor, round_, fitness, replaced)
         finally:
-            writer.close()
+            monitor.close()
         return self.finish(state)
 
-    def _log_round(self, writer, round_: int, fitness: list[float], replaced: list[dict]) -> None:
+    def _log_round(self, monitor: SearchMonitor, round_: int, fitness: list[float], replaced: list[dict]) -> None:
         step = round_ + 1
-        for slot, value in enumerate(fitness):
-            if value is not None and math.isfinite(value):
-                writer.add_scalar(f"fitness/slot{slot:03d}", value, step)
         finite = [f for f in fitness if f is not None and math.isfinite(f)]
-        if finite:
-            writer.add_scalar("population/best", max(finite), step)
-            writer.add_scalar("population/mean", float(np.mean(finite)), step)
-        writer.add_scalar("population/replaced", len(replaced), step)
-        writer.add_scalar("population/positions_moved", sum(len(r["moved"]) for r in replaced), step)
+        monitor.scalars(step, {
+            **{f"fitness/slot{slot:03d}": value for slot, value in enumerate(fitness)},
+            "population/best": max(finite) if finite else None,
+            "population/mean": float(np.mean(finite)) if finite else None,
+            "population/replaced": len(replaced),
+            "population/positions_moved": sum(len(r["moved"]) for r in replaced)})
         for entry in replaced:
-            writer.add_text(f"arch/slot{entry['slot']:03d}",
-                            f"round {step}: {entry['how']} of {entry['parents']}: {entry['arch_after']}", step)
+            monitor.text(f"arch/slot{entry['slot']:03d}",
+                         f"round {step}: {entry['how']} of {entry['parents']}: {entry['arch_after']}", step)
 
     # -- the end
     def finish(self, state: dict) -> dict:
