@@ -4,7 +4,9 @@ NAS-Bench-101 supernet training step (CPU, measured side by side in this one pro
     python tools/bench_samplers.py [--draws 1000] [--cells 1500] [--steps 3] [--threads 1] [--groups 200]
 
 Learned samplers are measured in a trained state (VAE: one round on `--cells` uniform cells scored
-by a synthetic objective; evolution: a scored population; mixture: ε = 0.5 over that VAE).
+by a synthetic objective; evolution: a scored population; mixture: ε = 0.5 over that VAE;
+proxy-filter: the filter's own work over uniform draws, with the synthetic objective as its proxy,
+since a real zero-cost proxy costs a network build per new cell).
 Drawing one architecture must cost < 1 % of a supernet step. Also prints, per space, how far
 FairNAS groups are from exact fairness after repair (`FairSampler.deviation`).
 """
@@ -59,6 +61,7 @@ def build_samplers(space) -> dict:
         samplers[name] = SAMPLERS[name](space, seed=0, **options)
     samplers["evolution"].observe(samplers["evolution"].sample(50), [0.0] * 50)
     samplers["mixture"].inner = samplers["vae"]
+    samplers["proxy-filter"].attach_scorer(synthetic_score)
     return samplers
 
 

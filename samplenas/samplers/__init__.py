@@ -13,6 +13,7 @@ SAMPLERS = Registry(
         "evolution": "samplenas.samplers.evolution:EvolutionSampler",
         "mixture": "samplenas.samplers.mixture:MixtureSampler",
         "predictor": "samplenas.samplers.predictor:PredictorSampler",
+        "proxy-filter": "samplenas.samplers.proxy_filter:ProxyFilterSampler",
     },
     group="samplenas.samplers",  # plugins: see samplenas.registry
 )

@@ -1,5 +1,5 @@
-"""The sampler of a supernet run: built from its `TrainConfig`, the learned part inside a mixture, and
-the statistics the trainer logs."""
+"""The sampler of a supernet run: built from its `TrainConfig`, its zero-cost proxies attached, the
+learned part inside a mixture, and the statistics the trainer logs."""
 
 from __future__ import annotations
 
@@ -31,15 +31,40 @@ def make_sampler(config: TrainConfig, space):
         raise UserError(f"sampler {name!r}: bad option ({err})") from None
 
 
+def nested_samplers(sampler) -> list:
+    """The sampler and those it draws from (`inner`, and theirs), outermost first."""
+    chain = [sampler]
+    while getattr(chain[-1], "inner", None) is not None:
+        chain.append(chain[-1].inner)
+    return chain
+
+
+def attach_proxies(sampler, supernet, task, train, seed: int):
+    """Give every proxy filter in `sampler` its zero-cost scorer: `supernet.build` initialised from
+    `seed`, one fixed minibatch of `train` (`proxy_batch`); returns `sampler`."""
+    from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch
+
+    for target in nested_samplers(sampler):
+        if callable(getattr(target, "attach_scorer", None)):
+            batch = proxy_batch(train, min(target.batch_size, len(train)), seed)
+            scorer = ZeroCostScorer(target.proxy, supernet, task, batch, seed)
+            target.attach_scorer(lambda arch, scorer=scorer: scorer.score(arch)["score"])
+    return sampler
+
+
 def learned_part(sampler):
-    """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it)."""
+    """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it). A
+    proxy filter is its own learned part: its filtered draws are the law the run trained on."""
+    if getattr(sampler, "name", "") == "proxy-filter":
+        return sampler
     return getattr(sampler, "inner", sampler)
 
 
 def sampler_stats(sampler) -> dict[str, float]:
-    """Scalar statistics a sampler exposes (epsilon, logit entropy, VAE loss, temperature)."""
+    """Scalar statistics a sampler and those it draws from expose (epsilon, logit entropy, VAE loss,
+    temperature)."""
     stats = {}
-    for target in {id(sampler): sampler, id(learned_part(sampler)): learned_part(sampler)}.values():
+    for target in nested_samplers(sampler):
         for name in ("epsilon", "tau"):
             value = getattr(target, name, None)
             if isinstance(value, (int, float)) and math.isfinite(value):

@@ -13,6 +13,10 @@ back to its logits (`sample_with_gates` / `step`, the Gumbel and multinomial sam
 Budget (`max_params`, `max_macs`, `max_latency_ms`): the sampler proposes only architectures within
 it, so the shared weights are trained on the paths a user deploying under that budget can use.
 
+Zero-cost proxies: a proxy filter inside the sampler (`proxy-filter`) gets its scorer here, on fresh
+networks of this supernet's size and one fixed training minibatch (`attach_proxies`); the scorer
+leaves every random stream alone, so resume stays exact.
+
 Exact resume: a checkpoint holds the weights, optimiser, sampler state, every global RNG and the
 data streams' (epoch, position); the learning rate is a pure function of the step and per-step
 noise comes from `step_generator(seed, step)`. A run killed at any point and resumed from its last
@@ -79,7 +83,7 @@ from samplenas.training.supernet_eval import (
     score_arch,
     validation_batches,
 )
-from samplenas.training.supernet_sampler import learned_part, make_sampler, sampler_stats
+from samplenas.training.supernet_sampler import attach_proxies, learned_part, make_sampler, sampler_stats
 from samplenas.training.tasks import make_task, step_generator
 from samplenas.training.tensorboard import open_writer
 from samplenas.training.train_config import TrainConfig
@@ -122,7 +126,8 @@ class SupernetTrainer:
         self.space = self.supernet.space
         self.budget = supernet_budget(self.supernet, config.max_params, config.max_macs, config.max_latency_ms,
                                       config.latency_table)
-        self.sampler = make_sampler(config, self.space).constrain(self.budget)
+        self.sampler = attach_proxies(make_sampler(config, self.space), self.supernet, self.task, self.data.train,
+                                      config.seed).constrain(self.budget)
         self.raises_epsilon = getattr(self.sampler, "name", "") == "mixture" and not self.sampler.auto_step
         if config.mode == "gradient" and not hasattr(learned_part(self.sampler), "sample_with_gates"):
             raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "

@@ -89,3 +89,23 @@ def test_overwrite_replaces_the_whole_previous_run_kept_checkpoints_included(tmp
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step0000002.pt"]
     kept = torch.load(tmp_path / "checkpoints" / "step0000002.pt", weights_only=True)
     assert kept["step"] == 2 and kept["config"]["steps"] == 2  # the new run's, not the old run's step 2
+
+
+def test_proxy_filter_trains_and_seeds_search_from_the_command_line(tmp_path, capsys):
+    options = json.dumps({"proxy": "synflow", "pool": 3, "batch_size": 8})
+    argv = ["train", "--space", "nb101", "--sampler", "proxy-filter", "--sampler-options", options, "--steps", "2",
+            "--eval-every", "2", "--eval-archs", "2", "--out", str(tmp_path), *TINY]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["sampler"] == "proxy-filter" and saved["sampler_options"]["proxy"] == "synflow"
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["sampler"]["sampler"] == "proxy-filter" and state["sampler"]["inner"]["sampler"] == "uniform"
+    assert main(["search", "--run", str(tmp_path), "--population", "2", "--generations", "1", "--children", "1",
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "top.json").read_text())["evaluated"] == 3
+    capsys.readouterr()
+    bad = json.dumps({"proxy": "zen"})
+    assert "unknown proxy 'zen'" in one_line_error(capsys, ["train", "--space", "nb101", "--sampler", "proxy-filter",
+                                                            "--sampler-options", bad, "--out", str(tmp_path / "bad"),
+                                                            *TINY])
+    assert not (tmp_path / "bad" / "checkpoint.pt").exists()

@@ -22,6 +22,7 @@ SMALL_OPTIONS = {
     # min_observations below the 12 cells of two feedback rounds, so the predictor's choice is exercised
     "predictor": {"inner_options": {"inner_options": TINY_VAE, "epsilon_inc": 0.3}, "pool": 3, "mutate_top": 2,
                   "members": 2, "hidden": 8, "steps": 5, "min_observations": 6},
+    "proxy-filter": {"inner": "evolution", "inner_options": {"population_size": 8, "tournament_size": 3}, "pool": 3},
 }
 
 
@@ -33,7 +34,16 @@ def build_space(name: str):
 
 
 def build_sampler(name: str, space, seed: int = 0, **options):
-    return SAMPLERS[name](space, seed=seed, **{**SMALL_OPTIONS.get(name, {}), **options})
+    """A proxy filter gets `proxy_score` as its proxy (a supernet run attaches a real one)."""
+    sampler = SAMPLERS[name](space, seed=seed, **{**SMALL_OPTIONS.get(name, {}), **options})
+    if hasattr(sampler, "attach_scorer"):
+        sampler.attach_scorer(proxy_score)
+    return sampler
+
+
+def proxy_score(arch) -> float:
+    """Synthetic zero-cost proxy, unlike the objective: later positions weigh more."""
+    return float(sum(position * choice for position, choice in enumerate(arch)))
 
 
 def ones_score(arch) -> float:

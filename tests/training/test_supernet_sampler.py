@@ -1,14 +1,21 @@
-"""A supernet run's sampler: the mixture `epsilon_inc` asks for, its learned part, the statistics logged."""
+"""A supernet run's sampler: the mixture `epsilon_inc` asks for, its proxy filters' scorers, its learned
+part, the statistics logged."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
 from samplenas.spaces import SPACES
-from samplenas.training.supernet_sampler import learned_part, make_sampler, sampler_stats
+from samplenas.supernet.factory import make_supernet, network_settings
+from samplenas.training.data import load_dataset
+from samplenas.training.recipes import Recipe
+from samplenas.training.supernet_sampler import attach_proxies, learned_part, make_sampler, sampler_stats
+from samplenas.training.tasks import make_task
 from samplenas.training.train_config import TrainConfig
+from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch
 
 
 def test_epsilon_inc_wraps_the_sampler_in_a_mixture_the_trainer_steps():
@@ -24,3 +31,19 @@ def test_epsilon_inc_wraps_the_sampler_in_a_mixture_the_trainer_steps():
 def test_a_bad_sampler_option_is_one_line():
     with pytest.raises(UserError, match="sampler 'uniform': bad option"):
         make_sampler(TrainConfig(space="nb101", sampler="uniform", sampler_options={"temperature": 2}), None)
+
+
+def test_a_proxy_filter_inside_a_mixture_gets_the_zero_cost_scorer_and_is_the_learned_part():
+    data = load_dataset("digits", splits=("train",))
+    supernet = make_supernet("nb101", network_settings("nb101", {"stem_channels": 6, "num_stacks": 1,
+                                                                 "cells_per_stack": 1}, data.info))
+    task = make_task(Recipe(epochs=1, batch_size=16, network={}), data.info)
+    config = TrainConfig(space="nb101", sampler="proxy-filter", epsilon_inc=0.5, seed=2,
+                         sampler_options={"proxy": "synflow", "pool": 3, "batch_size": 8})
+    sampler = attach_proxies(make_sampler(config, supernet.space), supernet, task, data.train, config.seed)
+    filtered = learned_part(sampler)
+    assert sampler.name == "mixture" and filtered is sampler.inner and filtered.name == "proxy-filter"
+    reference = ZeroCostScorer("synflow", supernet, task, proxy_batch(data.train, 8, 2), seed=2)
+    archs = [supernet.space.sample_uniform(np.random.default_rng(i)) for i in range(3)]
+    assert [filtered.score(a) for a in archs] == [reference.score(a)["score"] for a in archs]
+    assert "epsilon" in sampler_stats(sampler)

@@ -82,6 +82,37 @@ def _tiny(**changes) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def test_a_proxy_filtered_run_stopped_and_resumed_equals_an_uninterrupted_one(tmp_path):
+    options = {"inner": "evolution", "inner_options": {"population_size": 2}, "proxy": "snip", "pool": 3,
+               "batch_size": 8}
+    config = dict(sampler="proxy-filter", sampler_options=options, steps=4, eval_every=2, checkpoint_every=2)
+    straight = SupernetTrainer(_tiny(**config), progress=False)
+    untouched = torch.get_rng_state()
+    straight.train(tmp_path / "straight")
+    assert straight.sampler.scores  # the proxy chose the paths
+    # NB101 training draws nothing from the global stream, and neither may the proxy's network builds
+    assert torch.equal(torch.get_rng_state(), untouched)
+
+    stopped = SupernetTrainer(_tiny(**config), progress=False)
+    save = stopped.save
+
+    def save_then_stop(out):
+        save(out)
+        if stopped.step == 2:
+            raise KeyboardInterrupt
+
+    stopped.save = save_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        stopped.train(tmp_path / "stopped")
+    # a fresh process's filter has no cached scores: it recomputes them, touching no random stream
+    SupernetTrainer(_tiny(**config), progress=False).train(tmp_path / "stopped", resume=True)
+    a, b = load_checkpoint(tmp_path / "straight" / CHECKPOINT), load_checkpoint(tmp_path / "stopped" / CHECKPOINT)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["evaluations"] == b["evaluations"] and len(a["evaluations"]) == 2
+    assert a["sampler"]["inner"]["history"] == b["sampler"]["inner"]["history"]
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"]) and a["rng"]["numpy"] == b["rng"]["numpy"]
+
+
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     trainer = SupernetTrainer(_tiny(lr=1e30, grad_clip=0.0, steps=6, eval_every=0), progress=False)
     with pytest.raises(UserError, match=r"became (nan|inf|-inf).*last good checkpoint .*\(step (\d)\)") as err:
