@@ -26,7 +26,7 @@ Batch norm (`batch_norm`): with "affine" (the default) each shared op has its ow
 "non-affine" drops the learnable scale and shift of the cells' BNs (as the DARTS and SPOS search
 networks do), so no affine parameters are trained for one width and used at another; the stem keeps
 its. "private-width" gives each shared op one private BN per width it can run at
-(`PerWidthBatchNorm2d`: switchable BN, as slimmable networks and Yu et al., ICLR 2021, use), so
+(`PerWidthBatchNorm2d`: the switchable BN of slimmable networks, Yu et al., ICLR 2019), so
 statistics and affine parameters are never shared between widths. `extract` and `build` follow the
 setting, so they stay the same network. Before evaluating a sampled architecture, re-estimate them with
 `samplenas.supernet.bn.recalibrate_bn(supernet, arch, batches)` (as SPOS does); `extract` copies
