@@ -21,8 +21,14 @@ output, so no width depends on the topology (the fixed channel counts NAS-Bench-
 ICLR 2021, use for one-shot models on this space); the networks it builds are then that variant, and
 the table still judges the official cells it ranks.
 
-Batch norm: each shared op has its own sliced BN (`SlicedBatchNorm2d`), whose statistics mix
-every width trained through it. Before evaluating a sampled architecture, re-estimate them with
+Batch norm (`batch_norm`): with "affine" (the default) each shared op has its own sliced BN
+(`SlicedBatchNorm2d`), whose statistics and scale/shift mix every width trained through it.
+"non-affine" drops the learnable scale and shift of the cells' BNs (as the DARTS and SPOS search
+networks do), so no affine parameters are trained for one width and used at another; the stem keeps
+its. "private-width" gives each shared op one private BN per width it can run at
+(`PerWidthBatchNorm2d`: the switchable BN of slimmable networks, Yu et al., ICLR 2019), so
+statistics and affine parameters are never shared between widths. `extract` and `build` follow the
+setting, so they stay the same network. Before evaluating a sampled architecture, re-estimate them with
 `samplenas.supernet.bn.recalibrate_bn(supernet, arch, batches)` (as SPOS does); `extract` copies
 whatever statistics the supernet holds at that moment.
 
@@ -93,11 +99,24 @@ def compute_vertex_channels(input_channels: int, output_channels: int, matrix: n
 
 
 VERTEX_WIDTHS = ("official", "fixed")
+BATCH_NORMS = ("affine", "non-affine", "private-width")
 
 
 def fixed_vertex_channels(input_channels: int, output_channels: int, size: int) -> list[int]:
     """Channels of every vertex when widths do not depend on the topology: the output's width throughout."""
     return [input_channels] + [output_channels] * (size - 1)
+
+
+def vertex_width_choices(output_channels: int, vertex_widths: str = "official") -> list[int]:
+    """Every width a vertex or projection can have in a cell of `output_channels`: the output width
+    split among 1..5 feeders (a vertex that does not feed the output takes one of its successors')."""
+    if vertex_widths == "fixed":
+        return [output_channels]
+    widths = set()
+    for parts in range(1, NUM_VERTICES - 1):
+        share, remainder = divmod(output_channels, parts)
+        widths.update([share, share + 1] if remainder else [share])
+    return sorted(widths)
 
 
 @dataclass(frozen=True)
@@ -285,12 +304,15 @@ class SharedCell(nn.Module):
     """The shared weights of one cell slot (A.5): per encoded vertex 1..5 a conv3x3 and a conv1x1
     at the cell's full width, per vertex 1..6 (6 = output) a projection of the cell input."""
 
-    def __init__(self, slot: CellSlot, num_vertices: int = NUM_VERTICES):
+    def __init__(self, slot: CellSlot, num_vertices: int = NUM_VERTICES, batch_norm: str = "affine",
+                 vertex_widths: str = "official"):
         super().__init__()
         c_in, c_out = slot.in_channels, slot.out_channels
+        widths = vertex_width_choices(c_out, vertex_widths) if batch_norm == "private-width" else None
 
         def block(cin: int, k: int) -> SlicedConvBnRelu:
-            return SlicedConvBnRelu(cin, c_out, k, bn_eps=BN_EPSILON, bn_momentum=BN_MOMENTUM)
+            return SlicedConvBnRelu(cin, c_out, k, bn_eps=BN_EPSILON, bn_momentum=BN_MOMENTUM,
+                                    bn_affine=batch_norm != "non-affine", bn_widths=widths)
 
         self.projections = nn.ModuleList(block(c_in, 1) for _ in range(1, num_vertices))
         self.conv3x3 = nn.ModuleList(block(c_out, 3) for _ in range(1, num_vertices - 1))
@@ -328,6 +350,7 @@ class NASBench101Supernet(Supernet):
         in_channels: int = 3,
         image_size: int = 32,
         vertex_widths: str = "official",
+        batch_norm: str = "affine",
     ):
         super().__init__()
         settings = dict(
@@ -344,6 +367,9 @@ class NASBench101Supernet(Supernet):
             raise UserError(f"nb101 supernet: vertex_widths must be one of {', '.join(VERTEX_WIDTHS)}, "
                             f"got {vertex_widths!r}")
         settings["vertex_widths"] = vertex_widths
+        if batch_norm not in BATCH_NORMS:
+            raise UserError(f"nb101 supernet: batch_norm must be one of {', '.join(BATCH_NORMS)}, got {batch_norm!r}")
+        settings["batch_norm"] = batch_norm
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
@@ -351,7 +377,9 @@ class NASBench101Supernet(Supernet):
         self.input_shape = (in_channels, image_size, image_size)
         self.slots = tuple(macro_layout(stem_channels, num_stacks, cells_per_stack))
         self.stem = self._fresh_stem()
-        self.cells = nn.ModuleList(SharedCell(slot) for slot in self.slots)
+        self.cells = nn.ModuleList(
+            SharedCell(slot, batch_norm=batch_norm, vertex_widths=vertex_widths) for slot in self.slots
+        )
         self.classifier = self._fresh_classifier()
         self.vertex_pool = vertex_pool()
         init_like_official(self)
@@ -408,7 +436,9 @@ class NASBench101Supernet(Supernet):
 
     def build(self, arch: Arch) -> NB101Network:
         def fresh_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
-            return conv_bn_relu(c_in, c_out, KERNEL[role], BN_EPSILON, BN_MOMENTUM)
+            return conv_bn_relu(c_in, c_out, KERNEL[role], BN_EPSILON, BN_MOMENTUM, affine)
+
+        affine = self.settings["batch_norm"] != "non-affine"
 
         network = NB101Network(self.slots, self.plans(arch), fresh_layer, self._fresh_stem(), self._fresh_classifier())
         return init_like_official(network)

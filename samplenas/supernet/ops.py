@@ -3,12 +3,16 @@
 A sliced conv keeps one weight at (max_out, max_in, max_k, max_k) and runs the first `out`
 filters over the first `in` input channels (taken from the input), with the kernel centre-cropped
 to `k` (the OFA / SPOS convention: small kernels share the centre of the large one). A sliced batch
-norm keeps affine parameters and running statistics for the largest width and uses the first C.
-Both export a plain `nn.Conv2d` / `nn.BatchNorm2d` holding copies of the slice, so an extracted
+norm keeps affine parameters and running statistics for the largest width and uses the first C; a
+per-width batch norm instead keeps a private BN for each width it may meet (switchable BN, as
+slimmable networks use), so no statistics or affine parameters are shared between widths.
+All export a plain `nn.Conv2d` / `nn.BatchNorm2d` holding copies of the slice, so an extracted
 subnet is an ordinary PyTorch module with no trace of the supernet.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -150,19 +154,54 @@ class SlicedBatchNorm2d(nn.BatchNorm2d):
         return norm
 
 
+class PerWidthBatchNorm2d(nn.Module):
+    """One private `nn.BatchNorm2d` per width in `widths`; a call uses the one of its input's width.
+
+    Sliced BN mixes the statistics (and trains the affine parameters) of every width through it;
+    here each width keeps its own, so a sampled subnet meets only what its widths trained.
+    """
+
+    def __init__(self, widths, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__()
+        self.norms = nn.ModuleDict(
+            {str(w): nn.BatchNorm2d(w, eps=eps, momentum=momentum, affine=affine) for w in sorted(set(widths))}
+        )
+
+    def norm(self, channels: int) -> nn.BatchNorm2d:
+        if str(channels) not in self.norms:
+            raise ValueError(f"no batch norm for width {channels} (widths {', '.join(self.norms)})")
+        return self.norms[str(channels)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.shape[1])(x)
+
+    def to_batchnorm2d(self, channels: int) -> nn.BatchNorm2d:
+        """A standalone copy of the width's batch norm."""
+        return copy.deepcopy(self.norm(channels))
+
+
 def conv_bn_relu(
-    in_channels: int, out_channels: int, kernel_size: int, bn_eps: float = 1e-5, bn_momentum: float = 0.1
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    bn_eps: float = 1e-5,
+    bn_momentum: float = 0.1,
+    bn_affine: bool = True,
 ) -> nn.Sequential:
     """A fresh Conv(no bias)-BN-ReLU with "same" padding; the shape `SlicedConvBnRelu` exports."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False),
-        nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum),
+        nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum, affine=bn_affine),
         nn.ReLU(),
     )
 
 
 class SlicedConvBnRelu(nn.Module):
-    """Conv(no bias)-BN-ReLU over shared weights, sliced per call like its two parts."""
+    """Conv(no bias)-BN-ReLU over shared weights, sliced per call like its two parts.
+
+    The BN is sliced, or per width when `bn_widths` (every width the block may run at) is given;
+    `bn_affine=False` drops its learnable scale and shift.
+    """
 
     def __init__(
         self,
@@ -171,10 +210,15 @@ class SlicedConvBnRelu(nn.Module):
         max_kernel_size: int,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.1,
+        bn_affine: bool = True,
+        bn_widths=None,
     ):
         super().__init__()
         self.conv = SlicedConv2d(max_in_channels, max_out_channels, max_kernel_size)
-        self.bn = SlicedBatchNorm2d(max_out_channels, eps=bn_eps, momentum=bn_momentum)
+        if bn_widths is None:
+            self.bn = SlicedBatchNorm2d(max_out_channels, eps=bn_eps, momentum=bn_momentum, affine=bn_affine)
+        else:
+            self.bn = PerWidthBatchNorm2d(bn_widths, eps=bn_eps, momentum=bn_momentum, affine=bn_affine)
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x, out_channels, kernel_size)))

@@ -73,6 +73,21 @@ def test_every_table_block_and_fixed_part_runs_at_its_shape(space):
             module.eval()(*[torch.randn(2, *shape) for shape in shapes])
 
 
+@pytest.mark.parametrize("batch_norm, affine", [("affine", True), ("non-affine", False), ("private-width", True)])
+def test_nb101_cell_blocks_follow_the_networks_batch_norm(batch_norm, affine):
+    spec = block_spec("nb101", full_settings("nb101", {**TINY["nb101"], "batch_norm": batch_norm}))
+    cell_blocks = [b for b in spec.table_blocks() if b.slot == "projection" or b.choice in ("conv3x3", "conv1x1")]
+    assert cell_blocks
+    for block in cell_blocks:
+        norms = [m for m in spec.make(block)[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert [n.affine for n in norms] == [affine]
+    stem = [b for b in spec.fixed_parts() if b.slot == "stem"][0]
+    assert spec.make(stem)[0][1].affine  # the stem's BN is the same in every setting
+    fixed = {**TINY["nb101"], "vertex_widths": "fixed", "batch_norm": batch_norm}
+    with pytest.raises(UserError, match="official vertex widths only"):
+        block_spec("nb101", full_settings("nb101", fixed))
+
+
 def test_shufflenet_blocks_receive_the_shapes_the_network_gives_them():
     spec = block_spec("shufflenet", full_settings("shufflenet", TINY["shufflenet"]))
     from samplenas.supernet.factory import make_supernet

@@ -15,6 +15,7 @@ from samplenas.supernet.nasbench101 import (
     NASBench101Supernet,
     compute_vertex_channels,
     encoded_vertex_ids,
+    vertex_width_choices,
 )
 from samplenas.supernet.ops import SlicedConv2d
 
@@ -113,10 +114,14 @@ def _settle_bn(supernet, archs):
     supernet.eval()
 
 
-@pytest.mark.parametrize("widths", ["official", "fixed"])
-def test_extract_equals_supernet_forward_in_eval_mode(widths, rng):
+@pytest.mark.parametrize(
+    ("widths", "batch_norm"),
+    [("official", "affine"), ("fixed", "affine"), ("official", "non-affine"), ("official", "private-width"),
+     ("fixed", "private-width")],
+)
+def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, rng):
     torch.manual_seed(0)
-    tiny = NASBench101Supernet(**TINY, vertex_widths=widths)
+    tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm)
     archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
@@ -237,6 +242,8 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(stem_channels=4)
     with pytest.raises(UserError, match="vertex_widths must be one of official, fixed"):
         NASBench101Supernet(vertex_widths="wide")
+    with pytest.raises(UserError, match="batch_norm must be one of affine, non-affine, private-width, got 'none'"):
+        NASBench101Supernet(batch_norm="none")
 
 
 @pytest.fixture
@@ -280,3 +287,50 @@ def test_fixed_widths_build_has_extract_structure_and_more_parameters(fixed):
         assert str(fixed.extract(arch)) == str(fixed.build(arch))
     official = NASBench101Supernet(**TINY)
     assert count_params(fixed.build(RICH)) > count_params(official.build(RICH))
+
+
+def _bn_layers(module: nn.Module) -> list[nn.BatchNorm2d]:
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_default_batch_norm_is_the_sliced_affine_one(tiny):
+    # the parameter count and state of the supernet as it was before the batch_norm setting
+    assert tiny.settings["batch_norm"] == "affine"
+    assert len(tiny.state_dict()) == 200 and count_params(tiny) == 18_237
+    assert "cells.1.conv3x3.4.bn.weight" in tiny.state_dict()
+
+
+def test_non_affine_cells_have_no_bn_scale_or_shift():
+    torch.manual_seed(0)
+    supernet = NASBench101Supernet(**TINY, batch_norm="non-affine")
+    assert not any("cells." in name and ".bn." in name for name, _ in supernet.named_parameters())
+    assert all(not m.affine for m in _bn_layers(supernet.cells))
+    assert supernet.stem[1].affine  # the stem is not shared between widths
+    # a scale and a shift per channel of 16 blocks per slot (6 projections, 5 conv3x3, 5 conv1x1), 8 and 16 wide
+    assert count_params(NASBench101Supernet(**TINY)) - count_params(supernet) == 2 * 16 * (8 + 16)
+    for network in (supernet.extract(RICH), supernet.build(RICH)):
+        assert [m.affine for m in _bn_layers(network)] == [True] + [False] * (len(_bn_layers(network)) - 1)
+
+
+def test_vertex_width_choices_cover_every_cell(rng):
+    assert vertex_width_choices(16) == [3, 4, 5, 6, 8, 16]  # 16 split 1..5 ways
+    assert vertex_width_choices(16, "fixed") == [16]
+    tiny = NASBench101Supernet(**TINY)
+    for arch in [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(200)]:
+        for slot, plan in zip(tiny.slots, tiny.plans(arch)):
+            assert set(plan.channels[1:]) <= set(vertex_width_choices(slot.out_channels)), arch
+
+
+def test_private_width_bn_is_never_shared_between_widths():
+    torch.manual_seed(0)
+    supernet = NASBench101Supernet(**TINY, batch_norm="private-width")
+    projection = supernet.cells[1].projections[0]  # vertex 1's projection, second slot (16 channels)
+    assert list(projection.bn.norms) == ["3", "4", "5", "6", "8", "16"]
+    supernet.train()
+    supernet(torch.randn(4, 3, 8, 8), RICH)  # two vertices feed the output: vertex 1 is 8 wide
+    tracked = {w: int(n.num_batches_tracked) for w, n in projection.bn.norms.items()}
+    assert tracked == {"3": 0, "4": 0, "5": 0, "6": 0, "8": 1, "16": 0}
+    extracted, built = supernet.extract(RICH), supernet.build(RICH)
+    assert str(extracted) == str(built)
+    assert all(m.affine for m in _bn_layers(built))
+    torch.testing.assert_close(extracted.cells[1].projections["1"][1].weight, projection.bn.norms["8"].weight)

@@ -126,3 +126,33 @@ def test_sliced_conv_bn_relu_export_has_fresh_shape_and_same_output():
     fresh = conv_bn_relu(4, 5, 1, bn_eps=1e-3, bn_momentum=0.01)
     assert [type(m) for m in fresh] == [type(m) for m in exported]
     assert str(fresh) == str(exported)
+
+
+def test_sliced_conv_bn_relu_without_affine_bn_exports_a_non_affine_bn():
+    torch.manual_seed(0)
+    block = SlicedConvBnRelu(6, 8, 3, bn_affine=False)
+    assert block.bn.weight is None and block.bn.bias is None
+    block(torch.randn(4, 6, 5, 5), out_channels=5)  # statistics of the first 5 channels
+    block.eval()
+    x = torch.randn(2, 6, 5, 5)
+    exported = block.export(6, 5).eval()
+    torch.testing.assert_close(exported(x), block(x, out_channels=5))
+    assert str(exported) == str(conv_bn_relu(6, 5, 3, bn_affine=False))
+
+
+def test_per_width_bn_keeps_each_width_apart():
+    torch.manual_seed(0)
+    block = SlicedConvBnRelu(4, 8, 1, bn_widths=[3, 8, 5])
+    assert list(block.bn.norms) == ["3", "5", "8"]
+    block(torch.randn(4, 4, 2, 2) + 3.0, out_channels=5)
+    assert int(block.bn.norms["5"].num_batches_tracked) == 1
+    assert int(block.bn.norms["3"].num_batches_tracked) == 0  # another width's statistics are untouched
+    assert torch.equal(block.bn.norms["8"].running_mean, torch.zeros(8))
+    block.eval()
+    x = torch.randn(2, 4, 2, 2)
+    exported = block.export(4, 5).eval()
+    torch.testing.assert_close(exported(x), block(x, out_channels=5))
+    exported[1].running_mean.add_(1.0)  # a copy: the block's own statistics stay
+    assert not torch.equal(exported[1].running_mean, block.bn.norms["5"].running_mean)
+    with pytest.raises(ValueError, match="no batch norm for width 4"):
+        block(x, out_channels=4)

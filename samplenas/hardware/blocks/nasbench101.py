@@ -7,6 +7,8 @@ function of the graph. Blocks are therefore keyed by op and the tensor it receiv
 width, each addition of a vertex's summed inputs and the output's concatenation of k parts. The
 widths a vertex can have at a slot are few (the output width split 1..5 ways), so the table holds all
 of them. Fixed parts: stem, the max-pools between stacks, and the pooled dense classifier.
+The cells' Conv-BN-ReLU blocks follow the network's `batch_norm` (non-affine BN has no scale and
+shift; a private BN per width is, in a standalone network, an ordinary affine BN).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from samplenas.supernet.nasbench101 import (
     macro_layout,
     plan_cells,
     vertex_pool,
+    vertex_width_choices,
 )
 from samplenas.supernet.ops import conv_bn_relu
 
@@ -75,8 +78,7 @@ class NASBench101Blocks(BlockSpec):
     def table_blocks(self) -> list[Block]:
         blocks = []
         for slot in self.slots:
-            widths = sorted({w for parts in range(1, MAX_FEEDERS + 1) for w in split(slot.out_channels, parts)})
-            for width in widths:
+            for width in vertex_width_choices(slot.out_channels):
                 blocks += [Block("projection", f"to{width}", self._shape(slot.in_channels, slot)),
                            Block("vertex", CONV3X3, self._shape(width, slot)),
                            Block("vertex", CONV1X1, self._shape(width, slot)),
@@ -126,7 +128,7 @@ class NASBench101Blocks(BlockSpec):
             return Downsample(), [block.input_shape]
         if block.slot == "projection":
             width = int(block.choice.removeprefix("to"))
-            return conv_bn_relu(channels, width, KERNEL[PROJECTION], BN_EPSILON, BN_MOMENTUM), [block.input_shape]
+            return self._conv_bn_relu(channels, width, KERNEL[PROJECTION]), [block.input_shape]
         if block.slot == "sum":
             return Add(), [block.input_shape] * 2
         if block.slot == "output":
@@ -134,4 +136,9 @@ class NASBench101Blocks(BlockSpec):
             return Concat(), [(part, h, w) for part in split(channels, int(block.choice.removeprefix("concat")))]
         if block.choice == MAXPOOL3X3:
             return vertex_pool(), [block.input_shape]
-        return conv_bn_relu(channels, channels, KERNEL[block.choice], BN_EPSILON, BN_MOMENTUM), [block.input_shape]
+        return self._conv_bn_relu(channels, channels, KERNEL[block.choice]), [block.input_shape]
+
+    def _conv_bn_relu(self, in_channels: int, out_channels: int, kernel: int) -> nn.Module:
+        """A cell's Conv-BN-ReLU as the network's `batch_norm` makes it."""
+        affine = self.settings.get("batch_norm", "affine") != "non-affine"
+        return conv_bn_relu(in_channels, out_channels, kernel, BN_EPSILON, BN_MOMENTUM, affine)
