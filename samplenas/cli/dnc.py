@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=output_folder,
                    help="run folder of the search, required (result.json, evaluations.jsonl, state.json, tb/, "
                         "PNGs)")
-    add_ray_options(p, "DnC", gpus=False)
+    add_ray_options(p, "DnC")
     p.add_argument("--transfer", metavar="FROM_RUN", help="keep stages 1-2 of another run; redo stage 3 here")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N new evaluations (resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

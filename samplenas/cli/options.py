@@ -60,17 +60,16 @@ def output_folder(text: str) -> Path:
     return Path(text)
 
 
-def add_ray_options(parser, kind: str, gpus: bool = True) -> None:
+def add_ray_options(parser, kind: str) -> None:
     """The options every population search (`evolve`, `pbt`, `dnc`) takes, defined once: where its Ray
-    tasks run, how each is limited and retried, and what happens to a run of `kind` already in --out.
-    `gpus=False` for a search whose tasks train on the CPU only."""
+    tasks run, how each is limited and retried, and what happens to a run of `kind` already in --out."""
     from samplenas.cli.threads import add_threads_option
 
     parser.add_argument("--address", help="join a running Ray cluster: auto or HOST:PORT of its head")
     parser.add_argument("--workers", type=int, help="local Ray with this many worker CPUs (default: all cores)")
     add_threads_option(parser, per_worker=True)
-    if gpus:
-        parser.add_argument("--gpus-per-candidate", type=float, default=0.0, help="GPUs per evaluation (0 = CPU)")
+    parser.add_argument("--gpus-per-candidate", type=float, default=0.0,
+                        help="GPUs per task; above 0 each task trains on its GPU (0 = CPU)")
     parser.add_argument("--timeout", type=float,
                         help="seconds an evaluation may run before it is cancelled and retried")
     parser.add_argument("--max-retries", type=int, default=3,
@@ -86,5 +85,5 @@ def ray_settings(args):
     from samplenas.population.driver import RaySettings
 
     return RaySettings(address=args.address, workers=args.workers, threads_per_worker=args.threads_per_worker,
-                       gpus_per_candidate=getattr(args, "gpus_per_candidate", 0.0), timeout=args.timeout,
+                       gpus_per_candidate=args.gpus_per_candidate, timeout=args.timeout,
                        max_retries=args.max_retries)

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the population, the weights and the data (default: 0)")
     p.add_argument("--limit", type=int, help="use at most this many examples per split (quick runs)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out (fitness)")
-    add_ray_options(p, "PBT", gpus=False)
+    add_ray_options(p, "PBT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

@@ -198,7 +198,8 @@ class DncSearch:
             p = missing[result.key]
             return {**result.to_record(), "stage": stage, "net": p["net"], "hyper": p["hyper"], "mode": p["mode"]}
 
-        for result, record in stream(self.engine, missing.items(), self.log, to_record, self.monitor):
+        jobs = [(k, {**p, "device": self.ray.device}) for k, p in missing.items()]  # the key ignores the device
+        for result, record in stream(self.engine, jobs, self.log, to_record, self.monitor):
             self.cache.put(result.key, record)
             self.new_evaluations += 1
         return [self.cache.get(k) for k in keys]

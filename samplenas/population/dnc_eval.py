@@ -17,6 +17,7 @@ from torch import nn
 
 from samplenas.population.dnc_space import DncNet, build_net, count_params
 from samplenas.training.data import load_dataset
+from samplenas.training.distributed import init_world
 from samplenas.training.fit import train_step
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.tasks import make_task
@@ -46,16 +47,25 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024
     return correct / max(1, len(y))
 
 
+def settle(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so a wall-clock reading (t_tr) covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
     """Train `payload["net"]` on `tensors` (`data_tensors` of the search's data) with `payload["hyper"]`
     for `payload["epochs"]` epochs (Adam, the step decay);
     fitness = best validation accuracy. mode "time": only time `reference_batches` training batches and
-    scale them to one epoch (the c_0 of the time penalty, measured on the largest configuration)."""
+    scale them to one epoch (the c_0 of the time penalty, measured on the largest configuration).
+    `payload["device"]` "cuda": data and network on the GPU Ray gave the task (--gpus-per-candidate)."""
     info, splits = tensors
+    device = init_world(payload.get("device", "cpu")).device
+    splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
     net_spec = DncNet.from_dict(payload["net"])
     hyper = payload["hyper"]
     torch.manual_seed(int(payload["seed"]))
-    net = build_net(net_spec, info.in_channels, info.image_size, info.num_classes)
+    net = build_net(net_spec, info.in_channels, info.image_size, info.num_classes).to(device)
     recipe = Recipe(epochs=int(payload["epochs"]), batch_size=int(hyper["batch_size"]), optimizer="adam",
                     lr=float(hyper["lr"]), weight_decay=float(hyper["weight_decay"]), schedule="step")
     optimizer = build_optimizer(net.parameters(), recipe)
@@ -68,7 +78,7 @@ def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
 
     def train_batches(indices: np.ndarray, step: int, total: int) -> int:
         for start in range(0, len(indices), batch):
-            idx = torch.as_tensor(indices[start:start + batch])
+            idx = torch.as_tensor(indices[start:start + batch], device=device)
             train_step(net, optimizer, task, x_train[idx], y_train[idx], recipe, step, total)
             step += 1
         return step
@@ -77,8 +87,10 @@ def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
         count = max(1, min(int(payload["reference_batches"]), steps_per_epoch))
         order = rng.permutation(len(y_train))
         train_batches(order[:batch], 0, 1)  # warm-up (allocations, first-call overheads)
+        settle(device)
         started = time.perf_counter()
         train_batches(order[:count * batch], 0, count)
+        settle(device)
         seconds = (time.perf_counter() - started) / count * steps_per_epoch
         return {"fitness": 0.0, "t_tr": seconds, "params": params}
 
@@ -89,6 +101,7 @@ def evaluate_candidate(payload: dict, tensors: tuple) -> dict:
         order = rng.permutation(len(y_train))
         started = time.perf_counter()
         step = train_batches(order, step, total)
+        settle(device)
         train_seconds += time.perf_counter() - started
         val = accuracy(net, *splits["val"])
         val_curve.append(val)

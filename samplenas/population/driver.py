@@ -32,6 +32,11 @@ class RaySettings:
     timeout: float | None = bounded(None, gt=0)  # seconds
     max_retries: int = bounded(3, ge=0)
 
+    @property
+    def device(self) -> str:
+        """Where a task trains: "cuda" (the GPU Ray gave it) when it asks for GPUs, else "cpu"."""
+        return "cuda" if self.gpus_per_candidate > 0 else "cpu"
+
     def check(self) -> RaySettings:
         """One line naming the first bad setting (as its flag); an unreachable address fails here."""
         check_fields(self, flags=True)

@@ -133,9 +133,8 @@ def prepare(job: EvolveJob) -> Prepared:
     network = check_network(job.space, network, "--network with --reductions/--max-layers")
     recipe = resolve_recipe(job.space, job.recipe, {"task": task, "epochs": job.epochs_per_candidate,
                                                     "network": network})
-    device = "cuda" if job.ray.gpus_per_candidate > 0 else "cpu"
     settings = CandidateSettings(job.space, job.data, recipe.to_dict(), job.data_dir, job.seed, job.limit,
-                                 job.val_fraction, device)
+                                 job.val_fraction, job.ray.device)
     meta = {"data": job.data, "data_dir": job.data_dir, "val_fraction": job.val_fraction, "seed": job.seed,
             "limit": job.limit, "recipe": recipe.to_dict()}
     data = load_data(meta, ("train", "val", "test"))

@@ -345,7 +345,7 @@ class PBTRun:
             key = f"r{round_:04d}/s{slot:03d}"
             jobs.append((key, {"key": key, "job": self.jd, "slot": slot, "round": round_,
                                "start": load_checkpoint(self.member_path(member["start"])), "steps": steps,
-                               "total_steps": self.total_steps, "hold": job.hold}))
+                               "total_steps": self.total_steps, "hold": job.hold, "device": job.ray.device}))
 
         def to_record(result) -> dict:  # the member's next state goes to its file, not to the log
             slot = int(result.key.split("/s")[1])

@@ -31,6 +31,7 @@ import torch
 from samplenas.supernet.factory import make_supernet
 from samplenas.training.batches import BatchStream
 from samplenas.training.data import load_dataset
+from samplenas.training.distributed import World, init_world
 from samplenas.training.fit import CPU, evaluate_members, train_step
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.tasks import make_task, step_generator
@@ -65,11 +66,11 @@ def job_supernet(job: dict):
     return _supernet(job["space"], json.dumps(job["settings"], sort_keys=True))
 
 
-def build_member(job: dict, arch, state: dict | None = None):
-    """(network, optimiser) of `arch`, loaded from a member state when given."""
+def build_member(job: dict, arch, state: dict | None = None, device: torch.device | str = "cpu"):
+    """(network, optimiser) of `arch` on `device`, loaded from a member state when given."""
     supernet = job_supernet(job)
     recipe = Recipe(**job["recipe"])
-    net = supernet.build(tuple(arch))
+    net = supernet.build(tuple(arch)).to(device)  # before the optimiser, whose state then loads onto `device`
     optimizer = build_optimizer(net.parameters(), recipe)
     if state is not None:
         net.load_state_dict(state["model"])
@@ -87,11 +88,11 @@ def initial_state(job: dict, arch, slot: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate(job: dict, data, nets: list, split: str) -> list[dict]:
+def evaluate(job: dict, data, nets: list, split: str, world: World = CPU) -> list[dict]:
     """Metrics of each network on `data`'s `split` (same evaluation noise for every network)."""
     recipe = Recipe(**job["recipe"])
     task = make_task(recipe, data.info)
-    metrics = evaluate_members(nets, getattr(data, split), task, CPU, job["seed"], EVAL_BATCH, amp=False,
+    metrics = evaluate_members(nets, getattr(data, split), task, world, job["seed"], EVAL_BATCH, amp=False,
                                channels_last=False)
     return [metrics[f"member{i}"] for i in range(len(nets))]
 
@@ -109,15 +110,31 @@ def _hold_for_test(payload: dict) -> None:
     time.sleep(float(hold["seconds"]))
 
 
+def on_cpu(tree):
+    """`tree` (a state: nested dicts and lists) with every tensor moved to the CPU, for a driver that may
+    have no GPU to load it on."""
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: on_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(on_cpu(v) for v in tree)
+    return tree
+
+
 def train_round(payload: dict, data) -> dict:
     """The Ray task: from the state `start`, train `steps` steps on `data`, validate; returns the fitness
-    and the member's next state (under "state", which the driver saves and strips from the log)."""
+    and the member's next state (under "state", which the driver saves and strips from the log).
+    `payload["device"]` "cuda" trains on the GPU Ray gave the task (--gpus-per-candidate); the state
+    comes back on the CPU either way."""
     job = payload["job"]
     _hold_for_test(payload)
+    world = init_world(payload.get("device", "cpu"))
+    data = data.to(world.device)
     recipe = Recipe(**job["recipe"])
     task = make_task(recipe, data.info)
     state = payload["start"]
-    net, optimizer = build_member(job, state["arch"], state)
+    net, optimizer = build_member(job, state["arch"], state, world.device)
     stream = BatchStream(data.train, recipe.batch_size, seed=state["stream"]["seed"])
     stream.load_state_dict(state["stream"])
     torch.manual_seed(seed_of(job["seed"], payload["slot"], payload["round"], 0xD0))  # dropout stream
@@ -125,14 +142,15 @@ def train_round(payload: dict, data) -> dict:
     losses = []
     for _ in range(int(payload["steps"])):
         x, y = stream.next()
-        generator = step_generator(torch.device("cpu"), job["seed"], payload["slot"], steps)
+        generator = step_generator(x.device, job["seed"], payload["slot"], steps)
         inputs, target = task.prepare(x, y, generator, True)
-        losses.append(float(train_step(net, optimizer, task, inputs, target, recipe, steps, total)))
+        losses.append(train_step(net, optimizer, task, inputs, target, recipe, steps, total, world))
         steps += 1
-    val = evaluate(job, data, [net], "val")[0]
+    val = evaluate(job, data, [net], "val", world)[0]
     fitness = fitness_of(val, recipe.task)
     if not math.isfinite(fitness):
         fitness = -math.inf
     end = {"arch": state["arch"], "model": net.state_dict(), "optimizer": optimizer.state_dict(), "steps": steps,
            "stream": stream.state_dict()}
-    return {"fitness": fitness, "val": val, "train_loss": float(np.mean(losses)) if losses else None, "state": end}
+    train_loss = float(np.mean(torch.stack(losses).tolist())) if losses else None  # one read: one GPU sync
+    return {"fitness": fitness, "val": val, "train_loss": train_loss, "state": on_cpu(end)}
