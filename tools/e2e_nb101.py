@@ -108,6 +108,7 @@ def open_table(path: str, out: Path):
     from samplenas.benchmarks.nasbench101_convert import convert
 
     if path.endswith(".npz"):
+        out.mkdir(parents=True, exist_ok=True)
         converted = out / "nb101.h5"
         if not converted.exists():
             convert(path, converted, progress=False)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_nb101 import DATA, open_table  # noqa: E402
+
 PROXY_SIZE = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 
 
@@ -36,19 +38,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.cells, args.pool, args.seeds, args.threads) < 1:
         p.error("--cells, --pool, --seeds and --threads must be at least 1")
     return args
-
-
-def open_table(path: str, out: Path):
-    from samplenas.benchmarks.nasbench101 import NASBench101
-    from samplenas.benchmarks.nasbench101_convert import convert
-
-    if path.endswith(".npz"):
-        out.mkdir(parents=True, exist_ok=True)
-        converted = out / "nb101.h5"
-        if not converted.exists():
-            convert(path, converted, progress=False)
-        path = str(converted)
-    return NASBench101(path)
 
 
 def draws(space, supernet, seed: int, cells: int, pool: int) -> dict[str, list]:

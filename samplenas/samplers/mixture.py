@@ -8,16 +8,12 @@ which case call `step()` yourself. `observe()` forwards to the inner sampler (wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from samplenas.errors import UserError
-from samplenas.samplers.base import Sampler
+from samplenas.samplers.wrapping import WrappingSampler
 from samplenas.spaces.base import Arch, SearchSpace
 
-INNER_SEED_OFFSET = 1  # the inner sampler gets its own stream, not a copy of the mixture's
 
-
-class MixtureSampler(Sampler):
+class MixtureSampler(WrappingSampler):
     """Options: inner (a registered learned sampler name, default "vae"), inner_options (dict),
     epsilon, epsilon_inc, epsilon_max, auto_step."""
 
@@ -34,16 +30,10 @@ class MixtureSampler(Sampler):
         epsilon_max: float = 1.0,
         auto_step: bool = True,
     ):
-        from samplenas.samplers import SAMPLERS  # the registry imports this module lazily
-
-        super().__init__(space, seed)
-        if inner in ("mixture", "fair") or inner not in SAMPLERS:
-            raise UserError(
-                f"mixture: inner must be a learned sampler (vae, gumbel, multinomial, evolution), got {inner!r}"
-            )
+        super().__init__(space, seed, inner, inner_options, refused=("fair",),
+                         wanted="a learned sampler (vae, gumbel, multinomial, evolution)")
         if not 0.0 <= epsilon <= epsilon_max <= 1.0 or epsilon_inc < 0:
             raise UserError("mixture: need 0 <= epsilon <= epsilon_max <= 1 and epsilon_inc >= 0")
-        self.inner = SAMPLERS[inner](space, seed=self.seed + INNER_SEED_OFFSET, **(inner_options or {}))
         self.epsilon, self.epsilon_inc, self.epsilon_max = float(epsilon), float(epsilon_inc), float(epsilon_max)
         self.auto_step = bool(auto_step)
 
@@ -59,19 +49,9 @@ class MixtureSampler(Sampler):
             self.step()
         return out
 
-    def constrain(self, budget) -> MixtureSampler:
-        """Both parts propose within the budget: the mixture of the two conditioned laws."""
-        super().constrain(budget)
-        self.inner.constrain(budget)
-        return self
-
-    def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
-        self.inner.observe(archs, scores)
-
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "epsilon": self.epsilon, "inner": self.inner.state_dict()}
+        return {**super().state_dict(), "epsilon": self.epsilon}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.epsilon = float(state["epsilon"])
-        self.inner.load_state_dict(state["inner"])

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from samplenas.errors import UserError
-from samplenas.samplers.base import Sampler
-from samplenas.samplers.mixture import INNER_SEED_OFFSET
+from samplenas.samplers.wrapping import WrappingSampler
 from samplenas.spaces.base import Arch, SearchSpace
 
 
@@ -78,7 +77,7 @@ class MLPEnsemble:
         return out.mean(0).numpy(), out.std(0).numpy() if len(out) > 1 else np.zeros(out.shape[1])
 
 
-class PredictorSampler(Sampler):
+class PredictorSampler(WrappingSampler):
     """Options: inner (a registered sampler name, default "mixture": VAENAS's ε-mixture with a VAE),
     inner_options (dict), pool (candidates drawn from the inner sampler per asked cell),
     mutate_top (parents for the mutation candidates: the best this many observed cells; 0 = none),
@@ -103,16 +102,11 @@ class PredictorSampler(Sampler):
         weight_decay: float = 1e-3,
         min_observations: int = 20,
     ):
-        from samplenas.samplers import SAMPLERS  # the registry imports this module lazily
-
-        super().__init__(space, seed)
-        if inner == self.name or inner not in SAMPLERS:
-            raise UserError(f"predictor: inner must be another registered sampler, got {inner!r}")
+        super().__init__(space, seed, inner, inner_options)
         if min(pool, members, hidden, steps) < 1 or mutate_top < 0:
             raise UserError("predictor: pool, members, hidden and steps must be >= 1, mutate_top >= 0")
         if not (lr > 0 and weight_decay >= 0 and math.isfinite(kappa)) or min_observations < 2:
             raise UserError("predictor: need lr > 0, weight_decay >= 0, a finite kappa and min_observations >= 2")
-        self.inner = SAMPLERS[inner](space, seed=self.seed + INNER_SEED_OFFSET, **(inner_options or {}))
         self.pool, self.mutate_top, self.kappa = int(pool), int(mutate_top), float(kappa)
         self.members, self.hidden, self.steps = int(members), int(hidden), int(steps)
         self.lr, self.weight_decay, self.min_observations = float(lr), float(weight_decay), int(min_observations)
@@ -160,12 +154,6 @@ class PredictorSampler(Sampler):
         model.fit(x, y, self.steps, self.lr, self.weight_decay)
         return model
 
-    def constrain(self, budget) -> PredictorSampler:
-        """The proposer draws within the budget and mutations above it never enter the pool."""
-        super().constrain(budget)
-        self.inner.constrain(budget)
-        return self
-
     # --- feedback ------------------------------------------------------------------------------
     def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
         """Record newly seen cells (a repeat keeps its first score) and forward everything to the inner sampler."""
@@ -175,7 +163,7 @@ class PredictorSampler(Sampler):
             if key not in self.keys:
                 self.keys[key] = len(self.observations)
                 self.observations.append((arch, score))
-        self.inner.observe(archs, scores)
+        super().observe(archs, scores)
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -184,7 +172,6 @@ class PredictorSampler(Sampler):
             "torch_rng": self.torch_rng.get_state(),
             "observations": [[list(a), s] for a, s in self.observations],
             "keys": list(self.keys),
-            "inner": self.inner.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -192,4 +179,3 @@ class PredictorSampler(Sampler):
         self.torch_rng.set_state(state["torch_rng"])
         self.observations = [(tuple(a), float(s)) for a, s in state["observations"]]
         self.keys = {key: i for i, key in enumerate(state["keys"])}
-        self.inner.load_state_dict(state["inner"])

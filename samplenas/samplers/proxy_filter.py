@@ -23,18 +23,17 @@ recomputes the same numbers and proposes exactly what the uninterrupted one woul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from samplenas.errors import UserError
-from samplenas.samplers.base import Sampler
-from samplenas.samplers.mixture import INNER_SEED_OFFSET
+from samplenas.samplers.wrapping import WrappingSampler
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.choices import ZERO_COST_PROXIES
 
 Scorer = Callable[[Arch], float]
 
 
-class ProxyFilterSampler(Sampler):
+class ProxyFilterSampler(WrappingSampler):
     """Options: inner (a registered sampler name, default "uniform"; not fair, whose groups a filter
     would break), inner_options (dict), proxy (one of `ZERO_COST_PROXIES`, default "params"), pool
     (candidates drawn per asked cell, >= 1), batch_size (examples in the proxy's fixed minibatch)."""
@@ -51,16 +50,12 @@ class ProxyFilterSampler(Sampler):
         pool: int = 4,
         batch_size: int = 64,
     ):
-        from samplenas.samplers import SAMPLERS  # the registry imports this module lazily
-
-        super().__init__(space, seed)
-        if inner in (self.name, "fair") or inner not in SAMPLERS:
-            raise UserError(f"proxy-filter: inner must be another registered sampler except fair, got {inner!r}")
+        super().__init__(space, seed, inner, inner_options, refused=("fair",),
+                         wanted="another registered sampler except fair")
         if proxy not in ZERO_COST_PROXIES:
             raise UserError(f"proxy-filter: unknown proxy {proxy!r}; valid: {', '.join(ZERO_COST_PROXIES)}")
         if int(pool) != pool or pool < 1 or int(batch_size) != batch_size or batch_size < 1:
             raise UserError(f"proxy-filter: pool and batch_size must be integers >= 1, got {pool!r} and {batch_size!r}")
-        self.inner = SAMPLERS[inner](space, seed=self.seed + INNER_SEED_OFFSET, **(inner_options or {}))
         self.proxy, self.pool, self.batch_size = proxy, int(pool), int(batch_size)
         self.scorer: Scorer | None = None
         self.scores: dict[str, float] = {}  # space.key -> proxy score
@@ -95,19 +90,3 @@ class ProxyFilterSampler(Sampler):
             seen.add(key)
         order = sorted(range(len(drawn)), key=lambda i: (repeat[i], -self.score(drawn[i]), i))
         return [drawn[i] for i in sorted(order[:n])]
-
-    def constrain(self, budget) -> ProxyFilterSampler:
-        """The inner sampler draws within the budget, so every candidate is admitted."""
-        super().constrain(budget)
-        self.inner.constrain(budget)
-        return self
-
-    def observe(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
-        self.inner.observe(archs, scores)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "inner": self.inner.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.inner.load_state_dict(state["inner"])
