@@ -166,7 +166,9 @@ class DncNetworks:
         return build_net(decode(arch), self.in_channels, self.image_size, self.num_classes)
 
     def cost(self, arch: Sequence[int]) -> dict:
-        net = self.build(arch)
+        """As `Supernet.cost`: the caller's random stream is left alone."""
+        with torch.random.fork_rng(devices=[]):
+            net = self.build(arch)
         return {"params": count_params(net), "macs": count_macs(net, (self.in_channels, self.image_size,
                                                                        self.image_size))}
 

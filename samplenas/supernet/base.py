@@ -38,9 +38,16 @@ class Supernet(nn.Module, ABC):
     def build(self, arch: Arch) -> nn.Module:
         """The same network as `extract(arch)`, freshly initialised, for retraining from scratch."""
 
+    def cost_network(self, arch: Arch) -> nn.Module:
+        """The network `cost` counts: `build(arch)` unless a space drops training-only parts."""
+        return self.build(arch)
+
     def cost(self, arch: Arch) -> dict:
-        """{"params": trainable parameters, "macs": multiply-adds} of `build(arch)` at `input_shape`."""
+        """{"params": trainable parameters, "macs": multiply-adds} of `cost_network(arch)` at `input_shape`.
+        Built under a forked random stream: budgets cost cells lazily and a resumed run starts with an
+        empty cache, so the initialisation must not consume the stream training draws dropout from."""
         key = self.space.key(arch)
         if key not in self._cost_cache:
-            self._cost_cache[key] = count_cost(self.build(arch), self.input_shape)
+            with torch.random.fork_rng(devices=[]):
+                self._cost_cache[key] = count_cost(self.cost_network(arch), self.input_shape)
         return dict(self._cost_cache[key])

@@ -41,7 +41,6 @@ from samplenas.spaces.nasnet import (
     op_names,
 )
 from samplenas.supernet.base import Supernet
-from samplenas.supernet.cost import count_cost
 from samplenas.supernet.darts_ops import OPS, AuxiliaryHead, FactorizedReduce, ReLUConvBN, drop_path
 
 STEM_MULTIPLIER = 3
@@ -241,11 +240,7 @@ class NASNetSupernet(Supernet):
     def build(self, arch: Arch) -> DiscreteNetwork:
         return DiscreteNetwork(self.space.validate(arch), affine=True, auxiliary=self.auxiliary, **self.settings)
 
-    def cost(self, arch: Arch) -> dict:
-        """Cost of the inference network: like DARTS, the auxiliary head (a training aid that is
-        dropped afterwards) is not counted."""
-        key = self.space.key(arch)
-        if key not in self._cost_cache:
-            net = DiscreteNetwork(self.space.validate(arch), affine=True, auxiliary=False, **self.settings)
-            self._cost_cache[key] = count_cost(net, self.input_shape)
-        return dict(self._cost_cache[key])
+    def cost_network(self, arch: Arch) -> DiscreteNetwork:
+        """The inference network: like DARTS, the auxiliary head (a training aid that is dropped
+        afterwards) is not counted."""
+        return DiscreteNetwork(self.space.validate(arch), affine=True, auxiliary=False, **self.settings)

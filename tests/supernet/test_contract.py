@@ -104,6 +104,18 @@ def test_build_is_the_extracted_network_freshly_initialised_and_cost_counts_it(n
     assert supernet.cost(arch) == cost
 
 
+def test_cost_leaves_the_global_random_stream_alone(name):
+    """A budget costs cells lazily (a resumed run recomputes what the first run had cached), so the cost
+    must not consume the random stream that training's dropout draws from, or resume would not be exact."""
+    supernet = make(name)
+    arch = sampled(supernet, 1, seed=3)[0]
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    supernet.cost(arch)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_unit_gates_leave_the_output_and_receive_gradients(name):
     supernet = make(name).eval()
     arch = sampled(supernet, 1, seed=2)[0]
