@@ -11,6 +11,9 @@ Scorers:
                                validation accuracy; supernet-loss:NAME, minus its validation loss; a
                                folder of tools/few_shot_nb101.py scores each cell on its part's supernet
   hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
+`--paired-against SCORER` adds, for every other scorer, the paired bootstrap of tau(scorer) - tau(SCORER)
+over the same resampled cells: two supernets judged on the same cells differ by less than their separate
+intervals suggest, and this interval is the one that says whether a remedy beat its baseline.
 Every score is cached in OUT/scores.json (the run resumes where it stopped); OUT/zero_cost.json holds the
 correlations, OUT/zero_cost.png the picture.
 
@@ -60,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
     p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
+    p.add_argument("--paired-against", metavar="SCORER",
+                   help="also report each scorer's tau minus this scorer's, paired bootstrap over the same cells")
     p.add_argument("--exclude-cells", type=Path,
                    help="a JSON-lines file of cells ({\"arch\": [...]} per line, e.g. the landmarks a supernet "
                         "trained on) left out of the random cells")
@@ -92,6 +97,27 @@ def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
     out["kendall_tau_ci"] = [float(v) for v in np.nanpercentile(taus, [2.5, 97.5])]
     out["spearman_rho_ci"] = [float(v) for v in np.nanpercentile(rhos, [2.5, 97.5])]
     return out
+
+
+def paired_difference(scores, reference, accuracy, rng: np.random.Generator) -> dict:
+    """tau(scores) - tau(reference) on the same cells, with a 95 % interval from resampling the cells once
+    for both (a paired bootstrap)."""
+    from scipy import stats
+
+    def tau(values, pick) -> float:
+        values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf, neginf=np.finfo(np.float64).min)
+        return stats.kendalltau(values[pick], accuracy[pick]).statistic
+
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    every = np.arange(len(accuracy))
+    diffs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        for _ in range(BOOTSTRAP):
+            pick = rng.integers(0, len(accuracy), len(accuracy))
+            diffs.append(tau(scores, pick) - tau(reference, pick))
+    return {"tau_difference": float(tau(scores, every) - tau(reference, every)),
+            "tau_difference_ci": [float(v) for v in np.nanpercentile(diffs, [2.5, 97.5])]}
 
 
 class ScoreCache:
@@ -224,6 +250,8 @@ def main(argv=None) -> int:
         missing = [part for part in hybrid.split("+") if part not in scorers and part not in ("table_flops",)]
         if missing:
             sys.exit(f"zero_cost_nb101: hybrid {hybrid!r} names {missing[0]!r}, which is not scored here")
+    if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, "table_flops", "table_params"]:
+        sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
     cache = ScoreCache(args.out / "scores.json")
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
@@ -242,6 +270,12 @@ def main(argv=None) -> int:
         for hybrid in args.hybrid:
             columns[hybrid] = combined_ranks([columns[part] for part in hybrid.split("+")])
         report[group] = {name: bootstrap(values, accuracy, rng) for name, values in columns.items()}
+        if args.paired_against in columns:
+            paired_rng = np.random.default_rng(2025)  # its own stream: the intervals above stay as they were
+            for name, values in columns.items():
+                if name != args.paired_against:
+                    report[group][name][f"minus {args.paired_against}"] = paired_difference(
+                        values, columns[args.paired_against], accuracy, paired_rng)
         picks = {name: float(accuracy[int(np.nanargmax(np.nan_to_num(values, nan=-np.inf)))])
                  for name, values in columns.items()}
         for name, pick in picks.items():
@@ -273,6 +307,11 @@ def print_report(report: dict) -> None:
         if report.get("top") and name in report["top"]:
             line += f" {cell(report['top'][name], 'kendall_tau'):>24}"
         print(line)
+    for name, stat in report["random"].items():
+        for key, diff in stat.items():
+            if key.startswith("minus "):
+                low, high = diff["tau_difference_ci"]
+                print(f"tau({name}) - tau({key[6:]}), paired: {diff['tau_difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
     print(f"{report['seconds']} s; {report['command']}")
 
 

@@ -38,6 +38,16 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
     capsys.readouterr()
     assert study.main(argv + ["--proxies", "params", "synflow", "naswot", "--hybrid", "params+synflow"]) == 0
     assert json.loads((tmp_path / "zero_cost.json").read_text())["random"] == report["random"]  # cached scores
+    # paired against params: its own difference is absent, the rest match the unpaired taus' difference
+    assert study.main(argv + ["--proxies", "params", "synflow", "--paired-against", "params"]) == 0
+    paired = json.loads((tmp_path / "zero_cost.json").read_text())["random"]
+    assert "minus params" not in paired["params"]
+    diff = paired["synflow"]["minus params"]
+    assert diff["tau_difference"] == pytest.approx(paired["synflow"]["kendall_tau"] - paired["params"]["kendall_tau"])
+    low, high = diff["tau_difference_ci"]
+    assert low <= diff["tau_difference"] <= high
+    assert paired["synflow"]["kendall_tau_ci"] == report["random"]["synflow"]["kendall_tau_ci"]
+    assert "tau(synflow) - tau(params), paired:" in capsys.readouterr().out
 
 
 @pytest.mark.slow
