@@ -34,7 +34,7 @@ from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.driver import RaySettings, session, stream
 from samplenas.population.engine import EvaluationCache, ResultsLog, load_state, save_state
 from samplenas.population.monitor import SearchMonitor
-from samplenas.population.rundir import RAY_LOG, check_out, finished_result, read_log, read_result
+from samplenas.population.rundir import RAY_LOG, check_out, read_log, read_result
 from samplenas.training.rundir import remove_run
 
 FORMAT = "samplenas-dnc-1"
@@ -257,9 +257,6 @@ class DncSearch:
         `stop_after` (continue with resume=True)."""
         from samplenas.population.dnc_eval import data_tensors
 
-        done = finished_result(self.out / RESULT, FORMAT, "DnC") if self.resume else None
-        if done is not None:
-            return done
         self.tensors = data_tensors(self.data)  # the data (and, in __init__, the cluster) checked before OUT is touched
         self.info = self.tensors[0]
 

@@ -48,14 +48,7 @@ from samplenas.population.evolve import (
 )
 from samplenas.population.figures import plot_fitness, plot_images
 from samplenas.population.monitor import SearchMonitor
-from samplenas.population.rundir import (
-    RAY_LOG,
-    check_generator_state,
-    check_out,
-    finished_result,
-    read_log,
-    read_result,
-)
+from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
@@ -293,9 +286,6 @@ def run_evolve(job: EvolveJob) -> dict:
     the result (also in OUT/result.json)."""
     prepared = prepare(job)  # every input and every file a resume reads, checked: nothing written yet
     out = Path(job.out)
-    done = finished_result(out / RESULT, RESULT_FORMAT, "evolve") if job.resume else None
-    if done is not None:
-        return done
 
     def recheck() -> None:  # the resume files, again under the lock
         prepared.state = _check_out(job, prepared.config, prepared.space)

@@ -60,14 +60,7 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
-from samplenas.population.rundir import (
-    RAY_LOG,
-    check_generator_state,
-    check_out,
-    finished_result,
-    read_log,
-    read_result,
-)
+from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.rundir import remove_run
@@ -425,7 +418,10 @@ class PBTRun:
         and add a TensorBoard file). None otherwise; a run killed before its result.json finishes now."""
         if self.saved is None or self.saved["round"] < self.job.rounds:
             return None
-        return finished_result(self.out / RESULT, FORMAT, "PBT")
+        result = read_result(self.out / RESULT, FORMAT)
+        if result is not None:
+            print(f"samplenas: {self.out} holds a finished PBT run: nothing left to do", file=sys.stderr)
+        return result
 
     def _run(self) -> dict:
         from samplenas.population.engine import ResultsLog

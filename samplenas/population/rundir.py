@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -221,16 +220,6 @@ def read_result(path: Path, fmt: str) -> dict | None:
     if not isinstance(value, dict) or value.get("format") != fmt:
         raise UserError(f"{path} is not this run's result (format {fmt}); move it away to resume")
     return value
-
-
-def finished_result(path: Path, fmt: str, kind: str) -> dict | None:
-    """The result of a resumed run that has nothing left to do, read back with no file touched (a rerun
-    would rewrite result.json with wall times of a search that trained nothing), or None. Every search
-    removes its result.json when it starts and writes it last, so one that exists closes a finished run."""
-    result = read_result(path, fmt)
-    if result is not None:
-        print(f"samplenas: {path.parent} holds a finished {kind} run: nothing left to do", file=sys.stderr)
-    return result
 
 
 def write_error(err: OSError, out: Path) -> UserError:
