@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         table = open_table(args.table, args.out)
     except (OSError, UserError) as err:
         sys.exit(f"proxy_filter_nb101: {err}")
-    space = SPACES["nb101"](table=args.table if not args.table.endswith(".npz") else str(args.out / "nb101.h5"))
+    space = SPACES["nb101"](table=str(table.path))  # the converted HDF5 when --table is the npz
     supernet = make_supernet("nb101", PROXY_SIZE)
     results: dict[str, dict[str, list[float]]] = {}
     for seed in range(args.seeds):

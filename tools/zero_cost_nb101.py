@@ -79,12 +79,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def ranked_scores(values) -> np.ndarray:
+    """Scores as float64, a missing (NaN) score set to -inf and -inf to the lowest float: both rank last."""
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf, neginf=np.finfo(np.float64).min)
+
+
 def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
     """Kendall tau and Spearman rho with percentile-bootstrap 95 % intervals over the cells."""
     from scipy import stats
 
-    scores, accuracy = np.asarray(scores, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
-    scores = np.nan_to_num(scores, nan=-np.inf, neginf=np.finfo(np.float64).min)
+    scores, accuracy = ranked_scores(scores), np.asarray(accuracy, dtype=np.float64)
     out = {"kendall_tau": float(stats.kendalltau(scores, accuracy).statistic),
            "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic)}
     taus, rhos = [], []
@@ -104,11 +108,12 @@ def paired_difference(scores, reference, accuracy, rng: np.random.Generator) -> 
     for both (a paired bootstrap)."""
     from scipy import stats
 
+    scores, reference = ranked_scores(scores), ranked_scores(reference)
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+
     def tau(values, pick) -> float:
-        values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf, neginf=np.finfo(np.float64).min)
         return stats.kendalltau(values[pick], accuracy[pick]).statistic
 
-    accuracy = np.asarray(accuracy, dtype=np.float64)
     every = np.arange(len(accuracy))
     diffs = []
     with warnings.catch_warnings():
