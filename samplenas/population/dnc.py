@@ -140,10 +140,12 @@ class DncSearch:
         self.resume = resume
         self.overwrite = overwrite  # replace the DnC run in `out`, once every input was validated
         check_out(self.out, "dnc", resume, own_files=(STATE,), overwrite=overwrite)
+        self.finished: dict | None = None  # the result of a run that has nothing left to do
         if resume:  # everything the resume reads, checked before anything is written
-            settings, transfer = self._read_state(settings)
+            settings, transfer, stage = self._read_state(settings)
             read_log(self.out / LOG, ("key", "fitness", "metrics", "stage", "net", "hyper", "mode"))
-            read_result(self.out / RESULT, FORMAT)
+            result = read_result(self.out / RESULT, FORMAT)
+            self.finished = result if stage == "done" else None  # "done" is saved after result.json
         if settings is None:
             raise UserError("no DnC settings given")
         self.s = settings.check()
@@ -158,8 +160,8 @@ class DncSearch:
         self.new_evaluations = 0
         self.history: dict[str, list[dict]] = {"1": [], "2": [], "3": []}
 
-    def _read_state(self, settings: DncSettings | None) -> tuple[DncSettings, str | None]:
-        """(settings, transfer) of the run to resume; UserError (one line) on any damage."""
+    def _read_state(self, settings: DncSettings | None) -> tuple[DncSettings, str | None, object]:
+        """(settings, transfer, stage) of the run to resume; UserError (one line) on any damage."""
         from samplenas.population.dnc_settings import settings_from
 
         path = self.out / STATE
@@ -179,7 +181,7 @@ class DncSearch:
             raise UserError(f"{path}: 'transfer' is not a run folder name; the state file is damaged")
         if settings is not None and settings != saved:
             raise UserError(f"settings differ from the run in {self.out}; resume with the same settings")
-        return saved, transfer
+        return saved, transfer, state.get("stage")
 
     # -- evaluation through the engine
     def _payload(self, net: ds.DncNet, hyper: ds.Hyper, mode: str = "train") -> dict:
@@ -254,7 +256,11 @@ class DncSearch:
     # -- the search
     def run(self) -> dict | None:
         """Run (or resume) the search; returns the result (also OUT/result.json), or None when stopped by
-        `stop_after` (continue with resume=True)."""
+        `stop_after` (continue with resume=True). A finished run resumed returns its result, read back,
+        touching no file and starting no Ray (a rerun would replay every evaluation from the cache)."""
+        if self.finished is not None:
+            print(f"samplenas: {self.out} holds a finished DnC run: nothing left to do", file=sys.stderr)
+            return self.finished
         from samplenas.population.dnc_eval import data_tensors
 
         self.tensors = data_tensors(self.data)  # the data (and, in __init__, the cluster) checked before OUT is touched

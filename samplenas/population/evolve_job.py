@@ -285,6 +285,9 @@ def run_evolve(job: EvolveJob) -> dict:
     """Validate, then search (or sample the random baseline), retrain the best, write OUT/. Returns
     the result (also in OUT/result.json)."""
     prepared = prepare(job)  # every input and every file a resume reads, checked: nothing written yet
+    done = _finished(job)
+    if done is not None:
+        return done
     out = Path(job.out)
 
     def recheck() -> None:  # the resume files, again under the lock
@@ -313,7 +316,21 @@ def _run(job: EvolveJob, prepared: Prepared, runtime, out: Path) -> dict:
                   workers=runtime.cpus, address=runtime.address if not runtime.owned else "local",
                   command=job.command)
     save_state(out / RESULT, result)
+    save_state(out / STATE, {**load_state(out / STATE), "finished": True})  # after the result, as pbt's last round
     return strict_json(result)
+
+
+def _finished(job: EvolveJob) -> dict | None:
+    """A resumed run marked finished (the mark is saved after result.json) has nothing left to do: its
+    result, read back, touching no file and starting no Ray (a rerun would replay every evaluation from
+    the cache and rewrite result.json). None otherwise; a run killed before the mark finishes now."""
+    out = Path(job.out)
+    if not job.resume or load_state(out / STATE).get("finished") is not True:
+        return None
+    result = read_result(out / RESULT, RESULT_FORMAT)
+    if result is not None:
+        print(f"samplenas: {out} holds a finished evolve run: nothing left to do", file=sys.stderr)
+    return result
 
 
 def _base_result(prepared: Prepared, mode: str) -> dict:

@@ -86,9 +86,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, flag
     assert not out.exists()
 
 
-def test_a_killed_driver_resumes_to_the_same_population(ray_local, tmp_path):
+def test_a_killed_driver_resumes_to_the_same_population(ray_local, tmp_path, capsys):
     """The driver runs in its own process, joined to the test's Ray (no second Ray instance), and
-    is SIGKILLed right after its first checkpoint; --resume must end where an uninterrupted run ends."""
+    is SIGKILLed right after its first checkpoint; --resume must end where an uninterrupted run ends,
+    and a second --resume finds nothing left to do."""
     address = ray_local.get_runtime_context().gcs_address
     flags = ["--generations", "4", "--final-epochs", "0", *TINY]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -118,6 +119,13 @@ def test_a_killed_driver_resumes_to_the_same_population(ray_local, tmp_path):
     assert [h["best"] for h in b["history"]] == [h["best"] for h in a["history"]]
     assert b["cache"] == a["cache"]
     assert sorted(_keys(cut)) == sorted(_keys(whole))  # nothing lost, nothing trained twice
+    before = {p: p.read_bytes() for p in sorted(cut.rglob("*")) if p.is_file()}
+    capsys.readouterr()
+    assert main(["evolve", "--out", str(cut), "--resume", *flags]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"samplenas: {cut} holds a finished evolve run: nothing left to do"
+    assert json.loads(captured.out.strip().splitlines()[-1])["cache"] == b["cache"]  # the run's own result
+    assert {p: p.read_bytes() for p in sorted(cut.rglob("*")) if p.is_file()} == before
 
 
 def test_classification_spaces_evolve_with_accuracy_as_fitness(ray_local, tmp_path):

@@ -86,3 +86,12 @@ def test_time_penalty_uses_measured_t_tr_and_transfer_redoes_stage3(params_run, 
         assert e["net"] == result["stages"]["2"]["best"]["net"]
     with pytest.raises(UserError, match="not cnn"):
         DncSearch(DncSettings(model="cnn", epochs=1), tmp_path / "x", transfer=source)
+
+
+def test_a_finished_run_resumed_says_it_is_done_and_changes_no_file(params_run, capsys):
+    out, full = params_run
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    again = DncSearch(None, out, resume=True, progress=False).run()
+    assert again == json.loads((out / RESULT).read_text()) and again["best"] == full["best"]
+    assert capsys.readouterr().err.strip() == f"samplenas: {out} holds a finished DnC run: nothing left to do"
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
