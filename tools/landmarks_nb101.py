@@ -12,6 +12,14 @@ cells that are not landmarks:
     python tools/landmarks_nb101.py --out runs/landmarks --steps 1757
     python tools/zero_cost_nb101.py --out runs/zc-landmarks --proxies --top-sample 0 \\
         --run landmarks=runs/landmarks --exclude-cells docs/data/nb101_ceiling_cells.jsonl
+
+With `--teacher PROXY` the ranking is distilled from a zero-cost proxy instead (parameters, synflow, ...:
+no training at all): `--teacher-cells` random cells are scored by the proxy at initialisation and serve
+as the landmarks, written to OUT/landmarks.jsonl so that the judging can exclude them:
+
+    python tools/landmarks_nb101.py --out runs/distil-params --teacher params --sampler fair --lr 0.025
+    python tools/zero_cost_nb101.py --out runs/zc-distil --proxies --top-sample 0 \\
+        --run distil=runs/distil-params --exclude-cells runs/distil-params/landmarks.jsonl
 """
 
 from __future__ import annotations
@@ -29,8 +37,27 @@ PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 
 
 def read_landmarks(path: Path) -> list[tuple[tuple[int, ...], float]]:
+    """(cell, how good) per line: a standalone-trained cell's "val_accuracy" or a teacher's "score"."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(tuple(int(c) for c in row["arch"]), float(row["val_accuracy"])) for row in rows]
+    try:
+        return [(tuple(int(c) for c in row["arch"]), float(row["val_accuracy"] if "val_accuracy" in row
+                                                             else row["score"])) for row in rows]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: each line needs an integer list 'arch' and a number 'val_accuracy' or "
+                         f"'score' ({err!r})") from None
+
+
+def teacher_landmarks(trainer, proxy: str, cells: int, seed: int) -> list[tuple[tuple[int, ...], float]]:
+    """`cells` distinct random cells scored by the zero-cost `proxy` at initialisation, on one fixed
+    minibatch of the run's training data (the scorer leaves the run's random streams alone); cells the
+    proxy cannot score (a singular NASWOT kernel) are left out."""
+    from samplenas.training.rank import distinct_uniform
+    from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch
+
+    archs = distinct_uniform(trainer.space, cells, np.random.default_rng([seed, 47]))
+    scorer = ZeroCostScorer(proxy, trainer.supernet, trainer.task, proxy_batch(trainer.data.train, 64, seed), seed)
+    scored = [(tuple(int(c) for c in arch), scorer.score(arch)["score"]) for arch in archs]
+    return [(arch, score) for arch, score in scored if np.isfinite(score)]  # a failed score teaches nothing
 
 
 class LandmarkHinge:
@@ -57,37 +84,51 @@ class LandmarkHinge:
 
 
 def main(argv=None) -> int:
+    from samplenas.training.choices import ZERO_COST_PROXIES
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="the run folder")
     p.add_argument("--steps", type=int, default=1757)
     p.add_argument("--weight", type=float, default=1.0, help="weight of the landmark hinge (default 1)")
     p.add_argument("--every", type=int, default=2, help="a landmark pair every N steps (default 2)")
-    p.add_argument("--landmarks", type=Path, default=LANDMARKS)
+    p.add_argument("--landmarks", type=Path, default=LANDMARKS,
+                   help="standalone-trained landmarks (JSONL of arch and val_accuracy; default: the ceiling's cells)")
+    p.add_argument("--teacher", choices=ZERO_COST_PROXIES,
+                   help="distil from this zero-cost proxy instead: random cells it scores are the landmarks")
+    p.add_argument("--teacher-cells", type=int, default=1000, help="cells the teacher scores (default 1000)")
+    p.add_argument("--sampler", default="uniform", help="the supernet's training sampler (default uniform)")
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     p.add_argument("--data", default="cifar10-jpeg")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    if args.steps < 1 or args.every < 1 or args.weight < 0:
-        p.error("--steps and --every must be >= 1, --weight >= 0")
+    if args.steps < 1 or args.every < 1 or args.weight < 0 or args.teacher_cells < 2 or args.lr <= 0:
+        p.error("--steps and --every must be >= 1, --weight >= 0, --teacher-cells >= 2, --lr > 0")
     import torch
 
+    from samplenas.errors import UserError
     from samplenas.training.supernet_train import SupernetTrainer
     from samplenas.training.train_config import TrainConfig
 
     torch.set_num_threads(args.threads)
-    config = TrainConfig(space="nb101", sampler="uniform", data=args.data, data_dir=args.data_dir,
+    config = TrainConfig(space="nb101", sampler=args.sampler, data=args.data, data_dir=args.data_dir,
                          network=PROXY_NETWORK, steps=args.steps, eval_every=1000, checkpoint_every=args.steps,
-                         seed=args.seed)
-    from samplenas.errors import UserError
-
+                         seed=args.seed, lr=args.lr)
     try:
         trainer = SupernetTrainer(config)
-        trainer.regularizers.append(LandmarkHinge(read_landmarks(args.landmarks), trainer.task, args.weight,
-                                                  args.every, args.seed))
+        if args.teacher:
+            landmarks = teacher_landmarks(trainer, args.teacher, args.teacher_cells, args.seed)
+        else:
+            landmarks = read_landmarks(args.landmarks)
+        trainer.regularizers.append(LandmarkHinge(landmarks, trainer.task, args.weight, args.every, args.seed))
         summary = trainer.train(args.out)
-    except (UserError, OSError) as err:
+    except (UserError, OSError, ValueError) as err:
         sys.exit(f"landmarks_nb101: {err}")
+    if args.teacher:
+        (args.out / "landmarks.jsonl").write_text("".join(
+            json.dumps({"arch": list(arch), "score": score, "teacher": args.teacher}) + "\n"
+            for arch, score in landmarks))
     (args.out / "landmarks.json").write_text(json.dumps({**vars(args), "out": str(args.out),
                                                          "landmarks": str(args.landmarks),
                                                          "data_dir": str(args.data_dir)}, indent=1))

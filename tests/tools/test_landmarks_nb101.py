@@ -31,3 +31,44 @@ def test_hinge_charges_the_better_landmark_losing_and_runs_every_nth_step():
     expected = 2.0 * (loss[worse_first[0]] - loss[worse_first[1]])
     assert abs(on - expected) < 1e-5 and expected > 0
     assert agreed == 0.0  # the supernet already orders them as standalone training
+
+
+def test_a_params_teacher_distils_its_ranking_into_a_run_and_writes_its_landmarks(tmp_path, data_dir):
+    tool = _load("landmarks_nb101")
+    out = tmp_path / "run"
+    argv = ["--out", str(out), "--teacher", "params", "--teacher-cells", "6", "--steps", "2", "--every", "1",
+            "--data", "digits", "--data-dir", str(data_dir), "--lr", "0.05"]
+    assert tool.main(argv) == 0
+    landmarks = tool.read_landmarks(out / "landmarks.jsonl")
+    assert len(landmarks) == 6 and len({arch for arch, _ in landmarks}) == 6
+    from samplenas.training.supernet_run import open_run
+
+    run = open_run(out)
+    assert run.config.lr == 0.05 and run.step == 2
+    for arch, score in landmarks:  # the teacher's score is the cell's parameter count at the run's size
+        assert score == run.supernet.cost(arch)["params"]
+
+
+def test_the_teacher_leaves_the_runs_random_streams_alone(data_dir):
+    tool = _load("landmarks_nb101")
+    from samplenas.training.supernet_train import SupernetTrainer
+    from samplenas.training.train_config import TrainConfig
+
+    trainer = SupernetTrainer(TrainConfig(space="nb101", sampler="uniform", data="digits", data_dir=str(data_dir),
+                                          network=tool.PROXY_NETWORK, steps=1, seed=0))
+    before = torch.random.get_rng_state()
+    first = tool.teacher_landmarks(trainer, "synflow", 3, seed=0)
+    assert torch.equal(before, torch.random.get_rng_state())
+    assert first == tool.teacher_landmarks(trainer, "synflow", 3, seed=0)  # a pure function of the seed
+
+
+def test_a_landmark_file_without_scores_is_refused_in_one_line(tmp_path):
+    tool = _load("landmarks_nb101")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"arch": [0, 1]}\n')
+    try:
+        tool.read_landmarks(bad)
+    except ValueError as err:
+        assert "needs an integer list 'arch'" in str(err) and "\n" not in str(err)
+    else:
+        raise AssertionError("a landmark without a score was read")
