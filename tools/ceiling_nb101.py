@@ -63,11 +63,12 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
     from samplenas.training.recipes import build_optimizer, learning_rate
     from samplenas.training.supernet_eval import calibration_batches, validation_batches
     from samplenas.training.tasks import make_task
-    from samplenas.training.train_config import TrainConfig
+    from samplenas.training.train_config import DEFAULT_LR, TrainConfig
 
     torch.set_num_threads(1)
     config = TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
-                         network=settings["network"], seed=settings["seed"], steps=settings["steps"])
+                         network=settings["network"], seed=settings["seed"], steps=settings["steps"],
+                         lr=DEFAULT_LR)  # standalone training: the usual 0.1, not the NB101 supernet's 0.025
     recipe = config.recipe()
     data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
     task = make_task(recipe, data.info)

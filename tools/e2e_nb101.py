@@ -47,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--samplers", nargs="+", default=list(SAMPLER_ARGS), choices=list(SAMPLER_ARGS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=800, help="supernet training steps per run (default 800)")
+    p.add_argument("--lr", type=float, help="supernet learning rate (default: train's, 0.025 for nb101)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--network", default=json.dumps({"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}),
                    help="supernet size (reduced from NB101's stem 128 x 3 cells per stack for a CPU)")
@@ -86,6 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
         p.error(f"--reuse {args.reuse}: no such folder")
     if args.steps % args.checkpoints:
@@ -314,7 +317,7 @@ def main(argv=None) -> int:
                          "--eval-examples", str(args.eval_examples), "--checkpoint-every",
                          str(args.steps // args.checkpoints), "--keep-checkpoints", "--seed", str(seed),
                          "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit,
-                         *bn_batches], commands)
+                         *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
             if not (run / "top.json").exists():
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
                          str(args.generations), "--top", "10", "--seed", str(seed), "--quiet", *scoring], commands)

@@ -30,6 +30,11 @@ SMALL_NETWORKS = {
     "shufflenet": {"stage_channels": [24, 48, 96, 192], "stem_channels": 16, "last_channels": 256},
     "autoencoder": {},
 }
+# The supernet's learning rate where a space has measured better than the global default: NB101 supernets
+# trained at 0.025 rank cells better than at 0.1 and their searches pick better cells (fair sampling, three
+# seeds: docs/results/nb101-end-to-end.md).
+DEFAULT_LR = 0.1
+SPACE_LR = {"nb101": 0.025}
 
 
 @dataclass
@@ -47,7 +52,7 @@ class TrainConfig:
     steps: int = bounded(400, ge=1)
     batch_size: int = bounded(64, ge=1)
     # optimisation (SPOS: SGD with momentum, linear decay, label smoothing 0.1)
-    lr: float = bounded(0.1, gt=0, le=typed_config.MAX_LR)
+    lr: float | None = bounded(None, gt=0, le=typed_config.MAX_LR)  # None: SPACE_LR or DEFAULT_LR
     momentum: float = bounded(0.9, ge=0)
     weight_decay: float = bounded(4e-5, ge=0)
     schedule: str = "cosine"
@@ -83,6 +88,10 @@ class TrainConfig:
     device: str | None = None
     amp: bool = True
     channels_last: bool = True  # NHWC activations: faster convolutions on this CPU and on GPUs (tools/bench_proxy.py)
+
+    def __post_init__(self):
+        if self.lr is None:  # a saved config always holds the number it trained with
+            self.lr = SPACE_LR.get(self.space, DEFAULT_LR)
 
     def recipe(self) -> Recipe:
         """The optimisation settings as a retraining `Recipe` (one epoch unit; steps drive the schedule)."""

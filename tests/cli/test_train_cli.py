@@ -67,7 +67,7 @@ def test_corrupt_and_mismatched_checkpoints(run, tmp_path, capsys):
     assert "cannot be read" in one_line_error(capsys, ["train", "--out", str(copy), "--resume"])
     assert "cannot be read" in one_line_error(capsys, ["search", "--run", str(copy)])
     (copy / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())
-    assert "lr=0.1, but this run has lr=0.5" in one_line_error(
+    assert "lr=0.025, but this run has lr=0.5" in one_line_error(
         capsys, ["train", "--out", str(copy), "--resume", "--lr", "0.5"])
 
 

@@ -124,7 +124,7 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_resume_rejects_a_changed_setting_and_a_foreign_checkpoint(tmp_path):
     SupernetTrainer(_tiny(steps=2, eval_every=0), progress=False).train(tmp_path)
-    with pytest.raises(UserError, match="lr=0.1.*lr=0.2"):
+    with pytest.raises(UserError, match="lr=0.025.*lr=0.2"):
         SupernetTrainer(_tiny(steps=2, eval_every=0, lr=0.2), progress=False).train(tmp_path, resume=True)
     with pytest.raises(UserError, match="already holds a training run"):
         SupernetTrainer(_tiny(steps=2, eval_every=0), progress=False).train(tmp_path)
@@ -223,3 +223,14 @@ def test_regularizers_add_their_loss_and_gradient_to_the_step(tmp_path):
     torch.testing.assert_close(runs["resting"][1], runs["plain"][1])  # nor from a plain zero
     assert (runs["pulled"][1] < runs["plain"][1]).all()  # a gradient on every bias: pushed down
     assert len(runs["pulled"][2]) == 1 and runs["pulled"][2][0][0][0] == 8  # once per step, on the step's batch
+
+
+def test_the_learning_rate_defaults_per_space_and_a_saved_or_given_one_is_kept():
+    from samplenas.training.train_config import DEFAULT_LR, SPACE_LR
+
+    assert TrainConfig(space="nb101", sampler="uniform").lr == SPACE_LR["nb101"] == 0.025
+    assert TrainConfig(space="nasnet", sampler="uniform").lr == DEFAULT_LR == 0.1
+    assert TrainConfig(space="nb101", sampler="uniform", lr=0.1).lr == 0.1
+    saved = TrainConfig(space="nb101", sampler="uniform").to_dict()
+    assert saved["lr"] == 0.025
+    assert TrainConfig.from_dict({**saved, "lr": 0.1}).lr == 0.1  # a run saved at another lr resumes as it ran
