@@ -9,7 +9,7 @@ be the lower one) is added to the step's loss with weight `--weight`. The landma
 accuracy at the proxy size): a cheap signal the supernet learns from, not the table. Judge the result on
 cells that are not landmarks:
 
-    python tools/landmarks_nb101.py --out runs/landmarks --steps 1757
+    python tools/landmarks_nb101.py --out runs/landmarks --steps 1757 --lr 0.1
     python tools/zero_cost_nb101.py --out runs/zc-landmarks --proxies --top-sample 0 \\
         --run landmarks=runs/landmarks --exclude-cells docs/data/nb101_ceiling_cells.jsonl
 
@@ -97,13 +97,14 @@ def main(argv=None) -> int:
                    help="distil from this zero-cost proxy instead: random cells it scores are the landmarks")
     p.add_argument("--teacher-cells", type=int, default=1000, help="cells the teacher scores (default 1000)")
     p.add_argument("--sampler", default="uniform", help="the supernet's training sampler (default uniform)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    p.add_argument("--lr", type=float, help="learning rate (default: train's, 0.025 for nb101)")
     p.add_argument("--data", default="cifar10-jpeg")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    if args.steps < 1 or args.every < 1 or args.weight < 0 or args.teacher_cells < 2 or args.lr <= 0:
+    bad_lr = args.lr is not None and not 0 < args.lr < float("inf")
+    if args.steps < 1 or args.every < 1 or args.weight < 0 or args.teacher_cells < 2 or bad_lr:
         p.error("--steps and --every must be >= 1, --weight >= 0, --teacher-cells >= 2, --lr > 0")
     import torch
 
