@@ -38,6 +38,8 @@ SAMPLER_ARGS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from samplenas.training.train_config import SPACE_LR
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
     p.add_argument("--data", default="cifar10-jpeg", help="data set the supernet trains on (default cifar10-jpeg)")
@@ -47,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--samplers", nargs="+", default=list(SAMPLER_ARGS), choices=list(SAMPLER_ARGS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=800, help="supernet training steps per run (default 800)")
-    p.add_argument("--lr", type=float, help="supernet learning rate (default: train's, 0.025 for nb101)")
+    p.add_argument("--lr", type=float,
+                   help=f"supernet learning rate (default: train's, {SPACE_LR['nb101']:g} for nb101)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--network", default=json.dumps({"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}),
                    help="supernet size (reduced from NB101's stem 128 x 3 cells per stack for a CPU)")

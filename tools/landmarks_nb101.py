@@ -85,6 +85,7 @@ class LandmarkHinge:
 
 def main(argv=None) -> int:
     from samplenas.training.choices import ZERO_COST_PROXIES
+    from samplenas.training.train_config import SPACE_LR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="the run folder")
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
                    help="distil from this zero-cost proxy instead: random cells it scores are the landmarks")
     p.add_argument("--teacher-cells", type=int, default=1000, help="cells the teacher scores (default 1000)")
     p.add_argument("--sampler", default="uniform", help="the supernet's training sampler (default uniform)")
-    p.add_argument("--lr", type=float, help="learning rate (default: train's, 0.025 for nb101)")
+    p.add_argument("--lr", type=float, help=f"learning rate (default: train's, {SPACE_LR['nb101']:g} for nb101)")
     p.add_argument("--data", default="cifar10-jpeg")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,7 @@ from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.training import typed_config
 from samplenas.training.recipes import SCHEDULES
-from samplenas.training.train_config import MODES, TrainConfig, read_json_object
+from samplenas.training.train_config import DEFAULT_LR, MODES, SPACE_LR, TrainConfig, read_json_object
 
 # Help of each TrainConfig field; space, sampler and data are added in `register` from the registries.
 HELP = {
@@ -25,8 +25,9 @@ HELP = {
     "seed": "seed of the weights, the data order and the sampler",
     "steps": "optimiser steps of the shared weights",
     "batch_size": "training examples per step",
-    "lr": "initial learning rate (SGD with momentum; default: 0.025 for nb101, where it ranks and picks "
-          "better, 0.1 elsewhere)",
+    "lr": "initial learning rate (SGD with momentum; default: "
+          + ", ".join(f"{lr:g} for {space}" for space, lr in SPACE_LR.items())
+          + f", where it ranks and picks better, {DEFAULT_LR:g} elsewhere)",
     "momentum": "SGD momentum",
     "weight_decay": "L2 weight decay of the shared weights",
     "schedule": f"learning-rate decay to 0 over the steps: {', '.join(SCHEDULES)}",

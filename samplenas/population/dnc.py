@@ -34,7 +34,7 @@ from samplenas.population.dnc_settings import DncSettings
 from samplenas.population.driver import RaySettings, session, stream
 from samplenas.population.engine import EvaluationCache, ResultsLog, load_state, save_state
 from samplenas.population.monitor import SearchMonitor
-from samplenas.population.rundir import RAY_LOG, check_out, read_log, read_result
+from samplenas.population.rundir import RAY_LOG, announce_finished, check_out, read_log, read_result
 from samplenas.training.rundir import remove_run
 
 FORMAT = "samplenas-dnc-1"
@@ -259,7 +259,7 @@ class DncSearch:
         `stop_after` (continue with resume=True). A finished run resumed returns its result, read back,
         touching no file and starting no Ray (a rerun would replay every evaluation from the cache)."""
         if self.finished is not None:
-            print(f"samplenas: {self.out} holds a finished DnC run: nothing left to do", file=sys.stderr)
+            announce_finished(self.out, "DnC")
             return self.finished
         from samplenas.population.dnc_eval import data_tensors
 

@@ -48,7 +48,14 @@ from samplenas.population.evolve import (
 )
 from samplenas.population.figures import plot_fitness, plot_images
 from samplenas.population.monitor import SearchMonitor
-from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
+from samplenas.population.rundir import (
+    RAY_LOG,
+    announce_finished,
+    check_generator_state,
+    check_out,
+    read_log,
+    read_result,
+)
 from samplenas.samplers.budget import Budget
 from samplenas.spaces.base import Arch, SearchSpace
 from samplenas.training.data import LoadedData
@@ -329,7 +336,7 @@ def _finished(job: EvolveJob) -> dict | None:
         return None
     result = read_result(out / RESULT, RESULT_FORMAT)
     if result is not None:
-        print(f"samplenas: {out} holds a finished evolve run: nothing left to do", file=sys.stderr)
+        announce_finished(out, "evolve")
     return result
 
 

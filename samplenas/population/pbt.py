@@ -60,7 +60,14 @@ from samplenas.population.pbt_member import (
     seed_of,
     train_round,
 )
-from samplenas.population.rundir import RAY_LOG, check_generator_state, check_out, read_log, read_result
+from samplenas.population.rundir import (
+    RAY_LOG,
+    announce_finished,
+    check_generator_state,
+    check_out,
+    read_log,
+    read_result,
+)
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from samplenas.training.recipes import Recipe, build_optimizer
 from samplenas.training.rundir import remove_run
@@ -420,7 +427,7 @@ class PBTRun:
             return None
         result = read_result(self.out / RESULT, FORMAT)
         if result is not None:
-            print(f"samplenas: {self.out} holds a finished PBT run: nothing left to do", file=sys.stderr)
+            announce_finished(self.out, "PBT")
         return result
 
     def _run(self) -> dict:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,11 @@ def read_result(path: Path, fmt: str) -> dict | None:
     if not isinstance(value, dict) or value.get("format") != fmt:
         raise UserError(f"{path} is not this run's result (format {fmt}); move it away to resume")
     return value
+
+
+def announce_finished(out: Path, search: str) -> None:
+    """The one line a --resume of a finished run prints before handing back its result."""
+    print(f"samplenas: {out} holds a finished {search} run: nothing left to do", file=sys.stderr)
 
 
 def write_error(err: OSError, out: Path) -> UserError:
