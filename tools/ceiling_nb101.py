@@ -9,13 +9,20 @@ the supernet is scored on (after BN recalibration, as the supernet's scores are)
 OUT/cells.jsonl as it finishes (the run resumes where it stopped); `--workers` processes train cells side
 by side, one torch thread each.
 
+`--inherit RUN` starts every cell from a trained supernet's shared weights (`extract`) instead of a fresh
+initialisation, with the run's data, network and seed (so its validation split) and, unless `--lr` says
+otherwise, its learning rate: does a short fine-tune from the shared weights rank cells better than the
+same steps from scratch?
+
     python tools/ceiling_nb101.py --out runs/ceiling --cells 50 --steps 300 --workers 2
+    python tools/ceiling_nb101.py --out runs/ceiling-ft50 --cells 50 --steps 50 --workers 2 --inherit runs/fair-lr025
     python tools/ceiling_nb101.py --smoke --out /tmp/ceiling
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -26,7 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, open_table  # noqa: E402
-from zero_cost_nb101 import PROXY_NETWORK, bootstrap  # noqa: E402
+from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
+
+from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,6 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order")
     p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
+    p.add_argument("--inherit", type=Path, default=None, metavar="RUN",
+                   help="start each cell from this trained supernet run's weights (its data, network and seed)")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate, cosine to 0 over --steps (default {DEFAULT_LR}; "
+                        "with --inherit the run's)")
+    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
+                   help="another run of this tool on the same cells: report tau minus its tau, paired bootstrap")
     p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
     if p.parse_known_args(argv)[0].smoke:
         p.set_defaults(data="digits", cells=4, steps=6, eval_examples=64, bn_batches=1,
@@ -49,35 +65,62 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.cells < 3 or args.steps < 1 or args.workers < 1:
         p.error("--cells must be >= 3, --steps and --workers >= 1")
+    if args.lr is not None and not args.lr > 0:
+        p.error(f"--lr must be positive, got {args.lr}")
+    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
+        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
+    if args.inherit is not None and not (args.inherit / "config.json").is_file():
+        p.error(f"--inherit {args.inherit}: not a trained run (no config.json)")
     return args
 
 
+@functools.lru_cache(maxsize=1)
+def inherited_supernet(run: str):
+    """The run's trained supernet, loaded once per worker process."""
+    from samplenas.training.supernet_run import open_run
+
+    return open_run(run).supernet
+
+
 def train_cell(settings: dict, arch: list[int]) -> dict:
-    """One cell trained from scratch with the supernet's recipe; its validation accuracy as the supernet scores."""
+    """One cell trained with the supernet's recipe, from scratch or from the `inherit` run's shared weights;
+    its validation accuracy as the supernet scores."""
+    from samplenas.supernet.factory import make_supernet, network_settings
+
+    def network(recipe, data):
+        if settings["inherit"] is not None:
+            return inherited_supernet(settings["inherit"]).extract(tuple(arch))
+        return make_supernet("nb101", network_settings("nb101", recipe.network, data.info)).build(tuple(arch))
+
+    return {"arch": list(arch), **fit_and_score(settings, network)}
+
+
+def fit_and_score(settings: dict, network) -> dict:
+    """Train `network(recipe, data)` (called as net(x)) with the supernet's recipe for settings["steps"] steps,
+    recalibrate its BN and score it on the validation images the supernet is scored on (no gradient)."""
     import torch
 
     from samplenas.supernet.bn import recalibrate_bn
-    from samplenas.supernet.factory import make_supernet, network_settings
     from samplenas.training.batches import BatchStream, in_memory_format
     from samplenas.training.data import load_dataset
     from samplenas.training.recipes import build_optimizer, learning_rate
     from samplenas.training.supernet_eval import calibration_batches, validation_batches
     from samplenas.training.tasks import make_task
-    from samplenas.training.train_config import DEFAULT_LR, TrainConfig
+    from samplenas.training.train_config import TrainConfig
 
     torch.set_num_threads(1)
     config = TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
                          network=settings["network"], seed=settings["seed"], steps=settings["steps"],
-                         lr=DEFAULT_LR)  # standalone training: the usual 0.1, not the NB101 supernet's 0.025
+                         lr=settings["lr"])
     recipe = config.recipe()
     data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
     task = make_task(recipe, data.info)
     torch.manual_seed(config.seed)
-    net = make_supernet("nb101", network_settings("nb101", recipe.network, data.info)).build(tuple(arch))
-    net = net.to(memory_format=torch.channels_last)
+    net = network(recipe, data).to(memory_format=torch.channels_last)
     optimizer = build_optimizer(net.parameters(), recipe)
     stream = BatchStream(data.train, config.batch_size, config.seed)
     started = time.perf_counter()
+    losses = []
     net.train()
     for step in range(config.steps):
         for group in optimizer.param_groups:
@@ -88,6 +131,7 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
         optimizer.step()
+        losses.append(float(loss.detach()))
     device = torch.device("cpu")
     recalibrate_bn(net, None, [x for x, _ in calibration_batches(data.train, config.batch_size,
                                                                    settings["bn_batches"], config.seed, device, True)])
@@ -96,7 +140,7 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
         for x, y in validation_batches(data.val, 256, settings["eval_examples"], device, True):
             correct += int((net(x).argmax(dim=1) == y).sum())
             total += len(y)
-    return {"arch": list(arch), "val_accuracy": correct / total, "final_loss": float(loss.detach()),
+    return {"val_accuracy": correct / total, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -106,13 +150,23 @@ def main(argv=None) -> int:
     from samplenas.training.rank import distinct_uniform
 
     started = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
     cells = distinct_uniform(space, args.cells, np.random.default_rng(12345))
+    reference = None if args.paired_against is None else paired_val(args.paired_against, cells)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = open_table(args.table, args.out)
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
-                "bn_batches": args.bn_batches}
+                "bn_batches": args.bn_batches, "lr": args.lr or DEFAULT_LR, "inherit": None}
+    if args.inherit is not None:
+        from samplenas.training.supernet_run import run_config
+
+        run = run_config(args.inherit)
+        # the run's seed too: it drew the validation split, which the supernet never trained on
+        settings.update(data=run.data, data_dir=run.data_dir, network=run.network, seed=run.seed,
+                        lr=args.lr or run.lr, inherit=str(args.inherit.resolve()))
+        print(f"starting every cell from {args.inherit}'s shared weights: {run.data}, network {run.network}, "
+              f"seed {run.seed}, lr {settings['lr']}", flush=True)
     log = args.out / "cells.jsonl"
     done = {}
     if log.exists():
@@ -121,7 +175,8 @@ def main(argv=None) -> int:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line torn by an interrupted write: that cell is trained again
-            if record.get("settings") == settings:
+            # records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
+            if {"lr": DEFAULT_LR, "inherit": None, **record.get("settings", {})} == settings:
                 done[tuple(record["arch"])] = record
     todo = [arch for arch in cells if tuple(arch) not in done]
     print(f"{len(done)} of {len(cells)} cells already trained; training {len(todo)} "
@@ -139,13 +194,36 @@ def main(argv=None) -> int:
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "cells": len(cells), **bootstrap(val, accuracy, np.random.default_rng(2024)),
               "mean_val_accuracy": float(np.mean(val)), "seconds": round(time.perf_counter() - started, 1)}
+    if args.paired_against is not None:
+        report["paired_against"] = {"out": str(args.paired_against),
+                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
     (args.out / "ceiling.json").write_text(json.dumps(report, indent=1))
-    print(f"standalone training, {args.steps} steps: {len(cells)} cells, mean val {100 * np.mean(val):.2f} %, "
+    how = "standalone training" if args.inherit is None else f"fine-tuned from {args.inherit}"
+    print(f"{how}, {args.steps} steps: {len(cells)} cells, mean val {100 * np.mean(val):.2f} %, "
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
+    if args.paired_against is not None:
+        paired = report["paired_against"]
+        print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
+              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
     print(report["command"])
     return 0
+
+
+def paired_val(out: Path, cells: list) -> list[float]:
+    """Validation accuracies of `cells` in another run of this tool (the last record of each cell)."""
+    records = {}
+    for line in (out / "cells.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+            records[tuple(record["arch"])] = float(record["val_accuracy"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a torn or foreign line
+    missing = [arch for arch in cells if tuple(arch) not in records]
+    if missing:
+        sys.exit(f"ceiling_nb101: --paired-against {out} lacks {len(missing)} of these {len(cells)} cells")
+    return [records[tuple(arch)] for arch in cells]
 
 
 if __name__ == "__main__":

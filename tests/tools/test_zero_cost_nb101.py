@@ -59,6 +59,59 @@ def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_
     lines = (tmp_path / "cells.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all(0 <= json.loads(line)["val_accuracy"] <= 1 for line in lines)
     assert "4 of 4 cells already trained" not in capsys.readouterr().out
+    # records written before --lr and --inherit existed (from scratch at lr 0.1) still count as trained
+    old = []
+    for line in lines:
+        record = json.loads(line)
+        assert (record["settings"].pop("lr"), record["settings"].pop("inherit")) == (0.1, None)
+        old.append(json.dumps(record))
+    (tmp_path / "cells.jsonl").write_text("\n".join(old) + "\n")
     assert ceiling.main(argv) == 0
     assert "4 of 4 cells already trained; training 0" in capsys.readouterr().out
-    assert (tmp_path / "cells.jsonl").read_text().splitlines() == lines
+    assert (tmp_path / "cells.jsonl").read_text().splitlines() == old
+    # paired against another run of the same cells: itself differs by exactly 0; one cell short is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cells.jsonl").write_text("\n".join(old) + "\n")
+    assert ceiling.main(argv + ["--paired-against", str(other)]) == 0
+    paired = json.loads((tmp_path / "ceiling.json").read_text())["paired_against"]
+    assert paired["tau_difference"] == 0 and paired["tau_difference_ci"] == [0, 0]
+    (other / "cells.jsonl").write_text("\n".join(old[:3]) + "\n")
+    with pytest.raises(SystemExit, match="lacks 1 of these 4 cells"):
+        ceiling.main(argv + ["--paired-against", str(other)])
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")
+def test_ceiling_inherits_a_runs_shared_weights(data_dir, nb101_table, tmp_path, capsys):
+    """--inherit starts each cell from the run's supernet: at a vanishing learning rate a cell scores as the
+    supernet scores it."""
+    from samplenas.cli import main
+    from samplenas.training.supernet_run import open_run
+
+    run = tmp_path / "run"
+    network = json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1})
+    assert main(["train", "--space", "nb101", "--sampler", "uniform", "--data", "digits", "--data-dir", str(data_dir),
+                 "--network", network, "--steps", "4", "--batch-size", "64", "--eval-every", "4", "--eval-archs", "1",
+                 "--eval-examples", "64", "--bn-batches", "1", "--seed", "3", "--out", str(run), "--quiet"]) == 0
+    ceiling = _load("ceiling_nb101")
+    argv = ["--smoke", "--table", str(nb101_table), "--steps", "1"]
+    out = tmp_path / "ft"
+    assert ceiling.main(argv + ["--out", str(out), "--inherit", str(run), "--lr", "1e-12"]) == 0
+    assert "seed 3, lr 1e-12" in capsys.readouterr().out  # the run's seed: its validation split
+    records = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
+    trainer = open_run(run, evaluation={"eval_examples": 64, "bn_batches": 1})
+    for record in records:
+        assert record["settings"]["inherit"] == str(run.resolve()) and record["settings"]["seed"] == 3
+        assert record["val_accuracy"] == trainer.score(tuple(record["arch"]))["score"]
+
+
+def test_ceiling_refuses_bad_input_in_one_line(tmp_path, capsys):
+    ceiling = _load("ceiling_nb101")
+    for bad, message in ((["--lr", "0"], "--lr must be positive"),
+                         (["--inherit", str(tmp_path)], "not a trained run (no config.json)"),
+                         (["--paired-against", str(tmp_path)], "no cells.jsonl there")):
+        with pytest.raises(SystemExit) as exited:
+            ceiling.main(["--smoke", "--out", str(tmp_path / "out"), *bad])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
