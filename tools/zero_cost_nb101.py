@@ -69,13 +69,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a JSON-lines file of cells ({\"arch\": [...]} per line, e.g. the landmarks a supernet "
                         "trained on) left out of the random cells")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--resamples", type=int, default=BOOTSTRAP,
+                   help=f"bootstrap resamples behind each 95 %% interval (default {BOOTSTRAP})")
     p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, few cells")
     if p.parse_known_args(argv)[0].smoke:
-        p.set_defaults(data="digits", cells=12, top_cells=20, top_sample=6, batch_size=16,
+        p.set_defaults(data="digits", cells=12, top_cells=20, top_sample=6, batch_size=16, resamples=100,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
     args = p.parse_args(argv)
-    if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2:
-        p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2")
+    if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2 or args.resamples < 10:
+        p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2, --resamples >= 10")
     return args
 
 
@@ -84,7 +86,7 @@ def ranked_scores(values) -> np.ndarray:
     return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf, neginf=np.finfo(np.float64).min)
 
 
-def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
+def bootstrap(scores, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
     """Kendall tau and Spearman rho with percentile-bootstrap 95 % intervals over the cells."""
     from scipy import stats
 
@@ -94,7 +96,7 @@ def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
     taus, rhos = [], []
     with warnings.catch_warnings():  # a resample of tied scores has no correlation: NaN, left out below
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        for _ in range(BOOTSTRAP):
+        for _ in range(resamples):
             pick = rng.integers(0, len(scores), len(scores))
             taus.append(stats.kendalltau(scores[pick], accuracy[pick]).statistic)
             rhos.append(stats.spearmanr(scores[pick], accuracy[pick]).statistic)
@@ -103,7 +105,7 @@ def bootstrap(scores, accuracy, rng: np.random.Generator) -> dict:
     return out
 
 
-def paired_difference(scores, reference, accuracy, rng: np.random.Generator) -> dict:
+def paired_difference(scores, reference, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
     """tau(scores) - tau(reference) on the same cells, with a 95 % interval from resampling the cells once
     for both (a paired bootstrap)."""
     from scipy import stats
@@ -118,7 +120,7 @@ def paired_difference(scores, reference, accuracy, rng: np.random.Generator) -> 
     diffs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        for _ in range(BOOTSTRAP):
+        for _ in range(resamples):
             pick = rng.integers(0, len(accuracy), len(accuracy))
             diffs.append(tau(scores, pick) - tau(reference, pick))
     return {"tau_difference": float(tau(scores, every) - tau(reference, every)),
@@ -274,13 +276,13 @@ def main(argv=None) -> int:
             columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
         for hybrid in args.hybrid:
             columns[hybrid] = combined_ranks([columns[part] for part in hybrid.split("+")])
-        report[group] = {name: bootstrap(values, accuracy, rng) for name, values in columns.items()}
+        report[group] = {name: bootstrap(values, accuracy, rng, args.resamples) for name, values in columns.items()}
         if args.paired_against in columns:
             paired_rng = np.random.default_rng(2025)  # its own stream: the intervals above stay as they were
             for name, values in columns.items():
                 if name != args.paired_against:
                     report[group][name][f"minus {args.paired_against}"] = paired_difference(
-                        values, columns[args.paired_against], accuracy, paired_rng)
+                        values, columns[args.paired_against], accuracy, paired_rng, args.resamples)
         picks = {name: float(accuracy[int(np.nanargmax(np.nan_to_num(values, nan=-np.inf)))])
                  for name, values in columns.items()}
         for name, pick in picks.items():
