@@ -99,6 +99,7 @@ def compute_vertex_channels(input_channels: int, output_channels: int, matrix: n
 
 
 VERTEX_WIDTHS = ("official", "fixed")
+WEIGHT_KEYS = ("vertex", "depth")
 BATCH_NORMS = ("affine", "non-affine", "private-width")
 
 
@@ -151,6 +152,10 @@ class CellPlan:
     channels: tuple[int, ...]
     vertex_ids: tuple[int, ...]  # encoded (7-vertex) index of every pruned vertex
     merge: str = "concat"  # how the output joins its interior inputs: "concat" (official) or "sum"
+    weight_ids: tuple[int, ...] = ()  # which shared weights each pruned vertex runs (default: vertex_ids)
+
+    def weight_id(self, vertex: int) -> int:
+        return (self.weight_ids or self.vertex_ids)[vertex]
 
     @property
     def size(self) -> int:
@@ -172,14 +177,26 @@ def encoded_vertex_ids(spec: ModelSpec) -> tuple[int, ...]:
     return tuple(int(v) for v in ModelSpec(spec.original_matrix, labels).ops)
 
 
+def depth_weight_ids(matrix: np.ndarray) -> tuple[int, ...]:
+    """Each interior vertex keyed by its depth (the longest path from the input, 1..5), the input 0 and the
+    output 6: vertices at the same depth of different cells share weights."""
+    n = matrix.shape[0]
+    depth = [0] * n
+    for v in range(1, n - 1):
+        depth[v] = max(depth[u] + 1 for u in range(v) if matrix[u, v])
+    return (0, *depth[1 : n - 1], NUM_VERTICES - 1)
+
+
 @functools.lru_cache(maxsize=4096)
 def plan_cells(
-    space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...], vertex_widths: str = "official"
+    space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...], vertex_widths: str = "official",
+    weight_key: str = "vertex",
 ) -> tuple[CellPlan, ...]:
     """One plan per slot for a validated `arch` (cached: a training loop revisits architectures)."""
     spec = space.decode(arch)
     ids = encoded_vertex_ids(spec)
     fixed = vertex_widths == "fixed"
+    weight_ids = depth_weight_ids(np.asarray(spec.matrix)) if weight_key == "depth" else ()
 
     def channels(slot: CellSlot) -> list[int]:
         if fixed:
@@ -187,7 +204,8 @@ def plan_cells(
         return compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
 
     return tuple(
-        CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat")
+        CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat",
+                 weight_ids)
         for slot in slots
     )
 
@@ -265,7 +283,7 @@ class NB101Cell(nn.Module):
         n, channels = plan.size, plan.channels
         self.projections = nn.ModuleDict(
             {
-                str(v): make(PROJECTION, plan.vertex_ids[v], channels[0], channels[v])
+                str(v): make(PROJECTION, plan.weight_id(v), channels[0], channels[v])
                 for v in range(1, n)
                 if plan.matrix[0, v]
             }
@@ -274,7 +292,7 @@ class NB101Cell(nn.Module):
             {
                 str(v): vertex_pool()
                 if plan.ops[v] == MAXPOOL3X3
-                else make(plan.ops[v], plan.vertex_ids[v], channels[v], channels[v])
+                else make(plan.ops[v], plan.weight_id(v), channels[v], channels[v])
                 for v in range(1, n - 1)
             }
         )
@@ -351,6 +369,7 @@ class NASBench101Supernet(Supernet):
         image_size: int = 32,
         vertex_widths: str = "official",
         batch_norm: str = "affine",
+        weight_key: str = "vertex",
     ):
         super().__init__()
         settings = dict(
@@ -370,6 +389,9 @@ class NASBench101Supernet(Supernet):
         if batch_norm not in BATCH_NORMS:
             raise UserError(f"nb101 supernet: batch_norm must be one of {', '.join(BATCH_NORMS)}, got {batch_norm!r}")
         settings["batch_norm"] = batch_norm
+        if weight_key not in WEIGHT_KEYS:
+            raise UserError(f"nb101 supernet: weight_key must be one of {', '.join(WEIGHT_KEYS)}, got {weight_key!r}")
+        settings["weight_key"] = weight_key
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
@@ -394,7 +416,8 @@ class NASBench101Supernet(Supernet):
 
     def plans(self, arch: Arch) -> tuple[CellPlan, ...]:
         """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
-        return plan_cells(self.space, self.space.validate(arch), self.slots, self.settings["vertex_widths"])
+        return plan_cells(self.space, self.space.validate(arch), self.slots, self.settings["vertex_widths"],
+                          self.settings["weight_key"])
 
     # --- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
@@ -405,12 +428,12 @@ class NASBench101Supernet(Supernet):
             plan, shared = plans[slot.index], self.cells[slot.index]
 
             def project(v: int, inp: torch.Tensor) -> torch.Tensor:
-                return shared.layer(PROJECTION, plan.vertex_ids[v])(inp, plan.channels[v])
+                return shared.layer(PROJECTION, plan.weight_id(v))(inp, plan.channels[v])
 
             def apply_op(v: int, inp: torch.Tensor) -> torch.Tensor:
                 if plan.ops[v] == MAXPOOL3X3:
                     return self.vertex_pool(inp)
-                return shared.layer(plan.ops[v], plan.vertex_ids[v])(inp, plan.channels[v])
+                return shared.layer(plan.ops[v], plan.weight_id(v))(inp, plan.channels[v])
 
             return run_cell(plan, t, project, apply_op, gate)
 

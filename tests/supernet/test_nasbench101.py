@@ -14,6 +14,7 @@ from samplenas.supernet.cost import count_macs, count_params
 from samplenas.supernet.nasbench101 import (
     NASBench101Supernet,
     compute_vertex_channels,
+    depth_weight_ids,
     encoded_vertex_ids,
     vertex_width_choices,
 )
@@ -115,13 +116,13 @@ def _settle_bn(supernet, archs):
 
 
 @pytest.mark.parametrize(
-    ("widths", "batch_norm"),
-    [("official", "affine"), ("fixed", "affine"), ("official", "non-affine"), ("official", "private-width"),
-     ("fixed", "private-width")],
+    ("widths", "batch_norm", "weight_key"),
+    [("official", "affine", "vertex"), ("fixed", "affine", "vertex"), ("official", "non-affine", "vertex"),
+     ("official", "private-width", "vertex"), ("fixed", "private-width", "vertex"), ("official", "affine", "depth")],
 )
-def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, rng):
+def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, weight_key, rng):
     torch.manual_seed(0)
-    tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm)
+    tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm, weight_key=weight_key)
     archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
@@ -244,6 +245,21 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(vertex_widths="wide")
     with pytest.raises(UserError, match="batch_norm must be one of affine, non-affine, private-width, got 'none'"):
         NASBench101Supernet(batch_norm="none")
+    with pytest.raises(UserError, match="weight_key must be one of vertex, depth, got 'op'"):
+        NASBench101Supernet(weight_key="op")
+
+
+def test_depth_keys_share_weights_between_vertices_at_the_same_depth():
+    """0 -> 2 -> 6 (vertex 2 at depth 1) runs vertex 1's weights when keyed by depth, its own when keyed by vertex."""
+    rich = NASBench101Supernet(**TINY).plans(RICH)[0]  # 4 and 5 are pruned; 1 and 2 at depth 1, 3 at depth 2
+    assert rich.vertex_ids == (0, 1, 2, 3, 6) and depth_weight_ids(rich.matrix) == (0, 1, 1, 2, 6)
+    skip = encode([(0, 2), (2, 6)], ops=(0, 0, 0, 0, 0))
+    for key, expected in (("depth", 0), ("vertex", 1)):
+        torch.manual_seed(0)
+        supernet = NASBench101Supernet(**TINY, weight_key=key)
+        conv = supernet.extract(skip).cells[0].ops["1"][0]
+        shared = supernet.cells[0].conv3x3[expected].conv.weight[: conv.out_channels, : conv.in_channels]
+        torch.testing.assert_close(conv.weight, shared)
 
 
 @pytest.fixture
