@@ -41,6 +41,7 @@ from samplenas.hardware.table import FORMAT, VERSION, read_table
 from samplenas.spaces.base import Arch
 
 NOT_SETTINGS = ("self", "space")  # supernet parameters that are not network-size settings
+SHARING_ONLY = ("weight_key",)  # how a supernet shares weights: the networks it runs, and their latency, are the same
 
 
 def full_settings(space: str, network: dict | None) -> dict:
@@ -53,7 +54,8 @@ def full_settings(space: str, network: dict | None) -> dict:
     unknown = sorted(set(network or {}) - set(parameters))
     if unknown:
         raise UserError(f"{space} network has no setting {unknown[0]!r}; valid: {', '.join(sorted(parameters))}")
-    return json.loads(json.dumps({**parameters, **(network or {})}))
+    merged = {name: value for name, value in {**parameters, **(network or {})}.items() if name not in SHARING_ONLY}
+    return json.loads(json.dumps(merged))
 
 
 def device_description(device) -> dict:
