@@ -199,7 +199,7 @@ def run_evolution(space: SearchSpace, evaluator: Evaluator, *, population: int, 
                   rng: np.random.Generator, state: SearchState | None = None,
                   checkpoint: Callable[[SearchState], None] | None = None,
                   on_generation: Callable[[GenerationStats, SearchState], None] | None = None,
-                  on_start: Callable[[int, int], None] | None = None,
+                  on_start: Callable[[int], None] | None = None,
                   budget: Budget | None = None) -> SearchState:
     """Algorithm 1. `state` continues a checkpointed search (its RNG state is loaded into `rng`); every
     genotype stays within `budget`."""
@@ -223,8 +223,8 @@ def run_evolution(space: SearchSpace, evaluator: Evaluator, *, population: int, 
             else:
                 seen.add(key)
                 todo.append(arch)
-        if on_start is not None:
-            on_start(state.generation, len({space.key(a) for a in todo}))
+        if on_start is not None:  # the generation's evaluations are about to be submitted
+            on_start(state.generation)
         new = evaluator.evaluate(todo, state.records, {"generation": state.generation})
         state.records.update(new)
         chosen = select(offspring.population, fitness_lookup(state.records, space), population)

@@ -268,8 +268,8 @@ class Progress:
         self.hits = 0
         self.start(first_generation)
 
-    def start(self, generation: int, queued: int = 0) -> None:
-        """Generation `generation` begins (`queued`: its new genotypes; the monitor counts submissions)."""
+    def start(self, generation: int) -> None:
+        """Generation `generation` begins (the monitor counts its submissions itself)."""
         self.monitor.label(f"gen {generation + 1}/{self.generations}")
         self._status()
 

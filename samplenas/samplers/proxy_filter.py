@@ -39,6 +39,7 @@ class ProxyFilterSampler(WrappingSampler):
     (candidates drawn per asked cell, >= 1), batch_size (examples in the proxy's fixed minibatch)."""
 
     name = "proxy-filter"
+    own_law = True  # a search seeds from this sampler itself: its filtered draws are the law the run trained on
 
     def __init__(
         self,

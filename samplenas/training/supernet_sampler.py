@@ -54,8 +54,8 @@ def attach_proxies(sampler, supernet, task, train, seed: int):
 
 def learned_part(sampler):
     """The learned distribution inside a mixture (VAENAS Algorithm 2 line 13 seeds search from it). A
-    proxy filter is its own learned part: its filtered draws are the law the run trained on."""
-    if getattr(sampler, "name", "") == "proxy-filter":
+    wrapper whose own draws are the law the run trained on (`own_law`, e.g. a proxy filter) is its own."""
+    if getattr(sampler, "own_law", False):
         return sampler
     return getattr(sampler, "inner", sampler)
 
