@@ -168,16 +168,8 @@ def main(argv=None) -> int:
         print(f"starting every cell from {args.inherit}'s shared weights: {run.data}, network {run.network}, "
               f"seed {run.seed}, lr {settings['lr']}", flush=True)
     log = args.out / "cells.jsonl"
-    done = {}
-    if log.exists():
-        for line in log.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by an interrupted write: that cell is trained again
-            # records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
-            if {"lr": DEFAULT_LR, "inherit": None, **record.get("settings", {})} == settings:
-                done[tuple(record["arch"])] = record
+    # records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
+    done = finished_records(log, settings, lambda record: tuple(record["arch"]), {"lr": DEFAULT_LR, "inherit": None})
     todo = [arch for arch in cells if tuple(arch) not in done]
     print(f"{len(done)} of {len(cells)} cells already trained; training {len(todo)} "
           f"({args.steps} steps each, {args.workers} at a time)", flush=True)
@@ -209,6 +201,23 @@ def main(argv=None) -> int:
               f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
     print(report["command"])
     return 0
+
+
+def finished_records(log: Path, settings: dict, key, defaults: dict | None = None) -> dict:
+    """The records of a JSON-lines log trained with `settings` (a record's missing settings read as `defaults`),
+    by `key(record)`: what a resumed run need not train again. A line torn by an interrupted write is skipped,
+    so its work is done again."""
+    done = {}
+    if not log.exists():
+        return done
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if {**(defaults or {}), **record.get("settings", {})} == settings:
+            done[key(record)] = record
+    return done
 
 
 def paired_val(out: Path, cells: list) -> list[float]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ceiling_nb101 import fit_and_score  # noqa: E402
+from ceiling_nb101 import finished_records, fit_and_score  # noqa: E402
 from e2e_nb101 import DATA  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK  # noqa: E402
 
@@ -110,15 +110,7 @@ def main(argv=None) -> int:
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
                 "bn_batches": args.bn_batches, "lr": args.lr}
     log = args.out / "rows.jsonl"
-    done = {}
-    if log.exists():
-        for line in log.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by an interrupted write: that row is trained again
-            if record.get("settings") == settings:
-                done[record["pool"]] = record
+    done = finished_records(log, settings, lambda record: record["pool"])
     print(f"probe cell {space.to_str(probe)}; {args.steps} steps per row", flush=True)
     with log.open("a") as out:
         for pool in [None, *args.pools]:
