@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, open_table  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     space = SPACES["nb101"]()
-    cells = distinct_uniform(space, args.cells, np.random.default_rng(12345))
+    cells = distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))
     reference = None if args.paired_against is None else paired_val(args.paired_against, cells)
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
@@ -203,32 +203,32 @@ def main(argv=None) -> int:
     return 0
 
 
-def finished_records(log: Path, settings: dict, key, defaults: dict | None = None) -> dict:
-    """The records of a JSON-lines log trained with `settings` (a record's missing settings read as `defaults`),
-    by `key(record)`: what a resumed run need not train again. A line torn by an interrupted write is skipped,
-    so its work is done again."""
-    done = {}
-    if not log.exists():
-        return done
+def json_records(log: Path):
+    """The records of a JSON-lines log; a line torn by an interrupted write is skipped (its work is done again)."""
     for line in log.read_text().splitlines():
         try:
-            record = json.loads(line)
+            yield json.loads(line)
         except json.JSONDecodeError:
             continue
-        if {**(defaults or {}), **record.get("settings", {})} == settings:
-            done[key(record)] = record
-    return done
+
+
+def finished_records(log: Path, settings: dict, key, defaults: dict | None = None) -> dict:
+    """The records of a JSON-lines log trained with `settings` (a record's missing settings read as `defaults`),
+    by `key(record)`: what a resumed run need not train again."""
+    if not log.exists():
+        return {}
+    return {key(record): record for record in json_records(log)
+            if {**(defaults or {}), **record.get("settings", {})} == settings}
 
 
 def paired_val(out: Path, cells: list) -> list[float]:
     """Validation accuracies of `cells` in another run of this tool (the last record of each cell)."""
     records = {}
-    for line in (out / "cells.jsonl").read_text().splitlines():
+    for record in json_records(out / "cells.jsonl"):
         try:
-            record = json.loads(line)
             records[tuple(record["arch"])] = float(record["val_accuracy"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a torn or foreign line
+        except (KeyError, TypeError, ValueError):
+            continue  # a foreign line
     missing = [arch for arch in cells if tuple(arch) not in records]
     if missing:
         sys.exit(f"ceiling_nb101: --paired-against {out} lacks {len(missing)} of these {len(cells)} cells")

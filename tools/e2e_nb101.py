@@ -28,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 EVAL_FILE = "e2e_eval.json"
+RANDOM_CELLS_SEED = 12345  # the random cells every NB101 study ranks (distinct_uniform), so studies pair on them
 SAMPLER_ARGS = {
     "uniform": lambda steps: ["--sampler", "uniform"],
     "fair": lambda steps: ["--sampler", "fair"],
@@ -298,7 +299,7 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     accuracy = table.values("test_accuracy", repeat=0)
     space = SPACES["nb101"]()
-    random_cells = distinct_uniform(space, args.rank_cells, np.random.default_rng(12345))
+    random_cells = distinct_uniform(space, args.rank_cells, np.random.default_rng(RANDOM_CELLS_SEED))
     best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
     drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
     top_cells = table_cells(table, space, [best[i] for i in sorted(drawn)])

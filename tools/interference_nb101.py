@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling_nb101 import finished_records, fit_and_score  # noqa: E402
-from e2e_nb101 import DATA  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS_SEED  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
-CELL_SEED = 12345  # the ceiling's and the zero-cost study's cells
+STANDALONE = "standalone"  # the row that trains the probe as an ordinary network
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,15 +86,16 @@ def pool_network(supernet, probe: tuple, pool: int, seed: int):
     return PoolNetwork()
 
 
-def train_row(settings: dict, probe: tuple, pool: int | None) -> dict:
-    """One row: the probe trained standalone (`pool` None) or through a fresh supernet on a pool of `pool` cells."""
+def train_row(settings: dict, probe: tuple, pool: int | str) -> dict:
+    """One row: the probe trained as an ordinary network (`pool` STANDALONE) or through a fresh supernet on a
+    pool of `pool` cells."""
     from samplenas.supernet.factory import make_supernet, network_settings
 
     def network(recipe, data):
         supernet = make_supernet("nb101", network_settings("nb101", recipe.network, data.info))
-        return supernet.build(probe) if pool is None else pool_network(supernet, probe, pool, settings["seed"])
+        return supernet.build(probe) if pool == STANDALONE else pool_network(supernet, probe, pool, settings["seed"])
 
-    return {"pool": "standalone" if pool is None else pool, **fit_and_score(settings, network)}
+    return {"pool": pool, **fit_and_score(settings, network)}
 
 
 def main(argv=None) -> int:
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     space = SPACES["nb101"]()
-    probe = tuple(distinct_uniform(space, 1, np.random.default_rng(CELL_SEED))[0])
+    probe = tuple(distinct_uniform(space, 1, np.random.default_rng(RANDOM_CELLS_SEED))[0])
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
                 "bn_batches": args.bn_batches, "lr": args.lr}
@@ -113,18 +114,16 @@ def main(argv=None) -> int:
     done = finished_records(log, settings, lambda record: record["pool"])
     print(f"probe cell {space.to_str(probe)}; {args.steps} steps per row", flush=True)
     with log.open("a") as out:
-        for pool in [None, *args.pools]:
-            key = "standalone" if pool is None else pool
-            if key not in done:
-                record = {**train_row(settings, probe, pool), "settings": settings}
-                out.write(json.dumps(record) + "\n")
+        for pool in [STANDALONE, *args.pools]:
+            if pool not in done:
+                done[pool] = {**train_row(settings, probe, pool), "settings": settings}
+                out.write(json.dumps(done[pool]) + "\n")
                 out.flush()
-                done[key] = record
-            record = done[key]
-            name = "standalone" if pool is None else ("every cell" if pool == 0 else f"pool of {pool}")
+            record = done[pool]
+            name = pool if pool == STANDALONE else ("every cell" if pool == 0 else f"pool of {pool}")
             print(f"{name:>12}: training loss (last 50 steps) {record['loss_last_50']:.3f}, "
                   f"probe val {100 * record['val_accuracy']:.2f} %, {record['seconds']} s", flush=True)
-    rows = [done[key] for key in ["standalone", *args.pools]]
+    rows = [done[pool] for pool in [STANDALONE, *args.pools]]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "probe": list(probe), "settings": settings, "rows": rows,
               "seconds": round(time.perf_counter() - started, 1)}

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, open_table, table_cells  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table, table_cells  # noqa: E402
 from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
-    groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(12345))}
+    groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))}
     if args.exclude_cells:
         excluded = {tuple(json.loads(line)["arch"]) for line in args.exclude_cells.read_text().splitlines() if line}
         groups["random"] = [arch for arch in groups["random"] if tuple(arch) not in excluded]

@@ -1,24 +1,13 @@
 """The interference study, --smoke, and the pool network it trains."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.tools.test_zero_cost_nb101 import _load
 
 
 class RecordingSupernet(torch.nn.Module):
