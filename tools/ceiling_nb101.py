@@ -98,20 +98,25 @@ def train_cell(settings: dict, arch: list[int]) -> dict:
 def fit_and_score(settings: dict, network) -> dict:
     """Train `network(recipe, data)` (called as net(x)) with the supernet's recipe for settings["steps"] steps,
     recalibrate its BN and score it on the validation images the supernet is scored on (no gradient)."""
+    net, data, losses, seconds = fit(settings, network)
+    started = time.perf_counter()
+    accuracy = validation_accuracy(net, data, settings)
+    return {"val_accuracy": accuracy, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
+            "seconds": round(seconds + time.perf_counter() - started, 2)}
+
+
+def fit(settings: dict, network, threads: int = 1):
+    """(net, data, training losses, seconds): `network(recipe, data)` trained with the supernet's recipe (SGD,
+    cosine, label smoothing, clipping, batch 64) for settings["steps"] steps on `threads` torch threads."""
     import torch
 
-    from samplenas.supernet.bn import recalibrate_bn
     from samplenas.training.batches import BatchStream, in_memory_format
     from samplenas.training.data import load_dataset
     from samplenas.training.recipes import build_optimizer, learning_rate
-    from samplenas.training.supernet_eval import calibration_batches, validation_batches
     from samplenas.training.tasks import make_task
-    from samplenas.training.train_config import TrainConfig
 
-    torch.set_num_threads(1)
-    config = TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
-                         network=settings["network"], seed=settings["seed"], steps=settings["steps"],
-                         lr=settings["lr"])
+    torch.set_num_threads(threads)
+    config = train_config(settings)
     recipe = config.recipe()
     data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
     task = make_task(recipe, data.info)
@@ -132,6 +137,26 @@ def fit_and_score(settings: dict, network) -> dict:
         torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
         optimizer.step()
         losses.append(float(loss.detach()))
+    return net, data, losses, round(time.perf_counter() - started, 2)
+
+
+def train_config(settings: dict):
+    """The TrainConfig of these settings: the supernet's recipe and batch size."""
+    from samplenas.training.train_config import TrainConfig
+
+    return TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
+                       network=settings["network"], seed=settings["seed"], steps=settings["steps"], lr=settings["lr"])
+
+
+def validation_accuracy(net, data, settings: dict) -> float:
+    """`net`'s accuracy on the first settings["eval_examples"] validation images, after its BN statistics are
+    re-estimated on settings["bn_batches"] fixed training batches (as the supernet's scores are)."""
+    import torch
+
+    from samplenas.supernet.bn import recalibrate_bn
+    from samplenas.training.supernet_eval import calibration_batches, validation_batches
+
+    config = train_config(settings)
     device = torch.device("cpu")
     recalibrate_bn(net, None, [x for x, _ in calibration_batches(data.train, config.batch_size,
                                                                    settings["bn_batches"], config.seed, device, True)])
@@ -140,8 +165,7 @@ def fit_and_score(settings: dict, network) -> dict:
         for x, y in validation_batches(data.val, 256, settings["eval_examples"], device, True):
             correct += int((net(x).argmax(dim=1) == y).sum())
             total += len(y)
-    return {"val_accuracy": correct / total, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
-            "seconds": round(time.perf_counter() - started, 2)}
+    return correct / total
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,63 @@
+"""The equal-compute pool study, --smoke, and the pool supernet it trains."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.tools.test_interference_nb101 import RecordingSupernet
+from tests.tools.test_zero_cost_nb101 import _load
+
+
+def test_a_pool_supernet_trains_on_every_candidate_and_scores_the_chosen_one():
+    study = _load("pool_nb101")
+    supernet = RecordingSupernet()
+    cells = [tuple(supernet.space.sample_uniform(np.random.default_rng(seed))) for seed in range(4)]
+    net = study.pool_supernet(supernet, cells, seed=0)
+    for _ in range(80):
+        net(torch.ones(1))
+    assert set(supernet.calls) == set(cells)  # every candidate trained, nothing else
+    supernet.calls.clear()
+    net.scored = cells[2]
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.ones(1))
+    assert supernet.calls == [cells[2]] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
+def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb101_table, tmp_path, capsys):
+    study = _load("pool_nb101")
+    out = tmp_path / "out"
+    argv = ["--smoke", "--out", str(out), "--data-dir", str(data_dir), "--table", str(nb101_table), "--threads", "1"]
+    assert study.main(argv) == 0
+    report = json.loads((out / "pool.json").read_text())
+    assert len(report["cells"]) == 4 and all(0 <= cell["val_accuracy"] <= 1 for cell in report["cells"])
+    assert -1 <= report["kendall_tau"] <= 1 and np.isfinite(report["training"]["loss_last_50"])
+    assert "scoring the weights trained before" not in capsys.readouterr().out
+    # a rerun with the same settings scores the kept weights, to the same accuracies
+    weights = (out / "supernet.pt").read_bytes()
+    ceiling = tmp_path / "ceiling"
+    ceiling.mkdir()
+    (ceiling / "cells.jsonl").write_text("".join(json.dumps(cell) + "\n" for cell in report["cells"]))
+    assert study.main(argv + ["--paired-against", str(ceiling)]) == 0
+    assert "scoring the weights trained before" in capsys.readouterr().out
+    again = json.loads((out / "pool.json").read_text())
+    assert again["cells"] == report["cells"] and (out / "supernet.pt").read_bytes() == weights
+    assert again["paired_against"]["tau_difference"] == 0  # paired against its own scores
+    # other settings train again
+    assert study.main(argv + ["--steps", "3"]) == 0
+    assert "scoring the weights trained before" not in capsys.readouterr().out
+    assert json.loads((out / "trained.json").read_text())["settings"]["steps"] == 3
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    study = _load("pool_nb101")
+    for bad, message in ((["--cells", "2"], "--cells must be >= 3"), (["--lr", "0"], "--lr must be positive"),
+                         (["--paired-against", str(tmp_path)], "no cells.jsonl there")):
+        with pytest.raises(SystemExit) as exited:
+            study.main(["--smoke", "--out", str(tmp_path / "out"), *bad])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,167 @@
+"""Weight sharing at equal compute: a supernet trained only on the cells it must rank, against training each alone.
+
+The ceiling study trains each of its cells alone; the interference study shows that sharing weights with
+more cells slows each one down. This asks the question a user with a fixed budget asks: given N candidate
+cells (the ceiling's first N, seed 12345) and `--steps` training steps in all, does one supernet whose every
+step draws a candidate uniformly (a candidate-pool supernet, GreedyNAS-like but without the greedy filter)
+rank them better than spending the same steps on each cell alone (N runs of steps / N)? The supernet is
+trained with the ceiling's recipe, each candidate is then scored like the ceiling's cells (BN recalibrated,
+the same validation images), and Kendall tau / Spearman rho against the table come with bootstrap 95 %
+intervals; `--paired-against` a ceiling run on the same cells gives the paired difference. The trained
+weights are kept in OUT (a rerun with the same settings scores them again without training); OUT/pool.json
+holds the result with the command.
+
+    python tools/pool_nb101.py --out runs/pool50-2500 --cells 50 --steps 2500 --paired-against runs/ceiling-s50
+    python tools/pool_nb101.py --smoke --out /tmp/pool
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ceiling_nb101 import fit, paired_val, train_config, validation_accuracy  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
+from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
+
+from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
+
+WEIGHTS = "supernet.pt"  # the trained shared weights
+TRAINED = "trained.json"  # the settings they were trained with, and the training's loss and time
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder for the weights and pool.json")
+    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
+    p.add_argument("--data", default="cifar10-jpeg")
+    p.add_argument("--data-dir", default=str(DATA))
+    p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
+    p.add_argument("--cells", type=int, default=50, help="candidate cells, the ceiling's first N (default 50)")
+    p.add_argument("--steps", type=int, default=2500, help="training steps of batch 64 in all (default 2500)")
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate, cosine (default {DEFAULT_LR})")
+    p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
+    p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and the draws")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
+                   help="a ceiling_nb101.py run on the same cells: tau minus its tau, paired bootstrap")
+    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
+    if p.parse_known_args(argv)[0].smoke:
+        p.set_defaults(data="digits", cells=4, steps=8, eval_examples=64, bn_batches=1,
+                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
+    args = p.parse_args(argv)
+    if args.cells < 3 or args.steps < 1 or args.threads < 1:
+        p.error("--cells must be >= 3, --steps and --threads >= 1")
+    if not args.lr > 0:
+        p.error(f"--lr must be positive, got {args.lr}")
+    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
+        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
+    return args
+
+
+def pool_supernet(supernet, cells: list[tuple], seed: int):
+    """The supernet as a network trained on a pool of cells: a forward that builds a graph (a training step)
+    runs a candidate drawn uniformly, one without gradient (BN recalibration, scoring) runs `.scored`."""
+    import torch
+
+    rng = np.random.default_rng([seed, len(cells)])
+
+    class PoolSupernet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.supernet = supernet
+            self.scored = cells[0]
+
+        def forward(self, x):
+            if not torch.is_grad_enabled():
+                return self.supernet(x, self.scored)
+            return self.supernet(x, cells[int(rng.integers(len(cells)))])
+
+    return PoolSupernet()
+
+
+def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int):
+    """(network, data, training record): the pool supernet of `settings`, trained now or, when OUT holds
+    weights trained with the same settings, loaded from there."""
+    import torch
+
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.data import load_dataset
+
+    def network(recipe, data):
+        supernet = make_supernet("nb101", network_settings("nb101", recipe.network, data.info))
+        return pool_supernet(supernet, cells, settings["seed"])
+
+    record_path, weights_path = out / TRAINED, out / WEIGHTS
+    if record_path.exists() and weights_path.exists():
+        record = json.loads(record_path.read_text())
+        if record.get("settings") == settings:
+            config = train_config(settings)
+            data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
+            net = network(config.recipe(), data).to(memory_format=torch.channels_last)
+            net.load_state_dict(torch.load(weights_path, weights_only=True))
+            print(f"scoring the weights trained before in {out} ({record['seconds']} s)", flush=True)
+            return net, data, record
+    net, data, losses, seconds = fit(settings, network, threads)
+    record = {"settings": settings, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
+              "seconds": seconds}
+    partial = weights_path.with_suffix(".pt.partial")
+    torch.save(net.state_dict(), partial)
+    os.replace(partial, weights_path)  # the weights first: a record without them is never read
+    record_path.write_text(json.dumps(record, indent=1))
+    return net, data, record
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    started = time.perf_counter()
+    space = SPACES["nb101"]()
+    cells = [tuple(arch) for arch in distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))]
+    reference = None if args.paired_against is None else paired_val(args.paired_against, cells)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = open_table(args.table, args.out)
+    settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
+                "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
+                "bn_batches": args.bn_batches, "lr": args.lr, "cells": args.cells}
+    print(f"training one supernet on {len(cells)} candidate cells for {args.steps} steps "
+          f"(as many as {args.steps / len(cells):.0f} steps on each alone)", flush=True)
+    net, data, trained = trained_network(settings, cells, args.out, args.threads)
+    val = []
+    for arch in cells:
+        net.scored = arch
+        val.append(validation_accuracy(net, data, settings))
+    accuracy = table.values("test_accuracy", table.lookup_archs([list(a) for a in cells]), repeat=0)
+    report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+              "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
+              "cells": [{"arch": list(arch), "val_accuracy": v} for arch, v in zip(cells, val)],
+              **bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
+              "seconds": round(time.perf_counter() - started, 1)}
+    if args.paired_against is not None:
+        report["paired_against"] = {"out": str(args.paired_against),
+                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
+    (args.out / "pool.json").write_text(json.dumps(report, indent=1))
+    print(f"pool supernet, {args.steps} steps over {len(cells)} cells: mean val {100 * np.mean(val):.2f} %, "
+          f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
+          f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
+          f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
+    if args.paired_against is not None:
+        paired = report["paired_against"]
+        print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
+              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
+    print(report["command"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
