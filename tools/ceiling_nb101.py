@@ -105,10 +105,12 @@ def fit_and_score(settings: dict, network) -> dict:
             "seconds": round(seconds + time.perf_counter() - started, 2)}
 
 
-def fit(settings: dict, network, threads: int = 1):
+def fit(settings: dict, network, threads: int = 1, progress: bool = False):
     """(net, data, training losses, seconds): `network(recipe, data)` trained with the supernet's recipe (SGD,
-    cosine, label smoothing, clipping, batch 64) for settings["steps"] steps on `threads` torch threads."""
+    cosine, label smoothing, clipping, batch 64) for settings["steps"] steps on `threads` torch threads, with a
+    progress bar when `progress` (one long run; the ceiling's parallel workers train quietly)."""
     import torch
+    from tqdm import tqdm
 
     from samplenas.training.batches import BatchStream, in_memory_format
     from samplenas.training.data import load_dataset
@@ -127,7 +129,7 @@ def fit(settings: dict, network, threads: int = 1):
     started = time.perf_counter()
     losses = []
     net.train()
-    for step in range(config.steps):
+    for step in tqdm(range(config.steps), desc="training", unit="step", disable=not progress, leave=False):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(recipe, step, config.steps)
         x, y = stream.next()

@@ -110,7 +110,7 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int)
             net.load_state_dict(torch.load(weights_path, weights_only=True))
             print(f"scoring the weights trained before in {out} ({record['seconds']} s)", flush=True)
             return net, data, record
-    net, data, losses, seconds = fit(settings, network, threads)
+    net, data, losses, seconds = fit(settings, network, threads, progress=True)
     record = {"settings": settings, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
               "seconds": seconds}
     partial = weights_path.with_suffix(".pt.partial")
