@@ -129,7 +129,8 @@ def fit(settings: dict, network, threads: int = 1, progress: bool = False):
     started = time.perf_counter()
     losses = []
     net.train()
-    for step in tqdm(range(config.steps), desc="training", unit="step", disable=not progress, leave=False):
+    for step in tqdm(range(config.steps), desc="training", unit="step", disable=not progress, leave=False,
+                     mininterval=10):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(recipe, step, config.steps)
         x, y = stream.next()
