@@ -7,7 +7,8 @@ step draws a candidate uniformly (a candidate-pool supernet, GreedyNAS-like but 
 rank them better than spending the same steps on each cell alone (N runs of steps / N)? The supernet is
 trained with the ceiling's recipe, each candidate is then scored like the ceiling's cells (BN recalibrated,
 the same validation images), and Kendall tau / Spearman rho against the table come with bootstrap 95 %
-intervals; `--paired-against` a ceiling run on the same cells gives the paired difference. The trained
+intervals; `--paired-against` a ceiling run on the same cells gives the paired difference, and the τ
+between the two runs' scores (do the shared weights order the cells as training each alone does?). The trained
 weights are kept in OUT (a rerun with the same settings scores them again without training); OUT/pool.json
 holds the result with the command.
 
@@ -148,8 +149,11 @@ def main(argv=None) -> int:
               **bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
               "seconds": round(time.perf_counter() - started, 1)}
     if args.paired_against is not None:
+        agreement = bootstrap(val, reference, np.random.default_rng(2026))
         report["paired_against"] = {"out": str(args.paired_against),
-                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
+                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025)),
+                                    "agreement_tau": agreement["kendall_tau"],
+                                    "agreement_tau_ci": agreement["kendall_tau_ci"]}
     (args.out / "pool.json").write_text(json.dumps(report, indent=1))
     print(f"pool supernet, {args.steps} steps over {len(cells)} cells: mean val {100 * np.mean(val):.2f} %, "
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
@@ -158,7 +162,9 @@ def main(argv=None) -> int:
     if args.paired_against is not None:
         paired = report["paired_against"]
         print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
-              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
+              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]; the two orders agree "
+              f"at tau {paired['agreement_tau']:+.3f} [{paired['agreement_tau_ci'][0]:+.2f}, "
+              f"{paired['agreement_tau_ci'][1]:+.2f}]")
     print(report["command"])
     return 0
 

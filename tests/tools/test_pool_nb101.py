@@ -46,7 +46,8 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
     assert "scoring the weights trained before" in capsys.readouterr().out
     again = json.loads((out / "pool.json").read_text())
     assert again["cells"] == report["cells"] and (out / "supernet.pt").read_bytes() == weights
-    assert again["paired_against"]["tau_difference"] == 0  # paired against its own scores
+    paired = again["paired_against"]
+    assert paired["tau_difference"] == 0 and paired["agreement_tau"] == 1  # paired against its own scores
     # other settings train again
     assert study.main(argv + ["--steps", "3"]) == 0
     assert "scoring the weights trained before" not in capsys.readouterr().out
