@@ -212,7 +212,8 @@ def main(argv=None) -> int:
     val = [done[tuple(arch)]["val_accuracy"] for arch in cells]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "cells": len(cells), **bootstrap(val, accuracy, np.random.default_rng(2024)),
-              "mean_val_accuracy": float(np.mean(val)), "seconds": round(time.perf_counter() - started, 1)}
+              "mean_val_accuracy": float(np.mean(val)), **with_params(val, parameter_counts(settings, cells), accuracy),
+              "seconds": round(time.perf_counter() - started, 1)}
     if args.paired_against is not None:
         report["paired_against"] = {"out": str(args.paired_against),
                                     **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
@@ -222,12 +223,39 @@ def main(argv=None) -> int:
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
+    print_with_params(report)
     if args.paired_against is not None:
         paired = report["paired_against"]
         print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
               f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
     print(report["command"])
     return 0
+
+
+def parameter_counts(settings: dict, cells) -> list[float]:
+    """Each cell's trainable parameters at the settings' network size: the `params` proxy."""
+    from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.data import load_dataset
+
+    config = train_config(settings)
+    info = load_dataset(config.data, config.data_dir, ("train",), seed=config.seed).info
+    supernet = make_supernet("nb101", network_settings("nb101", config.recipe().network, info))
+    return [float(supernet.cost(tuple(arch))["params"]) for arch in cells]
+
+
+def with_params(val, params, accuracy) -> dict:
+    """τ / ρ of the parameter count alone and of its rank average with `val` (the hybrid a search uses)."""
+    from samplenas.training.zero_cost import combined_ranks
+
+    return {"params": bootstrap(params, accuracy, np.random.default_rng(2027)),
+            "with_params": bootstrap(combined_ranks([val, params]), accuracy, np.random.default_rng(2028))}
+
+
+def print_with_params(report: dict) -> None:
+    for name, label in (("params", "parameter count alone"), ("with_params", "rank average with it")):
+        stat = report[name]
+        print(f"{label}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
+              f"{stat['kendall_tau_ci'][1]:+.2f}]")
 
 
 def json_records(log: Path):

@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ceiling_nb101 import fit, paired_val, train_config, validation_accuracy  # noqa: E402
+from ceiling_nb101 import (  # noqa: E402
+    fit,
+    paired_val,
+    print_with_params,
+    train_config,
+    validation_accuracy,
+    with_params,
+)
 from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
 
@@ -147,6 +154,7 @@ def main(argv=None) -> int:
               "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
               "cells": [{"arch": list(arch), "val_accuracy": v} for arch, v in zip(cells, val)],
               **bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
+              **with_params(val, [float(net.supernet.cost(arch)["params"]) for arch in cells], accuracy),
               "seconds": round(time.perf_counter() - started, 1)}
     if args.paired_against is not None:
         agreement = bootstrap(val, reference, np.random.default_rng(2026))
@@ -159,6 +167,7 @@ def main(argv=None) -> int:
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
+    print_with_params(report)
     if args.paired_against is not None:
         paired = report["paired_against"]
         print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "

@@ -36,6 +36,7 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
     report = json.loads((out / "pool.json").read_text())
     assert len(report["cells"]) == 4 and all(0 <= cell["val_accuracy"] <= 1 for cell in report["cells"])
     assert -1 <= report["kendall_tau"] <= 1 and np.isfinite(report["training"]["loss_last_50"])
+    assert -1 <= report["params"]["kendall_tau"] <= 1 and -1 <= report["with_params"]["kendall_tau"] <= 1
     assert "scoring the weights trained before" not in capsys.readouterr().out
     # a rerun with the same settings scores the kept weights, to the same accuracies
     weights = (out / "supernet.pt").read_bytes()

@@ -59,6 +59,8 @@ def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_
     lines = (tmp_path / "cells.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all(0 <= json.loads(line)["val_accuracy"] <= 1 for line in lines)
     assert "4 of 4 cells already trained" not in capsys.readouterr().out
+    report = json.loads((tmp_path / "ceiling.json").read_text())
+    assert {"params", "with_params"} <= set(report) and -1 <= report["with_params"]["kendall_tau"] <= 1
     # records written before --lr and --inherit existed (from scratch at lr 0.1) still count as trained
     old = []
     for line in lines:
