@@ -9,7 +9,8 @@ trained with the ceiling's recipe, each candidate is then scored like the ceilin
 the same validation images), and Kendall tau / Spearman rho against the table come with bootstrap 95 %
 intervals; `--paired-against` a ceiling run on the same cells gives the paired difference, and the τ
 between the two runs' scores (do the shared weights order the cells as training each alone does?). The trained
-weights are kept in OUT (a rerun with the same settings scores them again without training); OUT/pool.json
+weights are kept in OUT (a rerun with the same settings scores them again without training; other settings are
+refused there); OUT/pool.json
 holds the result with the command.
 
     python tools/pool_nb101.py --out runs/pool50-2500 --cells 50 --steps 2500 --paired-against runs/ceiling-s50
@@ -98,7 +99,7 @@ def pool_supernet(supernet, cells: list[tuple], seed: int):
 
 def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int):
     """(network, data, training record): the pool supernet of `settings`, trained now or, when OUT holds
-    weights trained with the same settings, loaded from there."""
+    weights trained with the same settings, loaded from there (other settings: refused, one run per folder)."""
     import torch
 
     from samplenas.supernet.factory import make_supernet, network_settings
@@ -111,13 +112,14 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int)
     record_path, weights_path = out / TRAINED, out / WEIGHTS
     if record_path.exists() and weights_path.exists():
         record = json.loads(record_path.read_text())
-        if record.get("settings") == settings:
-            config = train_config(settings)
-            data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
-            net = network(config.recipe(), data).to(memory_format=torch.channels_last)
-            net.load_state_dict(torch.load(weights_path, weights_only=True))
-            print(f"scoring the weights trained before in {out} ({record['seconds']} s)", flush=True)
-            return net, data, record
+        if record.get("settings") != settings:
+            sys.exit(f"pool_nb101: {out} holds a supernet trained with other settings; choose another --out")
+        config = train_config(settings)
+        data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
+        net = network(config.recipe(), data).to(memory_format=torch.channels_last)
+        net.load_state_dict(torch.load(weights_path, weights_only=True))
+        print(f"scoring the weights trained before in {out} ({record['seconds']} s)", flush=True)
+        return net, data, record
     net, data, losses, seconds = fit(settings, network, threads, progress=True)
     record = {"settings": settings, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
               "seconds": seconds}

@@ -49,10 +49,10 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
     assert again["cells"] == report["cells"] and (out / "supernet.pt").read_bytes() == weights
     paired = again["paired_against"]
     assert paired["tau_difference"] == 0 and paired["agreement_tau"] == 1  # paired against its own scores
-    # other settings train again
-    assert study.main(argv + ["--steps", "3"]) == 0
-    assert "scoring the weights trained before" not in capsys.readouterr().out
-    assert json.loads((out / "trained.json").read_text())["settings"]["steps"] == 3
+    # other settings are refused there: one run per folder
+    with pytest.raises(SystemExit, match="holds a supernet trained with other settings"):
+        study.main(argv + ["--steps", "3"])
+    assert (out / "supernet.pt").read_bytes() == weights
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
