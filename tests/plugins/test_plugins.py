@@ -102,32 +102,49 @@ def test_built_in_names_win_and_broken_plugins_fail_in_one_line(tmp_path, monkey
     assert "ghost" not in SPACES
 
 
+# Runs CLI commands one after another in ONE fresh Python (starting torch once, not once per command),
+# printing each command's standard output as a JSON string on a line of its own.
+CLI_SEQUENCE = r"""
+import contextlib, io, json, sys
+from samplenas.cli import main
+for args in json.loads(sys.argv[1]):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(args)
+    if code:
+        sys.exit(f"samplenas {' '.join(args)} exited with {code}")
+    print(json.dumps(printed.getvalue()))
+"""
+
+
 @pytest.mark.slow
 def test_the_cli_lists_and_trains_a_plugin_space(tmp_path):
+    """In a fresh Python that finds the plugin only through its entry points: list it, train, search,
+    retrain with the plugin's own recipe, export."""
     site = tmp_path / "site"
     toy_dist(site)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(TOY)]), "OMP_NUM_THREADS": "1"}
-
-    def samplenas(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "samplenas", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
-
-    assert "toy: 3 positions, size 26 (plugin samplenas-toy 0.1.0)" in samplenas("spaces", "toy")
-    run = tmp_path / "run"
-    samplenas("train", "--space", "toy", "--sampler", "toy-first", "--out", str(run), "--steps", "1",
-              "--batch-size", "8", "--eval-every", "1", "--eval-archs", "1", "--eval-examples", "8",
-              "--network", '{"width": 4}', "--quiet")
+    run, retrained = tmp_path / "run", tmp_path / "rt"
+    commands = [
+        ["spaces", "toy"],
+        ["train", "--space", "toy", "--sampler", "toy-first", "--out", str(run), "--steps", "1", "--batch-size", "8",
+         "--eval-every", "1", "--eval-archs", "1", "--eval-examples", "8", "--network", '{"width": 4}', "--quiet"],
+        ["search", "--run", str(run), "--population", "3", "--generations", "1", "--children", "1", "--quiet"],
+        ["retrain", "--from", str(run / "top.json"), "--out", str(retrained), "--epochs", "1", "--limit", "64",
+         "--quiet"],
+        ["export", "--from", str(retrained), "--format", "exported-program", "--out", str(tmp_path / "toy.pt2")],
+    ]
+    done = subprocess.run([sys.executable, "-c", CLI_SEQUENCE, json.dumps(commands)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('"')]
+    assert len(printed) == len(commands)
+    assert "toy: 3 positions, size 26 (plugin samplenas-toy 0.1.0)" in printed[0]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 1 and (run / "checkpoint.pt").is_file()
     assert json.loads((run / "config.json").read_text())["space"] == "toy"
-    # and the rest of the pipeline: search, retrain with the plugin's own recipe, export
-    samplenas("search", "--run", str(run), "--population", "3", "--generations", "1", "--children", "1", "--quiet")
-    samplenas("retrain", "--from", str(run / "top.json"), "--out", str(tmp_path / "rt"), "--epochs", "1",
-              "--limit", "64", "--quiet")
-    result = json.loads((tmp_path / "rt" / "result.json").read_text())
+    assert (run / "top.json").is_file()
+    result = json.loads((retrained / "result.json").read_text())
     assert result["space"] == "toy" and result["recipe"]["lr"] == 0.05 and result["recipe"]["batch_size"] == 32
-    exported = json.loads(samplenas("export", "--from", str(tmp_path / "rt"), "--format", "exported-program",
-                                    "--out", str(tmp_path / "toy.pt2")))
+    exported = json.loads(printed[-1])
     assert exported["space"] == "toy" and exported["arch"] == result["arch"]
