@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,14 +44,22 @@ def weights(directory: Path) -> list[dict]:
     return [m["model"] for m in load_checkpoint(directory / CHECKPOINT)["members"]]
 
 
-def torchrun(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    """Two CPU processes (gloo) retraining the tiny NB101 network for 3 steps of global batch 16."""
+def torchrun(out: Path, *extra: str) -> subprocess.Popen:
+    """Two CPU processes (gloo) retraining the tiny NB101 network for 3 steps of global batch 16, started
+    (`.communicate()` waits for them)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "samplenas", "retrain", "--space", "nb101", "--arch", NB101_CELL, "--out", str(out),
                "--epochs", "1", "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.1",
                "--network", json.dumps(NB101_TINY), "--limit", "96", "--stop-after", "3", "--quiet", *extra]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: the launcher and its workers
+
+
+def finished(launch: subprocess.Popen) -> None:
+    """Wait for a torchrun launch; it must succeed."""
+    _, stderr = launch.communicate(timeout=300)
+    assert launch.returncode == 0, stderr[-2000:]
 
 
 def assert_same_weights(a: dict, b: dict, atol: float) -> None:
@@ -63,13 +72,19 @@ def max_difference(a: dict, b: dict) -> float:
     return max(float((a[n].double() - b[n].double()).abs().max()) for n in a if a[n].is_floating_point())
 
 
-@pytest.mark.slow  # two torchrun launches (~25 s each on 2 shared cores)
+@pytest.mark.slow  # two torchrun launches side by side (~25 s each on 2 shared cores)
 def test_two_gloo_processes_with_sync_bn_equal_one_process(tmp_path):
-    assert retrain(nb101_job(tmp_path / "one", stop_after=3)) is None
-    done = torchrun(tmp_path / "two")
-    assert done.returncode == 0, done.stderr[-2000:]
-    unsynced = torchrun(tmp_path / "unsynced", "--no-sync-bn")
-    assert unsynced.returncode == 0, unsynced.stderr[-2000:]
+    # --standalone gives each launch its own free rendezvous port, so the two can run at once
+    launches = [torchrun(tmp_path / "two"), torchrun(tmp_path / "unsynced", "--no-sync-bn")]
+    try:
+        assert retrain(nb101_job(tmp_path / "one", stop_after=3)) is None
+        for launch in launches:
+            finished(launch)
+    finally:
+        for launch in launches:  # only the process groups this test started
+            if launch.poll() is None:
+                os.killpg(launch.pid, signal.SIGKILL)
+                launch.wait()
 
     one, two, apart = weights(tmp_path / "one")[0], weights(tmp_path / "two")[0], weights(tmp_path / "unsynced")[0]
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["step"] == 3
