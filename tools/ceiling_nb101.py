@@ -40,37 +40,50 @@ from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--out", type=Path, required=True, help="folder for cells.jsonl and ceiling.json")
-    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
-    p.add_argument("--data", default="cifar10-jpeg")
-    p.add_argument("--data-dir", default=str(DATA))
-    p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
-    p.add_argument("--cells", type=int, default=50, help="random cells trained (default 50)")
+    add_study_arguments(p, "folder for cells.jsonl and ceiling.json", "random cells trained (default 50)",
+                        "another run of this tool on the same cells: report tau minus its tau, paired bootstrap")
     p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")
-    p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
-    p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order")
     p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
     p.add_argument("--inherit", type=Path, default=None, metavar="RUN",
                    help="start each cell from this trained supernet run's weights (its data, network and seed)")
     p.add_argument("--lr", type=float, default=None,
                    help=f"peak learning rate, cosine to 0 over --steps (default {DEFAULT_LR}; "
                         "with --inherit the run's)")
-    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
-                   help="another run of this tool on the same cells: report tau minus its tau, paired bootstrap")
-    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
-    if p.parse_known_args(argv)[0].smoke:
-        p.set_defaults(data="digits", cells=4, steps=6, eval_examples=64, bn_batches=1,
-                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
-    args = p.parse_args(argv)
-    if args.cells < 3 or args.steps < 1 or args.workers < 1:
-        p.error("--cells must be >= 3, --steps and --workers >= 1")
+    args = parse_study_args(p, argv, smoke_steps=6)
+    if args.steps < 1 or args.workers < 1:
+        p.error("--steps and --workers must be >= 1")
     if args.lr is not None and not args.lr > 0:
         p.error(f"--lr must be positive, got {args.lr}")
-    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
-        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
     if args.inherit is not None and not (args.inherit / "config.json").is_file():
         p.error(f"--inherit {args.inherit}: not a trained run (no config.json)")
+    return args
+
+
+def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: str, paired_help: str) -> None:
+    """The options the NB101 training studies share: output, table, data, network, cells, scoring, seed."""
+    p.add_argument("--out", type=Path, required=True, help=out_help)
+    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
+    p.add_argument("--data", default="cifar10-jpeg")
+    p.add_argument("--data-dir", default=str(DATA))
+    p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
+    p.add_argument("--cells", type=int, default=50, help=cells_help)
+    p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
+    p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and any draws")
+    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT", help=paired_help)
+    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
+
+
+def parse_study_args(p: argparse.ArgumentParser, argv, smoke_steps: int) -> argparse.Namespace:
+    """Parse, with --smoke's defaults (`smoke_steps` steps), and check the shared options."""
+    if p.parse_known_args(argv)[0].smoke:
+        p.set_defaults(data="digits", cells=4, steps=smoke_steps, eval_examples=64, bn_batches=1,
+                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
+    args = p.parse_args(argv)
+    if args.cells < 3:
+        p.error(f"--cells must be >= 3, got {args.cells}")
+    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
+        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
     return args
 
 
@@ -219,17 +232,30 @@ def main(argv=None) -> int:
                                     **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
     (args.out / "ceiling.json").write_text(json.dumps(report, indent=1))
     how = "standalone training" if args.inherit is None else f"fine-tuned from {args.inherit}"
-    print(f"{how}, {args.steps} steps: {len(cells)} cells, mean val {100 * np.mean(val):.2f} %, "
+    print_study(f"{how}, {args.steps} steps", report)
+    return 0
+
+
+def print_study(label: str, report: dict) -> None:
+    """A study's report: τ / ρ with intervals, the parameter count and its hybrid, the paired difference."""
+    print(f"{label}: {report['cells'] if isinstance(report['cells'], int) else len(report['cells'])} cells, "
+          f"mean val {100 * report['mean_val_accuracy']:.2f} %, "
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
-    print_with_params(report)
-    if args.paired_against is not None:
-        paired = report["paired_against"]
-        print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
-              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
+    for name, what in (("params", "parameter count alone"), ("with_params", "rank average with it")):
+        stat = report[name]
+        print(f"{what}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
+              f"{stat['kendall_tau_ci'][1]:+.2f}]")
+    paired = report.get("paired_against")
+    if paired is not None:
+        line = (f"tau minus {paired['out']}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
+                f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]")
+        if "agreement_tau" in paired:
+            line += (f"; the two orders agree at tau {paired['agreement_tau']:+.3f} "
+                     f"[{paired['agreement_tau_ci'][0]:+.2f}, {paired['agreement_tau_ci'][1]:+.2f}]")
+        print(line)
     print(report["command"])
-    return 0
 
 
 def parameter_counts(settings: dict, cells) -> list[float]:
@@ -249,13 +275,6 @@ def with_params(val, params, accuracy) -> dict:
 
     return {"params": bootstrap(params, accuracy, np.random.default_rng(2027)),
             "with_params": bootstrap(combined_ranks([val, params]), accuracy, np.random.default_rng(2028))}
-
-
-def print_with_params(report: dict) -> None:
-    for name, label in (("params", "parameter count alone"), ("with_params", "rank average with it")):
-        stat = report[name]
-        print(f"{label}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
-              f"{stat['kendall_tau_ci'][1]:+.2f}]")
 
 
 def json_records(log: Path):

@@ -30,15 +30,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling_nb101 import (  # noqa: E402
+    add_study_arguments,
     fit,
     paired_val,
-    print_with_params,
+    parse_study_args,
+    print_study,
     train_config,
     validation_accuracy,
     with_params,
 )
-from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
-from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
+from e2e_nb101 import RANDOM_CELLS_SEED, open_table  # noqa: E402
+from zero_cost_nb101 import bootstrap, paired_difference  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
@@ -48,31 +50,17 @@ TRAINED = "trained.json"  # the settings they were trained with, and the trainin
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--out", type=Path, required=True, help="folder for the weights and pool.json")
-    p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
-    p.add_argument("--data", default="cifar10-jpeg")
-    p.add_argument("--data-dir", default=str(DATA))
-    p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
-    p.add_argument("--cells", type=int, default=50, help="candidate cells, the ceiling's first N (default 50)")
+    add_study_arguments(p, "folder for the weights and pool.json",
+                        "candidate cells, the ceiling's first N (default 50)",
+                        "a ceiling_nb101.py run on the same cells: tau minus its tau, paired bootstrap")
     p.add_argument("--steps", type=int, default=2500, help="training steps of batch 64 in all (default 2500)")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate, cosine (default {DEFAULT_LR})")
-    p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
-    p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and the draws")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
-                   help="a ceiling_nb101.py run on the same cells: tau minus its tau, paired bootstrap")
-    p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
-    if p.parse_known_args(argv)[0].smoke:
-        p.set_defaults(data="digits", cells=4, steps=8, eval_examples=64, bn_batches=1,
-                       network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
-    args = p.parse_args(argv)
-    if args.cells < 3 or args.steps < 1 or args.threads < 1:
-        p.error("--cells must be >= 3, --steps and --threads >= 1")
+    args = parse_study_args(p, argv, smoke_steps=8)
+    if args.steps < 1 or args.threads < 1:
+        p.error("--steps and --threads must be >= 1")
     if not args.lr > 0:
         p.error(f"--lr must be positive, got {args.lr}")
-    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
-        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
     return args
 
 
@@ -165,18 +153,7 @@ def main(argv=None) -> int:
                                     "agreement_tau": agreement["kendall_tau"],
                                     "agreement_tau_ci": agreement["kendall_tau_ci"]}
     (args.out / "pool.json").write_text(json.dumps(report, indent=1))
-    print(f"pool supernet, {args.steps} steps over {len(cells)} cells: mean val {100 * np.mean(val):.2f} %, "
-          f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
-          f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
-          f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
-    print_with_params(report)
-    if args.paired_against is not None:
-        paired = report["paired_against"]
-        print(f"tau minus {args.paired_against}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
-              f"[{paired['tau_difference_ci'][0]:+.3f}, {paired['tau_difference_ci'][1]:+.3f}]; the two orders agree "
-              f"at tau {paired['agreement_tau']:+.3f} [{paired['agreement_tau_ci'][0]:+.2f}, "
-              f"{paired['agreement_tau_ci'][1]:+.2f}]")
-    print(report["command"])
+    print_study(f"pool supernet, {args.steps} steps", report)
     return 0
 
 
