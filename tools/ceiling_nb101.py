@@ -224,22 +224,30 @@ def main(argv=None) -> int:
     accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
     val = [done[tuple(arch)]["val_accuracy"] for arch in cells]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "settings": settings, "cells": len(cells), **bootstrap(val, accuracy, np.random.default_rng(2024)),
-              "mean_val_accuracy": float(np.mean(val)), **with_params(val, parameter_counts(settings, cells), accuracy),
+              "settings": settings, "cells": len(cells),
+              **ranking_report(val, accuracy, parameter_counts(settings, cells), args.paired_against, reference),
               "seconds": round(time.perf_counter() - started, 1)}
-    if args.paired_against is not None:
-        report["paired_against"] = {"out": str(args.paired_against),
-                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
     (args.out / "ceiling.json").write_text(json.dumps(report, indent=1))
     how = "standalone training" if args.inherit is None else f"fine-tuned from {args.inherit}"
-    print_study(f"{how}, {args.steps} steps", report)
+    print_study(f"{how}, {args.steps} steps", len(cells), report)
     return 0
 
 
-def print_study(label: str, report: dict) -> None:
+def ranking_report(val, accuracy, params, paired_against: Path | None, reference) -> dict:
+    """How a study's validation accuracies `val` rank the cells by their table `accuracy`: τ / ρ with
+    intervals, the mean, the parameter count and its hybrid, and the paired difference to `reference` (the
+    accuracies of the run at `paired_against`)."""
+    report = {**bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
+              **with_params(val, params, accuracy)}
+    if paired_against is not None:
+        report["paired_against"] = {"out": str(paired_against),
+                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025))}
+    return report
+
+
+def print_study(label: str, cells: int, report: dict) -> None:
     """A study's report: τ / ρ with intervals, the parameter count and its hybrid, the paired difference."""
-    print(f"{label}: {report['cells'] if isinstance(report['cells'], int) else len(report['cells'])} cells, "
-          f"mean val {100 * report['mean_val_accuracy']:.2f} %, "
+    print(f"{label}: {cells} cells, mean val {100 * report['mean_val_accuracy']:.2f} %, "
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")

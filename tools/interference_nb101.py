@@ -59,10 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def pool_network(supernet, probe: tuple, pool: int, seed: int):
-    """The supernet as a network trained on a pool: a forward that builds a graph (a training step) runs a cell
-    drawn from the pool, one without gradient (BN recalibration, scoring) runs the probe."""
-    import torch
-
+    """The supernet trained on a pool of `pool` cells that holds the probe (0: every cell of the space), scoring
+    the probe."""
     space = supernet.space
     rng = np.random.default_rng([seed, pool])
     others = []
@@ -70,20 +68,28 @@ def pool_network(supernet, probe: tuple, pool: int, seed: int):
         arch = space.sample_uniform(rng)
         if arch != probe and arch not in others:
             others.append(arch)
-    cells = [probe, *others]
+    return shared_supernet(supernet, [probe, *others] if pool else None, rng, probe)
 
-    class PoolNetwork(torch.nn.Module):
+
+def shared_supernet(supernet, cells: list[tuple] | None, rng: np.random.Generator, scored: tuple):
+    """The supernet as one network: a forward that builds a graph (a training step) runs a cell drawn uniformly
+    from `cells` (None: from the whole space) with `rng`, one without gradient (BN recalibration, scoring)
+    runs `.scored`."""
+    import torch
+
+    class SharedSupernet(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.supernet = supernet
+            self.scored = scored
 
         def forward(self, x):
             if not torch.is_grad_enabled():
-                return self.supernet(x, probe)
-            arch = cells[int(rng.integers(len(cells)))] if pool else space.sample_uniform(rng)
+                return self.supernet(x, self.scored)
+            arch = supernet.space.sample_uniform(rng) if cells is None else cells[int(rng.integers(len(cells)))]
             return self.supernet(x, arch)
 
-    return PoolNetwork()
+    return SharedSupernet()
 
 
 def train_row(settings: dict, probe: tuple, pool: int | str) -> dict:

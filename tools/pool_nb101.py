@@ -35,12 +35,13 @@ from ceiling_nb101 import (  # noqa: E402
     paired_val,
     parse_study_args,
     print_study,
+    ranking_report,
     train_config,
     validation_accuracy,
-    with_params,
 )
 from e2e_nb101 import RANDOM_CELLS_SEED, open_table  # noqa: E402
-from zero_cost_nb101 import bootstrap, paired_difference  # noqa: E402
+from interference_nb101 import shared_supernet  # noqa: E402
+from zero_cost_nb101 import bootstrap  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
@@ -65,24 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def pool_supernet(supernet, cells: list[tuple], seed: int):
-    """The supernet as a network trained on a pool of cells: a forward that builds a graph (a training step)
-    runs a candidate drawn uniformly, one without gradient (BN recalibration, scoring) runs `.scored`."""
-    import torch
-
-    rng = np.random.default_rng([seed, len(cells)])
-
-    class PoolSupernet(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.supernet = supernet
-            self.scored = cells[0]
-
-        def forward(self, x):
-            if not torch.is_grad_enabled():
-                return self.supernet(x, self.scored)
-            return self.supernet(x, cells[int(rng.integers(len(cells)))])
-
-    return PoolSupernet()
+    """The supernet trained on the candidate `cells`, each step drawing one uniformly; `.scored` is the cell a
+    forward without gradient (BN recalibration, scoring) runs."""
+    return shared_supernet(supernet, cells, np.random.default_rng([seed, len(cells)]), cells[0])
 
 
 def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int):
@@ -143,17 +129,15 @@ def main(argv=None) -> int:
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
               "cells": [{"arch": list(arch), "val_accuracy": v} for arch, v in zip(cells, val)],
-              **bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
-              **with_params(val, [float(net.supernet.cost(arch)["params"]) for arch in cells], accuracy),
+              **ranking_report(val, accuracy, [float(net.supernet.cost(arch)["params"]) for arch in cells],
+                               args.paired_against, reference),
               "seconds": round(time.perf_counter() - started, 1)}
-    if args.paired_against is not None:
+    if args.paired_against is not None:  # do the shared weights order the cells as training each alone does?
         agreement = bootstrap(val, reference, np.random.default_rng(2026))
-        report["paired_against"] = {"out": str(args.paired_against),
-                                    **paired_difference(val, reference, accuracy, np.random.default_rng(2025)),
-                                    "agreement_tau": agreement["kendall_tau"],
-                                    "agreement_tau_ci": agreement["kendall_tau_ci"]}
+        report["paired_against"].update(agreement_tau=agreement["kendall_tau"],
+                                        agreement_tau_ci=agreement["kendall_tau_ci"])
     (args.out / "pool.json").write_text(json.dumps(report, indent=1))
-    print_study(f"pool supernet, {args.steps} steps", report)
+    print_study(f"pool supernet, {args.steps} steps", len(cells), report)
     return 0
 
 
