@@ -74,7 +74,7 @@ def pool_network(supernet, probe: tuple, pool: int, seed: int):
 def shared_supernet(supernet, cells: list[tuple] | None, rng: np.random.Generator, scored: tuple):
     """The supernet as one network: a forward that builds a graph (a training step) runs a cell drawn uniformly
     from `cells` (None: from the whole space) with `rng`, one without gradient (BN recalibration, scoring)
-    runs `.scored`."""
+    runs `.scored`. `.draws` is `rng` (its state goes into a resumable training's checkpoint)."""
     import torch
 
     class SharedSupernet(torch.nn.Module):
@@ -82,6 +82,7 @@ def shared_supernet(supernet, cells: list[tuple] | None, rng: np.random.Generato
             super().__init__()
             self.supernet = supernet
             self.scored = scored
+            self.draws = rng
 
         def forward(self, x):
             if not torch.is_grad_enabled():

@@ -10,8 +10,8 @@ the same validation images), and Kendall tau / Spearman rho against the table co
 intervals; `--paired-against` a ceiling run on the same cells gives the paired difference, and the τ
 between the two runs' scores (do the shared weights order the cells as training each alone does?). The trained
 weights are kept in OUT (a rerun with the same settings scores them again without training; other settings are
-refused there); OUT/pool.json
-holds the result with the command.
+refused there), and so is an unfinished training's state every `--checkpoint-every` steps (a rerun continues
+it to the weights an uninterrupted run would reach); OUT/pool.json holds the result with the command.
 
     python tools/pool_nb101.py --out runs/pool50-2500 --cells 50 --steps 2500 --paired-against runs/ceiling-s50
     python tools/pool_nb101.py --smoke --out /tmp/pool
@@ -47,6 +47,7 @@ from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 WEIGHTS = "supernet.pt"  # the trained shared weights
 TRAINED = "trained.json"  # the settings they were trained with, and the training's loss and time
+PROGRESS = "training.pt"  # the unfinished training's state, with its settings: a rerun continues from it
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,9 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=2500, help="training steps of batch 64 in all (default 2500)")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate, cosine (default {DEFAULT_LR})")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS",
+                   help="write the training's state to OUT every STEPS steps; a rerun continues from it (default 500)")
     args = parse_study_args(p, argv, smoke_steps=8)
-    if args.steps < 1 or args.threads < 1:
-        p.error("--steps and --threads must be >= 1")
+    if args.steps < 1 or args.threads < 1 or args.checkpoint_every < 1:
+        p.error("--steps, --threads and --checkpoint-every must be >= 1")
     if not args.lr > 0:
         p.error(f"--lr must be positive, got {args.lr}")
     return args
@@ -71,36 +74,50 @@ def pool_supernet(supernet, cells: list[tuple], seed: int):
     return shared_supernet(supernet, cells, np.random.default_rng([seed, len(cells)]), cells[0])
 
 
-def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int):
-    """(network, data, training record): the pool supernet of `settings`, trained now or, when OUT holds
-    weights trained with the same settings, loaded from there (other settings: refused, one run per folder)."""
+def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int, every: int):
+    """(network, data, training record): the pool supernet of `settings`, trained now (continuing an unfinished
+    training kept in OUT) or, when OUT holds weights trained with the same settings, loaded from there. Weights
+    or a training of other settings are refused: one run per folder."""
     import torch
 
     from samplenas.supernet.factory import make_supernet, network_settings
+    from samplenas.training.checkpoint import load_checkpoint, save_json
     from samplenas.training.data import load_dataset
 
     def network(recipe, data):
         supernet = make_supernet("nb101", network_settings("nb101", recipe.network, data.info))
         return pool_supernet(supernet, cells, settings["seed"])
 
-    record_path, weights_path = out / TRAINED, out / WEIGHTS
+    def refuse_other(found: dict, what: str) -> None:
+        if found != settings:
+            sys.exit(f"pool_nb101: {out} holds {what} with other settings; choose another --out")
+
+    record_path, weights_path, progress_path = out / TRAINED, out / WEIGHTS, out / PROGRESS
     if record_path.exists() and weights_path.exists():
         record = json.loads(record_path.read_text())
-        if record.get("settings") != settings:
-            sys.exit(f"pool_nb101: {out} holds a supernet trained with other settings; choose another --out")
+        refuse_other(record.get("settings"), "a supernet trained")
         config = train_config(settings)
         data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
         net = network(config.recipe(), data).to(memory_format=torch.channels_last)
         net.load_state_dict(torch.load(weights_path, weights_only=True))
         print(f"scoring the weights trained before in {out} ({record['seconds']} s)", flush=True)
         return net, data, record
-    net, data, losses, seconds = fit(settings, network, threads, progress=True)
+    progress = progress_path.with_suffix(".json")  # the unfinished training's settings, beside its state
+    if progress_path.exists():
+        refuse_other(json.loads(progress.read_text()) if progress.exists() else None, "an unfinished training")
+        load_checkpoint(progress_path)  # unreadable: one line, before any training
+    else:
+        save_json(progress, settings)
+    net, data, losses, seconds = fit(settings, network, threads, progress=True, checkpoint=progress_path,
+                                     every=every)
     record = {"settings": settings, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
               "seconds": seconds}
     partial = weights_path.with_suffix(".pt.partial")
     torch.save(net.state_dict(), partial)
     os.replace(partial, weights_path)  # the weights first: a record without them is never read
     record_path.write_text(json.dumps(record, indent=1))
+    progress_path.unlink(missing_ok=True)
+    progress.unlink(missing_ok=True)
     return net, data, record
 
 
@@ -120,7 +137,7 @@ def main(argv=None) -> int:
                 "bn_batches": args.bn_batches, "lr": args.lr, "cells": args.cells}
     print(f"training one supernet on {len(cells)} candidate cells for {args.steps} steps "
           f"(as many as {args.steps / len(cells):.0f} steps on each alone)", flush=True)
-    net, data, trained = trained_network(settings, cells, args.out, args.threads)
+    net, data, trained = trained_network(settings, cells, args.out, args.threads, args.checkpoint_every)
     val = []
     for arch in cells:
         net.scored = arch

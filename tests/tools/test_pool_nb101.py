@@ -63,3 +63,45 @@ def test_bad_input_is_one_line(tmp_path, capsys):
             study.main(["--smoke", "--out", str(tmp_path / "out"), *bad])
         assert exited.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _smoke_settings(data_dir) -> dict:
+    network = {"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}
+    return {"data": "digits", "data_dir": str(data_dir), "network": network, "seed": 0, "steps": 8,
+            "eval_examples": 64, "bn_batches": 1, "lr": 0.1, "cells": 4}
+
+
+def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(data_dir, tmp_path, monkeypatch):
+    from samplenas.spaces import SPACES
+    from samplenas.training import recipes
+
+    study = _load("pool_nb101")
+    settings = _smoke_settings(data_dir)
+    space = SPACES["nb101"]()
+    cells = [tuple(space.sample_uniform(np.random.default_rng(seed))) for seed in range(4)]
+    whole = tmp_path / "whole"
+    net, _, record = study.trained_network(settings, cells, whole, 1, 3)
+    assert not (whole / study.PROGRESS).exists()  # a finished training leaves no state behind
+
+    schedule = recipes.learning_rate
+
+    def stopped_at_step_7(recipe, step, total):
+        if step == 7:
+            raise KeyboardInterrupt
+        return schedule(recipe, step, total)
+
+    stopped = tmp_path / "stopped"
+    monkeypatch.setattr(recipes, "learning_rate", stopped_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        study.trained_network(settings, cells, stopped, 1, 3)
+    assert torch.load(stopped / study.PROGRESS, weights_only=True)["step"] == 6
+    assert not (stopped / "supernet.pt").exists()
+    with pytest.raises(SystemExit, match="holds an unfinished training with other settings"):
+        study.trained_network({**settings, "lr": 0.05}, cells, stopped, 1, 3)
+    monkeypatch.setattr(recipes, "learning_rate", schedule)
+    resumed, _, again = study.trained_network(settings, cells, stopped, 1, 3)
+    assert again["final_loss"] == record["final_loss"] and again["loss_last_50"] == record["loss_last_50"]
+    expected = net.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in resumed.state_dict().items())
+    assert not (stopped / study.PROGRESS).exists()
+    assert (stopped / "supernet.pt").read_bytes() == (whole / "supernet.pt").read_bytes()
