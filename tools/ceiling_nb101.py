@@ -255,7 +255,8 @@ def main(argv=None) -> int:
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "cells": len(cells),
               **ranking_report(val, accuracy, parameter_counts(settings, cells), args.paired_against, reference),
-              "seconds": round(time.perf_counter() - started, 1)}
+              "cell_seconds": round(sum(done[tuple(arch)]["seconds"] for arch in cells), 1),  # every invocation's
+              "seconds": round(time.perf_counter() - started, 1)}  # this invocation's wall time
     (args.out / "ceiling.json").write_text(json.dumps(report, indent=1))
     how = "standalone training" if args.inherit is None else f"fine-tuned from {args.inherit}"
     print_study(f"{how}, {args.steps} steps", len(cells), report)

@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     report = {
         "command": "python " + " ".join(["tools/latency_validate.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": results and results[0] and _cpu(), "cores": torch.get_num_threads(),
+        "machine": {"cpu": results and results[0] and _cpu(), "cores": os.cpu_count(),
                     "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
                     "load_average_1_5_15min": {"before": list(load_before), "after": list(os.getloadavg())}},
         "protocol": protocol.describe(), "results": results,

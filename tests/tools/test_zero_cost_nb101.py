@@ -70,6 +70,9 @@ def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_
     (tmp_path / "cells.jsonl").write_text("\n".join(old) + "\n")
     assert ceiling.main(argv) == 0
     assert "4 of 4 cells already trained; training 0" in capsys.readouterr().out
+    resumed = json.loads((tmp_path / "ceiling.json").read_text())
+    # the cells' training time counts every invocation, not only the last one (which trained nothing)
+    assert resumed["cell_seconds"] == report["cell_seconds"] == round(sum(json.loads(x)["seconds"] for x in lines), 1)
     assert (tmp_path / "cells.jsonl").read_text().splitlines() == old
     # paired against another run of the same cells: itself differs by exactly 0; one cell short is refused
     other = tmp_path / "other"
