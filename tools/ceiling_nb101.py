@@ -283,8 +283,13 @@ def print_study(label: str, cells: int, report: dict) -> None:
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
     for name, what in (("params", "parameter count alone"), ("with_params", "rank average with it")):
         stat = report[name]
-        print(f"{what}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
-              f"{stat['kendall_tau_ci'][1]:+.2f}]")
+        line = (f"{what}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
+                f"{stat['kendall_tau_ci'][1]:+.2f}]")
+        if "minus_params" in stat:
+            line += (f"; tau minus the parameter count's, paired: {stat['minus_params']['tau_difference']:+.3f} "
+                     f"[{stat['minus_params']['tau_difference_ci'][0]:+.3f}, "
+                     f"{stat['minus_params']['tau_difference_ci'][1]:+.3f}]")
+        print(line)
     paired = report.get("paired_against")
     if paired is not None:
         line = (f"tau minus {paired['out']}'s, paired over the same cells: {paired['tau_difference']:+.3f} "
@@ -308,10 +313,12 @@ def parameter_counts(settings: dict, cells) -> list[float]:
 
 
 def with_params(val, params, accuracy) -> dict:
-    """τ / ρ of the parameter count alone and of its rank average with `val` (the hybrid a search uses)."""
+    """τ / ρ of the parameter count alone, `val`'s τ minus its τ (paired bootstrap: does training beat counting
+    parameters on these cells?), and τ / ρ of its rank average with `val` (the hybrid a search uses)."""
     from samplenas.training.zero_cost import combined_ranks
 
-    return {"params": bootstrap(params, accuracy, np.random.default_rng(2027)),
+    return {"params": {**bootstrap(params, accuracy, np.random.default_rng(2027)),
+                       "minus_params": paired_difference(val, params, accuracy, np.random.default_rng(2029))},
             "with_params": bootstrap(combined_ranks([val, params]), accuracy, np.random.default_rng(2028))}
 
 
