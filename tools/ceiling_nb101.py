@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
-from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference  # noqa: E402
+from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_accuracy  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
@@ -268,6 +268,7 @@ def ranking_report(val, accuracy, params, paired_against: Path | None, reference
     intervals, the mean, the parameter count and its hybrid, and the paired difference to `reference` (the
     accuracies of the run at `paired_against`)."""
     report = {**bootstrap(val, accuracy, np.random.default_rng(2024)), "mean_val_accuracy": float(np.mean(val)),
+              "pick_test_accuracy": pick_accuracy(val, accuracy), "best_test_accuracy": float(np.max(accuracy)),
               **with_params(val, params, accuracy)}
     if paired_against is not None:
         report["paired_against"] = {"out": str(paired_against),
@@ -277,14 +278,15 @@ def ranking_report(val, accuracy, params, paired_against: Path | None, reference
 
 def print_study(label: str, cells: int, report: dict) -> None:
     """A study's report: τ / ρ with intervals, the parameter count and its hybrid, the paired difference."""
-    print(f"{label}: {cells} cells, mean val {100 * report['mean_val_accuracy']:.2f} %, "
+    print(f"{label}: {cells} cells, mean val {100 * report['mean_val_accuracy']:.2f} %, best-scored cell's table "
+          f"accuracy {100 * report['pick_test_accuracy']:.2f} % (best {100 * report['best_test_accuracy']:.2f} %), "
           f"Kendall tau {report['kendall_tau']:+.3f} [{report['kendall_tau_ci'][0]:+.2f}, "
           f"{report['kendall_tau_ci'][1]:+.2f}], Spearman rho {report['spearman_rho']:+.3f} "
           f"[{report['spearman_rho_ci'][0]:+.2f}, {report['spearman_rho_ci'][1]:+.2f}]")
     for name, what in (("params", "parameter count alone"), ("with_params", "rank average with it")):
         stat = report[name]
         line = (f"{what}: Kendall tau {stat['kendall_tau']:+.3f} [{stat['kendall_tau_ci'][0]:+.2f}, "
-                f"{stat['kendall_tau_ci'][1]:+.2f}]")
+                f"{stat['kendall_tau_ci'][1]:+.2f}], pick {100 * stat['pick_test_accuracy']:.2f} %")
         if "minus_params" in stat:
             line += (f"; tau minus the parameter count's, paired: {stat['minus_params']['tau_difference']:+.3f} "
                      f"[{stat['minus_params']['tau_difference_ci'][0]:+.3f}, "
@@ -317,9 +319,12 @@ def with_params(val, params, accuracy) -> dict:
     parameters on these cells?), and τ / ρ of its rank average with `val` (the hybrid a search uses)."""
     from samplenas.training.zero_cost import combined_ranks
 
+    hybrid = combined_ranks([val, params])
     return {"params": {**bootstrap(params, accuracy, np.random.default_rng(2027)),
-                       "minus_params": paired_difference(val, params, accuracy, np.random.default_rng(2029))},
-            "with_params": bootstrap(combined_ranks([val, params]), accuracy, np.random.default_rng(2028))}
+                       "minus_params": paired_difference(val, params, accuracy, np.random.default_rng(2029)),
+                       "pick_test_accuracy": pick_accuracy(params, accuracy)},
+            "with_params": {**bootstrap(hybrid, accuracy, np.random.default_rng(2028)),
+                            "pick_test_accuracy": pick_accuracy(hybrid, accuracy)}}
 
 
 def json_records(log: Path):

@@ -145,7 +145,8 @@ def main(argv=None) -> int:
     accuracy = table.values("test_accuracy", table.lookup_archs([list(a) for a in cells]), repeat=0)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
-              "cells": [{"arch": list(arch), "val_accuracy": v} for arch, v in zip(cells, val)],
+              "cells": [{"arch": list(arch), "val_accuracy": v, "test_accuracy": float(table_accuracy)}
+                        for arch, v, table_accuracy in zip(cells, val, accuracy)],
               **ranking_report(val, accuracy, [float(net.supernet.cost(arch)["params"]) for arch in cells],
                                args.paired_against, reference),
               "seconds": round(time.perf_counter() - started, 1)}

@@ -105,6 +105,11 @@ def bootstrap(scores, accuracy, rng: np.random.Generator, resamples: int = BOOTS
     return out
 
 
+def pick_accuracy(scores, accuracy) -> float:
+    """The table accuracy of the best-scored cell (the first among ties; a NaN score never wins): the pick."""
+    return float(np.asarray(accuracy)[int(np.nanargmax(np.nan_to_num(scores, nan=-np.inf)))])
+
+
 def paired_difference(scores, reference, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
     """tau(scores) - tau(reference) on the same cells, with a 95 % interval from resampling the cells once
     for both (a paired bootstrap)."""
@@ -283,10 +288,8 @@ def main(argv=None) -> int:
                 if name != args.paired_against:
                     report[group][name][f"minus {args.paired_against}"] = paired_difference(
                         values, columns[args.paired_against], accuracy, paired_rng, args.resamples)
-        picks = {name: float(accuracy[int(np.nanargmax(np.nan_to_num(values, nan=-np.inf)))])
-                 for name, values in columns.items()}
-        for name, pick in picks.items():
-            report[group][name]["pick_test_accuracy"] = pick
+        for name, values in columns.items():
+            report[group][name]["pick_test_accuracy"] = pick_accuracy(values, accuracy)
         report[group + "_mean_accuracy"] = float(np.mean(accuracy))
         report[group + "_best_accuracy"] = float(np.max(accuracy))
     report["seconds"] = round(time.perf_counter() - started, 1)

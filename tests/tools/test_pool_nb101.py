@@ -37,6 +37,9 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
     assert len(report["cells"]) == 4 and all(0 <= cell["val_accuracy"] <= 1 for cell in report["cells"])
     assert -1 <= report["kendall_tau"] <= 1 and np.isfinite(report["training"]["loss_last_50"])
     assert -1 <= report["params"]["kendall_tau"] <= 1 and -1 <= report["with_params"]["kendall_tau"] <= 1
+    accuracies = [cell["test_accuracy"] for cell in report["cells"]]
+    assert report["best_test_accuracy"] == max(accuracies)
+    assert report["pick_test_accuracy"] == accuracies[int(np.argmax([c["val_accuracy"] for c in report["cells"]]))]
     minus = report["params"]["minus_params"]  # the supernet against counting parameters, on the same cells
     assert minus["tau_difference"] == pytest.approx(report["kendall_tau"] - report["params"]["kendall_tau"])
     assert -2 <= minus["tau_difference_ci"][0] <= minus["tau_difference_ci"][1] <= 2
