@@ -80,6 +80,7 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int,
     or a training of other settings are refused: one run per folder."""
     import torch
 
+    from samplenas.errors import UserError
     from samplenas.supernet.factory import make_supernet, network_settings
     from samplenas.training.checkpoint import load_checkpoint, save_json
     from samplenas.training.data import load_dataset
@@ -105,7 +106,10 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int,
     progress = progress_path.with_suffix(".json")  # the unfinished training's settings, beside its state
     if progress_path.exists():
         refuse_other(json.loads(progress.read_text()) if progress.exists() else None, "an unfinished training")
-        load_checkpoint(progress_path)  # unreadable: one line, before any training
+        try:
+            load_checkpoint(progress_path)  # unreadable: one line, before any training
+        except UserError as err:
+            sys.exit(f"pool_nb101: {err}; remove it to train from the start")
     else:
         save_json(progress, settings)
     net, data, losses, seconds = fit(settings, network, threads, progress=True, checkpoint=progress_path,

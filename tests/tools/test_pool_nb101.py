@@ -105,6 +105,11 @@ def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(dat
     with pytest.raises(SystemExit, match="holds an unfinished training with other settings"):
         study.trained_network({**settings, "lr": 0.05}, cells, stopped, 1, 3)
     monkeypatch.setattr(recipes, "learning_rate", schedule)
+    kept = (stopped / study.PROGRESS).read_bytes()
+    (stopped / study.PROGRESS).write_bytes(b"torn")
+    with pytest.raises(SystemExit, match="cannot be read .*; remove it to train from the start"):
+        study.trained_network(settings, cells, stopped, 1, 3)
+    (stopped / study.PROGRESS).write_bytes(kept)
     resumed, _, again = study.trained_network(settings, cells, stopped, 1, 3)
     assert again["final_loss"] == record["final_loss"] and again["loss_last_50"] == record["loss_last_50"]
     expected = net.state_dict()
