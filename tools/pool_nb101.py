@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -82,7 +81,7 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int,
 
     from samplenas.errors import UserError
     from samplenas.supernet.factory import make_supernet, network_settings
-    from samplenas.training.checkpoint import load_checkpoint, save_json
+    from samplenas.training.checkpoint import load_checkpoint, save_checkpoint, save_json
     from samplenas.training.data import load_dataset
 
     def network(recipe, data):
@@ -116,10 +115,8 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int,
                                      every=every)
     record = {"settings": settings, "final_loss": losses[-1], "loss_last_50": float(np.mean(losses[-50:])),
               "seconds": seconds}
-    partial = weights_path.with_suffix(".pt.partial")
-    torch.save(net.state_dict(), partial)
-    os.replace(partial, weights_path)  # the weights first: a record without them is never read
-    record_path.write_text(json.dumps(record, indent=1))
+    save_checkpoint(weights_path, net.state_dict())  # the weights first: a record without them is never read
+    save_json(record_path, record)
     progress_path.unlink(missing_ok=True)
     progress.unlink(missing_ok=True)
     return net, data, record
