@@ -11,6 +11,8 @@ Scorers:
                                validation accuracy; supernet-loss:NAME, minus its validation loss; a
                                folder of tools/few_shot_nb101.py scores each cell on its part's supernet
   hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
+  learned:A+B                  the same parts with weights fitted on labelled cells (`--learned A+B
+                               --landmarks FILE`: `samplenas.training.scorer_weights`), judged on the others
 `--paired-against SCORER` adds, for every other scorer, the paired bootstrap of tau(scorer) - tau(SCORER)
 over the same resampled cells: two supernets judged on the same cells differ by less than their separate
 intervals suggest, and this interval is the one that says whether a remedy beat its baseline.
@@ -63,6 +65,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
     p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
+    p.add_argument("--learned", nargs="*", default=[], metavar="A+B",
+                   help="weighted combinations of scorers, weights fitted on the --landmarks cells")
+    p.add_argument("--landmarks", type=Path,
+                   help="labelled cells the --learned weights are fitted on: JSON lines with \"arch\" and the "
+                        "--landmark-label key (e.g. docs/data/nb101_ceiling_cells.jsonl); they are left out of "
+                        "the judged random cells")
+    p.add_argument("--landmark-label", default="val_accuracy",
+                   help="the landmarks' label: a key of each line (default val_accuracy: trained alone), or "
+                        "'table' for the table's test accuracy (as many queries as landmarks)")
     p.add_argument("--paired-against", metavar="SCORER",
                    help="also report each scorer's tau minus this scorer's, paired bootstrap over the same cells")
     p.add_argument("--exclude-cells", type=Path,
@@ -78,6 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2 or args.resamples < 10:
         p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2, --resamples >= 10")
+    if bool(args.learned) != bool(args.landmarks):
+        p.error("--learned and --landmarks go together")
     return args
 
 
@@ -206,6 +219,47 @@ def supernet_scorers(args):
     return scorers
 
 
+def landmark_cells(args, table, space) -> tuple[list, np.ndarray]:
+    """The --landmarks cells and their labels, every line checked."""
+    cells, labels = [], []
+    for number, line in enumerate(args.landmarks.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            arch = space.validate(list(entry["arch"]))
+            label = None if args.landmark_label == "table" else float(entry[args.landmark_label])
+        except (ValueError, KeyError, TypeError) as error:
+            sys.exit(f"zero_cost_nb101: {args.landmarks}:{number} is not a cell with {args.landmark_label!r}: {error}")
+        cells.append(arch)
+        labels.append(label)
+    if len(cells) < 3:
+        sys.exit(f"zero_cost_nb101: {args.landmarks} holds {len(cells)} cells; the weights need at least 3")
+    if args.landmark_label == "table":
+        labels = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+    return cells, np.asarray(labels, dtype=np.float64)
+
+
+def fit_learned(args, table, space, scorers: dict, cache: ScoreCache) -> dict:
+    """{learned:A+B: {weights, landmark tau}}: each combination's weights fitted on the landmarks' rank
+    positions (the same normalised ranks the judged cells are combined with)."""
+    from samplenas.training.scorer_weights import fit_rank_weights
+    from samplenas.training.zero_cost import combined_ranks
+
+    cells, labels = landmark_cells(args, table, space)
+    keys = [space.key(arch) for arch in cells]
+    parts = sorted({part for learned in args.learned for part in learned.split("+")})
+    columns = {part: score_all(f"landmarks:{part}", scorers[part], cells, keys, cache) for part in parts}
+    fitted = {}
+    for learned in args.learned:
+        names = learned.split("+")
+        positions = {part: combined_ranks([columns[part]]) for part in names}
+        weights, tau = fit_rank_weights(positions, labels)
+        fitted[f"learned:{learned}"] = {"weights": weights, "landmark_tau": tau, "landmarks": len(cells),
+                                        "label": args.landmark_label}
+    return fitted
+
+
 def plot(report: dict, path: Path) -> None:
     from samplenas.plotting import pyplot, save_figure
 
@@ -246,8 +300,8 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
     groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))}
-    if args.exclude_cells:
-        excluded = {tuple(json.loads(line)["arch"]) for line in args.exclude_cells.read_text().splitlines() if line}
+    for path in filter(None, (args.exclude_cells, args.landmarks)):
+        excluded = {tuple(json.loads(line)["arch"]) for line in path.read_text().splitlines() if line}
         groups["random"] = [arch for arch in groups["random"] if tuple(arch) not in excluded]
     if args.top_sample:
         best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
@@ -262,13 +316,21 @@ def main(argv=None) -> int:
         missing = [part for part in hybrid.split("+") if part not in scorers and part not in ("table_flops",)]
         if missing:
             sys.exit(f"zero_cost_nb101: hybrid {hybrid!r} names {missing[0]!r}, which is not scored here")
-    if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, "table_flops", "table_params"]:
+    for learned in args.learned:
+        missing = [part for part in learned.split("+") if part not in scorers]
+        if missing:
+            sys.exit(f"zero_cost_nb101: learned {learned!r} names {missing[0]!r}, which is not scored here")
+    learned_names = [f"learned:{learned}" for learned in args.learned]
+    if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, *learned_names, "table_flops",
+                                                            "table_params"]:
         sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
     cache = ScoreCache(args.out / "scores.json")
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "cells": len(groups["random"]), "top_cells": args.top_cells, "top_sample": args.top_sample,
               "network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    if args.learned:
+        report["learned"] = fit_learned(args, table, space, scorers, cache)
     for group, cells in groups.items():
         rows = table.lookup_archs(cells)
         accuracy = table.values("test_accuracy", rows, repeat=0)
@@ -281,6 +343,9 @@ def main(argv=None) -> int:
             columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
         for hybrid in args.hybrid:
             columns[hybrid] = combined_ranks([columns[part] for part in hybrid.split("+")])
+        for name, fitted in report.get("learned", {}).items():
+            weights = fitted["weights"]
+            columns[name] = combined_ranks([columns[part] for part in weights], list(weights.values()))
         report[group] = {name: bootstrap(values, accuracy, rng, args.resamples) for name, values in columns.items()}
         if args.paired_against in columns:
             paired_rng = np.random.default_rng(2025)  # its own stream: the intervals above stay as they were
@@ -322,6 +387,10 @@ def print_report(report: dict) -> None:
             if key.startswith("minus "):
                 low, high = diff["tau_difference_ci"]
                 print(f"tau({name}) - tau({key[6:]}), paired: {diff['tau_difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+    for name, fitted in report.get("learned", {}).items():
+        weights = ", ".join(f"{part} {weight:.2f}" for part, weight in fitted["weights"].items())
+        print(f"{name}: weights {weights}; tau {fitted['landmark_tau']:+.3f} on its {fitted['landmarks']} landmarks "
+              f"({fitted['label']})")
     print(f"{report['seconds']} s; {report['command']}")
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "train",
     "search",
     "rank",
+    "fit_scorer",
     "retrain",
     "evaluate",
     "export",

@@ -5,7 +5,9 @@ a rank average of several.
 `--scorer synflow` (any of `ZERO_COST_PROXIES`) scores the freshly initialised network with no training;
 `--scorer supernet+synflow` averages the parts' positions within a fixed reference sample of uniformly
 drawn architectures (each part's empirical distribution over `reference` cells, scored once), so a
-score does not depend on which other architectures a search happens to visit.
+score does not depend on which other architectures a search happens to visit;
+`--scorer 0.2*supernet+0.8*params` weights those positions (a learned combination:
+`samplenas fit-scorer` fits the weights on labelled cells, `training.scorer_weights`).
 """
 
 from __future__ import annotations
@@ -15,54 +17,91 @@ import numpy as np
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
 from samplenas.training.choices import SCORER_PARTS
+from samplenas.training.scorer_weights import weighted_name
 from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 
 REFERENCE_CELLS = 32
 
 
+def scorer_weights(text: str) -> dict[str, float]:
+    """{part: weight} of a scorer name, checked: "supernet+synflow" weights its parts equally (a rank
+    average), "0.2*supernet+0.8*params" as given (normalised to sum to one)."""
+    weights = {}
+    terms = [term.strip() for term in str(text).split("+")]
+    weighted = ["*" in term for term in terms]
+    if any(weighted) and not all(weighted):
+        raise UserError(f"scorer {text!r}: give every part a weight (W*part) or none")
+    for term in terms:
+        factor, _, part = term.rpartition("*")
+        part = part.strip()
+        if part not in SCORER_PARTS:
+            raise UserError(f"unknown scorer {part!r}; valid: {', '.join(SCORER_PARTS)}, or several joined by '+' "
+                            "(a rank average; W*part for a weighted one)")
+        if part in weights:
+            raise UserError(f"scorer {text!r} names a part twice")
+        try:
+            weights[part] = float(factor) if factor else 1.0
+        except ValueError:
+            raise UserError(f"scorer {text!r}: weight {factor.strip()!r} of {part} is not a number") from None
+        if not np.isfinite(weights[part]) or weights[part] < 0:
+            raise UserError(f"scorer {text!r}: weights must be finite and >= 0")
+    total = sum(weights.values())
+    if total <= 0:
+        raise UserError(f"scorer {text!r}: the weights sum to zero")
+    return {part: weight / total for part, weight in weights.items()}
+
+
 def scorer_parts(text: str) -> list[str]:
-    """The parts of a scorer name such as "supernet+synflow", checked."""
-    parts = [part.strip() for part in str(text).split("+")]
-    unknown = [part for part in parts if part not in SCORER_PARTS]
-    if unknown or not parts:
-        raise UserError(f"unknown scorer {unknown[0] if unknown else text!r}; valid: {', '.join(SCORER_PARTS)} "
-                        "or several joined by '+' (a rank average)")
-    if len(set(parts)) != len(parts):
-        raise UserError(f"scorer {text!r} names a part twice")
-    return parts
+    """The parts of a scorer name such as "supernet+synflow" or "0.2*supernet+0.8*params", checked."""
+    return list(scorer_weights(text))
+
+
+def scorer_name(text: str) -> str:
+    """The canonical name: parts joined by '+' for a rank average, with their normalised weights otherwise."""
+    weights = scorer_weights(text)
+    if "*" not in str(text):
+        return "+".join(weights)
+    return weighted_name({part: round(weight, 6) for part, weight in weights.items()})
 
 
 class RunScorer:
     """`score(arch)` -> {"score": higher is better, plus each part's own metrics} for a trained run."""
 
     def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0):
-        self.name = "+".join(scorer_parts(text))
+        self.name = scorer_name(text)
+        named = scorer_weights(text)
+        self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
         self.parts = {}
-        for part in self.name.split("+"):
+        for part in self.weights:
             if part == "supernet":
                 self.parts[part] = trainer.score
             else:
                 batch = proxy_batch(trainer.data.train, min(64, len(trainer.data.train)), seed)
                 self.parts[part] = ZeroCostScorer(part, trainer.supernet, trainer.task, batch, seed).score
         self.reference: dict[str, list[float]] = {}
-        if len(self.parts) > 1:
+        if len(named) > 1:  # positions, even where one weighted part is left
             rng = np.random.default_rng([seed, 29])
             cells = [trainer.space.sample_uniform(rng) for _ in range(reference)]
             self.reference = {part: [score(arch)["score"] for arch in cells] for part, score in self.parts.items()}
 
     @property
     def single(self) -> bool:
-        return len(self.parts) == 1
+        """One scorer named alone: its own score, not a position (the same ranking, and its own units)."""
+        return not self.reference
 
     def score(self, arch: Arch) -> dict:
         if self.single:
             return next(iter(self.parts.values()))(arch)
-        metrics = {}
-        positions = []
+        positions, metrics = self.positions(arch)
+        return {"score": float(sum(self.weights[part] * p for part, p in positions.items())), **metrics}
+
+    def positions(self, arch: Arch) -> tuple[dict[str, float], dict]:
+        """Each part's position within the reference sample (what the weights combine), and its metrics."""
+        positions, metrics = {}, {}
         for part, score in self.parts.items():
             result = score(arch)
             metrics.update({f"{part}_{k}" if part == "supernet" else k: v for k, v in result.items() if k != "score"})
-            positions.append(within([result["score"]], self.reference[part])[0])
-        return {"score": float(np.mean(positions)), **metrics}
+            positions[part] = within([result["score"]], self.reference[part])[0]
+        return positions, metrics
 

@@ -26,7 +26,7 @@ from samplenas.spaces.base import Arch
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES, default_search_scorer
-from samplenas.training.scorers import RunScorer, scorer_parts
+from samplenas.training.scorers import RunScorer, scorer_name
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
@@ -66,7 +66,7 @@ class SearchConfig:
         if self.seeds not in SEED_SOURCES:
             raise UserError(f"search: unknown seed source {self.seeds!r}; valid: {', '.join(SEED_SOURCES)}")
         if self.scorer is not None:
-            self.scorer = "+".join(scorer_parts(self.scorer))
+            self.scorer = scorer_name(self.scorer)
         if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
         return self

@@ -139,15 +139,16 @@ def proxy_batch(dataset, batch_size: int, seed: int) -> tuple[torch.Tensor, torc
     return next(iter(iterate_batches(dataset, np.sort(indices), batch_size)))
 
 
-def combined_ranks(columns: Sequence[Sequence[float]]) -> list[float]:
+def combined_ranks(columns: Sequence[Sequence[float]], weights: Sequence[float] | None = None) -> list[float]:
     """The mean over columns of each row's rank (average ranks for ties; higher score, higher rank),
-    normalised to [0, 1]: the rank-average hybrid of several scorers over the same architectures."""
+    normalised to [0, 1]: the rank-average hybrid of several scorers over the same architectures;
+    `weights` (summing to one) make it the weighted mean, a learned combination."""
     columns = [np.asarray(c, dtype=np.float64) for c in columns]
     if not columns or len({len(c) for c in columns}) != 1:
         raise ValueError("combined_ranks needs columns of one length")
     n = len(columns[0])
     ranks = [(stats.rankdata(np.nan_to_num(c, nan=-np.inf)) - 1) / max(n - 1, 1) for c in columns]
-    return np.mean(ranks, axis=0).tolist()
+    return np.average(ranks, axis=0, weights=weights).tolist()
 
 
 def within(values: Sequence[float], reference: Sequence[float]) -> list[float]:

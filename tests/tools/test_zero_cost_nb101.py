@@ -52,6 +52,35 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
 
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
+def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data_dir, nb101_table, tmp_path, capsys):
+    import numpy as np
+
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    study = _load("zero_cost_nb101")
+    space = SPACES["nb101"]()
+    judged = distinct_uniform(space, 12, np.random.default_rng(study.RANDOM_CELLS_SEED))  # the smoke's random cells
+    landmarks = [*judged[:2], *distinct_uniform(space, 6, np.random.default_rng(99))]
+    path = tmp_path / "landmarks.jsonl"
+    path.write_text("".join(json.dumps({"arch": list(arch)}) + "\n" for arch in landmarks))
+    argv = ["--smoke", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--table", str(nb101_table),
+            "--proxies", "params", "synflow", "--landmarks", str(path), "--landmark-label", "table",
+            "--learned", "params+synflow"]
+    assert study.main(argv) == 0
+    report = json.loads((tmp_path / "out" / "zero_cost.json").read_text())
+    fitted = report["learned"]["learned:params+synflow"]
+    assert fitted["landmarks"] == 8 and fitted["label"] == "table" and -1 <= fitted["landmark_tau"] <= 1
+    assert sum(fitted["weights"].values()) == pytest.approx(1.0) and set(fitted["weights"]) == {"params", "synflow"}
+    assert report["cells"] == 10  # the two landmarks among the random cells are not judged
+    assert "learned:params+synflow" in report["random"] and "learned:params+synflow: weights" in capsys.readouterr().out
+    path.write_text('{"arch": [1, 2]}\n')
+    with pytest.raises(SystemExit, match="is not a cell with 'val_accuracy'"):
+        study.main(argv[:-4] + ["--learned", "params+synflow"])
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     ceiling = _load("ceiling_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]

@@ -158,3 +158,51 @@ def test_search_and_rank_with_zero_cost_and_hybrid_scorers(nb101_run, nb101_tabl
     assert "scored by params" in capsys.readouterr().out
     assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--scorer", "zen"]) == 2
     assert "unknown scorer 'zen'" in capsys.readouterr().err
+
+
+def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb101_run, tmp_path, capsys):
+    """Cells labelled by their own parameter count: the fit must put the weight on params, and the learned
+    scorer it prints must be one `search --scorer` accepts and records."""
+    from samplenas.training.rank import distinct_uniform
+    from samplenas.training.scorers import RunScorer
+
+    trainer = open_run(nb101_run)
+    space = trainer.space
+    cells = distinct_uniform(space, 12, np.random.default_rng(5))
+    lines = [{"arch": space.to_str(arch) if i % 2 else list(arch),
+              "standalone": trainer.supernet.cost(arch)["params"]} for i, arch in enumerate(cells)]
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["fit-scorer", "--run", str(nb101_run), "--labelled", str(labelled), "--label", "standalone",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((nb101_run / "scorer_fit.json").read_text())
+    assert report["architectures"] == 12 and report["folds"] == 4
+    assert report["parts_kendall_tau"]["params"] > 0.8
+    assert report["weights"]["params"] > report["weights"]["supernet"]
+    assert report["kendall_tau"] >= report["parts_kendall_tau"]["params"] - 1e-12
+    assert f"scorer: {report['scorer']}" in out and "cross-validated" in out
+    learned = RunScorer(trainer, report["scorer"], reference=8)
+    positions, _ = learned.positions(cells[0])
+    assert learned.score(cells[0])["score"] == pytest.approx(
+        sum(learned.weights[part] * position for part, position in positions.items()))
+    assert main(["search", "--run", str(nb101_run), "--population", "3", "--generations", "1", "--children", "2",
+                 "--scorer", report["scorer"], "--quiet"]) == 0
+    assert json.loads((nb101_run / "top.json").read_text())["scorer"] == report["scorer"]
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ('{"arch": [0], "val_accuracy": 0.5}\n', [], "positions"),
+    ("not json\n", [], "is not JSON"),
+    ('{"arch": "x"}\n', [], "needs an object with"),
+    ('{"arch": "x", "val_accuracy": "high"}\n', [], None),
+    ("", [], "at least 6"),
+    ("", ["--scorer", "params"], "at least two parts"),
+])
+def test_fit_scorer_refuses_bad_labelled_files_in_one_line(nb101_run, tmp_path, capsys, content, args, message):
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(content)
+    assert main(["fit-scorer", "--run", str(nb101_run), "--labelled", str(labelled), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and (message is None or message in err)
+    assert not (tmp_path / "scorer_fit.json").exists()

@@ -1,0 +1,47 @@
+"""`samplenas fit-scorer --run RUN --labelled CELLS.jsonl`: weights of a combined scorer, learned from
+architectures whose accuracy is known; writes RUN/scorer_fit.json and prints the scorer for `search`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samplenas.cli.options import add_evaluation_options, evaluation_overrides
+from samplenas.cli.threads import add_threads_option
+from samplenas.training.choices import SCORER_PARTS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fit-scorer", help="learn the weights of a combined scorer from labelled architectures "
+                                                 "(writes RUN/scorer_fit.json)")
+    p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train` run")
+    p.add_argument("--labelled", required=True, type=Path,
+                   help="JSON lines, one architecture each: {\"arch\": [...] or \"readable form\", LABEL: number}, "
+                        "e.g. cells trained alone (at least 6)")
+    p.add_argument("--label", default="val_accuracy", help="the key of each line's accuracy (default val_accuracy)")
+    p.add_argument("--scorer", default="supernet+params",
+                   help=f"the parts to weigh, joined by '+' ({', '.join(SCORER_PARTS)}; default supernet+params)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the reference sample, the proxies' minibatch and the cross-validation folds "
+                        "(default 0; search uses its own --seed)")
+    p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
+    p.add_argument("--data-dir", help="override the run's data folder")
+    add_evaluation_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from samplenas.training.scorer_fit import SCORER_FIT, fit_run_scorer
+
+    report = fit_run_scorer(args.run, args.labelled, args.scorer, args.label, args.device, args.data_dir,
+                            evaluation_overrides(args), args.seed, progress=not args.quiet)
+    parts = ", ".join(f"{part} {tau:+.3f}" for part, tau in report["parts_kendall_tau"].items())
+    print(f"{report['architectures']} labelled architectures; Kendall tau of each part: {parts}; "
+          f"rank average {report['rank_average_kendall_tau']:+.3f}")
+    print(f"learned: {report['kendall_tau']:+.3f} on them, {report['kendall_tau_cross_validated']:+.3f} "
+          f"{report['folds']}-fold cross-validated")
+    print(f"scorer: {report['scorer']}")
+    print(f"use it: samplenas search --run {args.run} --scorer '{report['scorer']}'")
+    print(f"written: {args.run / SCORER_FIT}")
+    return 0

@@ -1,0 +1,90 @@
+"""Fit a learned combination of scorers on labelled architectures of a run's space: `samplenas fit-scorer`.
+
+The labels are accuracies the user trusts more than any scorer (cells trained alone, or looked up in a
+table); each part is scored exactly as `search` will score it (its position within the run's reference
+sample), and the fitted weights come back as a scorer name for `search --scorer`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from scipy import stats
+from tqdm import tqdm
+
+from samplenas.errors import InvalidArchitecture, UserError
+from samplenas.training.checkpoint import save_json
+from samplenas.training.scorer_weights import cross_validated_tau, fit_rank_weights, weighted_name
+from samplenas.training.scorers import RunScorer, scorer_weights
+from samplenas.training.supernet_run import open_run
+
+SCORER_FIT = "scorer_fit.json"
+FOLDS = 5
+
+
+def read_labelled(path: str | Path, space, label: str) -> tuple[list, list[float]]:
+    """The architectures and labels of a JSON-lines file ({"arch": [...] or "readable form", label: number}
+    per line), every line checked; at least 3 distinct architectures."""
+    archs, labels, seen = [], [], set()
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{where} is not JSON: {error}") from None
+        if not isinstance(entry, dict) or "arch" not in entry or label not in entry:
+            raise UserError(f"{where} needs an object with \"arch\" and {label!r}")
+        try:
+            given = entry["arch"]
+            arch = space.parse(given) if isinstance(given, str) else space.validate(list(given))
+        except (InvalidArchitecture, TypeError) as error:
+            raise UserError(f"{where}: {error}") from None
+        value = entry[label]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{where}: {label} must be a finite number, got {value!r}")
+        if space.key(arch) in seen:
+            raise UserError(f"{where}: the architecture is labelled twice")
+        seen.add(space.key(arch))
+        archs.append(arch)
+        labels.append(float(value))
+    if len(archs) < 6:
+        raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least 6")
+    return archs, labels
+
+
+def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "supernet+params", label: str = "val_accuracy",
+                   device: str | None = None, data_dir: str | None = None, evaluation: dict | None = None,
+                   seed: int = 0, progress: bool = True) -> dict:
+    """Weights of `scorer`'s parts fitted on the labelled architectures; writes RUN/scorer_fit.json."""
+    parts = list(scorer_weights(scorer))
+    if len(parts) < 2:
+        raise UserError(f"fit-scorer needs at least two parts to weigh, e.g. supernet+params; got {scorer!r}")
+    trainer = open_run(run, device, data_dir, evaluation=evaluation)
+    archs, labels = read_labelled(labelled, trainer.space, label)
+    rank_average = RunScorer(trainer, "+".join(parts), seed=seed)
+    positions = {part: [] for part in parts}
+    for arch in tqdm(archs, disable=not progress, unit="arch", desc="fit-scorer"):
+        for part, position in rank_average.positions(arch)[0].items():
+            positions[part].append(position)
+    weights, tau = fit_rank_weights(positions, labels)
+    folds = min(FOLDS, len(labels) // 3)
+
+    def tau_of(scores) -> float:
+        return float(stats.kendalltau(scores, labels).statistic)
+
+    report = {
+        "run": str(run), "labelled": str(labelled), "label": label, "architectures": len(archs), "seed": seed,
+        "scorer": weighted_name(weights), "weights": weights, "kendall_tau": tau,
+        "kendall_tau_cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed),
+        "folds": folds,
+        "rank_average_kendall_tau": tau_of([sum(p[i] for p in positions.values()) for i in range(len(labels))]),
+        "parts_kendall_tau": {part: tau_of(values) for part, values in positions.items()},
+        "cells": [{"arch": trainer.space.to_str(arch), label: y, **{part: positions[part][i] for part in parts}}
+                  for i, (arch, y) in enumerate(zip(archs, labels))],
+    }
+    save_json(Path(run) / SCORER_FIT, report)
+    return report
