@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="labelled cells the --learned weights are fitted on: JSON lines with \"arch\" and the "
                         "--landmark-label key (e.g. docs/data/nb101_ceiling_cells.jsonl); they are left out of "
                         "the judged random cells")
+    p.add_argument("--learned-objective", default="kendall", choices=("kendall", "weighted"),
+                   help="what the --learned weights maximise on the landmarks: Kendall's tau or the weighted tau "
+                        "(default kendall)")
     p.add_argument("--landmark-label", default="val_accuracy",
                    help="the landmarks' label: a key of each line (default val_accuracy: trained alone), or "
                         "'table' for the table's test accuracy (as many queries as landmarks)")
@@ -100,21 +103,25 @@ def ranked_scores(values) -> np.ndarray:
 
 
 def bootstrap(scores, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
-    """Kendall tau and Spearman rho with percentile-bootstrap 95 % intervals over the cells."""
+    """Kendall tau, Spearman rho and the weighted tau that counts the best cells' order most (Vigna's, as
+    `samplenas.training.scorer_weights` fits it) with percentile-bootstrap 95 % intervals over the cells."""
     from scipy import stats
 
     scores, accuracy = ranked_scores(scores), np.asarray(accuracy, dtype=np.float64)
     out = {"kendall_tau": float(stats.kendalltau(scores, accuracy).statistic),
-           "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic)}
-    taus, rhos = [], []
+           "spearman_rho": float(stats.spearmanr(scores, accuracy).statistic),
+           "weighted_tau": float(stats.weightedtau(scores, accuracy).statistic)}
+    taus, rhos, weighted = [], [], []
     with warnings.catch_warnings():  # a resample of tied scores has no correlation: NaN, left out below
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         for _ in range(resamples):
             pick = rng.integers(0, len(scores), len(scores))
             taus.append(stats.kendalltau(scores[pick], accuracy[pick]).statistic)
             rhos.append(stats.spearmanr(scores[pick], accuracy[pick]).statistic)
+            weighted.append(stats.weightedtau(scores[pick], accuracy[pick]).statistic)
     out["kendall_tau_ci"] = [float(v) for v in np.nanpercentile(taus, [2.5, 97.5])]
     out["spearman_rho_ci"] = [float(v) for v in np.nanpercentile(rhos, [2.5, 97.5])]
+    out["weighted_tau_ci"] = [float(v) for v in np.nanpercentile(weighted, [2.5, 97.5])]
     return out
 
 
@@ -124,25 +131,30 @@ def pick_accuracy(scores, accuracy) -> float:
 
 
 def paired_difference(scores, reference, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
-    """tau(scores) - tau(reference) on the same cells, with a 95 % interval from resampling the cells once
-    for both (a paired bootstrap)."""
+    """tau(scores) - tau(reference) on the same cells, and the same for the weighted tau, each with a 95 %
+    interval from resampling the cells once for both (a paired bootstrap)."""
     from scipy import stats
 
     scores, reference = ranked_scores(scores), ranked_scores(reference)
     accuracy = np.asarray(accuracy, dtype=np.float64)
+    measures = {"tau": stats.kendalltau, "weighted_tau": stats.weightedtau}
 
-    def tau(values, pick) -> float:
-        return stats.kendalltau(values[pick], accuracy[pick]).statistic
+    def difference(measure, pick) -> float:
+        return measure(scores[pick], accuracy[pick]).statistic - measure(reference[pick], accuracy[pick]).statistic
 
     every = np.arange(len(accuracy))
-    diffs = []
+    diffs = {name: [] for name in measures}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         for _ in range(resamples):
             pick = rng.integers(0, len(accuracy), len(accuracy))
-            diffs.append(tau(scores, pick) - tau(reference, pick))
-    return {"tau_difference": float(tau(scores, every) - tau(reference, every)),
-            "tau_difference_ci": [float(v) for v in np.nanpercentile(diffs, [2.5, 97.5])]}
+            for name, measure in measures.items():
+                diffs[name].append(difference(measure, pick))
+    out = {}
+    for name, measure in measures.items():
+        out[f"{name}_difference"] = float(difference(measure, every))
+        out[f"{name}_difference_ci"] = [float(v) for v in np.nanpercentile(diffs[name], [2.5, 97.5])]
+    return out
 
 
 class ScoreCache:
@@ -254,9 +266,9 @@ def fit_learned(args, table, space, scorers: dict, cache: ScoreCache) -> dict:
     for learned in args.learned:
         names = learned.split("+")
         positions = {part: combined_ranks([columns[part]]) for part in names}
-        weights, tau = fit_rank_weights(positions, labels)
-        fitted[f"learned:{learned}"] = {"weights": weights, "landmark_tau": tau, "landmarks": len(cells),
-                                        "label": args.landmark_label}
+        weights, value = fit_rank_weights(positions, labels, objective=args.learned_objective)
+        fitted[f"learned:{learned}"] = {"weights": weights, "objective": args.learned_objective,
+                                        "landmark_value": value, "landmarks": len(cells), "label": args.landmark_label}
     return fitted
 
 
@@ -372,13 +384,14 @@ def print_report(report: dict) -> None:
     print(f"{report['cells']} random cells (mean {100 * report['random_mean_accuracy']:.2f} %, best "
           f"{100 * report['random_best_accuracy']:.2f} %), network {json.dumps(report['network'])}, "
           f"batch {report['batch_size']}, {report['data']}")
-    header = f"{'scorer':<34} {'tau random [95% CI]':>24} {'rho random [95% CI]':>24} {'pick %':>7}"
+    header = (f"{'scorer':<34} {'tau random [95% CI]':>24} {'rho random [95% CI]':>24} {'weighted tau':>24} "
+              f"{'pick %':>7}")
     if report.get("top"):
         header += f" {'tau top [95% CI]':>24}"
     print(header)
     for name, stat in report["random"].items():
         line = (f"{name:<34} {cell(stat, 'kendall_tau'):>24} {cell(stat, 'spearman_rho'):>24} "
-                f"{100 * stat['pick_test_accuracy']:>7.2f}")
+                f"{cell(stat, 'weighted_tau'):>24} {100 * stat['pick_test_accuracy']:>7.2f}")
         if report.get("top") and name in report["top"]:
             line += f" {cell(report['top'][name], 'kendall_tau'):>24}"
         print(line)
@@ -386,11 +399,13 @@ def print_report(report: dict) -> None:
         for key, diff in stat.items():
             if key.startswith("minus "):
                 low, high = diff["tau_difference_ci"]
-                print(f"tau({name}) - tau({key[6:]}), paired: {diff['tau_difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+                w_low, w_high = diff["weighted_tau_difference_ci"]
+                print(f"tau({name}) - tau({key[6:]}), paired: {diff['tau_difference']:+.3f} [{low:+.3f}, {high:+.3f}]; "
+                      f"weighted tau: {diff['weighted_tau_difference']:+.3f} [{w_low:+.3f}, {w_high:+.3f}]")
     for name, fitted in report.get("learned", {}).items():
         weights = ", ".join(f"{part} {weight:.2f}" for part, weight in fitted["weights"].items())
-        print(f"{name}: weights {weights}; tau {fitted['landmark_tau']:+.3f} on its {fitted['landmarks']} landmarks "
-              f"({fitted['label']})")
+        print(f"{name}: weights {weights}; {fitted['objective']} {fitted['landmark_value']:+.3f} on its "
+              f"{fitted['landmarks']} landmarks ({fitted['label']})")
     print(f"{report['seconds']} s; {report['command']}")
 
 

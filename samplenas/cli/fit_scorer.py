@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--label", default="val_accuracy", help="the key of each line's accuracy (default val_accuracy)")
     p.add_argument("--scorer", default="supernet+params",
                    help=f"the parts to weigh, joined by '+' ({', '.join(SCORER_PARTS)}; default supernet+params)")
+    p.add_argument("--objective", default="kendall", choices=("kendall", "weighted"),
+                   help="what the weights maximise on the labelled cells: Kendall's tau, or the weighted tau that "
+                        "counts the order of the best cells most, what a search's pick depends on (default kendall)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the reference sample, the proxies' minibatch and the cross-validation folds "
                         "(default 0; search uses its own --seed)")
@@ -35,11 +38,12 @@ def run(args) -> int:
     from samplenas.training.scorer_fit import SCORER_FIT, fit_run_scorer
 
     report = fit_run_scorer(args.run, args.labelled, args.scorer, args.label, args.device, args.data_dir,
-                            evaluation_overrides(args), args.seed, progress=not args.quiet)
-    parts = ", ".join(f"{part} {tau:+.3f}" for part, tau in report["parts_kendall_tau"].items())
-    print(f"{report['architectures']} labelled architectures; Kendall tau of each part: {parts}; "
-          f"rank average {report['rank_average_kendall_tau']:+.3f}")
-    print(f"learned: {report['kendall_tau']:+.3f} on them, {report['kendall_tau_cross_validated']:+.3f} "
+                            evaluation_overrides(args), args.seed, progress=not args.quiet, objective=args.objective)
+    measure = "Kendall tau" if args.objective == "kendall" else "weighted tau"
+    parts = ", ".join(f"{part} {value:+.3f}" for part, value in report["parts"].items())
+    print(f"{report['architectures']} labelled architectures; {measure} of each part: {parts}; "
+          f"rank average {report['rank_average']:+.3f}")
+    print(f"learned: {report['fitted']:+.3f} on them, {report['cross_validated']:+.3f} "
           f"{report['folds']}-fold cross-validated")
     print(f"scorer: {report['scorer']}")
     print(f"use it: samplenas search --run {args.run} --scorer '{report['scorer']}'")

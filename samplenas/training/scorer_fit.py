@@ -11,12 +11,11 @@ import json
 import math
 from pathlib import Path
 
-from scipy import stats
 from tqdm import tqdm
 
 from samplenas.errors import InvalidArchitecture, UserError
 from samplenas.training.checkpoint import save_json
-from samplenas.training.scorer_weights import cross_validated_tau, fit_rank_weights, weighted_name
+from samplenas.training.scorer_weights import cross_validated_tau, fit_rank_weights, objective_of, weighted_name
 from samplenas.training.scorers import RunScorer, scorer_weights
 from samplenas.training.supernet_run import open_run
 
@@ -58,8 +57,13 @@ def read_labelled(path: str | Path, space, label: str) -> tuple[list, list[float
 
 def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "supernet+params", label: str = "val_accuracy",
                    device: str | None = None, data_dir: str | None = None, evaluation: dict | None = None,
-                   seed: int = 0, progress: bool = True) -> dict:
-    """Weights of `scorer`'s parts fitted on the labelled architectures; writes RUN/scorer_fit.json."""
+                   seed: int = 0, progress: bool = True, objective: str = "kendall") -> dict:
+    """Weights of `scorer`'s parts fitted on the labelled architectures by `objective` (`kendall` or
+    `weighted`, `training.scorer_weights`); writes RUN/scorer_fit.json."""
+    try:
+        measure = objective_of(objective)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     parts = list(scorer_weights(scorer))
     if len(parts) < 2:
         raise UserError(f"fit-scorer needs at least two parts to weigh, e.g. supernet+params; got {scorer!r}")
@@ -70,19 +74,15 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
     for arch in tqdm(archs, disable=not progress, unit="arch", desc="fit-scorer"):
         for part, position in rank_average.positions(arch)[0].items():
             positions[part].append(position)
-    weights, tau = fit_rank_weights(positions, labels)
+    weights, fitted = fit_rank_weights(positions, labels, objective=objective)
     folds = min(FOLDS, len(labels) // 3)
-
-    def tau_of(scores) -> float:
-        return float(stats.kendalltau(scores, labels).statistic)
-
+    rank_average = [sum(p[i] for p in positions.values()) for i in range(len(labels))]
     report = {
         "run": str(run), "labelled": str(labelled), "label": label, "architectures": len(archs), "seed": seed,
-        "scorer": weighted_name(weights), "weights": weights, "kendall_tau": tau,
-        "kendall_tau_cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed),
-        "folds": folds,
-        "rank_average_kendall_tau": tau_of([sum(p[i] for p in positions.values()) for i in range(len(labels))]),
-        "parts_kendall_tau": {part: tau_of(values) for part, values in positions.items()},
+        "objective": objective, "scorer": weighted_name(weights), "weights": weights, "fitted": fitted,
+        "cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed, objective=objective),
+        "folds": folds, "rank_average": float(measure(rank_average, labels)),
+        "parts": {part: float(measure(values, labels)) for part, values in positions.items()},
         "cells": [{"arch": trainer.space.to_str(arch), label: y, **{part: positions[part][i] for part in parts}}
                   for i, (arch, y) in enumerate(zip(archs, labels))],
     }

@@ -6,6 +6,10 @@ few labels cannot justify), and they are the point of a grid over that simplex w
 rank the labelled architectures best by Kendall tau; among equally good points the one closest to equal
 weights wins, so a tie never favours a part by the order the parts were named in. A grid, not a
 regression: tau is what the combination is judged by, and with tens of labels the search is exact and fast.
+
+Two objectives: `kendall`, Kendall's tau over every pair; `weighted`, Vigna's weighted tau (scipy's
+`weightedtau`, hyperbolic weights, averaged over ranking by score and by label), which counts a swap
+among the best architectures more than one among the worst: what a search's pick depends on.
 """
 
 from __future__ import annotations
@@ -18,6 +22,16 @@ import numpy as np
 from scipy import stats
 
 MAX_GRID_POINTS = 50_000
+OBJECTIVES = {
+    "kendall": lambda scores, labels: stats.kendalltau(scores, labels).statistic,
+    "weighted": lambda scores, labels: stats.weightedtau(scores, labels).statistic,
+}
+
+
+def objective_of(name: str):
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; valid: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]
 
 
 def grid_step(parts: int) -> float:
@@ -37,9 +51,10 @@ def simplex_grid(parts: int, step: float) -> np.ndarray:
 
 
 def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[float],
-                     step: float | None = None) -> tuple[dict[str, float], float]:
-    """({part: weight}, Kendall tau on the labels) of the best grid point. `positions`: each part's rank
+                     step: float | None = None, objective: str = "kendall") -> tuple[dict[str, float], float]:
+    """({part: weight}, the objective on the labels) of the best grid point. `positions`: each part's rank
     position (higher is better) of the labelled architectures, in the order of `labels`."""
+    measure = objective_of(objective)
     names = list(positions)
     labels = np.asarray(labels, dtype=np.float64)
     if not names or any(len(positions[name]) != len(labels) for name in names):
@@ -48,9 +63,9 @@ def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[
     if len(labels) < 3 or not np.all(np.isfinite(labels)):
         raise ValueError("fit_rank_weights needs at least 3 finite labels")
     if len(names) == 1:
-        return {names[0]: 1.0}, float(stats.kendalltau(matrix[0], labels).statistic)
+        return {names[0]: 1.0}, float(measure(matrix[0], labels))
     grid = simplex_grid(len(names), step or grid_step(len(names)))
-    taus = np.array([stats.kendalltau(weights @ matrix, labels).statistic for weights in grid])
+    taus = np.array([measure(weights @ matrix, labels) for weights in grid])
     taus = np.nan_to_num(taus, nan=-np.inf)
     best = np.flatnonzero(np.isclose(taus, taus.max(), rtol=0, atol=1e-12))
     even = np.full(len(names), 1.0 / len(names))
@@ -65,10 +80,11 @@ def weighted_name(weights: Mapping[str, float]) -> str:
 
 
 def cross_validated_tau(positions: Mapping[str, Sequence[float]], labels: Sequence[float], folds: int = 5,
-                        seed: int = 0) -> float:
-    """Kendall tau of held-out scores: the labelled architectures split into `folds` seeded folds, each
-    scored with the weights fitted on the others, the held-out scores pooled. The in-sample tau of
+                        seed: int = 0, objective: str = "kendall") -> float:
+    """The objective of held-out scores: the labelled architectures split into `folds` seeded folds, each
+    scored with the weights fitted on the others, the held-out scores pooled. The in-sample value of
     `fit_rank_weights` flatters the fit; this is what to expect on architectures it has not seen."""
+    measure = objective_of(objective)
     labels = np.asarray(labels, dtype=np.float64)
     if not 2 <= folds <= len(labels) // 3:
         raise ValueError(f"cross-validation needs 2 <= folds <= labels / 3, got {folds} folds of {len(labels)}")
@@ -77,6 +93,7 @@ def cross_validated_tau(positions: Mapping[str, Sequence[float]], labels: Sequen
     held_out = np.empty(len(labels))
     for fold in np.array_split(order, folds):
         train = np.setdiff1d(order, fold)
-        weights, _ = fit_rank_weights({name: values[train] for name, values in matrix.items()}, labels[train])
+        weights, _ = fit_rank_weights({name: values[train] for name, values in matrix.items()}, labels[train],
+                                      objective=objective)
         held_out[fold] = sum(weight * matrix[name][fold] for name, weight in weights.items())
-    return float(stats.kendalltau(held_out, labels).statistic)
+    return float(measure(held_out, labels))

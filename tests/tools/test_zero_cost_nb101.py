@@ -70,7 +70,8 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
     assert study.main(argv) == 0
     report = json.loads((tmp_path / "out" / "zero_cost.json").read_text())
     fitted = report["learned"]["learned:params+synflow"]
-    assert fitted["landmarks"] == 8 and fitted["label"] == "table" and -1 <= fitted["landmark_tau"] <= 1
+    assert fitted["landmarks"] == 8 and fitted["label"] == "table" and -1 <= fitted["landmark_value"] <= 1
+    assert fitted["objective"] == "kendall" and -1 <= report["random"]["params"]["weighted_tau"] <= 1
     assert sum(fitted["weights"].values()) == pytest.approx(1.0) and set(fitted["weights"]) == {"params", "synflow"}
     assert report["cells"] == 10  # the two landmarks among the random cells are not judged
     assert "learned:params+synflow" in report["random"] and "learned:params+synflow: weights" in capsys.readouterr().out

@@ -91,3 +91,18 @@ def test_cross_validated_tau_is_below_the_in_sample_fit_on_noise_and_near_it_on_
     assert in_sample - 0.15 < cross_validated_tau(signal, labels) <= in_sample + 1e-12
     with pytest.raises(ValueError, match="folds"):
         cross_validated_tau({"a": labels[:5]}, labels[:5], folds=5)
+
+
+def test_the_weighted_objective_values_the_top_of_the_ranking_more():
+    """Part `top` orders the best half right and the worst half backwards, part `bottom` the reverse: Kendall's
+    tau cannot tell them apart, the weighted tau prefers `top`, and each objective's fit follows."""
+    labels = np.arange(20, dtype=float)
+    top = np.concatenate([labels[:10][::-1], labels[10:]])
+    bottom = np.concatenate([labels[:10], labels[10:][::-1]])
+    assert stats.kendalltau(top, labels).statistic == pytest.approx(stats.kendalltau(bottom, labels).statistic)
+    weights, value = fit_rank_weights({"top": top, "bottom": bottom}, labels, objective="weighted")
+    assert weights["top"] > weights["bottom"]
+    combined = weights["top"] * top + weights["bottom"] * bottom
+    assert value == pytest.approx(stats.weightedtau(combined, labels).statistic)
+    with pytest.raises(ValueError, match="unknown objective"):
+        fit_rank_weights({"top": top}, labels, objective="spearman")

@@ -178,9 +178,9 @@ def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb10
     out = capsys.readouterr().out
     report = json.loads((nb101_run / "scorer_fit.json").read_text())
     assert report["architectures"] == 12 and report["folds"] == 4
-    assert report["parts_kendall_tau"]["params"] > 0.8
+    assert report["objective"] == "kendall" and report["parts"]["params"] > 0.8
     assert report["weights"]["params"] > report["weights"]["supernet"]
-    assert report["kendall_tau"] >= report["parts_kendall_tau"]["params"] - 1e-12
+    assert report["fitted"] >= report["parts"]["params"] - 1e-12
     assert f"scorer: {report['scorer']}" in out and "cross-validated" in out
     learned = RunScorer(trainer, report["scorer"], reference=8)
     positions, _ = learned.positions(cells[0])
@@ -189,6 +189,10 @@ def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb10
     assert main(["search", "--run", str(nb101_run), "--population", "3", "--generations", "1", "--children", "2",
                  "--scorer", report["scorer"], "--quiet"]) == 0
     assert json.loads((nb101_run / "top.json").read_text())["scorer"] == report["scorer"]
+    assert main(["fit-scorer", "--run", str(nb101_run), "--labelled", str(labelled), "--label", "standalone",
+                 "--objective", "weighted", "--quiet"]) == 0
+    assert "weighted tau of each part" in capsys.readouterr().out
+    assert json.loads((nb101_run / "scorer_fit.json").read_text())["objective"] == "weighted"
 
 
 @pytest.mark.parametrize("content, args, message", [
@@ -198,6 +202,7 @@ def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb10
     ('{"arch": "x", "val_accuracy": "high"}\n', [], None),
     ("", [], "at least 6"),
     ("", ["--scorer", "params"], "at least two parts"),
+    ("", ["--objective", "spearman"], "invalid choice"),
 ])
 def test_fit_scorer_refuses_bad_labelled_files_in_one_line(nb101_run, tmp_path, capsys, content, args, message):
     labelled = tmp_path / "labelled.jsonl"
