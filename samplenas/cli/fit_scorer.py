@@ -18,6 +18,9 @@ def register(subparsers) -> None:
                    help="JSON lines, one architecture each: {\"arch\": [...] or \"readable form\", LABEL: number}, "
                         "e.g. cells trained alone (at least 6)")
     p.add_argument("--label", default="val_accuracy", help="the key of each line's accuracy (default val_accuracy)")
+    p.add_argument("--table", type=Path,
+                   help="NAS-Bench-101 table (nb101 runs): label each cell with its test accuracy there (mean over "
+                        "repeats) instead of --label; the file then needs only \"arch\"")
     p.add_argument("--scorer", default="supernet+params",
                    help=f"the parts to weigh, joined by '+' ({', '.join(SCORER_PARTS)}; default supernet+params)")
     p.add_argument("--objective", default="kendall", choices=("kendall", "weighted"),
@@ -38,7 +41,8 @@ def run(args) -> int:
     from samplenas.training.scorer_fit import SCORER_FIT, fit_run_scorer
 
     report = fit_run_scorer(args.run, args.labelled, args.scorer, args.label, args.device, args.data_dir,
-                            evaluation_overrides(args), args.seed, progress=not args.quiet, objective=args.objective)
+                            evaluation_overrides(args), args.seed, progress=not args.quiet, objective=args.objective,
+                            table=args.table)
     measure = "Kendall tau" if args.objective == "kendall" else "weighted tau"
     parts = ", ".join(f"{part} {value:+.3f}" for part, value in report["parts"].items())
     print(f"{report['architectures']} labelled architectures; {measure} of each part: {parts}; "

@@ -23,9 +23,9 @@ SCORER_FIT = "scorer_fit.json"
 FOLDS = 5
 
 
-def read_labelled(path: str | Path, space, label: str) -> tuple[list, list[float]]:
+def read_labelled(path: str | Path, space, label: str | None) -> tuple[list, list[float | None]]:
     """The architectures and labels of a JSON-lines file ({"arch": [...] or "readable form", label: number}
-    per line), every line checked; at least 3 distinct architectures."""
+    per line; `label` None: the architectures only), every line checked; at least 6 distinct ones."""
     archs, labels, seen = [], [], set()
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
@@ -35,21 +35,22 @@ def read_labelled(path: str | Path, space, label: str) -> tuple[list, list[float
             entry = json.loads(line)
         except json.JSONDecodeError as error:
             raise UserError(f"{where} is not JSON: {error}") from None
-        if not isinstance(entry, dict) or "arch" not in entry or label not in entry:
-            raise UserError(f"{where} needs an object with \"arch\" and {label!r}")
+        if not isinstance(entry, dict) or "arch" not in entry or (label is not None and label not in entry):
+            raise UserError(f"{where} needs an object with \"arch\"" + (f" and {label!r}" if label else ""))
         try:
             given = entry["arch"]
             arch = space.parse(given) if isinstance(given, str) else space.validate(list(given))
         except (InvalidArchitecture, TypeError) as error:
             raise UserError(f"{where}: {error}") from None
-        value = entry[label]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = entry[label] if label is not None else None
+        if label is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
             raise UserError(f"{where}: {label} must be a finite number, got {value!r}")
         if space.key(arch) in seen:
             raise UserError(f"{where}: the architecture is labelled twice")
         seen.add(space.key(arch))
         archs.append(arch)
-        labels.append(float(value))
+        labels.append(None if value is None else float(value))
     if len(archs) < 6:
         raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least 6")
     return archs, labels
@@ -57,9 +58,11 @@ def read_labelled(path: str | Path, space, label: str) -> tuple[list, list[float
 
 def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "supernet+params", label: str = "val_accuracy",
                    device: str | None = None, data_dir: str | None = None, evaluation: dict | None = None,
-                   seed: int = 0, progress: bool = True, objective: str = "kendall") -> dict:
+                   seed: int = 0, progress: bool = True, objective: str = "kendall",
+                   table: str | Path | None = None) -> dict:
     """Weights of `scorer`'s parts fitted on the labelled architectures by `objective` (`kendall` or
-    `weighted`, `training.scorer_weights`); writes RUN/scorer_fit.json."""
+    `weighted`, `training.scorer_weights`); `table`: an nb101 run's cells are labelled by the NAS-Bench-101
+    table's test accuracy (mean over repeats) instead of the file's `label`. Writes RUN/scorer_fit.json."""
     try:
         measure = objective_of(objective)
     except ValueError as error:
@@ -68,7 +71,17 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
     if len(parts) < 2:
         raise UserError(f"fit-scorer needs at least two parts to weigh, e.g. supernet+params; got {scorer!r}")
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
-    archs, labels = read_labelled(labelled, trainer.space, label)
+    if table is not None:
+        from samplenas.benchmarks.nasbench101 import NASBench101
+
+        if trainer.config.space != "nb101":
+            raise UserError(f"--table labels nb101 cells; {run} trained the {trainer.config.space} space")
+        archs, _ = read_labelled(labelled, trainer.space, None)
+        benchmark = NASBench101(table)
+        labels = [float(v) for v in benchmark.values("test_accuracy", benchmark.lookup_archs(archs), repeat="mean")]
+        label = "table test_accuracy"
+    else:
+        archs, labels = read_labelled(labelled, trainer.space, label)
     rank_average = RunScorer(trainer, "+".join(parts), seed=seed)
     positions = {part: [] for part in parts}
     for arch in tqdm(archs, disable=not progress, unit="arch", desc="fit-scorer"):
@@ -78,7 +91,8 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
     folds = min(FOLDS, len(labels) // 3)
     rank_average = [sum(p[i] for p in positions.values()) for i in range(len(labels))]
     report = {
-        "run": str(run), "labelled": str(labelled), "label": label, "architectures": len(archs), "seed": seed,
+        "run": str(run), "labelled": str(labelled), "label": label, "table": None if table is None else str(table),
+        "architectures": len(archs), "seed": seed,
         "objective": objective, "scorer": weighted_name(weights), "weights": weights, "fitted": fitted,
         "cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed, objective=objective),
         "folds": folds, "rank_average": float(measure(rank_average, labels)),

@@ -195,6 +195,25 @@ def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb10
     assert json.loads((nb101_run / "scorer_fit.json").read_text())["objective"] == "weighted"
 
 
+@pytest.mark.full_data("nb101")  # labels cells drawn from the whole space
+def test_fit_scorer_can_label_nb101_cells_by_the_table(nb101_run, nb101_table, tmp_path, capsys):
+    from samplenas.benchmarks.nasbench101 import NASBench101
+    from samplenas.training.rank import distinct_uniform
+
+    space = open_run(nb101_run).space
+    cells = distinct_uniform(space, 9, np.random.default_rng(8))
+    labelled = tmp_path / "cells.jsonl"
+    labelled.write_text("".join(json.dumps({"arch": space.to_str(arch)}) + "\n" for arch in cells))
+    assert main(["fit-scorer", "--run", str(nb101_run), "--labelled", str(labelled), "--table", str(nb101_table),
+                 "--scorer", "params+synflow", "--quiet"]) == 0
+    report = json.loads((nb101_run / "scorer_fit.json").read_text())
+    table = NASBench101(nb101_table)
+    expected = table.values("test_accuracy", table.lookup_archs(cells), repeat="mean")
+    assert [cell["table test_accuracy"] for cell in report["cells"]] == pytest.approx(list(expected))
+    assert report["table"] == str(nb101_table) and report["folds"] == 3
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("content, args, message", [
     ('{"arch": [0], "val_accuracy": 0.5}\n', [], "positions"),
     ("not json\n", [], "is not JSON"),
