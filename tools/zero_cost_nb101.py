@@ -77,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--landmark-label", default="val_accuracy",
                    help="the landmarks' label: a key of each line (default val_accuracy: trained alone), or "
                         "'table' for the table's test accuracy (as many queries as landmarks)")
+    p.add_argument("--curve", metavar="A+B",
+                   help="tau, weighted tau and pick of the weighted rank average w*A + (1-w)*B over the random cells "
+                        "for w = 0, 0.05, ..., 1 (OUT/curve.png): how a combination's ranking depends on its weight")
     p.add_argument("--paired-against", metavar="SCORER",
                    help="also report each scorer's tau minus this scorer's, paired bootstrap over the same cells")
     p.add_argument("--exclude-cells", type=Path,
@@ -272,6 +275,48 @@ def fit_learned(args, table, space, scorers: dict, cache: ScoreCache) -> dict:
     return fitted
 
 
+def weight_curve(columns: list, accuracy, name: str) -> dict:
+    """tau, weighted tau, the pick and the best ten's mean accuracy of w * rank(A) + (1 - w) * rank(B)."""
+    from scipy import stats
+
+    from samplenas.training.zero_cost import combined_ranks
+
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    curve = {"parts": name.split("+"), "weights": [], "kendall_tau": [], "weighted_tau": [],
+             "pick_test_accuracy": [], "top10_mean_accuracy": []}
+    for weight in np.linspace(0.0, 1.0, 21):
+        scores = np.asarray(combined_ranks(columns, [weight, 1.0 - weight]))
+        curve["weights"].append(round(float(weight), 2))
+        curve["kendall_tau"].append(float(stats.kendalltau(scores, accuracy).statistic))
+        curve["weighted_tau"].append(float(stats.weightedtau(scores, accuracy).statistic))
+        curve["pick_test_accuracy"].append(pick_accuracy(scores, accuracy))
+        curve["top10_mean_accuracy"].append(float(accuracy[np.argsort(-scores, kind="stable")[:10]].mean()))
+    return curve
+
+
+def plot_curve(curve: dict, path: Path) -> None:
+    from samplenas.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    first, second = curve["parts"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    left.plot(curve["weights"], curve["kendall_tau"], marker="o", markersize=3, label="Kendall tau")
+    left.plot(curve["weights"], curve["weighted_tau"], marker="s", markersize=3, label="weighted tau")
+    left.set_xlabel(f"weight of {first} (the rest: {second})")
+    left.set_ylabel("rank correlation with the table")
+    left.legend(fontsize=8)
+    right.plot(curve["weights"], 100 * np.asarray(curve["pick_test_accuracy"]), marker="o", markersize=3,
+               label="best-scored cell")
+    right.plot(curve["weights"], 100 * np.asarray(curve["top10_mean_accuracy"]), marker="s", markersize=3,
+               label="mean of the best-scored 10")
+    right.set_xlabel(f"weight of {first}")
+    right.set_ylabel("table test accuracy (%)")
+    right.legend(fontsize=8)
+    fig.suptitle(f"NAS-Bench-101: w * {first} + (1 - w) * {second}, rank positions", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+
+
 def plot(report: dict, path: Path) -> None:
     from samplenas.plotting import pyplot, save_figure
 
@@ -332,6 +377,8 @@ def main(argv=None) -> int:
         missing = [part for part in learned.split("+") if part not in scorers]
         if missing:
             sys.exit(f"zero_cost_nb101: learned {learned!r} names {missing[0]!r}, which is not scored here")
+    if args.curve and (args.curve.count("+") != 1 or any(part not in scorers for part in args.curve.split("+"))):
+        sys.exit(f"zero_cost_nb101: --curve takes two scorers scored here joined by '+', got {args.curve!r}")
     learned_names = [f"learned:{learned}" for learned in args.learned]
     if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, *learned_names, "table_flops",
                                                             "table_params"]:
@@ -367,6 +414,9 @@ def main(argv=None) -> int:
                         values, columns[args.paired_against], accuracy, paired_rng, args.resamples)
         for name, values in columns.items():
             report[group][name]["pick_test_accuracy"] = pick_accuracy(values, accuracy)
+        if args.curve and group == "random":
+            report["curve"] = weight_curve([columns[part] for part in args.curve.split("+")], accuracy, args.curve)
+            plot_curve(report["curve"], args.out / "curve.png")
         report[group + "_mean_accuracy"] = float(np.mean(accuracy))
         report[group + "_best_accuracy"] = float(np.max(accuracy))
     report["seconds"] = round(time.perf_counter() - started, 1)

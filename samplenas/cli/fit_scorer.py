@@ -49,6 +49,8 @@ def run(args) -> int:
           f"rank average {report['rank_average']:+.3f}")
     print(f"learned: {report['fitted']:+.3f} on them, {report['cross_validated']:+.3f} "
           f"{report['folds']}-fold cross-validated")
+    ranges = ", ".join(f"{part} {low:g}-{high:g}" for part, (low, high) in report["near_best"].items())
+    print(f"weights within {report['near_best_tolerance']:g} of the best fit: {ranges}")
     print(f"scorer: {report['scorer']}")
     print(f"use it: samplenas search --run {args.run} --scorer '{report['scorer']}'")
     print(f"written: {args.run / SCORER_FIT}")

@@ -15,12 +15,19 @@ from tqdm import tqdm
 
 from samplenas.errors import InvalidArchitecture, UserError
 from samplenas.training.checkpoint import save_json
-from samplenas.training.scorer_weights import cross_validated_tau, fit_rank_weights, objective_of, weighted_name
+from samplenas.training.scorer_weights import (
+    cross_validated_tau,
+    fit_rank_weights,
+    near_best_weights,
+    objective_of,
+    weighted_name,
+)
 from samplenas.training.scorers import RunScorer, scorer_weights
 from samplenas.training.supernet_run import open_run
 
 SCORER_FIT = "scorer_fit.json"
 FOLDS = 5
+NEAR_BEST = 0.01  # objective points: the weights this close to the best fit are reported as its range
 
 
 def read_labelled(path: str | Path, space, label: str | None) -> tuple[list, list[float | None]]:
@@ -94,6 +101,7 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
         "run": str(run), "labelled": str(labelled), "label": label, "table": None if table is None else str(table),
         "architectures": len(archs), "seed": seed,
         "objective": objective, "scorer": weighted_name(weights), "weights": weights, "fitted": fitted,
+        "near_best": near_best_weights(positions, labels, NEAR_BEST, objective), "near_best_tolerance": NEAR_BEST,
         "cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed, objective=objective),
         "folds": folds, "rank_average": float(measure(rank_average, labels)),
         "parts": {part: float(measure(values, labels)) for part, values in positions.items()},

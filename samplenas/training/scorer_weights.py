@@ -50,10 +50,9 @@ def simplex_grid(parts: int, step: float) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, parts) / divisions
 
 
-def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[float],
-                     step: float | None = None, objective: str = "kendall") -> tuple[dict[str, float], float]:
-    """({part: weight}, the objective on the labels) of the best grid point. `positions`: each part's rank
-    position (higher is better) of the labelled architectures, in the order of `labels`."""
+def grid_values(positions: Mapping[str, Sequence[float]], labels: Sequence[float], step: float | None = None,
+                objective: str = "kendall") -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(part names, the simplex grid of their weights, the objective at every grid point; NaN -> -inf)."""
     measure = objective_of(objective)
     names = list(positions)
     labels = np.asarray(labels, dtype=np.float64)
@@ -62,15 +61,29 @@ def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[
     matrix = np.asarray([positions[name] for name in names], dtype=np.float64)
     if len(labels) < 3 or not np.all(np.isfinite(labels)):
         raise ValueError("fit_rank_weights needs at least 3 finite labels")
-    if len(names) == 1:
-        return {names[0]: 1.0}, float(measure(matrix[0], labels))
-    grid = simplex_grid(len(names), step or grid_step(len(names)))
-    taus = np.array([measure(weights @ matrix, labels) for weights in grid])
-    taus = np.nan_to_num(taus, nan=-np.inf)
-    best = np.flatnonzero(np.isclose(taus, taus.max(), rtol=0, atol=1e-12))
+    grid = simplex_grid(len(names), step or grid_step(len(names))) if len(names) > 1 else np.ones((1, 1))
+    values = np.array([measure(weights @ matrix, labels) for weights in grid])
+    return names, grid, np.nan_to_num(values, nan=-np.inf)
+
+
+def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[float],
+                     step: float | None = None, objective: str = "kendall") -> tuple[dict[str, float], float]:
+    """({part: weight}, the objective on the labels) of the best grid point. `positions`: each part's rank
+    position (higher is better) of the labelled architectures, in the order of `labels`."""
+    names, grid, values = grid_values(positions, labels, step, objective)
+    best = np.flatnonzero(np.isclose(values, values.max(), rtol=0, atol=1e-12))
     even = np.full(len(names), 1.0 / len(names))
     chosen = best[np.argmin(np.linalg.norm(grid[best] - even, axis=1))]
-    return {name: float(w) for name, w in zip(names, grid[chosen])}, float(taus[chosen])
+    return {name: float(w) for name, w in zip(names, grid[chosen])}, float(values[chosen])
+
+
+def near_best_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[float], tolerance: float = 0.01,
+                      objective: str = "kendall") -> dict[str, list[float]]:
+    """{part: [lowest, highest] weight} over the grid points within `tolerance` of the best objective: how
+    firmly the labels pin the weights down (with tens of labels, often not much)."""
+    names, grid, values = grid_values(positions, labels, objective=objective)
+    close = grid[values >= values.max() - tolerance]
+    return {name: [float(close[:, i].min()), float(close[:, i].max())] for i, name in enumerate(names)}
 
 
 def weighted_name(weights: Mapping[str, float]) -> str:

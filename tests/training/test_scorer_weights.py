@@ -106,3 +106,15 @@ def test_the_weighted_objective_values_the_top_of_the_ranking_more():
     assert value == pytest.approx(stats.weightedtau(combined, labels).statistic)
     with pytest.raises(ValueError, match="unknown objective"):
         fit_rank_weights({"top": top}, labels, objective="spearman")
+
+
+def test_near_best_weights_span_the_flat_top_of_the_objective():
+    from samplenas.training.scorer_weights import near_best_weights
+
+    labels = np.arange(12, dtype=float)
+    same = {"x": labels, "y": labels}  # every mixture ranks perfectly: the whole simplex is best
+    assert near_best_weights(same, labels) == {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+    rng = np.random.default_rng(3)
+    pinned = {"signal": labels, "noise": rng.permutation(labels)}
+    ranges = near_best_weights(pinned, labels, tolerance=0.0)
+    assert ranges["noise"][1] < 0.5 and ranges["signal"][0] > 0.5

@@ -181,7 +181,9 @@ def test_fit_scorer_learns_weights_from_labelled_cells_and_search_uses_them(nb10
     assert report["objective"] == "kendall" and report["parts"]["params"] > 0.8
     assert report["weights"]["params"] > report["weights"]["supernet"]
     assert report["fitted"] >= report["parts"]["params"] - 1e-12
-    assert f"scorer: {report['scorer']}" in out and "cross-validated" in out
+    assert f"scorer: {report['scorer']}" in out and "cross-validated" in out and "of the best fit" in out
+    low, high = report["near_best"]["params"]
+    assert low <= report["weights"]["params"] <= high
     learned = RunScorer(trainer, report["scorer"], reference=8)
     positions, _ = learned.positions(cells[0])
     assert learned.score(cells[0])["score"] == pytest.approx(
