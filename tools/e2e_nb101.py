@@ -43,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
+    p.add_argument("--compare", nargs="+", metavar="LABEL=OUT",
+                   help="only draw OUT/e2e.png comparing finished invocations, one column per LABEL (each OUT an "
+                        "earlier --out; its samplers are named LABEL or LABEL: sampler)")
     p.add_argument("--data", default="cifar10-jpeg", help="data set the supernet trains on (default cifar10-jpeg)")
     p.add_argument("--data-dir", default=str(DATA), help=f"data folder (default {DATA})")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
@@ -76,7 +79,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "this one's --eval-examples / --bn-batches, at their final checkpoint: a scoring lever "
                         "without retraining")
     p.add_argument("--scorer", help="how search and ranking score cells: supernet, a zero-cost proxy (params, "
-                                    "synflow, ...) or a rank average (default: search's, supernet+params for nb101; "
+                                    "synflow, ...), a rank average or weighted one (default: search's, "
+                                    "0.25*supernet+0.75*params for nb101; "
                                     "see `samplenas search --help`)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -285,8 +289,28 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def compare(entries: list[str], out: Path) -> int:
+    """OUT/e2e.png over several finished invocations, so scorers or settings stand side by side."""
+    merged, reference = {}, None
+    for entry in entries:
+        label, _, folder = entry.partition("=")
+        path = Path(folder) / "e2e.json"
+        if not label or not path.is_file():
+            sys.exit(f"e2e: --compare takes LABEL=OUT with OUT/e2e.json, got {entry!r}")
+        report = json.loads(path.read_text())
+        reference = reference or report["reference"]
+        for sampler, runs in report["results"].items():
+            merged[label if len(report["results"]) == 1 else f"{label}: {sampler}"] = runs
+    out.mkdir(parents=True, exist_ok=True)
+    plot(merged, reference, out / "e2e.png")
+    print(f"written: {out / 'e2e.png'}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return compare(args.compare, args.out)
     import torch
 
     torch.set_num_threads(args.threads)

@@ -10,7 +10,8 @@ Scorers:
   supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number): its
                                validation accuracy; supernet-loss:NAME, minus its validation loss; a
                                folder of tools/few_shot_nb101.py scores each cell on its part's supernet
-  hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`)
+  hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`), or
+                               weighted ones as `search --scorer` takes them (`0.25*supernet:NAME+0.75*params`)
   learned:A+B                  the same parts with weights fitted on labelled cells (`--learned A+B
                                --landmarks FILE`: `samplenas.training.scorer_weights`), judged on the others
 `--paired-against SCORER` adds, for every other scorer, the paired bootstrap of tau(scorer) - tau(SCORER)
@@ -64,7 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "checkpoints, RUN/checkpoints/stepNNNNNNN.pt")
     p.add_argument("--eval-examples", type=int, help="validation images per supernet score (default: the run's)")
     p.add_argument("--bn-batches", type=int, help="BN recalibration batches per supernet score (default: the run's)")
-    p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B", help="rank averages of scorers")
+    p.add_argument("--hybrid", nargs="*", default=[], metavar="A+B",
+                   help="rank averages of scorers (W*A+V*B: weighted)")
     p.add_argument("--learned", nargs="*", default=[], metavar="A+B",
                    help="weighted combinations of scorers, weights fitted on the --landmarks cells")
     p.add_argument("--landmarks", type=Path,
@@ -234,6 +236,18 @@ def supernet_scorers(args):
     return scorers
 
 
+def hybrid_weights(text: str) -> dict[str, float]:
+    """{scorer: weight} of a --hybrid: "A+B" weighs its parts equally, "0.25*A+0.75*B" as given (summing to one)."""
+    terms = [term.rpartition("*") for term in text.split("+")]
+    try:
+        weights = {part: float(factor) if factor else 1.0 for factor, _, part in terms}
+    except ValueError:
+        sys.exit(f"zero_cost_nb101: hybrid {text!r}: a weight is not a number")
+    if len(weights) != len(terms) or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        sys.exit(f"zero_cost_nb101: hybrid {text!r} names a part twice or has weights that are not >= 0")
+    return {part: weight / sum(weights.values()) for part, weight in weights.items()}
+
+
 def landmark_cells(args, table, space) -> tuple[list, np.ndarray]:
     """The --landmarks cells and their labels, every line checked."""
     cells, labels = [], []
@@ -370,7 +384,7 @@ def main(argv=None) -> int:
         sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
     scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
     for hybrid in args.hybrid:
-        missing = [part for part in hybrid.split("+") if part not in scorers and part not in ("table_flops",)]
+        missing = [part for part in hybrid_weights(hybrid) if part not in scorers and part not in ("table_flops",)]
         if missing:
             sys.exit(f"zero_cost_nb101: hybrid {hybrid!r} names {missing[0]!r}, which is not scored here")
     for learned in args.learned:
@@ -401,7 +415,8 @@ def main(argv=None) -> int:
         for name, score in scorers.items():
             columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
         for hybrid in args.hybrid:
-            columns[hybrid] = combined_ranks([columns[part] for part in hybrid.split("+")])
+            weights = hybrid_weights(hybrid)
+            columns[hybrid] = combined_ranks([columns[part] for part in weights], list(weights.values()))
         for name, fitted in report.get("learned", {}).items():
             weights = fitted["weights"]
             columns[name] = combined_ranks([columns[part] for part in weights], list(weights.values()))

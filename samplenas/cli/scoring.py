@@ -15,4 +15,5 @@ def add_scorer_option(parser, default: str | None = "supernet") -> None:
     parser.add_argument("--scorer", default=default,
                         help=f"how architectures are scored: {', '.join(SCORER_PARTS)} (zero-cost proxies of the "
                              "freshly initialised network, no training), or several joined by '+' for their rank "
-                             f"average, e.g. supernet+params ({text})")
+                             "average, e.g. supernet+params, with weights for a weighted one, e.g. "
+                             f"0.25*supernet+0.75*params (`samplenas fit-scorer` learns them; {text})")

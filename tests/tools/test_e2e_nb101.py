@@ -56,3 +56,9 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--top-seeds", "1"]) == 0
     assert json.loads((hybrid / "uniform-seed0" / "top.json").read_text())["scorer"] == "supernet+synflow"
     assert "uniform supernet scored by supernet+synflow" in capsys.readouterr().out
+    # --compare: finished invocations side by side in one picture, one column per label
+    assert e2e.main(["--out", str(tmp_path / "both"), "--compare", f"plain={tmp_path}", f"hybrid={hybrid}"]) == 0
+    assert (tmp_path / "both" / "e2e.png").stat().st_size > 0
+    assert "written:" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="LABEL=OUT"):
+        e2e.main(["--out", str(tmp_path / "both"), "--compare", str(hybrid)])

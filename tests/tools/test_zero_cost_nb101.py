@@ -67,13 +67,14 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
     argv = ["--smoke", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--table", str(nb101_table),
             "--proxies", "params", "synflow", "--landmarks", str(path), "--landmark-label", "table",
             "--learned", "params+synflow"]
-    assert study.main(argv + ["--curve", "synflow+params"]) == 0
+    assert study.main(argv + ["--curve", "synflow+params", "--hybrid", "0.25*synflow+0.75*params"]) == 0
     curve = json.loads((tmp_path / "out" / "zero_cost.json").read_text())["curve"]
     assert curve["weights"][0] == 0.0 and curve["weights"][-1] == 1.0 and len(curve["weights"]) == 21
     assert (tmp_path / "out" / "curve.png").stat().st_size > 0
     report = json.loads((tmp_path / "out" / "zero_cost.json").read_text())  # w = 0 is params alone, 1 synflow alone
     assert curve["kendall_tau"][0] == pytest.approx(report["random"]["params"]["kendall_tau"])
     assert curve["kendall_tau"][-1] == pytest.approx(report["random"]["synflow"]["kendall_tau"])
+    assert curve["kendall_tau"][5] == pytest.approx(report["random"]["0.25*synflow+0.75*params"]["kendall_tau"])
     assert study.main(argv) == 0
     report = json.loads((tmp_path / "out" / "zero_cost.json").read_text())
     fitted = report["learned"]["learned:params+synflow"]
