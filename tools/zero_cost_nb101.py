@@ -236,16 +236,16 @@ def supernet_scorers(args):
     return scorers
 
 
-def hybrid_weights(text: str) -> dict[str, float]:
-    """{scorer: weight} of a --hybrid: "A+B" weighs its parts equally, "0.25*A+0.75*B" as given (summing to one)."""
-    terms = [term.rpartition("*") for term in text.split("+")]
+def hybrid_weights(text: str, scored) -> dict[str, float]:
+    """{scorer: weight} of a --hybrid ("A+B": equal weights, "0.25*A+0.75*B" as given), parsed as
+    `search --scorer` parses its names; a part that is not scored here ends the run in one line."""
+    from samplenas.errors import UserError
+    from samplenas.training.scorers import scorer_weights
+
     try:
-        weights = {part: float(factor) if factor else 1.0 for factor, _, part in terms}
-    except ValueError:
-        sys.exit(f"zero_cost_nb101: hybrid {text!r}: a weight is not a number")
-    if len(weights) != len(terms) or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        sys.exit(f"zero_cost_nb101: hybrid {text!r} names a part twice or has weights that are not >= 0")
-    return {part: weight / sum(weights.values()) for part, weight in weights.items()}
+        return scorer_weights(text, valid=list(scored))
+    except UserError as error:
+        sys.exit(f"zero_cost_nb101: hybrid {text!r}: {str(error).split('; valid')[0]}, which is not scored here")
 
 
 def landmark_cells(args, table, space) -> tuple[list, np.ndarray]:
@@ -383,10 +383,7 @@ def main(argv=None) -> int:
     if unknown:
         sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
     scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
-    for hybrid in args.hybrid:
-        missing = [part for part in hybrid_weights(hybrid) if part not in scorers and part not in ("table_flops",)]
-        if missing:
-            sys.exit(f"zero_cost_nb101: hybrid {hybrid!r} names {missing[0]!r}, which is not scored here")
+    hybrids = {hybrid: hybrid_weights(hybrid, [*scorers, "table_flops"]) for hybrid in args.hybrid}
     for learned in args.learned:
         missing = [part for part in learned.split("+") if part not in scorers]
         if missing:
@@ -414,8 +411,7 @@ def main(argv=None) -> int:
             columns["table_params"] = params.tolist()
         for name, score in scorers.items():
             columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
-        for hybrid in args.hybrid:
-            weights = hybrid_weights(hybrid)
+        for hybrid, weights in hybrids.items():
             columns[hybrid] = combined_ranks([columns[part] for part in weights], list(weights.values()))
         for name, fitted in report.get("learned", {}).items():
             weights = fitted["weights"]

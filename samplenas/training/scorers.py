@@ -12,6 +12,8 @@ score does not depend on which other architectures a search happens to visit;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from samplenas.errors import UserError
@@ -23,9 +25,10 @@ from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 REFERENCE_CELLS = 32
 
 
-def scorer_weights(text: str) -> dict[str, float]:
+def scorer_weights(text: str, valid: Sequence[str] = SCORER_PARTS) -> dict[str, float]:
     """{part: weight} of a scorer name, checked: "supernet+synflow" weights its parts equally (a rank
-    average), "0.2*supernet+0.8*params" as given (normalised to sum to one)."""
+    average), "0.2*supernet+0.8*params" as given (normalised to sum to one). `valid`: the part names
+    allowed (studies that score several supernets name them their own way)."""
     weights = {}
     terms = [term.strip() for term in str(text).split("+")]
     weighted = ["*" in term for term in terms]
@@ -34,8 +37,8 @@ def scorer_weights(text: str) -> dict[str, float]:
     for term in terms:
         factor, _, part = term.rpartition("*")
         part = part.strip()
-        if part not in SCORER_PARTS:
-            raise UserError(f"unknown scorer {part!r}; valid: {', '.join(SCORER_PARTS)}, or several joined by '+' "
+        if part not in valid:
+            raise UserError(f"unknown scorer {part!r}; valid: {', '.join(valid)}, or several joined by '+' "
                             "(a rank average; W*part for a weighted one)")
         if part in weights:
             raise UserError(f"scorer {text!r} names a part twice")

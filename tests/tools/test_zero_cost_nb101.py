@@ -83,6 +83,8 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
     assert sum(fitted["weights"].values()) == pytest.approx(1.0) and set(fitted["weights"]) == {"params", "synflow"}
     assert report["cells"] == 10  # the two landmarks among the random cells are not judged
     assert "learned:params+synflow" in report["random"] and "learned:params+synflow: weights" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="'naswot', which is not scored here"):
+        study.main(argv + ["--hybrid", "0.5*params+0.5*naswot"])
     path.write_text('{"arch": [1, 2]}\n')
     with pytest.raises(SystemExit, match="is not a cell with 'val_accuracy'"):
         study.main(argv[:-4] + ["--learned", "params+synflow"])
