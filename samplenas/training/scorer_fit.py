@@ -16,8 +16,9 @@ from tqdm import tqdm
 from samplenas.errors import InvalidArchitecture, UserError
 from samplenas.training.checkpoint import save_json
 from samplenas.training.scorer_weights import (
+    best_point,
     cross_validated_tau,
-    fit_rank_weights,
+    grid_values,
     near_best_weights,
     objective_of,
     weighted_name,
@@ -30,9 +31,10 @@ FOLDS = 5
 NEAR_BEST = 0.01  # objective points: the weights this close to the best fit are reported as its range
 
 
-def read_labelled(path: str | Path, space, label: str | None) -> tuple[list, list[float | None]]:
+def read_labelled(path: str | Path, space, label: str | None, minimum: int = 6) -> tuple[list, list[float | None]]:
     """The architectures and labels of a JSON-lines file ({"arch": [...] or "readable form", label: number}
-    per line; `label` None: the architectures only), every line checked; at least 6 distinct ones."""
+    per line; `label` None: the architectures only), every line checked; at least `minimum` distinct ones
+    (6 by default: the cross-validation's folds need 3 each)."""
     archs, labels, seen = [], [], set()
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
@@ -58,8 +60,8 @@ def read_labelled(path: str | Path, space, label: str | None) -> tuple[list, lis
         seen.add(space.key(arch))
         archs.append(arch)
         labels.append(None if value is None else float(value))
-    if len(archs) < 6:
-        raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least 6")
+    if len(archs) < minimum:
+        raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least {minimum}")
     return archs, labels
 
 
@@ -89,19 +91,20 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
         label = "table test_accuracy"
     else:
         archs, labels = read_labelled(labelled, trainer.space, label)
-    rank_average = RunScorer(trainer, "+".join(parts), seed=seed)
+    scorer = RunScorer(trainer, "+".join(parts), seed=seed)
     positions = {part: [] for part in parts}
     for arch in tqdm(archs, disable=not progress, unit="arch", desc="fit-scorer"):
-        for part, position in rank_average.positions(arch)[0].items():
+        for part, position in scorer.positions(arch)[0].items():
             positions[part].append(position)
-    weights, fitted = fit_rank_weights(positions, labels, objective=objective)
+    evaluated = grid_values(positions, labels, objective=objective)  # the grid once, for the fit and its range
+    weights, fitted = best_point(evaluated)
     folds = min(FOLDS, len(labels) // 3)
     rank_average = [sum(p[i] for p in positions.values()) for i in range(len(labels))]
     report = {
         "run": str(run), "labelled": str(labelled), "label": label, "table": None if table is None else str(table),
         "architectures": len(archs), "seed": seed,
         "objective": objective, "scorer": weighted_name(weights), "weights": weights, "fitted": fitted,
-        "near_best": near_best_weights(positions, labels, NEAR_BEST, objective), "near_best_tolerance": NEAR_BEST,
+        "near_best": near_best_weights(evaluated, NEAR_BEST), "near_best_tolerance": NEAR_BEST,
         "cross_validated": cross_validated_tau(positions, labels, folds=folds, seed=seed, objective=objective),
         "folds": folds, "rank_average": float(measure(rank_average, labels)),
         "parts": {part: float(measure(values, labels)) for part, values in positions.items()},

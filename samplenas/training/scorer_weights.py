@@ -70,18 +70,24 @@ def fit_rank_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[
                      step: float | None = None, objective: str = "kendall") -> tuple[dict[str, float], float]:
     """({part: weight}, the objective on the labels) of the best grid point. `positions`: each part's rank
     position (higher is better) of the labelled architectures, in the order of `labels`."""
-    names, grid, values = grid_values(positions, labels, step, objective)
+    return best_point(grid_values(positions, labels, step, objective))
+
+
+def best_point(evaluated: tuple[list[str], np.ndarray, np.ndarray]) -> tuple[dict[str, float], float]:
+    """The best point of an evaluated grid (`grid_values`), ties to the most even weights."""
+    names, grid, values = evaluated
     best = np.flatnonzero(np.isclose(values, values.max(), rtol=0, atol=1e-12))
     even = np.full(len(names), 1.0 / len(names))
     chosen = best[np.argmin(np.linalg.norm(grid[best] - even, axis=1))]
     return {name: float(w) for name, w in zip(names, grid[chosen])}, float(values[chosen])
 
 
-def near_best_weights(positions: Mapping[str, Sequence[float]], labels: Sequence[float], tolerance: float = 0.01,
-                      objective: str = "kendall") -> dict[str, list[float]]:
-    """{part: [lowest, highest] weight} over the grid points within `tolerance` of the best objective: how
-    firmly the labels pin the weights down (with tens of labels, often not much)."""
-    names, grid, values = grid_values(positions, labels, objective=objective)
+def near_best_weights(evaluated: tuple[list[str], np.ndarray, np.ndarray],
+                      tolerance: float = 0.01) -> dict[str, list[float]]:
+    """{part: [lowest, highest] weight} over the points of an evaluated grid (`grid_values`) within
+    `tolerance` of the best objective: how firmly the labels pin the weights down (with tens of labels,
+    often not much)."""
+    names, grid, values = evaluated
     close = grid[values >= values.max() - tolerance]
     return {name: [float(close[:, i].min()), float(close[:, i].max())] for i, name in enumerate(names)}
 

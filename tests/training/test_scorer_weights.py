@@ -109,12 +109,12 @@ def test_the_weighted_objective_values_the_top_of_the_ranking_more():
 
 
 def test_near_best_weights_span_the_flat_top_of_the_objective():
-    from samplenas.training.scorer_weights import near_best_weights
+    from samplenas.training.scorer_weights import grid_values, near_best_weights
 
     labels = np.arange(12, dtype=float)
     same = {"x": labels, "y": labels}  # every mixture ranks perfectly: the whole simplex is best
-    assert near_best_weights(same, labels) == {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+    assert near_best_weights(grid_values(same, labels)) == {"x": [0.0, 1.0], "y": [0.0, 1.0]}
     rng = np.random.default_rng(3)
     pinned = {"signal": labels, "noise": rng.permutation(labels)}
-    ranges = near_best_weights(pinned, labels, tolerance=0.0)
+    ranges = near_best_weights(grid_values(pinned, labels), tolerance=0.0)
     assert ranges["noise"][1] < 0.5 and ranges["signal"][0] > 0.5
