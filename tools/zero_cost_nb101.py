@@ -236,20 +236,23 @@ def supernet_scorers(args):
     return scorers
 
 
-def hybrid_weights(text: str, scored) -> dict[str, float]:
-    """{scorer: weight} of a --hybrid ("A+B": equal weights, "0.25*A+0.75*B" as given), parsed as
-    `search --scorer` parses its names; a part that is not scored here ends the run in one line."""
+def combination_weights(text: str, scored, kind: str) -> dict[str, float]:
+    """{scorer: weight} of a --hybrid or --learned combination ("A+B": equal weights, "0.25*A+0.75*B" as
+    given), parsed as `search --scorer` parses its names; a bad one ends the run in one line."""
     from samplenas.errors import UserError
-    from samplenas.training.scorers import scorer_weights
+    from samplenas.training.scorers import UnknownScorer, scorer_weights
 
     try:
         return scorer_weights(text, valid=list(scored))
+    except UnknownScorer as error:
+        sys.exit(f"zero_cost_nb101: {kind} {text!r} names {error.part!r}, which is not scored here")
     except UserError as error:
-        sys.exit(f"zero_cost_nb101: hybrid {text!r}: {str(error).split('; valid')[0]}, which is not scored here")
+        sys.exit(f"zero_cost_nb101: {kind} {text!r}: {error}")
 
 
 def landmark_cells(args, table, space) -> tuple[list, np.ndarray]:
-    """The --landmarks cells and their labels, every line checked."""
+    """The --landmarks cells and their labels, every line checked. Not `samplenas fit-scorer`'s reader: a
+    study's landmarks may hold two encodings of one cell (both are fitted on), which fit-scorer refuses."""
     cells, labels = [], []
     for number, line in enumerate(args.landmarks.read_text().splitlines(), 1):
         if not line.strip():
@@ -269,23 +272,23 @@ def landmark_cells(args, table, space) -> tuple[list, np.ndarray]:
     return cells, np.asarray(labels, dtype=np.float64)
 
 
-def fit_learned(args, table, space, scorers: dict, cache: ScoreCache) -> dict:
+def fit_learned(args, landmarks: tuple[list, np.ndarray], learned: dict[str, list[str]], scorers: dict,
+                cache: ScoreCache, space) -> dict:
     """{learned:A+B: {weights, landmark tau}}: each combination's weights fitted on the landmarks' rank
-    positions (the same normalised ranks the judged cells are combined with)."""
+    positions (the same normalised ranks the judged cells are combined with). `learned`: name -> parts."""
     from samplenas.training.scorer_weights import fit_rank_weights
     from samplenas.training.zero_cost import combined_ranks
 
-    cells, labels = landmark_cells(args, table, space)
+    cells, labels = landmarks
     keys = [space.key(arch) for arch in cells]
-    parts = sorted({part for learned in args.learned for part in learned.split("+")})
+    parts = sorted({part for names in learned.values() for part in names})
     columns = {part: score_all(f"landmarks:{part}", scorers[part], cells, keys, cache) for part in parts}
     fitted = {}
-    for learned in args.learned:
-        names = learned.split("+")
+    for name, names in learned.items():
         positions = {part: combined_ranks([columns[part]]) for part in names}
         weights, value = fit_rank_weights(positions, labels, objective=args.learned_objective)
-        fitted[f"learned:{learned}"] = {"weights": weights, "objective": args.learned_objective,
-                                        "landmark_value": value, "landmarks": len(cells), "label": args.landmark_label}
+        fitted[f"learned:{name}"] = {"weights": weights, "objective": args.learned_objective,
+                                     "landmark_value": value, "landmarks": len(cells), "label": args.landmark_label}
     return fitted
 
 
@@ -371,9 +374,11 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
     groups = {"random": distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))}
-    for path in filter(None, (args.exclude_cells, args.landmarks)):
-        excluded = {tuple(json.loads(line)["arch"]) for line in path.read_text().splitlines() if line}
-        groups["random"] = [arch for arch in groups["random"] if tuple(arch) not in excluded]
+    landmarks = landmark_cells(args, table, space) if args.landmarks else None
+    excluded = {tuple(arch) for arch in landmarks[0]} if landmarks else set()
+    if args.exclude_cells:
+        excluded |= {tuple(json.loads(line)["arch"]) for line in args.exclude_cells.read_text().splitlines() if line}
+    groups["random"] = [arch for arch in groups["random"] if tuple(arch) not in excluded]
     if args.top_sample:
         best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
         drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
@@ -383,14 +388,13 @@ def main(argv=None) -> int:
     if unknown:
         sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
     scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
-    hybrids = {hybrid: hybrid_weights(hybrid, [*scorers, "table_flops"]) for hybrid in args.hybrid}
-    for learned in args.learned:
-        missing = [part for part in learned.split("+") if part not in scorers]
-        if missing:
-            sys.exit(f"zero_cost_nb101: learned {learned!r} names {missing[0]!r}, which is not scored here")
+    hybrids = {hybrid: combination_weights(hybrid, [*scorers, "table_flops"], "hybrid") for hybrid in args.hybrid}
+    learned = {name: list(combination_weights(name, scorers, "learned")) for name in args.learned}
+    if any("*" in name for name in learned):
+        sys.exit("zero_cost_nb101: --learned takes parts without weights; the weights are what it fits")
     if args.curve and (args.curve.count("+") != 1 or any(part not in scorers for part in args.curve.split("+"))):
         sys.exit(f"zero_cost_nb101: --curve takes two scorers scored here joined by '+', got {args.curve!r}")
-    learned_names = [f"learned:{learned}" for learned in args.learned]
+    learned_names = [f"learned:{name}" for name in learned]
     if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, *learned_names, "table_flops",
                                                             "table_params"]:
         sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
@@ -400,7 +404,7 @@ def main(argv=None) -> int:
               "cells": len(groups["random"]), "top_cells": args.top_cells, "top_sample": args.top_sample,
               "network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
     if args.learned:
-        report["learned"] = fit_learned(args, table, space, scorers, cache)
+        report["learned"] = fit_learned(args, landmarks, learned, scorers, cache, space)
     for group, cells in groups.items():
         rows = table.lookup_archs(cells)
         accuracy = table.values("test_accuracy", rows, repeat=0)

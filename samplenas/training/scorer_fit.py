@@ -31,10 +31,9 @@ FOLDS = 5
 NEAR_BEST = 0.01  # objective points: the weights this close to the best fit are reported as its range
 
 
-def read_labelled(path: str | Path, space, label: str | None, minimum: int = 6) -> tuple[list, list[float | None]]:
+def read_labelled(path: str | Path, space, label: str | None) -> tuple[list, list[float | None]]:
     """The architectures and labels of a JSON-lines file ({"arch": [...] or "readable form", label: number}
-    per line; `label` None: the architectures only), every line checked; at least `minimum` distinct ones
-    (6 by default: the cross-validation's folds need 3 each)."""
+    per line; `label` None: the architectures only), every line checked; at least 6 distinct ones."""
     archs, labels, seen = [], [], set()
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
@@ -60,8 +59,8 @@ def read_labelled(path: str | Path, space, label: str | None, minimum: int = 6) 
         seen.add(space.key(arch))
         archs.append(arch)
         labels.append(None if value is None else float(value))
-    if len(archs) < minimum:
-        raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least {minimum}")
+    if len(archs) < 6:
+        raise UserError(f"{path}: {len(archs)} labelled architectures; fitting weights needs at least 6")
     return archs, labels
 
 

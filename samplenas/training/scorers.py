@@ -25,6 +25,14 @@ from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 REFERENCE_CELLS = 32
 
 
+class UnknownScorer(UserError):
+    """A scorer name with a part that is not a scorer; `part` says which, for callers that word it their way."""
+
+    def __init__(self, message: str, part: str):
+        super().__init__(message)
+        self.part = part
+
+
 def scorer_weights(text: str, valid: Sequence[str] = SCORER_PARTS) -> dict[str, float]:
     """{part: weight} of a scorer name, checked: "supernet+synflow" weights its parts equally (a rank
     average), "0.2*supernet+0.8*params" as given (normalised to sum to one). `valid`: the part names
@@ -38,8 +46,8 @@ def scorer_weights(text: str, valid: Sequence[str] = SCORER_PARTS) -> dict[str, 
         factor, _, part = term.rpartition("*")
         part = part.strip()
         if part not in valid:
-            raise UserError(f"unknown scorer {part!r}; valid: {', '.join(valid)}, or several joined by '+' "
-                            "(a rank average; W*part for a weighted one)")
+            raise UnknownScorer(f"unknown scorer {part!r}; valid: {', '.join(valid)}, or several joined by '+' "
+                                "(a rank average; W*part for a weighted one)", part)
         if part in weights:
             raise UserError(f"scorer {text!r} names a part twice")
         try:
