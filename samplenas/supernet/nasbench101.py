@@ -32,6 +32,13 @@ setting, so they stay the same network. Before evaluating a sampled architecture
 `samplenas.supernet.bn.recalibrate_bn(supernet, arch, batches)` (as SPOS does); `extract` copies
 whatever statistics the supernet holds at that moment.
 
+Input-output edge (`input_output_edge`): "encoded" (the default) runs the cell's own edge input->output.
+"always" adds it to every cell, so every cell is a residual block whose output adds the projected input.
+Without it, a supernet trained on a CPU budget ranks cells mostly by whether they have that edge (a
+shortcut around the interior weights that every cell shares and none trains well), which the table does
+not reward; with it on everywhere the edge no longer separates the cells and what is left to rank is
+their interior. The networks are then that variant; the table still judges the official cells.
+
 One network definition: `NB101Network` is built by `extract` from slices of the shared weights
 and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a
 cell and the macro network, for the supernet and the standalone network alike.
@@ -100,6 +107,7 @@ def compute_vertex_channels(input_channels: int, output_channels: int, matrix: n
 
 VERTEX_WIDTHS = ("official", "fixed")
 WEIGHT_KEYS = ("vertex", "depth")
+INPUT_OUTPUT_EDGES = ("encoded", "always")
 BATCH_NORMS = ("affine", "non-affine", "private-width")
 
 
@@ -190,13 +198,16 @@ def depth_weight_ids(matrix: np.ndarray) -> tuple[int, ...]:
 @functools.lru_cache(maxsize=4096)
 def plan_cells(
     space: SearchSpace, arch: Arch, slots: tuple[CellSlot, ...], vertex_widths: str = "official",
-    weight_key: str = "vertex",
+    weight_key: str = "vertex", input_output_edge: str = "encoded",
 ) -> tuple[CellPlan, ...]:
     """One plan per slot for a validated `arch` (cached: a training loop revisits architectures)."""
     spec = space.decode(arch)
     ids = encoded_vertex_ids(spec)
     fixed = vertex_widths == "fixed"
     weight_ids = depth_weight_ids(np.asarray(spec.matrix)) if weight_key == "depth" else ()
+    matrix = np.array(spec.matrix)
+    if input_output_edge == "always":  # every cell a residual block: the projected input joins the output
+        matrix[0, -1] = 1
 
     def channels(slot: CellSlot) -> list[int]:
         if fixed:
@@ -204,8 +215,7 @@ def plan_cells(
         return compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
 
     return tuple(
-        CellPlan(np.asarray(spec.matrix), tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat",
-                 weight_ids)
+        CellPlan(matrix, tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat", weight_ids)
         for slot in slots
     )
 
@@ -370,6 +380,7 @@ class NASBench101Supernet(Supernet):
         vertex_widths: str = "official",
         batch_norm: str = "affine",
         weight_key: str = "vertex",
+        input_output_edge: str = "encoded",
     ):
         super().__init__()
         settings = dict(
@@ -392,6 +403,10 @@ class NASBench101Supernet(Supernet):
         if weight_key not in WEIGHT_KEYS:
             raise UserError(f"nb101 supernet: weight_key must be one of {', '.join(WEIGHT_KEYS)}, got {weight_key!r}")
         settings["weight_key"] = weight_key
+        if input_output_edge not in INPUT_OUTPUT_EDGES:
+            raise UserError(f"nb101 supernet: input_output_edge must be one of {', '.join(INPUT_OUTPUT_EDGES)}, "
+                            f"got {input_output_edge!r}")
+        settings["input_output_edge"] = input_output_edge
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
@@ -417,7 +432,7 @@ class NASBench101Supernet(Supernet):
     def plans(self, arch: Arch) -> tuple[CellPlan, ...]:
         """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
         return plan_cells(self.space, self.space.validate(arch), self.slots, self.settings["vertex_widths"],
-                          self.settings["weight_key"])
+                          self.settings["weight_key"], self.settings["input_output_edge"])
 
     # --- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,6 +10,7 @@ from samplenas.hardware import LatencyModel, full_settings, read_table, write_ta
 from samplenas.hardware.blocks import block_spec
 from samplenas.hardware.latency import fit_scale
 from samplenas.hardware.table import FORMAT, VERSION
+from samplenas.spaces.nasbench101 import EDGES
 
 TINY = {
     "nb101": {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1, "image_size": 8},
@@ -186,6 +187,30 @@ def test_table_round_trips_and_refuses_another_space_size_or_batch(tmp_path):
         model.require(batch_size=8)
     with pytest.raises(UserError, match="device name"):
         model.require(device={**table["device"], "name": "another cpu"})
+    with pytest.raises(UserError, match="input_output_edge='encoded', not 'always'"):
+        model.require(space="nb101", network={**TINY["nb101"], "input_output_edge": "always"})
+
+
+def test_a_table_older_than_a_network_setting_is_read_with_its_default(tmp_path):
+    table = synthetic_table("nb101")
+    del table["network"]["input_output_edge"]
+    model = LatencyModel.load(write_table(tmp_path / "old.json", table))
+    model.require(space="nb101", network=TINY["nb101"])
+    with pytest.raises(UserError, match="input_output_edge='encoded', not 'always'"):
+        model.require(space="nb101", network={**TINY["nb101"], "input_output_edge": "always"})
+
+
+def test_nb101_blocks_of_a_cell_given_the_input_output_edge_add_its_projection_and_sum():
+    bits = [int(edge in {(0, 1), (1, 2), (2, 6)}) for edge in EDGES]  # a chain without the edge 0 -> 6
+    chain = tuple(bits) + (0,) * 5
+    encoded = block_spec("nb101", full_settings("nb101", TINY["nb101"])).arch_blocks(chain)
+    always = block_spec("nb101", full_settings("nb101", {**TINY["nb101"], "input_output_edge": "always"}))
+    added = [block.key for block in always.arch_blocks(chain)]
+    for block in encoded:
+        added.remove(block.key)
+    # per slot (8 -> 8 channels at 8x8, 8 -> 16 at 4x4): the input projected to the output's width, and the sum
+    assert sorted(added) == ["projection|to16|8x4x4", "projection|to8|8x8x8", "sum|add|16x4x4", "sum|add|8x8x8"]
+
 
 
 @pytest.mark.parametrize("corrupt, message", [

@@ -116,13 +116,16 @@ def _settle_bn(supernet, archs):
 
 
 @pytest.mark.parametrize(
-    ("widths", "batch_norm", "weight_key"),
-    [("official", "affine", "vertex"), ("fixed", "affine", "vertex"), ("official", "non-affine", "vertex"),
-     ("official", "private-width", "vertex"), ("fixed", "private-width", "vertex"), ("official", "affine", "depth")],
+    ("widths", "batch_norm", "weight_key", "edge"),
+    [("official", "affine", "vertex", "encoded"), ("fixed", "affine", "vertex", "encoded"),
+     ("official", "non-affine", "vertex", "encoded"), ("official", "private-width", "vertex", "encoded"),
+     ("fixed", "private-width", "vertex", "encoded"), ("official", "affine", "depth", "encoded"),
+     ("official", "affine", "vertex", "always"), ("fixed", "affine", "vertex", "always")],
 )
-def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, weight_key, rng):
+def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, weight_key, edge, rng):
     torch.manual_seed(0)
-    tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm, weight_key=weight_key)
+    tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm, weight_key=weight_key,
+                               input_output_edge=edge)
     archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
@@ -247,6 +250,30 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(batch_norm="none")
     with pytest.raises(UserError, match="weight_key must be one of vertex, depth, got 'op'"):
         NASBench101Supernet(weight_key="op")
+    with pytest.raises(UserError, match="input_output_edge must be one of encoded, always, got 'never'"):
+        NASBench101Supernet(input_output_edge="never")
+
+
+def test_input_output_edge_always_adds_the_projected_input_to_every_cell():
+    """A chain without the edge gets it (one more projection, at the output's width); a cell with it is unchanged."""
+    torch.manual_seed(0)
+    always = NASBench101Supernet(**TINY, input_output_edge="always")
+    torch.manual_seed(0)
+    encoded = NASBench101Supernet(**TINY)
+    chain = always.plans(CHAIN)[0]
+    assert chain.matrix[0, -1] == 1 and encoded.plans(CHAIN)[0].matrix[0, -1] == 0
+    assert chain.channels == encoded.plans(CHAIN)[0].channels  # the edge does not split the output's channels
+    added = sum(p.numel() for p in always.extract(CHAIN).parameters()) - sum(
+        p.numel() for p in encoded.extract(CHAIN).parameters())
+    # the output projection of each slot: 1x1 conv plus BN scale and shift, 8 -> 8 and 8 -> 16 channels
+    assert added == (8 * 8 + 2 * 8) + (8 * 16 + 2 * 16)
+    x = torch.randn(2, 3, 8, 8)
+    for supernet in (always, encoded):
+        torch.manual_seed(1)  # the same settling batches for both
+        _settle_bn(supernet, [RICH])
+    with torch.no_grad():  # RICH has the edge: the same weights give the same network
+        torch.testing.assert_close(always(x, RICH), encoded(x, RICH))
+        assert not torch.allclose(always(x, CHAIN), encoded(x, CHAIN))
 
 
 def test_depth_keys_share_weights_between_vertices_at_the_same_depth():
