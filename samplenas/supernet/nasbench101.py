@@ -161,6 +161,7 @@ class CellPlan:
     vertex_ids: tuple[int, ...]  # encoded (7-vertex) index of every pruned vertex
     merge: str = "concat"  # how the output joins its interior inputs: "concat" (official) or "sum"
     weight_ids: tuple[int, ...] = ()  # which shared weights each pruned vertex runs (default: vertex_ids)
+    added_edge: bool = False  # input->output added by the input_output_edge setting, not encoded: no gate
 
     def weight_id(self, vertex: int) -> int:
         return (self.weight_ids or self.vertex_ids)[vertex]
@@ -206,8 +207,8 @@ def plan_cells(
     fixed = vertex_widths == "fixed"
     weight_ids = depth_weight_ids(np.asarray(spec.matrix)) if weight_key == "depth" else ()
     matrix = np.array(spec.matrix)
-    if input_output_edge == "always":  # every cell a residual block: the projected input joins the output
-        matrix[0, -1] = 1
+    added = input_output_edge == "always" and not matrix[0, -1]
+    matrix[0, -1] |= added  # every cell a residual block: the projected input joins the output
 
     def channels(slot: CellSlot) -> list[int]:
         if fixed:
@@ -215,7 +216,7 @@ def plan_cells(
         return compute_vertex_channels(slot.in_channels, slot.out_channels, spec.matrix)
 
     return tuple(
-        CellPlan(matrix, tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat", weight_ids)
+        CellPlan(matrix, tuple(spec.ops), tuple(channels(slot)), ids, "sum" if fixed else "concat", weight_ids, added)
         for slot in slots
     )
 
@@ -249,7 +250,9 @@ def run_cell(plan: CellPlan, x: torch.Tensor, project: Layer, apply_op: Layer, g
     else:
         output = torch.cat(concat, dim=1)
     if matrix[0, n - 1]:
-        projected = gate(plan.edge_position(0, n - 1), project(n - 1, x))
+        projected = project(n - 1, x)
+        if not plan.added_edge:  # an edge the encoding does not hold is no decision: its gate learns nothing
+            projected = gate(plan.edge_position(0, n - 1), projected)
         output = projected if output is None else output + projected
     return output
 

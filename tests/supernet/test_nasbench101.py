@@ -215,8 +215,12 @@ def _used_positions(space, arch) -> set[int]:
     return used
 
 
+@pytest.mark.parametrize("edge", ["encoded", "always"])
 @pytest.mark.parametrize("arch", [CHAIN, INPUT_ONLY, RICH, TRUNCATING])
-def test_gates_get_gradient_exactly_at_used_positions(tiny, arch):
+def test_gates_get_gradient_exactly_at_used_positions(arch, edge):
+    """With the input->output edge in every cell, an edge the encoding lacks still gives its gate no gradient."""
+    torch.manual_seed(0)
+    tiny = NASBench101Supernet(**TINY, input_output_edge=edge)
     gates = torch.full((len(tiny.space.dims),), 0.3, requires_grad=True)
     x = torch.randn(2, 3, 8, 8)
     tiny.eval()
