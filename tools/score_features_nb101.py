@@ -1,5 +1,7 @@
-"""What does each scorer rank NAS-Bench-101 cells by? Kendall's tau of every scorer of a zero-cost study
-(`tools/zero_cost_nb101.py --out STUDY`) against the cells' structure and against the table.
+"""What does each scorer rank NAS-Bench-101 cells by? Its Kendall tau against the cells' structure.
+
+Every scorer of a zero-cost study (`tools/zero_cost_nb101.py --out STUDY`) is set against the table and
+against the structure of the same cells.
 
 A scorer that ranks cells badly may still rank them consistently, by something other than their quality. This
 tool puts the table's own test accuracy beside simple features of each random cell the study scored:
