@@ -93,7 +93,7 @@ class LatencyModel:
     def __init__(self, table: dict):
         self.table = table
         self.space_name = table["space"]
-        self.network = table["network"]
+        self.network = full_settings(self.space_name, table["network"])  # a setting newer than the table: its default
         self.spec = block_spec(self.space_name, self.network)
         self.space = self.spec.space
         self.blocks = table["blocks"]
@@ -114,11 +114,10 @@ class LatencyModel:
             raise UserError(f"{where} was measured for space {self.space_name}, not {space}")
         if network is not None:
             wanted = full_settings(space or self.space_name, network)
-            measured = full_settings(self.space_name, self.network)  # a setting newer than the table: its default
-            differ = sorted(k for k in set(wanted) | set(measured) if wanted.get(k) != measured.get(k))
+            differ = sorted(k for k in set(wanted) | set(self.network) if wanted.get(k) != self.network.get(k))
             if differ:
                 name = differ[0]
-                raise UserError(f"{where} was measured for {name}={measured.get(name)!r}, not {wanted.get(name)!r}")
+                raise UserError(f"{where} was measured for {name}={self.network.get(name)!r}, not {wanted.get(name)!r}")
         if batch_size is not None and batch_size != self.table["batch_size"]:
             raise UserError(f"{where} was measured at batch size {self.table['batch_size']}, not {batch_size}")
         if device is not None:

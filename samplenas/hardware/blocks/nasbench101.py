@@ -90,8 +90,8 @@ class NASBench101Blocks(BlockSpec):
 
     def arch_blocks(self, arch: Arch) -> list[Block]:
         blocks = []
-        edge = self.settings.get("input_output_edge", "encoded")  # a table older than the setting: the official cells
-        for slot, plan in zip(self.slots, plan_cells(self.space, tuple(arch), self.slots, input_output_edge=edge)):
+        plans = plan_cells(self.space, tuple(arch), self.slots, input_output_edge=self.settings["input_output_edge"])
+        for slot, plan in zip(self.slots, plans):
             n, matrix, channels = plan.size, plan.matrix, plan.channels
             project = [Block("projection", f"to{channels[v]}", self._shape(channels[0], slot))
                        for v in range(1, n) if matrix[0, v]]
