@@ -43,23 +43,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def cell_features(spec) -> dict[str, int]:
     """Structural features of one pruned cell (a ModelSpec)."""
+    from samplenas.supernet.nasbench101 import depth_weight_ids
+
     matrix, n = np.asarray(spec.matrix), len(spec.ops)
-    depth = [0] * n
-    for v in range(1, n):
-        depth[v] = max(depth[u] + 1 for u in range(v) if matrix[u, v])
+    # the output's depth: one more than its deepest interior vertex, which feeds it (a pruned cell has no dead end)
+    depth = max(depth_weight_ids(matrix)[1:-1], default=0) + 1
     ops = list(spec.ops)
-    return {"vertices": n, "edges": int(matrix.sum()), "depth": depth[-1],
+    return {"vertices": n, "edges": int(matrix.sum()), "depth": depth,
             "conv3x3": ops.count("conv3x3-bn-relu"), "conv1x1": ops.count("conv1x1-bn-relu"),
             "maxpool3x3": ops.count("maxpool3x3"), "input->output": int(matrix[0, n - 1])}
 
 
-def random_cells_scored(scores: dict, space, count: int = 1000) -> list:
-    """The study's random cells: the shared seeded draw, kept where the study scored them (it may exclude some)."""
+def random_cells_scored(scores: dict, names: list[str], space, count: int = 1000) -> list:
+    """The study's random cells scored by every one of `names`: the shared seeded draw, kept where the study
+    scored them (it may exclude some)."""
     from samplenas.training.rank import distinct_uniform
 
-    scored = set().union(*(column.keys() for name, column in scores.items() if name.startswith("random:")))
     cells = distinct_uniform(space, count, np.random.default_rng(RANDOM_CELLS_SEED))
-    return [arch for arch in cells if space.key(arch) in scored]
+    return [arch for arch in cells if all(space.key(arch) in scores[f"random:{name}"] for name in names)]
 
 
 def labelled_row(path: Path, label: str, space) -> dict:
@@ -88,6 +89,7 @@ def kendall(a, b) -> float | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from samplenas.spaces import SPACES
+    from samplenas.training.checkpoint import save_json
 
     path = args.study / SCORES
     if not path.is_file():
@@ -98,8 +100,7 @@ def main(argv=None) -> int:
     unknown = [name for name in names if f"random:{name}" not in scores]
     if unknown:
         sys.exit(f"score_features_nb101: the study scored no random cells with {unknown[0]!r}")
-    cells = random_cells_scored(scores, space)
-    cells = [arch for arch in cells if all(space.key(arch) in scores[f"random:{name}"] for name in names)]
+    cells = random_cells_scored(scores, names, space)
     if len(cells) < 2:
         sys.exit("score_features_nb101: fewer than 2 random cells scored by every scorer asked for")
     table = open_table(args.table, args.study)
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
     if args.labelled:
         report["labelled"] = labelled_row(args.labelled, args.label, space)
         report["tau"][f"{args.label} of {args.labelled.name}"] = report["labelled"]["tau"]
-    (args.study / "features.json").write_text(json.dumps(report, indent=1))
+    save_json(args.study / "features.json", report)
     width = max(len(name) for name in report["tau"]) + 2
     print(f"Kendall tau over {len(cells)} random cells of {args.study}: each scorer (row) against the table's "
           "accuracy and each feature (column)")
