@@ -7,6 +7,7 @@ With `--resume` the run's saved config.json is the base, and the checkpoint must
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from samplenas.cli.threads import add_threads_option
 from samplenas.errors import UserError
 from samplenas.training import typed_config
 from samplenas.training.recipes import SCHEDULES
-from samplenas.training.train_config import DEFAULT_LR, MODES, SPACE_LR, TrainConfig, read_json_object
+from samplenas.training.train_config import (
+    DEFAULT_LR,
+    MODES,
+    NEW_RUN_NETWORK,
+    SPACE_LR,
+    TrainConfig,
+    read_json_object,
+    with_new_run_network,
+)
 
 # Help of each TrainConfig field; space, sampler and data are added in `register` from the registries.
 HELP = {
@@ -57,7 +66,9 @@ HELP = {
     "rank_archs": "under torchrun: same (every process trains the step's path on its shard of the batch) or "
                   "different (one path per process; a FairNAS group spread over the processes)",
 }
-JSON_FIELDS = {"network": "JSON object of supernet settings, e.g. '{\"C\": 16}'",
+JSON_FIELDS = {"network": "JSON object of supernet settings, e.g. '{\"C\": 16}'; a new run also gets "
+                          + "; ".join(f"{space}: {json.dumps(settings)}" for space, settings in NEW_RUN_NETWORK.items())
+                          + " unless it names them (they rank and pick better)",
                "sampler_options": "JSON object of sampler options, e.g. '{\"lr\": 0.01}'"}
 SWITCHES = {"download": ("--download", "fetch the data set if missing (needs internet)"),
             "amp": ("--no-amp", "no bf16 mixed precision on GPU"),
@@ -110,7 +121,8 @@ def register(subparsers) -> None:
 
 
 def settings_from_args(args) -> dict:
-    """Saved config (on --resume) < --config file < flags the user gave."""
+    """Saved config (on --resume) < --config file < flags the user gave; a new run gets NEW_RUN_NETWORK
+    under its network settings."""
     values: dict = {}
     if args.resume:
         if not (args.out / "config.json").is_file():
@@ -125,7 +137,7 @@ def settings_from_args(args) -> dict:
         if field.name in JSON_FIELDS:
             given = typed_config.expect_object(typed_config.loads(given, _flag(field.name)), _flag(field.name))
         values[field.name] = given
-    return values
+    return values if args.resume else with_new_run_network(values)
 
 
 def run(args) -> int:

@@ -16,10 +16,15 @@ class Supernet(nn.Module, ABC):
 
     Subclasses set `space` and `input_shape` (C, H, W) and implement `forward`, `extract`
     and `build`; `cost` is derived from `build` and cached by the architecture's key.
+
+    `SEARCH_AIDS` names settings that change only how the shared weights train, not the architecture
+    searched, each with the value the architecture's own network has: the supernet ranks architectures
+    with them; costs, zero-cost proxies, latency budgets and retraining take the network without them.
     """
 
     space: SearchSpace
     input_shape: tuple[int, int, int]
+    SEARCH_AIDS: dict = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,16 +43,22 @@ class Supernet(nn.Module, ABC):
     def build(self, arch: Arch) -> nn.Module:
         """The same network as `extract(arch)`, freshly initialised, for retraining from scratch."""
 
-    def cost_network(self, arch: Arch) -> nn.Module:
-        """The network `cost` counts: `build(arch)` unless a space drops training-only parts."""
+    @classmethod
+    def deployed_settings(cls, settings: dict) -> dict:
+        """`settings` with the search aids at the values the architecture's own network has."""
+        return {name: cls.SEARCH_AIDS.get(name, value) for name, value in settings.items()}
+
+    def deployed_network(self, arch: Arch) -> nn.Module:
+        """The network a user deploys, freshly initialised: `build(arch)` unless a space drops training-only
+        parts or search aids. `cost` counts it and zero-cost proxies score it."""
         return self.build(arch)
 
     def cost(self, arch: Arch) -> dict:
-        """{"params": trainable parameters, "macs": multiply-adds} of `cost_network(arch)` at `input_shape`.
+        """{"params": trainable parameters, "macs": multiply-adds} of `deployed_network(arch)` at `input_shape`.
         Built under a forked random stream: budgets cost cells lazily and a resumed run starts with an
         empty cache, so the initialisation must not consume the stream training draws dropout from."""
         key = self.space.key(arch)
         if key not in self._cost_cache:
             with torch.random.fork_rng(devices=[]):
-                self._cost_cache[key] = count_cost(self.cost_network(arch), self.input_shape)
+                self._cost_cache[key] = count_cost(self.deployed_network(arch), self.input_shape)
         return dict(self._cost_cache[key])

@@ -37,7 +37,9 @@ Input-output edge (`input_output_edge`): "encoded" (the default) runs the cell's
 Without it, a supernet trained on a CPU budget ranks cells mostly by whether they have that edge (a
 shortcut around the interior weights that every cell shares and none trains well), which the table does
 not reward; with it on everywhere the edge no longer separates the cells and what is left to rank is
-their interior. The networks are then that variant; the table still judges the official cells.
+their interior. `extract` and `build` give that variant (the supernet's own paths); it is a search aid,
+so `deployed_network`, costs, zero-cost proxies, latency budgets and retraining take the official cell,
+the one the table judges.
 
 One network definition: `NB101Network` is built by `extract` from slices of the shared weights
 and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a
@@ -372,6 +374,8 @@ class NASBench101Supernet(Supernet):
     Gates apply in every cell of the network.
     """
 
+    SEARCH_AIDS = {"input_output_edge": "encoded"}
+
     def __init__(
         self,
         stem_channels: int = 128,
@@ -432,10 +436,11 @@ class NASBench101Supernet(Supernet):
     def _fresh_classifier(self) -> nn.Module:
         return nn.Linear(self.slots[-1].out_channels, self.settings["num_classes"])
 
-    def plans(self, arch: Arch) -> tuple[CellPlan, ...]:
-        """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot."""
+    def plans(self, arch: Arch, input_output_edge: str | None = None) -> tuple[CellPlan, ...]:
+        """Validate and decode `arch` (InvalidArchitecture if it is not in the space), one plan per slot
+        (`input_output_edge`: instead of the supernet's setting)."""
         return plan_cells(self.space, self.space.validate(arch), self.slots, self.settings["vertex_widths"],
-                          self.settings["weight_key"], self.settings["input_output_edge"])
+                          self.settings["weight_key"], input_output_edge or self.settings["input_output_edge"])
 
     # --- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
@@ -476,10 +481,17 @@ class NASBench101Supernet(Supernet):
         )
 
     def build(self, arch: Arch) -> NB101Network:
+        return self._fresh_network(self.plans(arch))
+
+    def deployed_network(self, arch: Arch) -> NB101Network:
+        """The cell the table judges: without an input->output edge the setting added for training."""
+        return self._fresh_network(self.plans(arch, self.SEARCH_AIDS["input_output_edge"]))
+
+    def _fresh_network(self, plans: tuple[CellPlan, ...]) -> NB101Network:
         def fresh_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
             return conv_bn_relu(c_in, c_out, KERNEL[role], BN_EPSILON, BN_MOMENTUM, affine)
 
         affine = self.settings["batch_norm"] != "non-affine"
 
-        network = NB101Network(self.slots, self.plans(arch), fresh_layer, self._fresh_stem(), self._fresh_classifier())
+        network = NB101Network(self.slots, plans, fresh_layer, self._fresh_stem(), self._fresh_classifier())
         return init_like_official(network)

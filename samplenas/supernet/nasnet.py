@@ -240,7 +240,7 @@ class NASNetSupernet(Supernet):
     def build(self, arch: Arch) -> DiscreteNetwork:
         return DiscreteNetwork(self.space.validate(arch), affine=True, auxiliary=self.auxiliary, **self.settings)
 
-    def cost_network(self, arch: Arch) -> DiscreteNetwork:
+    def deployed_network(self, arch: Arch) -> DiscreteNetwork:
         """The inference network: like DARTS, the auxiliary head (a training aid that is dropped
         afterwards) is not counted."""
         return DiscreteNetwork(self.space.validate(arch), affine=True, auxiliary=False, **self.settings)

@@ -99,6 +99,7 @@ def read_top(path: str | Path, point: int = 0) -> TopFile:
 def _search_top(path: Path, top: dict, space: str | None, best: str) -> TopFile:
     """A `samplenas search` top.json: its run's data and network come from RUN/config.json (the run
     folder named in the file, or the folder holding top.json when the run moved)."""
+    from samplenas.supernet import SUPERNETS
     from samplenas.training.train_config import TrainConfig
 
     run = path.resolve().parent  # search writes RUN/top.json: the folder holding it is its run
@@ -108,7 +109,8 @@ def _search_top(path: Path, top: dict, space: str | None, best: str) -> TopFile:
     if not (run / RUN_CONFIG).is_file():
         return TopFile(path, "search", space, best)
     config = TrainConfig.from_dict(typed_config.read_object(run / RUN_CONFIG, "run config"))
-    recipe = {"network": config.network_settings(), "task": config.resolved_task(), "noise_std": config.noise_std}
+    network = SUPERNETS[config.space].deployed_settings(config.network_settings())  # retrain the searched cell
+    recipe = {"network": network, "task": config.resolved_task(), "noise_std": config.noise_std}
     return TopFile(path, "search", space, best, recipe, config.data, config.data_dir, run, run / RUN_CONFIG)
 
 

@@ -52,7 +52,9 @@ def make_budget(cost: Callable[[Arch], dict] | None, max_params: int | None = No
 
 def supernet_budget(supernet, max_params=None, max_macs=None, max_latency_ms=None, latency_table=None) -> Budget | None:
     """The budget on the standalone networks of `supernet`'s architectures, checked to admit some."""
+    settings = getattr(supernet, "made_with", None)  # latency is the architecture's own network's
+    network = supernet.deployed_settings(settings) if settings is not None else None
     budget = make_budget(supernet.cost, max_params, max_macs, max_latency_ms, latency_table,
-                         space=supernet.space.name or None, network=getattr(supernet, "made_with", None))
+                         space=supernet.space.name or None, network=network)
     return budget.probe(supernet.space) if budget is not None else None
 

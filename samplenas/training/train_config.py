@@ -35,6 +35,19 @@ SMALL_NETWORKS = {
 # seeds: docs/results/nb101-end-to-end.md).
 DEFAULT_LR = 0.1
 SPACE_LR = {"nb101": 0.025}
+# Supernet settings `samplenas train` gives a new run unless its network names them, written into the run's
+# config.json: NB101 supernets trained with the input->output edge in every cell rank cells better and their
+# searches pick better cells (docs/results/nb101-end-to-end.md). They are not TrainConfig's defaults, because
+# a config saved before they were holds only the user's settings and must reopen as the supernet it trained.
+NEW_RUN_NETWORK = {"nb101": {"input_output_edge": "always"}}
+
+
+def with_new_run_network(values: dict) -> dict:
+    """A new run's settings with NEW_RUN_NETWORK under the network settings the user gave."""
+    defaults, network = NEW_RUN_NETWORK.get(values.get("space"), {}), values.get("network", {})
+    if not defaults or not isinstance(network, dict):  # a network that is no object: the checks say so
+        return values
+    return {**values, "network": {**defaults, **network}}
 
 
 @dataclass

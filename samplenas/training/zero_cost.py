@@ -2,7 +2,7 @@
 
 Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS" (ICLR 2021), and Mellor et al., "Neural
 Architecture Search without Training" (ICML 2021). Every proxy here is higher-is-better, computed on
-the network `supernet.build(arch)` initialised from a fixed seed (the same seed for every
+the network `supernet.deployed_network(arch)` initialised from a fixed seed (the same seed for every
 architecture) and on one fixed minibatch of the training split:
 
   params     trainable parameters
@@ -51,7 +51,7 @@ class ZeroCostScorer:
     def network(self, arch: Arch) -> nn.Module:
         """The architecture's network, initialised the same way for every architecture."""
         torch.manual_seed(self.seed)
-        return self.supernet.build(arch).to(self.device)
+        return self.supernet.deployed_network(arch).to(self.device)
 
     def score(self, arch: Arch) -> dict:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # caller's RNG kept

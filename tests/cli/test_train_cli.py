@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from samplenas.cli import main
+from samplenas.training.supernet_run import open_run
+from samplenas.training.supernet_train import SupernetTrainer
+from samplenas.training.train_config import TrainConfig
 
 TINY = ["--network", json.dumps({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}),
         "--batch-size", "8", "--eval-examples", "16", "--bn-batches", "1", "--quiet"]
@@ -50,6 +53,30 @@ def test_config_file_and_flags(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     assert "not valid JSON" in one_line_error(capsys, ["train", "--config", str(tmp_path / "bad.json"),
                                                        "--out", str(tmp_path / "other")])
+
+
+def test_a_new_nb101_run_writes_the_added_edge_into_its_config_unless_told_and_resume_keeps_the_saved_one(
+        tmp_path, capsys):
+    def network(out):
+        return json.loads((out / "config.json").read_text())["network"]
+
+    train = ["train", "--space", "nb101", "--sampler", "uniform", "--steps", "1", "--eval-every", "0", "--quiet"]
+    assert main([*train, "--out", str(tmp_path / "new"), *TINY]) == 0
+    assert network(tmp_path / "new")["input_output_edge"] == "always"
+    told = ["--network", json.dumps({"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1,
+                                     "input_output_edge": "encoded"})]
+    assert main([*train, "--out", str(tmp_path / "told"), *told, *TINY[2:]]) == 0
+    assert network(tmp_path / "told")["input_output_edge"] == "encoded"
+    # a run saved before the default holds only the user's settings (as the API still writes): resumed, it
+    # stays the supernet it trained
+    old = tmp_path / "old"
+    SupernetTrainer(TrainConfig(space="nb101", sampler="uniform", steps=1, eval_every=0, batch_size=8,
+                                network={"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}),
+                    progress=False).train(old)
+    assert "input_output_edge" not in network(old)
+    assert main([*train, "--out", str(old), "--resume"]) == 0
+    assert "input_output_edge" not in network(old)
+    assert open_run(old).supernet.settings["input_output_edge"] == "encoded"
 
 
 def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, capsys):

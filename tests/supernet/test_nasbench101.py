@@ -280,6 +280,17 @@ def test_input_output_edge_always_adds_the_projected_input_to_every_cell():
         assert not torch.allclose(always(x, CHAIN), encoded(x, CHAIN))
 
 
+def test_the_added_edge_is_a_search_aid_the_deployed_network_and_its_cost_leave_out():
+    """build/extract run the variant; deployed_network, cost and deployed_settings are the official cell's."""
+    always, encoded = NASBench101Supernet(**TINY, input_output_edge="always"), NASBench101Supernet(**TINY)
+    for arch in (CHAIN, RICH):
+        assert str(always.deployed_network(arch)) == str(encoded.build(arch))
+        assert always.cost(arch) == encoded.cost(arch)
+    assert always.cost(CHAIN)["params"] < count_params(always.build(CHAIN))  # the variant has one more projection
+    assert NASBench101Supernet.deployed_settings({"stem_channels": 8, "input_output_edge": "always"}) == {
+        "stem_channels": 8, "input_output_edge": "encoded"}
+
+
 def test_depth_keys_share_weights_between_vertices_at_the_same_depth():
     """0 -> 2 -> 6 (vertex 2 at depth 1) runs vertex 1's weights when keyed by depth, its own when keyed by vertex."""
     rich = NASBench101Supernet(**TINY).plans(RICH)[0]  # 4 and 5 are pruned; 1 and 2 at depth 1, 3 at depth 2

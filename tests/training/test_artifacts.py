@@ -54,6 +54,15 @@ def test_a_search_top_takes_data_and_network_from_its_runs_config(tmp_path):
     assert top.run == moved.resolve() and top.data == "mnist"
 
 
+def test_a_search_top_retrains_the_official_cell_of_a_run_trained_with_the_added_edge(tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(space="nb101", sampler="uniform", network={"stem_channels": 8, "input_output_edge": "always"})
+    _write(run / "config.json", config.to_dict())
+    _write(run / "top.json", {"space": "nb101", "run": str(run), "top": [{"arch": NB101_CELL}]})
+    network = read_top(run / "top.json").recipe["network"]
+    assert network["input_output_edge"] == "encoded" and network["stem_channels"] == 8
+
+
 @pytest.mark.parametrize("kind, content", [
     ("evolve", {"format": "samplenas-evolve-result-1", "space": "autoencoder", "data": "fashion-mnist",
                 "network": {"max_layers": 2}, "recipe": {"network": {"max_layers": 2}, "epochs": 3}}),

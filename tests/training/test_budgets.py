@@ -134,6 +134,8 @@ def test_search_under_a_measured_latency_table_scores_only_architectures_within_
     architecture scored (--top above their number keeps them all) is predicted within the limit."""
     run = tmp_path / "run"
     assert main([*TRAIN, "--out", str(run)]) == 0
+    # the run trains with the added input->output edge, a search aid: the table of the official cells applies
+    assert json.loads((run / "config.json").read_text())["network"]["input_output_edge"] == "always"
     table, model = measure_latency_table("nb101", DIGITS_NB101, tmp_path / "table.json")
     limit = lower_quartile_latency(model)
     budget = ["--max-latency-ms", str(limit), "--latency-table", str(table)]

@@ -30,7 +30,8 @@ TINY_NETWORKS = {
 }
 VAE_OPTIONS = {"iters": 5, "hidden_dim": 16, "batch_size": 8}
 EQUIVALENCE = dict(space="nb101", sampler="uniform", steps=3, batch_size=16, eval_every=2, eval_archs=3,
-                   eval_examples=32, bn_batches=1, limit=160, network=TINY_NB101)
+                   eval_examples=32, bn_batches=1, limit=160,
+                   network={**TINY_NB101, "input_output_edge": "always"})  # what the CLI gives a new run
 RESUME_ARGS = [
     "train", "--space", "nb101", "--sampler", "vae", "--epsilon-inc", "0.1", "--rank-archs", "different",
     "--steps", "8", "--batch-size", "16", "--eval-every", "3", "--eval-archs", "3", "--eval-examples", "32",

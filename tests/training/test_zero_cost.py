@@ -32,7 +32,7 @@ class LinearNets:
     def parameters(self):
         return self.anchor.parameters()
 
-    def build(self, arch):
+    def deployed_network(self, arch):
         net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.ReLU(), nn.Flatten(),
                             nn.Linear(3 * 4 * 4, 2, bias=False))
         if self.positive:
