@@ -10,10 +10,12 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "stl1
 COST_METRICS = ("params", "macs")  # what the cost term and the limits count
 SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 
-# how architectures are scored (`samplenas.training.scorers`): the trained supernet, a zero-cost proxy of the
-# freshly initialised network (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
+# how architectures are scored (`samplenas.training.scorers`): the trained supernet (its validation accuracy,
+# or minus its validation loss), a zero-cost proxy of the freshly initialised network
+# (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
+SUPERNET_SCORERS = ("supernet", "supernet-loss")
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
-SCORER_PARTS = ("supernet", *ZERO_COST_PROXIES)
+SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
 # parameter count picked better cells than either alone; weighted 0.25 / 0.75 (fitted on 50 table-labelled
 # cells) they rank cells better but pick no better, and the VAE supernet's picks fall below uniform's

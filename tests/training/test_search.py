@@ -118,6 +118,19 @@ def test_scoring_can_use_more_images_and_calibration_than_training_did(nb101_run
     assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--bn-batches", "-1"]) == 2
 
 
+def test_supernet_loss_scores_minus_the_validation_loss_and_search_minimises_that_loss(nb101_run):
+    from samplenas.training.scorers import RunScorer
+
+    trainer = open_run(nb101_run)
+    arch = trainer.space.sample_uniform(np.random.default_rng(3))
+    by_loss = RunScorer(trainer, "supernet-loss").score(arch)
+    assert by_loss == {**trainer.score(arch), "score": -trainer.score(arch)["loss"]}
+    hybrid = RunScorer(trainer, "supernet-loss+params", reference=8).score(arch)
+    assert hybrid["supernet-loss_loss"] == by_loss["loss"] and 0.0 <= hybrid["score"] <= 1.0
+    search = SupernetSearch(trainer, SearchConfig(population=2, generations=0, scorer="supernet-loss"), progress=False)
+    assert search.objective(by_loss, None) == pytest.approx(by_loss["loss"])
+
+
 def test_search_skips_cells_that_compute_no_operation(nb101_run):
     """A cell pruned to input->output (the quick start once crowned one) is never scored unless asked."""
     trainer = open_run(nb101_run)
