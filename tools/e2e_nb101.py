@@ -80,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "without retraining")
     p.add_argument("--scorer", help="how search and ranking score cells: supernet, a zero-cost proxy (params, "
                                     "synflow, ...), a rank average or weighted one (default: search's, "
-                                    "supernet+params for nb101; "
+                                    "supernet-loss+params for nb101; "
                                     "see `samplenas search --help`)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

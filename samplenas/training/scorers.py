@@ -120,7 +120,7 @@ class RunScorer:
         positions, metrics = {}, {}
         for part, score in self.parts.items():
             result = score(arch)
-            metrics.update({f"{part}_{k}" if part in SUPERNET_SCORERS else k: v
+            metrics.update({f"supernet_{k}" if part in SUPERNET_SCORERS else k: v  # one evaluation's metrics
                             for k, v in result.items() if k != "score"})
             positions[part] = within([result["score"]], self.reference[part])[0]
         return positions, metrics
