@@ -276,10 +276,10 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     picks.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
     picks.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
     picks.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
-    picks.set_xticks(range(len(results)), list(results))
+    picks.set_xticks(range(len(results)), list(results), rotation=20, ha="right", fontsize=8)  # long --compare labels
     picks.set_ylabel("table test accuracy of the pick (%)")
     picks.set_title("cells picked by train -> search")
-    picks.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+    picks.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
     ranking.axhline(0, color="grey", lw=0.8)
     ranking.set_xlabel("supernet training step")
     ranking.set_ylabel("Kendall tau, supernet vs table (random cells)")
