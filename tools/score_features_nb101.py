@@ -9,8 +9,14 @@ its vertices, edges and depth (the longest path from the input), how many of eac
 its input feeds its output directly (the edge input->output). A feature the scorer follows and the table
 does not is a bias of the scorer, and a place to look for a remedy.
 
+`--within FEATURE` asks what a scorer's order is worth with that bias taken out: each scorer's score becomes its
+position among the cells that share the feature's value (its percentile within cells of equal vertex count, say),
+and the tool gives that position's tau against the table beside the scorer's own. It needs no labels, so a
+search could score that way.
+
     python tools/zero_cost_nb101.py --out runs/zc --proxies params --top-sample 0 --run fair=runs/fair
     python tools/score_features_nb101.py --study runs/zc          # prints the table, writes runs/zc/features.json
+    python tools/score_features_nb101.py --study runs/zc --within vertices
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--labelled", type=Path, help="also a row for other labelled cells: JSON lines with \"arch\" and "
                    "--label (e.g. docs/data/nb101_ceiling_cells.jsonl, cells trained alone), over those cells")
     p.add_argument("--label", default="val_accuracy", help="the --labelled cells' label (default val_accuracy)")
+    p.add_argument("--within", choices=FEATURES, metavar="FEATURE",
+                   help="also each scorer's tau when its cells are ranked only against cells with the same value of "
+                        f"FEATURE (their percentile within it; one of {', '.join(FEATURES)})")
     return p.parse_args(argv)
 
 
@@ -75,6 +84,18 @@ def labelled_row(path: Path, label: str, space) -> dict:
     features = [cell_features(space.decode(arch)) for arch in archs]
     tau = {f: kendall(labels, [row[f] for row in features]) for f in FEATURES}
     return {"file": str(path), "label": label, "cells": len(archs), "tau": tau}
+
+
+def within_groups(values, groups) -> list[float]:
+    """Each value's percentile among the values of its group (average ranks, in (0, 1))."""
+    from scipy.stats import rankdata
+
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    positions = np.empty(len(values))
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        positions[members] = (rankdata(values[members]) - 0.5) / len(members)
+    return positions.tolist()
 
 
 def kendall(a, b) -> float | None:
@@ -115,6 +136,13 @@ def main(argv=None) -> int:
     if args.labelled:
         report["labelled"] = labelled_row(args.labelled, args.label, space)
         report["tau"][f"{args.label} of {args.labelled.name}"] = report["labelled"]["tau"]
+    if args.within:
+        group = columns[args.within]
+        report["within"] = {"feature": args.within, "groups": {str(k): int(n) for k, n in
+                                                               zip(*np.unique(group, return_counts=True))},
+                            "tau": {name: {"own": kendall(values, accuracy),
+                                           "within": kendall(within_groups(values, group), accuracy)}
+                                    for name, values in scored.items()}}
     save_json(args.study / "features.json", report)
     width = max(len(name) for name in report["tau"]) + 2
     print(f"Kendall tau over {len(cells)} random cells of {args.study}: each scorer (row) against the table's "
@@ -123,6 +151,12 @@ def main(argv=None) -> int:
     for name, row in report["tau"].items():
         print(f"{name:<{width}}" + "".join(f"{'' if row.get(column) is None else format(row[column], '+.3f'):>15}"
                                            for column in columns))
+    if args.within:
+        print(f"\nKendall tau against the table, each scorer ranked only within cells of equal {args.within} "
+              f"(cells per value: {report['within']['groups']})")
+        for name, row in report["within"]["tau"].items():
+            print(f"{name:<{width}}" + "".join(f"{'' if row[k] is None else format(row[k], '+.3f'):>15}"
+                                               for k in ("own", "within")))
     return 0
 
 

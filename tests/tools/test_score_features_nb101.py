@@ -70,6 +70,32 @@ def test_a_scorer_that_is_a_feature_has_tau_one_against_it(nb101_table, tmp_path
     assert "Kendall tau over 30 random cells" in capsys.readouterr().out
 
 
+def test_within_groups_ranks_each_value_only_against_its_group():
+    tool = _load()
+    positions = tool.within_groups([5.0, 1.0, 3.0, 100.0, 0.0], [4, 4, 4, 7, 7])
+    assert positions == pytest.approx([5 / 6, 1 / 6, 3 / 6, 3 / 4, 1 / 4])
+
+
+@pytest.mark.full_data("nb101")
+def test_within_takes_out_the_bias_a_scorer_has_for_a_feature(nb101_table, tmp_path):
+    """A scorer that is the table's accuracy swamped by the vertex count ranks far better within equal vertex counts."""
+    tool = _load()
+    space = SPACES["nb101"]()
+    from samplenas.training.rank import distinct_uniform
+
+    cells = distinct_uniform(space, 60, np.random.default_rng(tool.RANDOM_CELLS_SEED))
+    table = tool.open_table(str(nb101_table), tmp_path)
+    accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+    vertices = [tool.cell_features(space.decode(arch))["vertices"] for arch in cells]
+    biased = {space.key(a): float(acc) - 10.0 * v for a, acc, v in zip(cells, accuracy, vertices)}
+    (tmp_path / "scores.json").write_text(json.dumps({"random:biased": biased}))
+    assert tool.main(["--study", str(tmp_path), "--table", str(nb101_table), "--within", "vertices"]) == 0
+    within = json.loads((tmp_path / "features.json").read_text())["within"]
+    assert within["feature"] == "vertices" and sum(within["groups"].values()) == 60
+    assert within["tau"]["biased"]["within"] > within["tau"]["biased"]["own"] + 0.3
+    assert within["tau"]["biased"]["own"] == pytest.approx(kendalltau(list(biased.values()), accuracy)[0])
+
+
 def test_bad_input_is_a_one_line_exit(tmp_path):
     tool = _load()
     with pytest.raises(SystemExit, match="scores.json does not exist"):
