@@ -63,11 +63,27 @@ def init_world(device: str | None = None) -> World:
     if use_cuda:
         torch.cuda.set_device(torch_device)
     if size > 1 and not dist.is_initialized():
+        _bind_collective_defaults_before_joining()
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return World(rank=rank, size=size, local_rank=local_rank, device=torch_device)
 
 
+def _bind_collective_defaults_before_joining() -> None:
+    """Import `torch.distributed.nn` while no process group exists.
+
+    Its collectives take `group=group.WORLD` as a default argument, evaluated at import. The first
+    torch.optim optimizer imports torch._dynamo, which imports that module: after `init_process_group`
+    those ten defaults would hold the default group for good, so `destroy_process_group` could not free
+    it and the gloo threads would outlive `close_world`. A process that then exits at once (a rank
+    with nothing left to write) can see a gloo thread release the last collective's tensors during
+    interpreter shutdown and abort ("terminate called without an active exception"). Imported first,
+    the defaults are None: the default group at call time.
+    """
+    import torch.distributed.nn  # noqa: F401
+
+
 def close_world(world: World) -> None:
+    """Leave the process group: its threads (gloo's) stop here, before the process exits."""
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
 

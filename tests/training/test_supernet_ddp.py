@@ -82,6 +82,20 @@ if world.is_main:
 close_world(world)
 """
 
+# A rank's process group must be gone once `close_world` returns: gloo threads that outlive it can abort a
+# rank that exits at once. The optimizer imports torch._dynamo after the group is joined, as every trainer's does.
+CLOSE = """
+import json, os
+import torch
+from samplenas.training.distributed import close_world, init_world, reduce_sums
+world = init_world("cpu")
+torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+reduce_sums({"one": 1.0}, world)
+close_world(world)
+print("THREADS", json.dumps(sorted(open(f"/proc/self/task/{t}/comm").read().strip()
+                                   for t in os.listdir("/proc/self/task"))), flush=True)
+"""
+
 
 def _torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
@@ -200,6 +214,16 @@ def test_killed_rank_resumes_to_the_bitwise_weights_of_an_uninterrupted_run(tmp_
     assert a["sampler"]["epsilon"] == b["sampler"]["epsilon"] > 0
     assert a["evaluations"] == b["evaluations"] and len(a["evaluations"]) == 2
     assert all(torch.equal(x["torch"], y["torch"]) for x, y in zip(a["rank_rngs"], b["rank_rngs"]))
+
+
+def test_closing_the_world_stops_the_process_groups_threads(tmp_path):
+    (tmp_path / "close.py").write_text(CLOSE)
+    done = subprocess.run(_torchrun(str(tmp_path / "close.py")), env=_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    threads = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if line.startswith("THREADS")]
+    assert len(threads) == 2
+    assert not [name for names in threads for name in names if "gloo" in name]  # gloo_tcp_loop, pt_gloo_runloop
 
 
 def test_fair_groups_are_spread_over_processes():
