@@ -18,9 +18,9 @@ ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_c
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
 # parameter count picked better cells than either alone, and with the supernet scored by its validation loss
-# it ranks and picks better still (11 supernets of three samplers); weighted 0.25 / 0.75 (fitted on 50
-# table-labelled cells) they rank cells better but pick no better (docs/results/nb101-end-to-end.md);
-# elsewhere unmeasured
+# it ranks better and picks better for fair and uniform supernets (not VAE-mixture ones; 15 supernets);
+# weighted 0.25 / 0.75 (fitted on 50 table-labelled cells) they rank cells better but pick no better
+# (docs/results/nb101-end-to-end.md); elsewhere unmeasured
 SEARCH_SCORER_DEFAULTS = {"nb101": "supernet-loss+params"}
 
 
