@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,21 @@ def nb101_sample_records() -> int:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def _wait_for_the_next_second() -> None:
+    now = int(time.time())
+    while int(time.time()) == now:
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def next_second():
+    """A function that waits for the wall clock's next second. TensorBoard reads a folder's event files in name
+    order, and a name is the second its writer opened, then host, pid and a per-process writer counter that
+    sorts as text (writer 10 before writer 9): writers opened in distinct seconds are read in the order they
+    were opened, as an interrupted run and its resume (two processes) open theirs."""
+    return _wait_for_the_next_second
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -14,17 +13,6 @@ def scalars(folder) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(folder))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
-
-
-def next_second() -> None:
-    """Wait for the wall clock's next second. TensorBoard reads a folder's event files in name order, and a
-    name is the second the writer opened, then host, pid and a per-process writer counter that sorts as text
-    (writer 10 before writer 9): two writers opened in one second of one process can be read in the wrong
-    order. An interrupted run and its resume open theirs in distinct seconds (as tests/training/
-    test_tensorboard.py's writers do)."""
-    now = int(time.time())
-    while int(time.time()) == now:
-        time.sleep(0.05)
 
 
 def test_the_bar_counts_every_submission_over_the_whole_run(tmp_path, capsys):
@@ -47,7 +35,7 @@ def test_non_finite_values_are_left_out_of_tensorboard(tmp_path):
     assert scalars(tmp_path / "tb") == {"fitness/best": [(1, 0.5)]}
 
 
-def test_a_resumed_search_drops_the_points_logged_past_its_step(tmp_path):
+def test_a_resumed_search_drops_the_points_logged_past_its_step(tmp_path, next_second):
     with SearchMonitor(tmp_path / "tb", enabled=False) as monitor:
         for step in (1, 2, 3):
             monitor.scalars(step, {"population/best": float(step)})

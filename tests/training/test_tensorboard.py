@@ -3,7 +3,6 @@ logged past it are purged (supernet training and retraining share `open_writer`)
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -22,38 +21,31 @@ def scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
-def next_second() -> None:
-    """Event files are read in name order, and names start with the wall-clock second (then a per-process
-    counter that sorts as text): writers opened in distinct seconds are read in the order they were opened,
-    as runs started one after another are."""
-    now = int(time.time())
-    while int(time.time()) == now:
-        time.sleep(0.05)
-
-
 def write(folder: Path, steps, value: float, resume_step: int | None = None, tag: str = "loss") -> None:
-    next_second()
     writer = open_writer(folder, resume_step)
     for step in steps:
         writer.add_scalar(tag, value, step)
     writer.close()
 
 
-def test_a_resumed_writer_drops_the_points_past_the_resume_step(tmp_path):
+def test_a_resumed_writer_drops_the_points_past_the_resume_step(tmp_path, next_second):
     write(tmp_path, range(10), ORPHAN)
+    next_second()
     write(tmp_path, range(5, 8), 1.0, resume_step=5)
     assert scalars(tmp_path, "loss") == [(s, ORPHAN) for s in range(5)] + [(s, 1.0) for s in range(5, 8)]
 
 
-def test_without_a_resume_step_other_tags_keep_their_orphans(tmp_path):
+def test_without_a_resume_step_other_tags_keep_their_orphans(tmp_path, next_second):
     """The control: TensorBoard's reader alone purges only the tags the new run logs first."""
     write(tmp_path, range(10), ORPHAN, tag="val")
+    next_second()
     write(tmp_path, [9], ORPHAN)
+    next_second()
     write(tmp_path, range(5, 8), 1.0)
     assert (9, ORPHAN) in scalars(tmp_path, "val")
 
 
-def test_retrain_resume_purges_what_the_interrupted_run_logged_past_its_checkpoint(tmp_path):
+def test_retrain_resume_purges_what_the_interrupted_run_logged_past_its_checkpoint(tmp_path, next_second):
     recipe = resolve_recipe("autoencoder", {"epochs": 2, "batch_size": 8, "task": "denoising"})
 
     def job(**extra) -> RetrainJob:
@@ -62,7 +54,9 @@ def test_retrain_resume_purges_what_the_interrupted_run_logged_past_its_checkpoi
 
     assert retrain(job(stop_after=3)) is None  # checkpoint at step 3, mid epoch 1 (6 steps per epoch)
     # what a run that died after the checkpoint had logged: training points and the epoch-1 validation
+    next_second()
     write(tmp_path / "tensorboard", range(4, 13), ORPHAN, tag="train/loss")
+    next_second()
     write(tmp_path / "tensorboard", [6], ORPHAN, tag="val/loss/0")
     next_second()
     retrain(job(resume=True))
