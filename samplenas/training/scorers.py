@@ -13,6 +13,7 @@ score does not depend on which other architectures a search happens to visit;
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -90,11 +91,12 @@ class RunScorer:
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
         self.parts = {}
+        evaluate = functools.lru_cache(maxsize=1)(trainer.score)  # both supernet parts of a cell: one evaluation
         for part in self.weights:
             if part == "supernet":
-                self.parts[part] = trainer.score
+                self.parts[part] = lambda arch: dict(evaluate(arch))
             elif part == "supernet-loss":
-                self.parts[part] = lambda arch: minus_loss(trainer.score(arch))
+                self.parts[part] = lambda arch: minus_loss(evaluate(arch))
             else:
                 batch = proxy_batch(trainer.data.train, min(64, len(trainer.data.train)), seed)
                 self.parts[part] = ZeroCostScorer(part, trainer.supernet, trainer.task, batch, seed).score
@@ -102,7 +104,8 @@ class RunScorer:
         if len(named) > 1:  # positions, even where one weighted part is left
             rng = np.random.default_rng([seed, 29])
             cells = [trainer.space.sample_uniform(rng) for _ in range(reference)]
-            self.reference = {part: [score(arch)["score"] for arch in cells] for part, score in self.parts.items()}
+            scored = [{part: score(arch)["score"] for part, score in self.parts.items()} for arch in cells]
+            self.reference = {part: [row[part] for row in scored] for part in self.parts}
 
     @property
     def single(self) -> bool:

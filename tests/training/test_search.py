@@ -129,6 +129,12 @@ def test_supernet_loss_scores_minus_the_validation_loss_and_search_minimises_tha
     assert hybrid["supernet_loss"] == by_loss["loss"] and 0.0 <= hybrid["score"] <= 1.0
     search = SupernetSearch(trainer, SearchConfig(population=2, generations=0, scorer="supernet-loss"), progress=False)
     assert search.objective(by_loss, None) == pytest.approx(by_loss["loss"])
+    calls = []
+    score = trainer.score
+    trainer.score = lambda a: calls.append(a) or score(a)
+    both = RunScorer(trainer, "supernet+supernet-loss", reference=4)
+    assert len(calls) == 4  # the reference cells: one supernet evaluation each for both parts
+    assert both.score(arch)["supernet_loss"] == by_loss["loss"] and len(calls) == 5
 
 
 def test_search_skips_cells_that_compute_no_operation(nb101_run):
