@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from samplenas.training.choices import SEARCH_SCORER_DEFAULTS, ZERO_COST_PROXIES
+from samplenas.training.choices import SEARCH_SCORER_DEFAULTS, SUPERNET_SCORERS, ZERO_COST_PROXIES
 
 
 def add_scorer_option(parser, default: str | None = "supernet") -> None:
@@ -13,8 +13,9 @@ def add_scorer_option(parser, default: str | None = "supernet") -> None:
     else:
         text = f"default: {default}"
     parser.add_argument("--scorer", default=default,
-                        help="how architectures are scored: supernet (its validation accuracy), supernet-loss "
-                             f"(minus its validation loss), {', '.join(ZERO_COST_PROXIES)} (zero-cost proxies of the "
+                        help="how architectures are scored: "
+                             + ", ".join(f"{name} ({what})" for name, what in SUPERNET_SCORERS.items())
+                             + f", {', '.join(ZERO_COST_PROXIES)} (zero-cost proxies of the "
                              "freshly initialised network, no training), or several joined by '+' for their rank "
                              "average, e.g. supernet+params, with weights for a weighted one, e.g. "
                              f"0.25*supernet+0.75*params (`samplenas fit-scorer` learns them; {text})")

@@ -13,7 +13,7 @@ SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 # how architectures are scored (`samplenas.training.scorers`): the trained supernet (its validation accuracy,
 # or minus its validation loss), a zero-cost proxy of the freshly initialised network
 # (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
-SUPERNET_SCORERS = ("supernet", "supernet-loss")
+SUPERNET_SCORERS = {"supernet": "its validation accuracy", "supernet-loss": "minus its validation loss"}
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
