@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         group = columns[args.within]
         report["within"] = {"feature": args.within, "groups": {str(k): int(n) for k, n in
                                                                zip(*np.unique(group, return_counts=True))},
-                            "tau": {name: {"own": kendall(values, accuracy),
+                            "tau": {name: {"own": report["tau"][name]["table accuracy"],
                                            "within": kendall(within_groups(values, group), accuracy)}
                                     for name, values in scored.items()}}
     save_json(args.study / "features.json", report)
@@ -149,15 +149,18 @@ def main(argv=None) -> int:
           "accuracy and each feature (column)")
     print(" " * width + "".join(f"{row:>15}" for row in columns))
     for name, row in report["tau"].items():
-        print(f"{name:<{width}}" + "".join(f"{'' if row.get(column) is None else format(row[column], '+.3f'):>15}"
-                                           for column in columns))
+        print_row(name, width, [row.get(column) for column in columns])
     if args.within:
         print(f"\nKendall tau against the table, each scorer ranked only within cells of equal {args.within} "
               f"(cells per value: {report['within']['groups']})")
         for name, row in report["within"]["tau"].items():
-            print(f"{name:<{width}}" + "".join(f"{'' if row[k] is None else format(row[k], '+.3f'):>15}"
-                                               for k in ("own", "within")))
+            print_row(name, width, [row["own"], row["within"]])
     return 0
+
+
+def print_row(name: str, width: int, taus: list[float | None]) -> None:
+    """One scorer's line: its taus in columns of 15, blank where tau is undefined."""
+    print(f"{name:<{width}}" + "".join(f"{'' if tau is None else format(tau, '+.3f'):>15}" for tau in taus))
 
 
 if __name__ == "__main__":
