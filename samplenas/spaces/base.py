@@ -26,6 +26,7 @@ __all__ = ["Arch", "InvalidArchitecture", "SearchSpace", "SpaceSize", "as_genera
 
 Arch = tuple[int, ...]
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)  # a choice index in text: ASCII digits only
+NO_OPERATION = ("empty", "none")  # choice names that compute nothing (`operation_count`)
 RNG_METHODS = ("sample", "sample_uniform", "sample_from_probs", "mutate", "crossover")  # they take `rng`
 
 
@@ -190,6 +191,13 @@ class SearchSpace(ABC):
     def is_degenerate(self, arch: Arch) -> bool:
         """True when the architecture computes no operation at all; searches skip such candidates."""
         return False
+
+    def operation_count(self, arch: Arch) -> int:
+        """How many operations the architecture computes: here the positions not left "empty" or "none".
+        A weight-sharing supernet tends to score architectures of more operations lower than they deserve;
+        the detrended scorers (`samplenas.training.scorers`) take that trend out."""
+        arch = self.validate(arch)
+        return sum(self.choice_names(i)[c] not in NO_OPERATION for i, c in enumerate(arch))
 
     def parse(self, text: str) -> Arch:
         """Accept either the readable form or comma-separated choice indices.

@@ -408,6 +408,10 @@ class NASBench101Space(SearchSpace):
         """The pruned cell is input -> output: no conv or pool at all (its table accuracy is the stem's)."""
         return len(self.decode(arch).ops) == 2
 
+    def operation_count(self, arch: Arch) -> int:
+        """The pruned cell's interior vertices (the ops of the network the official API builds)."""
+        return len(self.decode(arch).ops) - 2
+
     def from_str(self, text: str) -> Arch:
         fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
         if set(fields) != {"ops", "edges"} or len(text.split()) != 2:

@@ -11,9 +11,15 @@ COST_METRICS = ("params", "macs")  # what the cost term and the limits count
 SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 
 # how architectures are scored (`samplenas.training.scorers`): the trained supernet (its validation accuracy,
-# or minus its validation loss), a zero-cost proxy of the freshly initialised network
-# (`samplenas.training.zero_cost`), or a rank average of several joined by "+"
-SUPERNET_SCORERS = {"supernet": "its validation accuracy", "supernet-loss": "minus its validation loss"}
+# or minus its validation loss; "-detrended": less their linear trend in the operation count), a zero-cost
+# proxy of the freshly initialised network (`samplenas.training.zero_cost`), or a rank average of several
+# joined by "+"
+SUPERNET_SCORERS = {
+    "supernet": "its validation accuracy",
+    "supernet-loss": "minus its validation loss",
+    "supernet-detrended": "its accuracy less its linear trend in the operation count over the reference sample",
+    "supernet-loss-detrended": "minus its loss, less that trend",
+}
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the

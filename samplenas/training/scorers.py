@@ -3,6 +3,7 @@ a rank average of several.
 
 `--scorer supernet` (the default) is the run's supernet accuracy after BN recalibration, `supernet-loss` minus
 its validation loss on the same images (a finer signal than the fraction right: on NB101 it ranks cells better);
+`supernet-detrended` and `supernet-loss-detrended` take out the supernet's linear trend in the operation count;
 `--scorer synflow` (any of `ZERO_COST_PROXIES`) scores the freshly initialised network with no training;
 `--scorer supernet+synflow` averages the parts' positions within a fixed reference sample of uniformly
 drawn architectures (each part's empirical distribution over `reference` cells, scored once), so a
@@ -25,6 +26,7 @@ from samplenas.training.scorer_weights import weighted_name
 from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 
 REFERENCE_CELLS = 32
+DETRENDED = "-detrended"  # a supernet part's suffix: its trend in the operation count taken out
 
 
 class UnknownScorer(UserError):
@@ -82,30 +84,71 @@ def minus_loss(metrics: dict) -> dict:
     return {**metrics, "score": -float(metrics["loss"])}
 
 
+def reference_cells(space, count: int = REFERENCE_CELLS, seed: int = 0) -> list[Arch]:
+    """The fixed uniform sample a scorer measures positions and trends over (the same for every scorer of a
+    seed, so a score does not depend on which architectures a search visits)."""
+    rng = np.random.default_rng([seed, 29])
+    return [space.sample_uniform(rng) for _ in range(count)]
+
+
+def operation_trend(counts: Sequence[float], scores: Sequence[float]) -> float:
+    """The least-squares slope of `scores` against operation `counts`: what a detrended scorer takes out per
+    operation (0 where every count is the same, as in spaces of fixed size)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if np.ptp(counts) == 0:
+        return 0.0
+    return float(np.polyfit(counts, np.asarray(scores, dtype=np.float64), 1)[0])
+
+
+def detrended(score, space, trend: float):
+    """`score` less `trend` times the architecture's operation count, which its metrics report."""
+    def score_detrended(arch: Arch) -> dict:
+        operations = space.operation_count(arch)
+        result = score(arch)
+        return {**result, "score": float(result["score"]) - trend * operations, "operations": operations}
+    return score_detrended
+
+
 class RunScorer:
-    """`score(arch)` -> {"score": higher is better, plus each part's own metrics} for a trained run."""
+    """`score(arch)` -> {"score": higher is better, plus each part's own metrics} for a trained run.
+
+    A "-detrended" supernet part takes out the supernet's linear trend in the operation count, fitted over
+    the reference sample without labels (`trends`: the slope per part): on NB101 the supernet scores cells
+    of more vertices lower than the table does, and its order among cells of equal size is the better one.
+    """
 
     def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0):
         self.name = scorer_name(text)
         named = scorer_weights(text)
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
-        self.parts = {}
         evaluate = functools.lru_cache(maxsize=1)(trainer.score)  # both supernet parts of a cell: one evaluation
-        for part in self.weights:
-            if part == "supernet":
-                self.parts[part] = lambda arch: dict(evaluate(arch))
-            elif part == "supernet-loss":
-                self.parts[part] = lambda arch: minus_loss(evaluate(arch))
-            else:
-                batch = proxy_batch(trainer.data.train, min(64, len(trainer.data.train)), seed)
-                self.parts[part] = ZeroCostScorer(part, trainer.supernet, trainer.task, batch, seed).score
+        raw = {part: self._raw_part(part.removesuffix(DETRENDED), evaluate, seed) for part in self.weights}
+        self.trends: dict[str, float] = {}
         self.reference: dict[str, list[float]] = {}
-        if len(named) > 1:  # positions, even where one weighted part is left
-            rng = np.random.default_rng([seed, 29])
-            cells = [trainer.space.sample_uniform(rng) for _ in range(reference)]
-            scored = [{part: score(arch)["score"] for part, score in self.parts.items()} for arch in cells]
-            self.reference = {part: [row[part] for row in scored] for part in self.parts}
+        if len(named) > 1 or any(part.endswith(DETRENDED) for part in raw):
+            space = trainer.space
+            cells = reference_cells(space, reference, seed)
+            counts = [space.operation_count(arch) for arch in cells]
+            rows = [{part: score(arch)["score"] for part, score in raw.items()} for arch in cells]  # cell by cell
+            scored = {part: [row[part] for row in rows] for part in raw}
+            self.trends = {part: operation_trend(counts, values) for part, values in scored.items()
+                           if part.endswith(DETRENDED)}
+            if len(named) > 1:  # positions, even where one weighted part is left
+                self.reference = {part: [v - self.trends.get(part, 0.0) * c for v, c in zip(values, counts)]
+                                  for part, values in scored.items()}
+        self.parts = {part: detrended(score, trainer.space, self.trends[part]) if part in self.trends else score
+                      for part, score in raw.items()}
+
+    def _raw_part(self, part: str, evaluate, seed: int):
+        """score(arch) -> metrics of one part before any detrending."""
+        if part == "supernet":
+            return lambda arch: dict(evaluate(arch))
+        if part == "supernet-loss":
+            return lambda arch: minus_loss(evaluate(arch))
+        trainer = self.trainer
+        batch = proxy_batch(trainer.data.train, min(64, len(trainer.data.train)), seed)
+        return ZeroCostScorer(part, trainer.supernet, trainer.task, batch, seed).score
 
     @property
     def single(self) -> bool:

@@ -195,8 +195,8 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
                       "cost_ref": searcher.cost_ref,
                       "budget": dict(searcher.budget.limits) if searcher.budget else {}},
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
-        "scorer": searcher.scorer.name, "evaluation": scoring_settings(trainer),
-        "generations": searcher.generations, "top": top,
+        "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
+        "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
     }
     save_json(run / TOP, report)
     return report

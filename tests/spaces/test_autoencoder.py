@@ -176,3 +176,8 @@ def test_constructor_settings():
         AutoencoderSpace(max_layers=0)
     with pytest.raises(ValueError, match="num_reductions"):
         AutoencoderSpace(num_reductions=-1)
+
+
+def test_operation_count_leaves_out_empty_layers():
+    assert SPACE.operation_count(SPACE.from_str("3x3conv2d:16,dropout2d,1x1conv2d:32")) == 3
+    assert SPACE.operation_count(SPACE.from_str("7x7conv2d:64")) == 1

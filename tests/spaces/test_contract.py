@@ -71,3 +71,10 @@ def test_out_of_range_and_wrong_length_encodings_are_refused(space):
         assert not space.is_valid(bad)
     with pytest.raises(InvalidArchitecture):
         space.from_str("not an architecture")
+
+
+def test_operation_count_counts_at_most_every_position(space):
+    rng = np.random.default_rng(3)
+    for arch in (space.sample(rng) for _ in range(10)):
+        count = space.operation_count(arch)
+        assert isinstance(count, int) and 0 <= count <= len(arch)

@@ -265,3 +265,12 @@ def test_describe_shows_the_pruned_cell_and_flags_cells_without_an_operation():
     assert space.describe(pruned).endswith("[pruned: 3 vertices, ops=conv3x3 edges=0-1,1-2]")
     chain = space.from_str("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,1-2,2-3,3-4,4-5,5-6")
     assert space.describe(chain) == space.to_str(chain)  # nothing pruned, nothing added
+
+
+def test_operation_count_is_the_pruned_cells_interior_vertices():
+    chain = SPACE.from_str("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,1-2,2-3,3-4,4-5,5-6")
+    assert SPACE.operation_count(chain) == 5
+    pruned = SPACE.from_str("ops=conv3x3,conv1x1,maxpool3x3,conv3x3,conv3x3 edges=0-1,1-6")
+    assert SPACE.operation_count(pruned) == 1  # the unreachable vertices compute nothing
+    degenerate = SPACE.from_str("ops=conv1x1,maxpool3x3,conv3x3,conv3x3,conv3x3 edges=0-1,0-6,1-2,2-3")
+    assert SPACE.operation_count(degenerate) == 0

@@ -354,3 +354,7 @@ def test_sep_conv_7x7_is_not_in_the_darts_set():
     assert SPACE.is_valid(SPACE.from_str(text))
     with pytest.raises(InvalidArchitecture, match="'sep_conv_7x7' is in the 'vaenas' op set"):
         DARTS_SPACE.from_str(text)
+
+
+def test_operation_count_counts_the_edges_that_are_not_none():
+    assert SPACE.operation_count(SPACE.from_genotype(*DARTS_V2)) == 16  # two inputs per node, 4 nodes, 2 cells

@@ -137,6 +137,49 @@ def test_supernet_loss_scores_minus_the_validation_loss_and_search_minimises_tha
     assert both.score(arch)["supernet_loss"] == by_loss["loss"] and len(calls) == 5
 
 
+def test_operation_trend_is_the_least_squares_slope_and_zero_for_equal_counts():
+    from samplenas.training.scorers import operation_trend
+
+    assert operation_trend([1, 2, 3, 4], [5.0, 3.0, 1.0, -1.0]) == pytest.approx(-2.0)
+    assert operation_trend([1, 2, 3], [0.0, 1.0, 5.0]) == pytest.approx(2.5)
+    assert operation_trend([4, 4, 4], [0.1, 0.9, 0.5]) == 0.0  # a space of fixed size: nothing to take out
+
+
+def test_detrended_supernet_parts_take_out_the_trend_fitted_over_the_reference_cells(nb101_run):
+    from samplenas.training.scorers import RunScorer, operation_trend, reference_cells
+
+    trainer = open_run(nb101_run)
+    space = trainer.space
+    cells = reference_cells(space, 8, seed=0)
+    counts = [space.operation_count(arch) for arch in cells]
+    assert len(set(counts)) > 1  # the trend is measurable on this sample
+    trend = operation_trend(counts, [-trainer.score(arch)["loss"] for arch in cells])
+    scorer = RunScorer(trainer, "supernet-loss-detrended", reference=8)
+    assert scorer.single and scorer.trends == {"supernet-loss-detrended": pytest.approx(trend)}
+    arch = space.sample_uniform(np.random.default_rng(3))
+    loss = trainer.score(arch)["loss"]
+    expected = -loss - trend * space.operation_count(arch)
+    assert scorer.score(arch) == {**trainer.score(arch), "score": pytest.approx(expected),
+                                  "operations": space.operation_count(arch)}
+    accuracy = RunScorer(trainer, "supernet-detrended", reference=8)
+    accuracy_trend = operation_trend(counts, [trainer.score(a)["accuracy"] for a in cells])
+    assert accuracy.trends == {"supernet-detrended": pytest.approx(accuracy_trend)}
+    hybrid = RunScorer(trainer, "supernet-loss-detrended+params", reference=8)
+    detrended_reference = [-trainer.score(a)["loss"] - trend * c for a, c in zip(cells, counts)]
+    assert hybrid.reference["supernet-loss-detrended"] == pytest.approx(detrended_reference)
+    assert hybrid.score(arch)["supernet_operations"] == space.operation_count(arch)
+
+
+def test_search_records_the_trends_its_scorer_took_out(nb101_run, capsys):
+    assert main(["search", "--run", str(nb101_run), "--population", "2", "--generations", "1",
+                 "--scorer", "supernet-loss-detrended+params", "--quiet"]) == 0
+    top = json.loads((nb101_run / "top.json").read_text())
+    assert top["scorer"] == "supernet-loss-detrended+params"
+    assert set(top["scorer_trends"]) == {"supernet-loss-detrended"}
+    best = top["top"][0]
+    assert best["metrics"]["supernet_operations"] == SPACES["nb101"]().operation_count(best["encoding"])
+
+
 def test_search_skips_cells_that_compute_no_operation(nb101_run):
     """A cell pruned to input->output (the quick start once crowned one) is never scored unless asked."""
     trainer = open_run(nb101_run)
