@@ -9,7 +9,10 @@ Scorers:
                                proxy network size, on one fixed minibatch of the training split
   supernet:NAME                the supernet score of a trained run (`--run NAME=RUN`, any number): its
                                validation accuracy; supernet-loss:NAME, minus its validation loss; a
-                               folder of tools/few_shot_nb101.py scores each cell on its part's supernet
+                               folder of tools/few_shot_nb101.py scores each cell on its part's supernet;
+                               supernet-detrended:NAME and supernet-loss-detrended:NAME, the same less
+                               their linear trend in the operation count over the reference sample that
+                               `samplenas search --seed SEED` fits (`samplenas.training.scorers`)
   hybrids                      rank averages of a supernet and a proxy (`--hybrid supernet:NAME+synflow`), or
                                weighted ones as `search --scorer` takes them (`0.25*supernet:NAME+0.75*params`)
   learned:A+B                  the same parts with weights fitted on labelled cells (`--learned A+B
@@ -45,6 +48,7 @@ from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 BOOTSTRAP = 1000
+PICK_AMONG = 80  # cells the end-to-end searches score
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--exclude-cells", type=Path,
                    help="a JSON-lines file of cells ({\"arch\": [...]} per line, e.g. the landmarks a supernet "
                         "trained on) left out of the random cells")
+    p.add_argument("--pick-among", type=int, default=PICK_AMONG,
+                   help=f"the expected pick of each scorer among this many of the random cells (default {PICK_AMONG}, "
+                        "the end-to-end budget)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resamples", type=int, default=BOOTSTRAP,
                    help=f"bootstrap resamples behind each 95 %% interval (default {BOOTSTRAP})")
@@ -95,8 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.set_defaults(data="digits", cells=12, top_cells=20, top_sample=6, batch_size=16, resamples=100,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
     args = p.parse_args(argv)
-    if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2 or args.resamples < 10:
-        p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2, --resamples >= 10")
+    if args.cells < 3 or args.top_sample < 0 or args.batch_size < 2 or args.resamples < 10 or args.pick_among < 1:
+        p.error("--cells must be >= 3, --top-sample >= 0, --batch-size >= 2, --resamples >= 10, --pick-among >= 1")
     if bool(args.learned) != bool(args.landmarks):
         p.error("--learned and --landmarks go together")
     return args
@@ -133,6 +140,51 @@ def bootstrap(scores, accuracy, rng: np.random.Generator, resamples: int = BOOTS
 def pick_accuracy(scores, accuracy) -> float:
     """The table accuracy of the best-scored cell (the first among ties; a NaN score never wins): the pick."""
     return float(np.asarray(accuracy)[int(np.nanargmax(np.nan_to_num(scores, nan=-np.inf)))])
+
+
+def expected_pick(scores, accuracy, among: int) -> float:
+    """The mean table accuracy of the best-scored cell among `among` of these cells drawn without replacement,
+    exact over every such draw: what a search that scores `among` random cells picks on average (far steadier
+    than one search's pick). Tied scores share their chance alike; a NaN score never wins."""
+    from scipy.special import gammaln
+
+    scores, accuracy = ranked_scores(scores), np.asarray(accuracy, dtype=np.float64)
+    n = len(scores)
+    k = min(among, n)
+    order = np.argsort(-scores, kind="stable")
+    ordered = scores[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # groups of tied scores, best first
+    ends = np.r_[starts[1:], n]
+
+    def none_drawn(m: np.ndarray) -> np.ndarray:
+        """P(none of the m best-scored cells is drawn) = C(n - m, k) / C(n, k)."""
+        rest = np.maximum(n - m - k, 0)
+        log = gammaln(n - m + 1) + gammaln(n - k + 1) - gammaln(rest + 1) - gammaln(n + 1)
+        return np.where(n - m >= k, np.exp(log), 0.0)
+
+    chance = none_drawn(starts) - none_drawn(ends)  # the best drawn cell is in this group
+    group_mean = np.add.reduceat(accuracy[order], starts) / (ends - starts)
+    return float(np.sum(chance * group_mean))
+
+
+def pick_bootstrap(scores, accuracy, among: int, rng: np.random.Generator, resamples: int = BOOTSTRAP,
+                   reference=None) -> dict:
+    """`expected_pick` with a percentile-bootstrap 95 % interval over the cells; with `reference` (another
+    scorer's scores of the same cells) the paired difference to its expected pick, resampled alike."""
+    scores, accuracy = np.asarray(scores, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    value = expected_pick(scores, accuracy, among)
+    minus = None if reference is None else value - expected_pick(reference, accuracy, among)
+    values, differences = [], []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(scores), len(scores))
+        values.append(expected_pick(scores[pick], accuracy[pick], among))
+        if reference is not None:
+            differences.append(values[-1] - expected_pick(np.asarray(reference)[pick], accuracy[pick], among))
+    out = {"expected_pick": value, "expected_pick_ci": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
+    if reference is not None:
+        out["expected_pick_difference"] = minus
+        out["expected_pick_difference_ci"] = [float(v) for v in np.percentile(differences, [2.5, 97.5])]
+    return out
 
 
 def paired_difference(scores, reference, accuracy, rng: np.random.Generator, resamples: int = BOOTSTRAP) -> dict:
@@ -234,6 +286,30 @@ def supernet_scorers(args):
         scorers[f"supernet:{name}"] = lambda arch, s=score: s(tuple(arch))["score"]
         scorers[f"supernet-loss:{name}"] = lambda arch, s=score: -s(tuple(arch))["loss"]
     return scorers
+
+
+def detrended_names(scorers: dict) -> dict[str, str]:
+    """{supernet-detrended:NAME: supernet:NAME, ...}: a detrended scorer for each supernet scorer."""
+    from samplenas.training.scorers import DETRENDED
+
+    names = {}
+    for name in scorers:
+        kind, _, run = name.partition(":")
+        if kind in ("supernet", "supernet-loss"):
+            names[f"{kind}{DETRENDED}:{run}"] = name
+    return names
+
+
+def supernet_trends(detrended: dict[str, str], scorers: dict, space, seed: int, cache) -> dict[str, float]:
+    """{detrended scorer: its trend per operation}, fitted over the reference sample a search of `seed`
+    fits it over (its scores cached as reference:NAME)."""
+    from samplenas.training.scorers import operation_trend, reference_cells
+
+    cells = reference_cells(space, seed=seed)
+    keys = [",".join(map(str, arch)) for arch in cells]  # by encoding: equal cells may score differently, as in search
+    counts = [space.operation_count(arch) for arch in cells]
+    return {name: operation_trend(counts, score_all(f"reference:{raw}", scorers[raw], cells, keys, cache))
+            for name, raw in detrended.items()}
 
 
 def combination_weights(text: str, scored, kind: str) -> dict[str, float]:
@@ -388,21 +464,27 @@ def main(argv=None) -> int:
     if unknown:
         sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
     scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
-    hybrids = {hybrid: combination_weights(hybrid, [*scorers, "table_flops"], "hybrid") for hybrid in args.hybrid}
+    detrended = detrended_names(scorers)
+    hybrids = {hybrid: combination_weights(hybrid, [*scorers, *detrended, "table_flops"], "hybrid")
+               for hybrid in args.hybrid}
     learned = {name: list(combination_weights(name, scorers, "learned")) for name in args.learned}
     if any("*" in name for name in learned):
         sys.exit("zero_cost_nb101: --learned takes parts without weights; the weights are what it fits")
     if args.curve and (args.curve.count("+") != 1 or any(part not in scorers for part in args.curve.split("+"))):
         sys.exit(f"zero_cost_nb101: --curve takes two scorers scored here joined by '+', got {args.curve!r}")
     learned_names = [f"learned:{name}" for name in learned]
-    if args.paired_against and args.paired_against not in [*scorers, *args.hybrid, *learned_names, "table_flops",
-                                                            "table_params"]:
+    if args.paired_against and args.paired_against not in [*scorers, *detrended, *args.hybrid, *learned_names,
+                                                            "table_flops", "table_params"]:
         sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
     cache = ScoreCache(args.out / "scores.json")
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "cells": len(groups["random"]), "top_cells": args.top_cells, "top_sample": args.top_sample,
+              "pick_among": args.pick_among, "paired_against": args.paired_against,
               "network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    trends = supernet_trends(detrended, scorers, space, args.seed, cache)
+    if trends:
+        report["trends"] = trends
     if args.learned:
         report["learned"] = fit_learned(args, landmarks, learned, scorers, cache, space)
     for group, cells in groups.items():
@@ -415,6 +497,9 @@ def main(argv=None) -> int:
             columns["table_params"] = params.tolist()
         for name, score in scorers.items():
             columns[name] = score_all(f"{group}:{name}", score, cells, keys, cache)
+        counts = [space.operation_count(arch) for arch in cells]
+        for name, raw in detrended.items():
+            columns[name] = [value - trends[name] * count for value, count in zip(columns[raw], counts)]
         for hybrid, weights in hybrids.items():
             columns[hybrid] = combined_ranks([columns[part] for part in weights], list(weights.values()))
         for name, fitted in report.get("learned", {}).items():
@@ -427,8 +512,13 @@ def main(argv=None) -> int:
                 if name != args.paired_against:
                     report[group][name][f"minus {args.paired_against}"] = paired_difference(
                         values, columns[args.paired_against], accuracy, paired_rng, args.resamples)
+        pick_rng = np.random.default_rng(2027)  # its own stream: the intervals above stay as they were
+        reference = columns.get(args.paired_against)
         for name, values in columns.items():
             report[group][name]["pick_test_accuracy"] = pick_accuracy(values, accuracy)
+            report[group][name]["pick_among"] = pick_bootstrap(
+                values, accuracy, args.pick_among, pick_rng, args.resamples,
+                reference=None if name == args.paired_against else reference)
         if args.curve and group == "random":
             report["curve"] = weight_curve([columns[part] for part in args.curve.split("+")], accuracy, args.curve)
             plot_curve(report["curve"], args.out / "curve.png")
@@ -446,17 +536,23 @@ def print_report(report: dict) -> None:
         low, high = stat[f"{name}_ci"]
         return f"{stat[name]:+.3f} [{low:+.2f}, {high:+.2f}]"
 
+    def pick_cell(pick: dict) -> str:
+        low, high = pick["expected_pick_ci"]
+        return f"{100 * pick['expected_pick']:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+
     print(f"{report['cells']} random cells (mean {100 * report['random_mean_accuracy']:.2f} %, best "
           f"{100 * report['random_best_accuracy']:.2f} %), network {json.dumps(report['network'])}, "
           f"batch {report['batch_size']}, {report['data']}")
+    among = report.get("pick_among", PICK_AMONG)
     header = (f"{'scorer':<34} {'tau random [95% CI]':>24} {'rho random [95% CI]':>24} {'weighted tau':>24} "
-              f"{'pick %':>7}")
+              f"{'pick %':>7} {f'pick of {among} % [95% CI]':>24}")
     if report.get("top"):
         header += f" {'tau top [95% CI]':>24}"
     print(header)
     for name, stat in report["random"].items():
         line = (f"{name:<34} {cell(stat, 'kendall_tau'):>24} {cell(stat, 'spearman_rho'):>24} "
-                f"{cell(stat, 'weighted_tau'):>24} {100 * stat['pick_test_accuracy']:>7.2f}")
+                f"{cell(stat, 'weighted_tau'):>24} {100 * stat['pick_test_accuracy']:>7.2f} "
+                f"{pick_cell(stat['pick_among']):>24}")
         if report.get("top") and name in report["top"]:
             line += f" {cell(report['top'][name], 'kendall_tau'):>24}"
         print(line)
@@ -467,6 +563,11 @@ def print_report(report: dict) -> None:
                 w_low, w_high = diff["weighted_tau_difference_ci"]
                 print(f"tau({name}) - tau({key[6:]}), paired: {diff['tau_difference']:+.3f} [{low:+.3f}, {high:+.3f}]; "
                       f"weighted tau: {diff['weighted_tau_difference']:+.3f} [{w_low:+.3f}, {w_high:+.3f}]")
+        pick = stat["pick_among"]
+        if "expected_pick_difference" in pick:
+            low, high = pick["expected_pick_difference_ci"]
+            print(f"pick of {among}({name}) - pick of {among}({report['paired_against']}), paired: "
+                  f"{100 * pick['expected_pick_difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] points")
     for name, fitted in report.get("learned", {}).items():
         weights = ", ".join(f"{part} {weight:.2f}" for part, weight in fitted["weights"].items())
         print(f"{name}: weights {weights}; {fitted['objective']} {fitted['landmark_value']:+.3f} on its "

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--crossover-prob", type=float, default=0.5, help="share of children made by crossover")
     p.add_argument("--seeds", default="sampler",
                    help=f"initial population, {' or '.join(SEED_SOURCES)}: drawn from the run's learned sampler "
-                        "(VAENAS Alg. 2 line 13) or uniformly (default: sampler)")
+                        "(VAENAS Alg. 2 line 13; its random state as the run saved it, so the same draw "
+                        "whatever --seed) or uniformly from --seed (default: sampler)")
     p.add_argument("--cost-weight", type=float, default=0.0,
                    help="Deep-n-Cheap w_c: minimise (1 - acc) + w_c * cost / cost_ref (default 0)")
     p.add_argument("--cost-metric", default="params",

@@ -14,11 +14,13 @@ SEED_SOURCES = ("sampler", "uniform")  # where the initial population comes from
 # or minus its validation loss; "-detrended": less their linear trend in the operation count), a zero-cost
 # proxy of the freshly initialised network (`samplenas.training.zero_cost`), or a rank average of several
 # joined by "+"
+REFERENCE_CELLS = 32  # uniformly drawn architectures a scorer fits trends and measures positions over
 SUPERNET_SCORERS = {
     "supernet": "its validation accuracy",
     "supernet-loss": "minus its validation loss",
-    "supernet-detrended": "its accuracy less its linear trend in the operation count over the reference sample",
-    "supernet-loss-detrended": "minus its loss, less that trend",
+    "supernet-detrended": "its accuracy with its linear trend in the operation count, fitted over "
+                          f"{REFERENCE_CELLS} uniformly drawn architectures, taken out",
+    "supernet-loss-detrended": "minus its loss, that trend taken out",
 }
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)

@@ -21,11 +21,10 @@ import numpy as np
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
-from samplenas.training.choices import SCORER_PARTS, SUPERNET_SCORERS
+from samplenas.training.choices import REFERENCE_CELLS, SCORER_PARTS, SUPERNET_SCORERS
 from samplenas.training.scorer_weights import weighted_name
 from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 
-REFERENCE_CELLS = 32
 DETRENDED = "-detrended"  # a supernet part's suffix: its trend in the operation count taken out
 
 

@@ -50,6 +50,28 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
     assert "tau(synflow) - tau(params), paired:" in capsys.readouterr().out
 
 
+def test_expected_pick_is_exact_over_every_draw_of_cells():
+    import numpy as np
+
+    study = _load("zero_cost_nb101")
+    rng = np.random.default_rng(0)
+    scores, accuracy = rng.normal(size=12), rng.uniform(0.8, 0.95, size=12)
+    assert study.expected_pick(scores, accuracy, 1) == pytest.approx(accuracy.mean())  # one cell: any cell
+    assert study.expected_pick(scores, accuracy, 12) == pytest.approx(accuracy[np.argmax(scores)])  # all: the pick
+    assert study.expected_pick(scores, accuracy, 50) == pytest.approx(accuracy[np.argmax(scores)])
+    import itertools
+
+    draws = [accuracy[list(c)][np.argmax(scores[list(c)])] for c in itertools.combinations(range(12), 4)]
+    assert study.expected_pick(scores, accuracy, 4) == pytest.approx(np.mean(draws))  # every draw of 4 cells
+    tied = np.array([1.0, 1.0, 0.0, np.nan])  # two cells share the best score: the pick is either alike
+    assert study.expected_pick(tied, np.array([0.9, 0.8, 0.7, 0.99]), 4) == pytest.approx(0.85)
+    report = study.pick_bootstrap(scores, accuracy, 4, np.random.default_rng(1), resamples=50, reference=-scores)
+    low, high = report["expected_pick_ci"]
+    assert low <= report["expected_pick"] <= high
+    assert report["expected_pick_difference"] == pytest.approx(
+        report["expected_pick"] - study.expected_pick(-scores, accuracy, 4))
+
+
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data_dir, nb101_table, tmp_path, capsys):
@@ -88,6 +110,45 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
     path.write_text('{"arch": [1, 2]}\n')
     with pytest.raises(SystemExit, match="is not a cell with 'val_accuracy'"):
         study.main(argv[:-4] + ["--learned", "params+synflow"])
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
+def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir, nb101_table, tmp_path, capsys):
+    import numpy as np
+
+    from samplenas.cli import main
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+    from samplenas.training.scorers import operation_trend, reference_cells
+    from samplenas.training.supernet_run import open_run
+
+    run = tmp_path / "run"
+    network = json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1})
+    assert main(["train", "--space", "nb101", "--sampler", "uniform", "--data", "digits", "--data-dir", str(data_dir),
+                 "--network", network, "--steps", "4", "--batch-size", "64", "--eval-every", "4", "--eval-archs", "1",
+                 "--eval-examples", "64", "--bn-batches", "1", "--out", str(run), "--quiet"]) == 0
+    study = _load("zero_cost_nb101")
+    argv = ["--smoke", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--table", str(nb101_table),
+            "--proxies", "params", "--top-sample", "0", "--run", f"tiny={run}",
+            "--hybrid", "supernet-loss-detrended:tiny+params", "--paired-against", "supernet-loss:tiny"]
+    assert study.main(argv) == 0
+    report = json.loads((tmp_path / "out" / "zero_cost.json").read_text())
+    space = SPACES["nb101"]()
+    trainer = open_run(run)
+    cells = reference_cells(space, seed=0)  # what `samplenas search` (seed 0) fits the trend over
+    counts = [space.operation_count(arch) for arch in cells]
+    trend = operation_trend(counts, [-trainer.score(arch)["loss"] for arch in cells])
+    assert report["trends"]["supernet-loss-detrended:tiny"] == pytest.approx(trend)
+    judged = distinct_uniform(space, 12, np.random.default_rng(study.RANDOM_CELLS_SEED))
+    expected = [-trainer.score(arch)["loss"] - trend * space.operation_count(arch) for arch in judged]
+    from scipy.stats import kendalltau
+
+    table = study.open_table(str(nb101_table), tmp_path / "out")
+    accuracy = table.values("test_accuracy", table.lookup_archs(judged), repeat=0)
+    assert report["random"]["supernet-loss-detrended:tiny"]["kendall_tau"] == pytest.approx(
+        kendalltau(expected, accuracy)[0])
+    assert {"supernet-detrended:tiny", "supernet-loss-detrended:tiny+params"} <= set(report["random"])
 
 
 @pytest.mark.slow
