@@ -35,6 +35,9 @@ SAMPLER_ARGS = {
     # VAENAS Algorithm 2: epsilon reaches 1 (all draws from the VAE) at half the run
     "vae": lambda steps: ["--sampler", "vae", "--epsilon-inc", f"{2.0 / steps:.6g}",
                           "--sampler-options", json.dumps({"iters": 50})],
+    # each step trains the cell with the most parameters of 4 uniform draws (the proxy filter)
+    "filter": lambda steps: ["--sampler", "proxy-filter",
+                             "--sampler-options", json.dumps({"inner": "uniform", "proxy": "params", "pool": 4})],
 }
 
 
@@ -50,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(DATA), help=f"data folder (default {DATA})")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
                    help="NB101 table: samplenas HDF5, or the npz it converts from")
-    p.add_argument("--samplers", nargs="+", default=list(SAMPLER_ARGS), choices=list(SAMPLER_ARGS))
+    p.add_argument("--samplers", nargs="+", default=["uniform", "fair", "vae"], choices=list(SAMPLER_ARGS),
+                   help="samplers of the supernets (default: uniform fair vae; filter: the proxy filter)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=800, help="supernet training steps per run (default 800)")
     p.add_argument("--lr", type=float,
