@@ -62,3 +62,18 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert "written:" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="LABEL=OUT"):
         e2e.main(["--out", str(tmp_path / "both"), "--compare", str(hybrid)])
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
+def test_smoke_trains_and_searches_proxy_filtered_supernets(data_dir, nb101_npz_path, tmp_path):
+    spec = importlib.util.spec_from_file_location("e2e_nb101", SCRIPT)
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--samplers", "filter", "--top-seeds", "99"]) == 0
+    config = json.loads((tmp_path / "filter-seed0" / "config.json").read_text())
+    assert config["sampler"] == "proxy-filter"
+    assert config["sampler_options"] == {"inner": "uniform", "proxy": "params", "pool": 4}
+    result = json.loads((tmp_path / "e2e.json").read_text())["results"]["filter"]["0"]
+    assert 0.1 < result["top1"] <= 0.9466 and result["evaluated"] > 0
