@@ -194,7 +194,7 @@ class SearchSpace(ABC):
 
     def operation_count(self, arch: Arch) -> int:
         """How many operations the architecture computes: here the positions not left "empty" or "none".
-        A weight-sharing supernet tends to score architectures of more operations lower than they deserve;
+        On NB101 a weight-sharing supernet scores architectures of more operations lower than the table does;
         the detrended scorers (`samplenas.training.scorers`) take that trend out."""
         arch = self.validate(arch)
         return sum(self.choice_names(i)[c] not in NO_OPERATION for i, c in enumerate(arch))

@@ -60,7 +60,8 @@ def pareto_search(run: str | Path, config: SearchConfig, device: str | None = No
                         "encoding": list(arch), "key": space.key(arch), "score": scores[int(index)],
                         "params": cost["params"], "macs": cost["macs"]})
     report = {"space": trainer.config.space, "run": str(run), "objectives": [config.cost_metric, "score"],
-              "scorer": scorer.name, "evaluation": scoring_settings(trainer), "queries": len(search.archs),
+              "scorer": scorer.name, "scorer_trends": scorer.trends, "evaluation": scoring_settings(trainer),
+              "queries": len(search.archs),
               "budget": dict(budget.limits) if budget else {}, "architectures": entries}
     save_json(run / PARETO, report)
     plotted = np.stack([points[:, 0], 1.0 + points[:, 1]], axis=1)  # (cost, 1 - score): the plot's error form

@@ -20,6 +20,7 @@ def test_pareto_search_then_export_a_point(tmp_path, capsys):
     report = json.loads((run / "pareto.json").read_text())
     front = report["architectures"]
     assert report["budget"] == {"macs": 4000000} and report["scorer"] == "supernet"
+    assert report["scorer_trends"] == {}  # nothing detrended
     assert front and [e["macs"] for e in front] == sorted(e["macs"] for e in front)
     assert all(e["macs"] <= 4000000 for e in front)
     scores = [e["score"] for e in front]
