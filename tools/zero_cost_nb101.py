@@ -172,6 +172,7 @@ def pick_bootstrap(scores, accuracy, among: int, rng: np.random.Generator, resam
     """`expected_pick` with a percentile-bootstrap 95 % interval over the cells; with `reference` (another
     scorer's scores of the same cells) the paired difference to its expected pick, resampled alike."""
     scores, accuracy = np.asarray(scores, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    reference = None if reference is None else np.asarray(reference, dtype=np.float64)
     value = expected_pick(scores, accuracy, among)
     minus = None if reference is None else value - expected_pick(reference, accuracy, among)
     values, differences = [], []
@@ -179,7 +180,7 @@ def pick_bootstrap(scores, accuracy, among: int, rng: np.random.Generator, resam
         pick = rng.integers(0, len(scores), len(scores))
         values.append(expected_pick(scores[pick], accuracy[pick], among))
         if reference is not None:
-            differences.append(values[-1] - expected_pick(np.asarray(reference)[pick], accuracy[pick], among))
+            differences.append(values[-1] - expected_pick(reference[pick], accuracy[pick], among))
     out = {"expected_pick": value, "expected_pick_ci": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
     if reference is not None:
         out["expected_pick_difference"] = minus

@@ -123,6 +123,7 @@ class RunScorer:
         named = scorer_weights(text)
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
+        self._batch = None
         evaluate = functools.lru_cache(maxsize=1)(trainer.score)  # both supernet parts of a cell: one evaluation
         raw = {part: self._raw_part(part.removesuffix(DETRENDED), evaluate, seed) for part in self.weights}
         self.trends: dict[str, float] = {}
@@ -147,9 +148,9 @@ class RunScorer:
             return lambda arch: dict(evaluate(arch))
         if part == "supernet-loss":
             return lambda arch: minus_loss(evaluate(arch))
-        trainer = self.trainer
-        batch = proxy_batch(trainer.data.train, min(64, len(trainer.data.train)), seed)
-        return ZeroCostScorer(part, trainer.supernet, trainer.task, batch, seed).score
+        if self._batch is None:  # every zero-cost part scores on the same fixed minibatch: drawn once
+            self._batch = proxy_batch(self.trainer.data.train, min(64, len(self.trainer.data.train)), seed)
+        return ZeroCostScorer(part, self.trainer.supernet, self.trainer.task, self._batch, seed).score
 
     @property
     def single(self) -> bool:
