@@ -46,9 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
-    p.add_argument("--compare", nargs="+", metavar="LABEL=OUT",
+    p.add_argument("--compare", nargs="+", metavar="LABEL=OUT[:SAMPLER]",
                    help="only draw OUT/e2e.png comparing finished invocations, one column per LABEL (each OUT an "
-                        "earlier --out; its samplers are named LABEL or LABEL: sampler)")
+                        "earlier --out; its samplers are named LABEL or LABEL: sampler; OUT:SAMPLER takes one of "
+                        "them; a LABEL given again gathers the seeds of both under it)")
     p.add_argument("--data", default="cifar10-jpeg", help="data set the supernet trains on (default cifar10-jpeg)")
     p.add_argument("--data-dir", default=str(DATA), help=f"data folder (default {DATA})")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
@@ -280,6 +281,8 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     picks.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
     picks.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
     picks.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
+    picks.axhline(100 * reference["largest_flops_pick"]["mean"], color="red", ls="--", lw=0.8,
+                  label="largest-FLOPs pick (mean)")
     picks.set_xticks(range(len(results)), list(results), rotation=20, ha="right", fontsize=8)  # long --compare labels
     picks.set_ylabel("table test accuracy of the pick (%)")
     picks.set_title("cells picked by train -> search")
@@ -294,17 +297,28 @@ def plot(results: dict, reference: dict, path: Path) -> None:
 
 
 def compare(entries: list[str], out: Path) -> int:
-    """OUT/e2e.png over several finished invocations, so scorers or settings stand side by side."""
+    """OUT/e2e.png over several finished invocations, so scorers or settings stand side by side; seeds of
+    one setting run in several invocations (held-out seeds, say) gather under one label."""
     merged, reference = {}, None
     for entry in entries:
-        label, _, folder = entry.partition("=")
+        label, _, target = entry.partition("=")
+        folder, _, only = target.partition(":")
         path = Path(folder) / "e2e.json"
         if not label or not path.is_file():
-            sys.exit(f"e2e: --compare takes LABEL=OUT with OUT/e2e.json, got {entry!r}")
+            sys.exit(f"e2e: --compare takes LABEL=OUT[:SAMPLER] with OUT/e2e.json, got {entry!r}")
         report = json.loads(path.read_text())
         reference = reference or report["reference"]
-        for sampler, runs in report["results"].items():
-            merged[label if len(report["results"]) == 1 else f"{label}: {sampler}"] = runs
+        results = report["results"]
+        if only:
+            if only not in results:
+                sys.exit(f"e2e: {folder} has no {only!r} runs (it has {', '.join(results)})")
+            results = {only: results[only]}
+        for sampler, runs in results.items():
+            column = merged.setdefault(label if len(results) == 1 else f"{label}: {sampler}", {})
+            repeated = sorted(set(column) & set(runs))
+            if repeated:
+                sys.exit(f"e2e: --compare label {label!r} has seed {repeated[0]} twice")
+            column.update(runs)
     out.mkdir(parents=True, exist_ok=True)
     plot(merged, reference, out / "e2e.png")
     print(f"written: {out / 'e2e.png'}")

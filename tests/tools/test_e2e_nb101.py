@@ -62,6 +62,13 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert "written:" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="LABEL=OUT"):
         e2e.main(["--out", str(tmp_path / "both"), "--compare", str(hybrid)])
+    # OUT:SAMPLER takes one sampler's runs; a label given again gathers seeds, and refuses a seed twice
+    assert e2e.main(["--out", str(tmp_path / "one"), "--compare", f"uniform={tmp_path}:uniform",
+                     f"vae={tmp_path}:vae"]) == 0
+    with pytest.raises(SystemExit, match="has no 'fair' runs"):
+        e2e.main(["--out", str(tmp_path / "one"), "--compare", f"x={tmp_path}:fair"])
+    with pytest.raises(SystemExit, match="seed 0 twice"):
+        e2e.main(["--out", str(tmp_path / "one"), "--compare", f"u={tmp_path}:uniform", f"u={hybrid}"])
 
 
 @pytest.mark.slow
