@@ -301,8 +301,12 @@ def compare(entries: list[str], out: Path) -> int:
     one setting run in several invocations (held-out seeds, say) gather under one label."""
     merged, reference = {}, None
     for entry in entries:
-        label, _, target = entry.partition("=")
-        folder, _, only = target.partition(":")
+        label, _, folder = entry.partition("=")
+        head, _, only = folder.rpartition(":")
+        if only in SAMPLER_ARGS:  # OUT:SAMPLER; a folder whose name holds a colon stays whole
+            folder = head
+        else:
+            only = ""
         path = Path(folder) / "e2e.json"
         if not label or not path.is_file():
             sys.exit(f"e2e: --compare takes LABEL=OUT[:SAMPLER] with OUT/e2e.json, got {entry!r}")
