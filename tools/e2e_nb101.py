@@ -87,6 +87,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                     "synflow, ...), a rank average or weighted one (default: search's, "
                                     "supernet-loss+params for nb101; "
                                     "see `samplenas search --help`)")
+    p.add_argument("--rescore-top", type=int, default=0, metavar="K",
+                   help="search scores its best K again on --rescore-examples validation images (search --help)")
+    p.add_argument("--rescore-examples", type=int, metavar="N", help="validation images for --rescore-top")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
@@ -355,6 +358,8 @@ def main(argv=None) -> int:
     bn_batches = ["--bn-batches", str(args.bn_batches)] if args.bn_batches is not None else []
     scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
     scoring += ["--scorer", args.scorer] if args.scorer else []
+    if args.rescore_top:
+        scoring += ["--rescore-top", str(args.rescore_top), "--rescore-examples", str(args.rescore_examples)]
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from samplenas.cli.options import add_evaluation_options, evaluation_overrides
 from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
+from samplenas.errors import UserError
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 
 
@@ -42,6 +43,11 @@ def register(subparsers) -> None:
                    help="NSGA-II for the front of score against --cost-metric (population + generations x children "
                         "architectures scored); writes RUN/pareto.json and RUN/pareto.png")
     p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
+    p.add_argument("--rescore-top", type=int, default=0, metavar="K",
+                   help="score the best K again on --rescore-examples validation images (the reference sample "
+                        "too) and order them by that (default 0: no second scoring)")
+    p.add_argument("--rescore-examples", type=int, metavar="N",
+                   help="validation images per architecture for --rescore-top")
     p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
@@ -70,13 +76,19 @@ def run(args) -> int:
         max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
         latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
+        rescore_top=args.rescore_top, rescore_examples=args.rescore_examples,
     )
     if args.pareto:
+        if config.rescore_top:
+            raise UserError("search: --rescore-top orders the single-objective search's best; --pareto keeps a front")
         return run_pareto(args, config)
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
                     evaluation=evaluation_overrides(args))
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
           f"scorer: {report['scorer']})")
+    if "rescored" in report:
+        print(f"the best {report['rescored']['top']} scored again on {report['rescored']['eval_examples']} "
+              "validation images, and ordered by that")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "

@@ -10,6 +10,8 @@ f_p = 1 - validation accuracy (validation MSE for autoencoders), c = parameters 
 of the architecture and c0 a reference cost (default: the largest cost in the initial population,
 DnC's "high-complexity config"). Hard limits (a `Budget`: the search's own, else the one the run was
 trained under) keep the evolution's proposals within them, so no query is spent above the budget.
+`rescore_top` scores the best few again on more validation images before they are ordered: the best of
+many scores on a few hundred images is the luckiest as often as the best.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class SearchConfig:
     max_rejections: int = 2000
     keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
     scorer: str | None = None  # `training.scorers` (supernet, a proxy, parts joined by "+"); None: the space's default
+    # the best `rescore_top` scored again on `rescore_examples` validation images (their reference sample too) and
+    # ordered by that: the search picks the best of many noisy scores, so its winner's score is biased upwards
+    rescore_top: int = 0
+    rescore_examples: int | None = None
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections"):
@@ -69,6 +75,11 @@ class SearchConfig:
             self.scorer = scorer_name(self.scorer)
         if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
+        if self.rescore_top < 0 or (self.rescore_examples is not None and self.rescore_examples < 1):
+            raise UserError("search: rescore_top must be >= 0 and rescore_examples at least 1")
+        if bool(self.rescore_top) != (self.rescore_examples is not None):
+            raise UserError("search: rescore_top and rescore_examples go together (the finalists and how many "
+                            "validation images score them again)")
         return self
 
 
@@ -156,8 +167,17 @@ class SupernetSearch:
                 self.evaluate(self.propose(children), generation, bar)
         return self.top()
 
+    def rescore(self, scorer: RunScorer) -> None:
+        """Score the best `rescore_top` results again with `scorer` (more validation images); they then rank
+        first, by that score, and keep the search's own as `search_score` / `search_objective`."""
+        finalists = sorted(self.results, key=lambda r: r["objective"])[: self.config.rescore_top]
+        for result in finalists:
+            metrics = scorer.score(result["arch"])
+            result.update(search_score=result["metrics"]["score"], search_objective=result["objective"],
+                          metrics=metrics, objective=self.objective(metrics, result["cost"]))
+
     def top(self) -> list[dict]:
-        best = sorted(self.results, key=lambda r: r["objective"])[: self.config.top]
+        best = sorted(self.results, key=lambda r: ("search_objective" not in r, r["objective"]))[: self.config.top]
         entries = []
         for rank, result in enumerate(best, 1):
             arch = result["arch"]
@@ -168,6 +188,7 @@ class SupernetSearch:
                 "score": result["metrics"]["score"], "objective": result["objective"],
                 "generation": result["generation"], "params": cost["params"], "macs": cost["macs"],
                 "metrics": {k: v for k, v in result["metrics"].items() if k != "score"},
+                **{key: result[key] for key in ("search_score", "search_objective") if key in result},
             })
         return entries
 
@@ -188,7 +209,12 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     run = Path(run)
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
     searcher = SupernetSearch(trainer, config, progress)
-    top = searcher.run()
+    searcher.run()
+    if config.rescore_top:
+        finer = open_run(run, device, data_dir, evaluation={**(evaluation or {}),
+                                                            "eval_examples": config.rescore_examples})
+        searcher.rescore(RunScorer(finer, searcher.scorer.name, seed=config.seed))
+    top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
@@ -198,5 +224,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
         "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
     }
+    if config.rescore_top:
+        report["rescored"] = {"top": config.rescore_top, "eval_examples": config.rescore_examples}
     save_json(run / TOP, report)
     return report

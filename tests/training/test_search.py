@@ -137,6 +137,38 @@ def test_supernet_loss_scores_minus_the_validation_loss_and_search_minimises_tha
     assert both.score(arch)["supernet_loss"] == by_loss["loss"] and len(calls) == 5
 
 
+def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_run, capsys):
+    """--rescore-top K --rescore-examples N: the best K of the search are scored again by the same scorer on N
+    validation images (its reference sample too), rank first by that score and keep the search's own."""
+    from samplenas.training.scorers import RunScorer
+
+    args = ["search", "--run", str(nb101_run), "--population", "4", "--generations", "1", "--top", "6",
+            "--scorer", "supernet-loss+params", "--quiet"]
+    assert main(args) == 0
+    plain = json.loads((nb101_run / "top.json").read_text())
+    assert "rescored" not in plain and all("search_score" not in entry for entry in plain["top"])
+    assert main([*args, "--rescore-top", "3", "--rescore-examples", "48"]) == 0
+    assert "scored again on 48 validation images" in capsys.readouterr().out
+    report = json.loads((nb101_run / "top.json").read_text())
+    assert report["rescored"] == {"top": 3, "eval_examples": 48}
+    finalists, rest = report["top"][:3], report["top"][3:]
+    # the finalists are the search's best three, by its own score ...
+    assert sorted(e["search_score"] for e in finalists) == sorted(e["score"] for e in plain["top"][:3])
+    assert all("search_score" not in entry for entry in rest) and [e["key"] for e in rest] == [
+        e["key"] for e in plain["top"][3:]]
+    # ... scored again exactly as a scorer on 48 images scores them, and ordered by that score
+    finer = RunScorer(open_run(nb101_run, evaluation={"eval_examples": 48}), "supernet-loss+params")
+    again = [finer.score(tuple(entry["encoding"]))["score"] for entry in finalists]
+    assert again == pytest.approx([entry["score"] for entry in finalists])
+    assert again == sorted(again, reverse=True)
+    assert finalists[0]["metrics"]["supernet_examples"] == 48
+    for bad in (["--rescore-top", "2"], ["--rescore-examples", "48"],
+                ["--rescore-top", "-1", "--rescore-examples", "4"],
+                ["--rescore-top", "2", "--rescore-examples", "48", "--pareto"]):
+        assert main([*args, *bad]) == 2
+        assert "rescore" in capsys.readouterr().err
+
+
 def test_operation_trend_is_the_least_squares_slope_and_zero_for_equal_counts():
     from samplenas.training.scorers import operation_trend
 
