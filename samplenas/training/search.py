@@ -57,7 +57,8 @@ class SearchConfig:
     keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
     scorer: str | None = None  # `training.scorers` (supernet, a proxy, parts joined by "+"); None: the space's default
     # the best `rescore_top` scored again on `rescore_examples` validation images (their reference sample too) and
-    # ordered by that: the search picks the best of many noisy scores, so its winner's score is biased upwards
+    # ordered by that: the search picks the best of many noisy scores, so its winner's score is biased upwards;
+    # off by default, as on NB101 it picked no better (docs/results/nb101-end-to-end.md)
     rescore_top: int = 0
     rescore_examples: int | None = None
 
