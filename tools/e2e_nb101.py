@@ -103,6 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
+    if bool(args.rescore_top) != (args.rescore_examples is not None):  # before any supernet trains
+        p.error("--rescore-top and --rescore-examples go together")
     if args.lr is not None and not 0 < args.lr < float("inf"):
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
