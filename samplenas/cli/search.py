@@ -7,7 +7,6 @@ from pathlib import Path
 from samplenas.cli.options import add_evaluation_options, evaluation_overrides
 from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
-from samplenas.errors import UserError
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES
 
 
@@ -79,8 +78,6 @@ def run(args) -> int:
         rescore_top=args.rescore_top, rescore_examples=args.rescore_examples,
     )
     if args.pareto:
-        if config.rescore_top:
-            raise UserError("search: --rescore-top orders the single-objective search's best; --pareto keeps a front")
         return run_pareto(args, config)
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
                     evaluation=evaluation_overrides(args))

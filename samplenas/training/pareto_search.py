@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from samplenas.errors import UserError
 from samplenas.samplers.pareto import NSGA2, non_dominated
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
@@ -32,6 +33,9 @@ def pareto_search(run: str | Path, config: SearchConfig, device: str | None = No
 
     run = Path(run)
     config.check()
+    if config.rescore_top:
+        raise UserError("search: rescore_top orders the single-objective search's best; a Pareto search keeps "
+                        "a front")
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
     space, supernet = trainer.space, trainer.supernet
     limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)

@@ -210,12 +210,12 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     run = Path(run)
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
     searcher = SupernetSearch(trainer, config, progress)
-    searcher.run()
+    top = searcher.run()
     if config.rescore_top:
         finer = open_run(run, device, data_dir, evaluation={**(evaluation or {}),
                                                             "eval_examples": config.rescore_examples})
         searcher.rescore(RunScorer(finer, searcher.scorer.name, seed=config.seed))
-    top = searcher.top()
+        top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
