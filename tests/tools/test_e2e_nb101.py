@@ -64,10 +64,10 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     top = json.loads((rescored / "uniform-seed0" / "top.json").read_text())
     assert top["rescored"] == {"top": 3, "eval_examples": 48}
     commands = json.loads((rescored / "e2e.json").read_text())["commands"]
+    assert any("--rescore-top 3 --rescore-examples 48" in command for command in commands)
     with pytest.raises(SystemExit):  # refused before anything trains
         e2e.main(["--smoke", "--out", str(tmp_path / "half"), "--rescore-top", "3"])
     assert not (tmp_path / "half").exists()
-    assert any("--rescore-top 3 --rescore-examples 48" in command for command in commands)
     # --compare: finished invocations side by side in one picture, one column per label
     assert e2e.main(["--out", str(tmp_path / "both"), "--compare", f"plain={tmp_path}", f"hybrid={hybrid}"]) == 0
     assert (tmp_path / "both" / "e2e.png").stat().st_size > 0
