@@ -90,6 +90,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rescore-top", type=int, default=0, metavar="K",
                    help="search scores its best K again on --rescore-examples validation images (search --help)")
     p.add_argument("--rescore-examples", type=int, metavar="N", help="validation images for --rescore-top")
+    p.add_argument("--search-seed-offset", type=int, default=0, metavar="K",
+                   help="search each supernet with seed N + K instead of its own seed N: another draw of the "
+                        "search (its evolution and the scorer's reference sample; the initial population comes "
+                        "from the run's sampler) on the same supernets (default 0)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
@@ -103,6 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
+    if args.search_seed_offset < 0:
+        p.error("--search-seed-offset must be >= 0")
     if bool(args.rescore_top) != (args.rescore_examples is not None):  # before any supernet trains
         p.error("--rescore-top and --rescore-examples go together")
     if args.lr is not None and not 0 < args.lr < float("inf"):
@@ -376,8 +382,10 @@ def main(argv=None) -> int:
                          "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit,
                          *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
             if not (run / "top.json").exists():
+                search_seed = seed + args.search_seed_offset
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
-                         str(args.generations), "--top", "10", "--seed", str(seed), "--quiet", *scoring], commands)
+                         str(args.generations), "--top", "10", "--seed", str(search_seed), "--quiet", *scoring],
+                        commands)
             results.setdefault(sampler, {})[seed] = evaluate_run(run, seed, table, accuracy, random_cells,
                                                                  top_cells, args)
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()

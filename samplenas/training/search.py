@@ -221,7 +221,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
                       "cost_ref": searcher.cost_ref,
                       "budget": dict(searcher.budget.limits) if searcher.budget else {}},
-        "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler,
+        "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler, "search_seed": config.seed,
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
         "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
     }

@@ -68,6 +68,16 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     with pytest.raises(SystemExit):  # refused before anything trains
         e2e.main(["--smoke", "--out", str(tmp_path / "half"), "--rescore-top", "3"])
     assert not (tmp_path / "half").exists()
+    # --search-seed-offset: the same supernets searched again with another seed, which top.json records
+    offset = tmp_path / "offset"
+    assert e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--reuse", str(tmp_path), "--samplers", "uniform", "--search-seed-offset", "100",
+                     "--top-seeds", "1"]) == 0
+    assert json.loads((offset / "uniform-seed0" / "top.json").read_text())["search_seed"] == 100
+    assert json.loads((tmp_path / "uniform-seed0" / "top.json").read_text())["search_seed"] == 0
+    with pytest.raises(SystemExit):
+        e2e.main(["--smoke", "--out", str(tmp_path / "negative"), "--search-seed-offset", "-1"])
+    assert not (tmp_path / "negative").exists()
     # --compare: finished invocations side by side in one picture, one column per label
     assert e2e.main(["--out", str(tmp_path / "both"), "--compare", f"plain={tmp_path}", f"hybrid={hybrid}"]) == 0
     assert (tmp_path / "both" / "e2e.png").stat().st_size > 0
