@@ -381,8 +381,12 @@ def main(argv=None) -> int:
                          str(args.steps // args.checkpoints), "--keep-checkpoints", "--seed", str(seed),
                          "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit,
                          *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
-            if not (run / "top.json").exists():
-                search_seed = seed + args.search_seed_offset
+            search_seed = seed + args.search_seed_offset
+            if (run / "top.json").exists():
+                searched = json.loads((run / "top.json").read_text()).get("search_seed", seed)
+                if searched != search_seed:
+                    sys.exit(f"e2e: {run} was searched with seed {searched}, not {search_seed}: give another --out")
+            else:
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
                          str(args.generations), "--top", "10", "--seed", str(search_seed), "--quiet", *scoring],
                         commands)
