@@ -217,6 +217,25 @@ def resolved_scorer(args) -> str:
     return args.scorer or default_search_scorer("nb101")
 
 
+def searched_settings(args, search_seed: int) -> dict:
+    """What this invocation's search records in top.json: a folder searched otherwise is not gathered."""
+    from samplenas.training.scorers import scorer_name
+
+    rescored = {"top": args.rescore_top, "eval_examples": args.rescore_examples} if args.rescore_top else None
+    return {"search_seed": search_seed, "scorer": scorer_name(resolved_scorer(args)), "rescored": rescored}
+
+
+def check_searched_as(run: Path, wanted: dict, seed: int) -> None:
+    """Refuse a run folder whose top.json another search wrote (another seed, scorer or re-scoring), instead of
+    mixing its pick into this invocation's; top.json from before `search_seed` was recorded searched with `seed`."""
+    report = json.loads((run / "top.json").read_text())
+    found = {"search_seed": report.get("search_seed", seed), "scorer": report.get("scorer"),
+             "rescored": report.get("rescored")}
+    for key, value in wanted.items():
+        if found[key] != value:
+            sys.exit(f"e2e: {run} was searched with {key} {found[key]}, not {value}: give another --out")
+
+
 def scoring_overrides(args) -> dict:
     """How a reused supernet's cells are scored (--reuse); a run this invocation trains scores as trained."""
     return {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches} if args.reuse else {}
@@ -383,9 +402,7 @@ def main(argv=None) -> int:
                          *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
             search_seed = seed + args.search_seed_offset
             if (run / "top.json").exists():
-                searched = json.loads((run / "top.json").read_text()).get("search_seed", seed)
-                if searched != search_seed:
-                    sys.exit(f"e2e: {run} was searched with seed {searched}, not {search_seed}: give another --out")
+                check_searched_as(run, searched_settings(args, search_seed), seed)
             else:
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
                          str(args.generations), "--top", "10", "--seed", str(search_seed), "--quiet", *scoring],

@@ -75,9 +75,13 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--top-seeds", "1"]) == 0
     assert json.loads((offset / "uniform-seed0" / "top.json").read_text())["search_seed"] == 100
     assert json.loads((tmp_path / "uniform-seed0" / "top.json").read_text())["search_seed"] == 0
-    with pytest.raises(SystemExit, match="searched with seed 100, not 0"):  # a gathered folder keeps its searches
+    with pytest.raises(SystemExit, match="searched with search_seed 100, not 0"):  # a gathered folder keeps its
         e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
-                  "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1"])
+                  "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1"])  # searches
+    with pytest.raises(SystemExit, match="searched with scorer supernet-loss\\+params, not params"):
+        e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                  "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1", "--search-seed-offset",
+                  "100", "--scorer", "params"])
     with pytest.raises(SystemExit):
         e2e.main(["--smoke", "--out", str(tmp_path / "negative"), "--search-seed-offset", "-1"])
     assert not (tmp_path / "negative").exists()
