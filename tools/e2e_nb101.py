@@ -88,8 +88,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                                     "supernet-loss+params for nb101; "
                                     "see `samplenas search --help`)")
     p.add_argument("--rescore-top", type=int, default=0, metavar="K",
-                   help="search scores its best K again on --rescore-examples validation images (search --help)")
+                   help="search scores its best K again, on --rescore-examples validation images and/or by "
+                        "--rescore-scorer (search --help)")
     p.add_argument("--rescore-examples", type=int, metavar="N", help="validation images for --rescore-top")
+    p.add_argument("--rescore-scorer", metavar="SCORER",
+                   help="the scorer of --rescore-top's finalists (e.g. params; default: the search's own)")
     p.add_argument("--search-seed-offset", type=int, default=0, metavar="K",
                    help="search each supernet with seed N + K instead of its own seed N: another draw of the "
                         "search (its evolution and the scorer's reference sample; the initial population comes "
@@ -109,8 +112,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--bn-batches must be >= 0")
     if args.search_seed_offset < 0:
         p.error("--search-seed-offset must be >= 0")
-    if bool(args.rescore_top) != (args.rescore_examples is not None):  # before any supernet trains
-        p.error("--rescore-top and --rescore-examples go together")
+    if bool(args.rescore_top) != (args.rescore_examples is not None or args.rescore_scorer is not None):
+        p.error("--rescore-top goes with --rescore-examples and/or --rescore-scorer")  # before any supernet trains
     if args.lr is not None and not 0 < args.lr < float("inf"):
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
@@ -220,8 +223,11 @@ def resolved_scorer(args) -> str:
 def searched_settings(args, search_seed: int) -> dict:
     """What this invocation's search records in top.json: a folder searched otherwise is not gathered."""
     from samplenas.training.scorers import scorer_name
+    from samplenas.training.search import SearchConfig, rescored_settings
 
-    rescored = {"top": args.rescore_top, "eval_examples": args.rescore_examples} if args.rescore_top else None
+    config = SearchConfig(rescore_top=args.rescore_top, rescore_examples=args.rescore_examples,
+                          rescore_scorer=args.rescore_scorer).check()
+    rescored = rescored_settings(config) if args.rescore_top else None
     return {"search_seed": search_seed, "scorer": scorer_name(resolved_scorer(args)), "rescored": rescored}
 
 
@@ -386,7 +392,9 @@ def main(argv=None) -> int:
     scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
     scoring += ["--scorer", args.scorer] if args.scorer else []
     if args.rescore_top:
-        scoring += ["--rescore-top", str(args.rescore_top), "--rescore-examples", str(args.rescore_examples)]
+        scoring += ["--rescore-top", str(args.rescore_top)]
+        scoring += ["--rescore-examples", str(args.rescore_examples)] if args.rescore_examples else []
+        scoring += ["--rescore-scorer", args.rescore_scorer] if args.rescore_scorer else []
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"

@@ -43,10 +43,13 @@ def register(subparsers) -> None:
                         "architectures scored); writes RUN/pareto.json and RUN/pareto.png")
     p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
     p.add_argument("--rescore-top", type=int, default=0, metavar="K",
-                   help="score the best K again on --rescore-examples validation images (the reference sample "
-                        "too) and order them by that (default 0: no second scoring)")
+                   help="score the best K again, on --rescore-examples validation images (the reference sample "
+                        "too) and/or by --rescore-scorer, and order them by that (default 0: no second scoring)")
     p.add_argument("--rescore-examples", type=int, metavar="N",
                    help="validation images per architecture for --rescore-top")
+    p.add_argument("--rescore-scorer", metavar="SCORER",
+                   help="score --rescore-top's finalists by this scorer (names as --scorer; default: the search's "
+                        "own), e.g. params: the largest of the search's best K")
     p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
@@ -75,7 +78,7 @@ def run(args) -> int:
         max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
         latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
-        rescore_top=args.rescore_top, rescore_examples=args.rescore_examples,
+        rescore_top=args.rescore_top, rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
     )
     if args.pareto:
         return run_pareto(args, config)
@@ -84,14 +87,21 @@ def run(args) -> int:
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
           f"scorer: {report['scorer']})")
     if "rescored" in report:
-        print(f"the best {report['rescored']['top']} scored again on {report['rescored']['eval_examples']} "
-              "validation images, and ordered by that")
+        print(f"the best {report['rescored']['top']} scored again ({rescoring(report['rescored'])}), "
+              "and ordered by that")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
               f"{entry['macs']:>12,}  {entry['described']}")
     print(f"written: {args.run / 'top.json'}")
     return 0
+
+
+def rescoring(rescored: dict) -> str:
+    """How top.json's finalists were scored again, in words."""
+    parts = [f"on {rescored['eval_examples']} validation images"] if "eval_examples" in rescored else []
+    parts += [f"by {rescored['scorer']}"] if "scorer" in rescored else []
+    return ", ".join(parts)
 
 
 def run_pareto(args, config) -> int:

@@ -10,8 +10,8 @@ f_p = 1 - validation accuracy (validation MSE for autoencoders), c = parameters 
 of the architecture and c0 a reference cost (default: the largest cost in the initial population,
 DnC's "high-complexity config"). Hard limits (a `Budget`: the search's own, else the one the run was
 trained under) keep the evolution's proposals within them, so no query is spent above the budget.
-`rescore_top` scores the best few again on more validation images before they are ordered: the best of
-many scores on a few hundred images is the luckiest as often as the best.
+`rescore_top` scores the best few again before they are ordered: on more validation images (the best of
+many scores on a few hundred images is the luckiest as often as the best), by another scorer, or both.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ class SearchConfig:
     max_rejections: int = 2000
     keep_degenerate: bool = False  # score cells that compute no operation (NB101 input->output) too
     scorer: str | None = None  # `training.scorers` (supernet, a proxy, parts joined by "+"); None: the space's default
-    # the best `rescore_top` scored again on `rescore_examples` validation images (their reference sample too) and
-    # ordered by that: the search picks the best of many noisy scores, so its winner's score is biased upwards;
-    # off by default, as on NB101 it picked no better (docs/results/nb101-end-to-end.md)
+    # the best `rescore_top` scored again, on `rescore_examples` validation images (their reference sample too)
+    # and/or by `rescore_scorer`, and ordered by that: the search picks the best of many noisy scores, so its
+    # winner's score is biased upwards; off by default (docs/results/nb101-end-to-end.md)
     rescore_top: int = 0
     rescore_examples: int | None = None
+    rescore_scorer: str | None = None
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections"):
@@ -78,10 +79,17 @@ class SearchConfig:
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
         if self.rescore_top < 0 or (self.rescore_examples is not None and self.rescore_examples < 1):
             raise UserError("search: rescore_top must be >= 0 and rescore_examples at least 1")
-        if bool(self.rescore_top) != (self.rescore_examples is not None):
-            raise UserError("search: rescore_top and rescore_examples go together (the finalists and how many "
-                            "validation images score them again)")
+        if bool(self.rescore_top) != (self.rescore_examples is not None or self.rescore_scorer is not None):
+            raise UserError("search: rescore_top goes with rescore_examples and/or rescore_scorer (the finalists, "
+                            "and how they are scored again)")
+        if self.rescore_scorer is not None:
+            self.rescore_scorer = scorer_name(self.rescore_scorer)
         return self
+
+
+def finalists_first(result: dict) -> tuple:
+    """Sort key of the results: scored-again finalists first, by their new objective, ties in the search's order."""
+    return "search_objective" not in result, result["objective"], result.get("search_objective", 0.0)
 
 
 class SupernetSearch:
@@ -130,9 +138,10 @@ class SupernetSearch:
                                 "(pass --keep-degenerate to score them)")
         return out
 
-    def objective(self, metrics: dict, cost: dict | None) -> float:
-        """Deep-n-Cheap f (lower is better); a zero-cost or combined score enters as its negative."""
-        if self.scorer.name != "supernet":
+    def objective(self, metrics: dict, cost: dict | None, scorer: str | None = None) -> float:
+        """Deep-n-Cheap f (lower is better) of a score by `scorer` (default: the search's); a zero-cost or
+        combined score enters as its negative."""
+        if (scorer or self.scorer.name) != "supernet":
             performance = -metrics["score"]
         else:
             performance = 1.0 - metrics["accuracy"] if "accuracy" in metrics else metrics["loss"]
@@ -169,16 +178,17 @@ class SupernetSearch:
         return self.top()
 
     def rescore(self, scorer: RunScorer) -> None:
-        """Score the best `rescore_top` results again with `scorer` (more validation images); they then rank
-        first, by that score, and keep the search's own as `search_score` / `search_objective`."""
+        """Score the best `rescore_top` results again with `scorer` (more validation images, another scorer);
+        they then rank first, by that score (ties in the search's order), and keep the search's own as
+        `search_score` / `search_objective` beside the search's metrics."""
         finalists = sorted(self.results, key=lambda r: r["objective"])[: self.config.rescore_top]
         for result in finalists:
-            metrics = scorer.score(result["arch"])
+            metrics = {**result["metrics"], **scorer.score(result["arch"])}
             result.update(search_score=result["metrics"]["score"], search_objective=result["objective"],
-                          metrics=metrics, objective=self.objective(metrics, result["cost"]))
+                          metrics=metrics, objective=self.objective(metrics, result["cost"], scorer.name))
 
     def top(self) -> list[dict]:
-        best = sorted(self.results, key=lambda r: ("search_objective" not in r, r["objective"]))[: self.config.top]
+        best = sorted(self.results, key=finalists_first)[: self.config.top]
         entries = []
         for rank, result in enumerate(best, 1):
             arch = result["arch"]
@@ -192,6 +202,12 @@ class SupernetSearch:
                 **{key: result[key] for key in ("search_score", "search_objective") if key in result},
             })
         return entries
+
+
+def rescored_settings(config: SearchConfig) -> dict:
+    """What top.json records of a second scoring: the finalists, and only the settings given."""
+    given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer}
+    return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None}}
 
 
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
@@ -212,9 +228,9 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     searcher = SupernetSearch(trainer, config, progress)
     top = searcher.run()
     if config.rescore_top:
-        finer = open_run(run, device, data_dir, evaluation={**(evaluation or {}),
-                                                            "eval_examples": config.rescore_examples})
-        searcher.rescore(RunScorer(finer, searcher.scorer.name, seed=config.seed))
+        finer = trainer if config.rescore_examples is None else open_run(
+            run, device, data_dir, evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
+        searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed))
         top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
@@ -226,6 +242,6 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
     }
     if config.rescore_top:
-        report["rescored"] = {"top": config.rescore_top, "eval_examples": config.rescore_examples}
+        report["rescored"] = rescored_settings(config)
     save_json(run / TOP, report)
     return report

@@ -56,15 +56,16 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--top-seeds", "1"]) == 0
     assert json.loads((hybrid / "uniform-seed0" / "top.json").read_text())["scorer"] == "supernet+synflow"
     assert "uniform supernet scored by supernet+synflow" in capsys.readouterr().out
-    # --rescore-top / --rescore-examples reach search: its finalists are scored again on more images
+    # --rescore-top / --rescore-examples / --rescore-scorer reach search: its finalists scored again on more
+    # images, by the parameter count
     rescored = tmp_path / "rescored"
     assert e2e.main(["--smoke", "--out", str(rescored), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
                      "--reuse", str(tmp_path), "--samplers", "uniform", "--rescore-top", "3",
-                     "--rescore-examples", "48", "--top-seeds", "1"]) == 0
+                     "--rescore-examples", "48", "--rescore-scorer", "params", "--top-seeds", "1"]) == 0
     top = json.loads((rescored / "uniform-seed0" / "top.json").read_text())
-    assert top["rescored"] == {"top": 3, "eval_examples": 48}
+    assert top["rescored"] == {"top": 3, "eval_examples": 48, "scorer": "params"}
     commands = json.loads((rescored / "e2e.json").read_text())["commands"]
-    assert any("--rescore-top 3 --rescore-examples 48" in command for command in commands)
+    assert any("--rescore-top 3 --rescore-examples 48 --rescore-scorer params" in command for command in commands)
     with pytest.raises(SystemExit):  # refused before anything trains
         e2e.main(["--smoke", "--out", str(tmp_path / "half"), "--rescore-top", "3"])
     assert not (tmp_path / "half").exists()

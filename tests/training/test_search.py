@@ -148,7 +148,7 @@ def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_r
     plain = json.loads((nb101_run / "top.json").read_text())
     assert "rescored" not in plain and all("search_score" not in entry for entry in plain["top"])
     assert main([*args, "--rescore-top", "3", "--rescore-examples", "48"]) == 0
-    assert "scored again on 48 validation images" in capsys.readouterr().out
+    assert "scored again (on 48 validation images)" in capsys.readouterr().out
     report = json.loads((nb101_run / "top.json").read_text())
     assert report["rescored"] == {"top": 3, "eval_examples": 48}
     finalists, rest = report["top"][:3], report["top"][3:]
@@ -167,6 +167,29 @@ def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_r
                 ["--rescore-top", "2", "--rescore-examples", "48", "--pareto"]):
         assert main([*args, *bad]) == 2
         assert "rescore" in capsys.readouterr().err
+
+
+def test_rescoring_by_params_takes_the_largest_of_the_search_s_best(nb101_run, capsys):
+    """--rescore-top K --rescore-scorer params: the search's best K, by its own score, re-ordered by their
+    parameter count (ties in the search's order); the search's metrics stay beside the new score."""
+    args = ["search", "--run", str(nb101_run), "--population", "6", "--generations", "1", "--top", "8",
+            "--scorer", "supernet-loss", "--seed", "2", "--quiet"]
+    assert main(args) == 0
+    plain = json.loads((nb101_run / "top.json").read_text())["top"]
+    assert main([*args, "--rescore-top", "5", "--rescore-scorer", "params"]) == 0
+    assert "scored again (by params)" in capsys.readouterr().out
+    report = json.loads((nb101_run / "top.json").read_text())
+    assert report["rescored"] == {"top": 5, "scorer": "params"}
+    finalists = report["top"][:5]
+    expected = sorted(plain[:5], key=lambda entry: -entry["params"])  # stable: ties keep the search's order
+    assert [e["key"] for e in expected] != [e["key"] for e in plain[:5]]  # the re-ordering shows
+    assert [e["key"] for e in finalists] == [e["key"] for e in expected]
+    assert [e["score"] for e in finalists] == [e["params"] for e in expected]
+    assert [e["search_score"] for e in finalists] == [e["score"] for e in expected]
+    assert all("loss" in e["metrics"] and "params" in e["metrics"] for e in finalists)
+    assert [e["key"] for e in report["top"][5:]] == [e["key"] for e in plain[5:]]
+    assert main([*args, "--rescore-top", "5", "--rescore-scorer", "flopz"]) == 2
+    assert "unknown scorer 'flopz'" in capsys.readouterr().err
 
 
 def test_operation_trend_is_the_least_squares_slope_and_zero_for_equal_counts():
