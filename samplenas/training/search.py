@@ -89,7 +89,7 @@ class SearchConfig:
 
 def finalists_first(result: dict) -> tuple:
     """Sort key of the results: scored-again finalists first, by their new objective, ties in the search's order."""
-    return "search_objective" not in result, result["objective"], result.get("search_objective", 0.0)
+    return "search_rank" not in result, result["objective"], result.get("search_rank", 0)
 
 
 class SupernetSearch:
@@ -180,12 +180,13 @@ class SupernetSearch:
     def rescore(self, scorer: RunScorer) -> None:
         """Score the best `rescore_top` results again with `scorer` (more validation images, another scorer);
         they then rank first, by that score (ties in the search's order), and keep the search's own as
-        `search_score` / `search_objective` beside the search's metrics."""
+        `search_rank` / `search_score` / `search_objective` beside the search's metrics."""
         finalists = sorted(self.results, key=lambda r: r["objective"])[: self.config.rescore_top]
-        for result in finalists:
+        for search_rank, result in enumerate(finalists, 1):
             metrics = {**result["metrics"], **scorer.score(result["arch"])}
-            result.update(search_score=result["metrics"]["score"], search_objective=result["objective"],
-                          metrics=metrics, objective=self.objective(metrics, result["cost"], scorer.name))
+            result.update(search_rank=search_rank, search_score=result["metrics"]["score"],
+                          search_objective=result["objective"], metrics=metrics,
+                          objective=self.objective(metrics, result["cost"], scorer.name))
 
     def top(self) -> list[dict]:
         best = sorted(self.results, key=finalists_first)[: self.config.top]
@@ -199,7 +200,7 @@ class SupernetSearch:
                 "score": result["metrics"]["score"], "objective": result["objective"],
                 "generation": result["generation"], "params": cost["params"], "macs": cost["macs"],
                 "metrics": {k: v for k, v in result["metrics"].items() if k != "score"},
-                **{key: result[key] for key in ("search_score", "search_objective") if key in result},
+                **{key: result[key] for key in ("search_rank", "search_score", "search_objective") if key in result},
             })
         return entries
 

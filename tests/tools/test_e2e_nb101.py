@@ -64,6 +64,12 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--rescore-examples", "48", "--rescore-scorer", "params", "--top-seeds", "1"]) == 0
     top = json.loads((rescored / "uniform-seed0" / "top.json").read_text())
     assert top["rescored"] == {"top": 3, "eval_examples": 48, "scorer": "params"}
+    # the search's own first, before the re-ordering, judged beside the pick
+    own = next(entry for entry in top["top"] if entry.get("search_rank") == 1)
+    table = e2e.open_table(str(nb101_npz_path), tmp_path)
+    own_accuracy = table.values("test_accuracy", table.lookup_archs([tuple(own["encoding"])]), repeat=0)[0]
+    assert json.loads((rescored / "e2e.json").read_text())["results"]["uniform"]["0"]["search_top1"] == own_accuracy
+    assert "the search's own pick, before its finalists were scored again (n=1)" in capsys.readouterr().out
     commands = json.loads((rescored / "e2e.json").read_text())["commands"]
     assert any("--rescore-top 3 --rescore-examples 48 --rescore-scorer params" in command for command in commands)
     with pytest.raises(SystemExit):  # refused before anything trains

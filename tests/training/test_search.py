@@ -186,6 +186,7 @@ def test_rescoring_by_params_takes_the_largest_of_the_search_s_best(nb101_run, c
     assert [e["key"] for e in finalists] == [e["key"] for e in expected]
     assert [e["score"] for e in finalists] == [e["params"] for e in expected]
     assert [e["search_score"] for e in finalists] == [e["score"] for e in expected]
+    assert [plain[e["search_rank"] - 1]["key"] for e in finalists] == [e["key"] for e in finalists]
     assert all("loss" in e["metrics"] and "params" in e["metrics"] for e in finalists)
     assert [e["key"] for e in report["top"][5:]] == [e["key"] for e in plain[5:]]
     assert main([*args, "--rescore-top", "5", "--rescore-scorer", "flopz"]) == 2
