@@ -14,7 +14,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="evolutionary search on a trained supernet (writes RUN/top.json)")
     p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train` run")
     p.add_argument("--population", type=int, default=16, help="population size (default 16)")
-    p.add_argument("--generations", type=int, default=4, help="generations after the initial one (default 4)")
+    p.add_argument("--generations", type=int, default=4,
+                   help="generations after the initial one (default 4; 0: the initial population alone, a random "
+                        "search over its draws)")
     p.add_argument("--children", type=int, help="candidates per generation (default: the population size)")
     p.add_argument("--tournament-size", type=int, default=4,
                    help="candidates drawn per parent selection; the best becomes a parent (default 4)")

@@ -35,11 +35,12 @@ AT_LEAST_1, AT_LEAST_0 = Bound(low=1), Bound(low=0)
 # Flags that no settings dataclass holds (commands that pass them as arguments: search, rank, nb101
 # study, spaces, quickstart; and a few flags whose field has another name, e.g. retrain --steps).
 COMMAND_LINE_ONLY = {
-    **dict.fromkeys(("epochs", "steps", "budget", "seeds", "trials", "batch", "n", "population", "generations",
+    **dict.fromkeys(("epochs", "steps", "budget", "seeds", "trials", "batch", "n", "population",
                      "top", "max_params", "max_macs", "eval_examples", "tournament_size", "children", "stop_after",
                      "workers", "image_size"), AT_LEAST_1),
     "queries": AT_LEAST_1,
-    **dict.fromkeys(("warmup", "sample", "bn_batches", "member", "noise", "point"), AT_LEAST_0),
+    # search --generations 0: the initial population alone (random search over the sampler's draws)
+    **dict.fromkeys(("warmup", "sample", "bn_batches", "member", "noise", "point", "generations"), AT_LEAST_0),
     **dict.fromkeys(("cost_ref", "timeout", "max_latency_ms"), Bound(low=0, low_open=True)),
     "seed": Bound(low=0, high=MAX_SEED),
     "crossover_prob": Bound(low=0, high=1),

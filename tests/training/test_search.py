@@ -69,6 +69,18 @@ def test_search_seeds_from_the_learned_sampler_and_respects_limits(nb101_run):
     assert limited and all(entry["params"] <= limit for entry in limited)
 
 
+def test_search_with_no_generations_scores_the_initial_population_alone(nb101_run, capsys):
+    """--generations 0: a random search over the sampler's draws (the weight-sharing random-search baseline)."""
+    assert main(["search", "--run", str(nb101_run), "--population", "5", "--generations", "0", "--top", "9",
+                 "--quiet"]) == 0
+    report = json.loads((nb101_run / "top.json").read_text())
+    expected = {open_run(nb101_run).space.key(arch) for arch in open_run(nb101_run).sampler.inner.sample(5)}
+    assert report["evaluated"] == 5 and [g["generation"] for g in report["generations"]] == [0]
+    assert {entry["key"] for entry in report["top"]} <= expected and len(report["top"]) == 5
+    assert main(["search", "--run", str(nb101_run), "--generations", "-1", "--quiet"]) == 2
+    assert "--generations must be >= 0" in capsys.readouterr().err
+
+
 def test_cost_penalty_follows_deep_n_cheap(nb101_run):
     config = SearchConfig(population=4, generations=0, cost_weight=0.5, cost_metric="macs", top=4, scorer="supernet")
     searcher = SupernetSearch(open_run(nb101_run), config, progress=False)
