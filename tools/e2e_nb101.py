@@ -383,10 +383,15 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from samplenas.errors import UserError
     from samplenas.spaces import SPACES
     from samplenas.training.rank import distinct_uniform
     from samplenas.training.supernet_run import open_run
 
+    try:
+        searched_settings(args, 0)  # an unknown --scorer or --rescore-scorer is refused before anything trains
+    except UserError as error:
+        sys.exit(f"e2e: {error}")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     table = open_table(args.table, args.out)

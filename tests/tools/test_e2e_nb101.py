@@ -72,9 +72,11 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert "the search's own pick, before its finalists were scored again (n=1)" in capsys.readouterr().out
     commands = json.loads((rescored / "e2e.json").read_text())["commands"]
     assert any("--rescore-top 3 --rescore-examples 48 --rescore-scorer params" in command for command in commands)
-    with pytest.raises(SystemExit):  # refused before anything trains
-        e2e.main(["--smoke", "--out", str(tmp_path / "half"), "--rescore-top", "3"])
-    assert not (tmp_path / "half").exists()
+    for refused in (["--rescore-top", "3"], ["--rescore-top", "3", "--rescore-scorer", "flopz"],
+                    ["--scorer", "flopz"]):
+        with pytest.raises(SystemExit):  # refused before anything trains
+            e2e.main(["--smoke", "--out", str(tmp_path / "half"), *refused])
+        assert not (tmp_path / "half").exists()
     # --search-seed-offset: the same supernets searched again with another seed, which top.json records
     offset = tmp_path / "offset"
     assert e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
