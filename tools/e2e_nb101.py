@@ -231,15 +231,14 @@ def resolved_scorer(args) -> str:
     return args.scorer or default_search_scorer("nb101")
 
 
-def searched_settings(args, search_seed: int) -> dict:
-    """What this invocation's search records in top.json: a folder searched otherwise is not gathered."""
-    from samplenas.training.scorers import scorer_name
+def searched_settings(args) -> dict:
+    """What this invocation's searches record in top.json besides their seed (canonical names, checked by
+    SearchConfig): a folder searched otherwise is not gathered."""
     from samplenas.training.search import SearchConfig, rescored_settings
 
-    config = SearchConfig(rescore_top=args.rescore_top, rescore_examples=args.rescore_examples,
-                          rescore_scorer=args.rescore_scorer).check()
-    rescored = rescored_settings(config) if args.rescore_top else None
-    return {"search_seed": search_seed, "scorer": scorer_name(resolved_scorer(args)), "rescored": rescored}
+    config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
+                          rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer).check()
+    return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
 
 
 def check_searched_as(run: Path, wanted: dict, seed: int) -> None:
@@ -389,7 +388,7 @@ def main(argv=None) -> int:
     from samplenas.training.supernet_run import open_run
 
     try:
-        searched_settings(args, 0)  # an unknown --scorer or --rescore-scorer is refused before anything trains
+        searched = searched_settings(args)  # an unknown --scorer or --rescore-scorer is refused before anything trains
     except UserError as error:
         sys.exit(f"e2e: {error}")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -426,7 +425,7 @@ def main(argv=None) -> int:
                          *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
             search_seed = seed + args.search_seed_offset
             if (run / "top.json").exists():
-                check_searched_as(run, searched_settings(args, search_seed), seed)
+                check_searched_as(run, {"search_seed": search_seed, **searched}, seed)
             else:
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
                          str(args.generations), "--top", "10", "--seed", str(search_seed), "--quiet", *scoring],
