@@ -121,21 +121,13 @@ def fit_and_score(settings: dict, network) -> dict:
 def fit(settings: dict, network, threads: int = 1, progress: bool = False, checkpoint: Path | None = None,
         every: int = 500):
     """(net, data, training losses, seconds): `network(recipe, data)` trained with the supernet's recipe (SGD,
-    cosine, label smoothing, clipping, batch 64) for settings["steps"] steps on `threads` torch threads, with a
-    progress bar when `progress` (one long run; the ceiling's parallel workers train quietly).
-
-    With `checkpoint`, the training state (weights, optimizer, data position, random streams, the network's
-    own cell draws `net.draws` if it has them, losses and time so far) is written there atomically every
-    `every` steps, and a run that finds one continues from it to the same weights as an uninterrupted run:
-    hours-long trainings survive being stopped. The caller checks the checkpoint's settings and removes it."""
+    cosine, label smoothing, clipping, batch 64) for settings["steps"] steps on `threads` torch threads
+    (`samplenas.training.standalone.train_alone`, which also says what `checkpoint` and `every` do), with a
+    progress bar when `progress` (one long run; the ceiling's parallel workers train quietly)."""
     import torch
-    from tqdm import tqdm
 
-    from samplenas.training.batches import BatchStream, in_memory_format
-    from samplenas.training.checkpoint import load_checkpoint, save_checkpoint
     from samplenas.training.data import load_dataset
-    from samplenas.training.recipes import build_optimizer, learning_rate
-    from samplenas.training.rng_state import capture_rng, restore_rng
+    from samplenas.training.standalone import train_alone
     from samplenas.training.tasks import make_task
 
     torch.set_num_threads(threads)
@@ -145,44 +137,9 @@ def fit(settings: dict, network, threads: int = 1, progress: bool = False, check
     task = make_task(recipe, data.info)
     torch.manual_seed(config.seed)
     net = network(recipe, data).to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(net.parameters(), recipe)
-    stream = BatchStream(data.train, config.batch_size, config.seed)
-    draws = getattr(net, "draws", None)
-    first, losses, before = 0, [], 0.0
-    if checkpoint is not None and checkpoint.exists():
-        state = load_checkpoint(checkpoint)
-        net.load_state_dict(state["net"])
-        optimizer.load_state_dict(state["optimizer"])
-        stream.load_state_dict(state["stream"])
-        restore_rng(state["rng"])
-        if draws is not None:
-            draws.bit_generator.state = json.loads(state["draws"])
-        first, losses, before = int(state["step"]), list(state["losses"]), float(state["seconds"])
-        print(f"resuming the training at step {first} of {config.steps} from {checkpoint}", flush=True)
-    started = time.perf_counter()
-
-    def save(step: int) -> None:
-        save_checkpoint(checkpoint, {
-            "step": step, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
-            "stream": stream.state_dict(), "rng": capture_rng(), "losses": losses,
-            "draws": "" if draws is None else json.dumps(draws.bit_generator.state),
-            "seconds": before + time.perf_counter() - started})
-
-    net.train()
-    for step in tqdm(range(first, config.steps), desc="training", unit="step", disable=not progress, leave=False,
-                     mininterval=10, initial=first, total=config.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, step, config.steps)
-        x, y = stream.next()
-        loss = task.loss(net(in_memory_format(x, True)), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if checkpoint is not None and (step + 1) % every == 0 and step + 1 < config.steps:
-            save(step + 1)
-    return net, data, losses, round(before + time.perf_counter() - started, 2)
+    losses, seconds = train_alone(net, data.train, task, recipe, config.steps, config.batch_size, config.seed,
+                                  channels_last=True, progress=progress, checkpoint=checkpoint, every=every)
+    return net, data, losses, seconds
 
 
 def train_config(settings: dict):
@@ -198,19 +155,14 @@ def validation_accuracy(net, data, settings: dict) -> float:
     re-estimated on settings["bn_batches"] fixed training batches (as the supernet's scores are)."""
     import torch
 
-    from samplenas.supernet.bn import recalibrate_bn
-    from samplenas.training.supernet_eval import calibration_batches, validation_batches
+    from samplenas.training.supernet_eval import calibration_batches, score_arch, validation_batches
+    from samplenas.training.tasks import make_task
 
     config = train_config(settings)
     device = torch.device("cpu")
-    recalibrate_bn(net, None, [x for x, _ in calibration_batches(data.train, config.batch_size,
-                                                                   settings["bn_batches"], config.seed, device, True)])
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in validation_batches(data.val, 256, settings["eval_examples"], device, True):
-            correct += int((net(x).argmax(dim=1) == y).sum())
-            total += len(y)
-    return correct / total
+    calibration = calibration_batches(data.train, config.batch_size, settings["bn_batches"], config.seed, device, True)
+    val = validation_batches(data.val, 256, settings["eval_examples"], device, True)
+    return score_arch(net, None, make_task(config.recipe(), data.info), val, calibration)["accuracy"]
 
 
 def main(argv=None) -> int:

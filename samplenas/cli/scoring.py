@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from samplenas.training.choices import SEARCH_SCORER_DEFAULTS, SUPERNET_SCORERS, ZERO_COST_PROXIES
+from samplenas.training.choices import (
+    SEARCH_SCORER_DEFAULTS,
+    STANDALONE_STEPS,
+    SUPERNET_SCORERS,
+    TRAINED_SCORERS,
+    ZERO_COST_PROXIES,
+)
 
 
 def add_scorer_option(parser, default: str | None = "supernet") -> None:
@@ -16,6 +22,12 @@ def add_scorer_option(parser, default: str | None = "supernet") -> None:
                         help="how architectures are scored: "
                              + ", ".join(f"{name} ({what})" for name, what in SUPERNET_SCORERS.items())
                              + f", {', '.join(ZERO_COST_PROXIES)} (zero-cost proxies of the "
-                             "freshly initialised network, no training), or several joined by '+' for their rank "
+                             "freshly initialised network, no training), "
+                             + ", ".join(f"{name} ({what}; seconds per architecture)"
+                                         for name, what in TRAINED_SCORERS.items())
+                             + ", or several joined by '+' for their rank "
                              "average, e.g. supernet+params, with weights for a weighted one, e.g. "
                              f"0.25*supernet+0.75*params (`samplenas fit-scorer` learns them; {text})")
+    parser.add_argument("--standalone-steps", type=int, default=STANDALONE_STEPS, metavar="N",
+                        help="training steps of the standalone scorer: each architecture trained alone, from scratch, "
+                             f"with the run's recipe (default {STANDALONE_STEPS})")

@@ -51,7 +51,8 @@ def register(subparsers) -> None:
                    help="validation images per architecture for --rescore-top")
     p.add_argument("--rescore-scorer", metavar="SCORER",
                    help="score --rescore-top's finalists by this scorer (names as --scorer; default: the search's "
-                        "own), e.g. params: the largest of the search's best K")
+                        "own), e.g. params: the largest of the search's best K; standalone: the best of them "
+                        "trained alone for a few hundred steps")
     p.add_argument("--seed", type=int, default=0, help="random seed of the evolution (default 0)")
     p.add_argument("--device", help="cpu or cuda (default: a GPU when visible)")
     p.add_argument("--data-dir", help="override the run's data folder")
@@ -81,6 +82,7 @@ def run(args) -> int:
         latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
         rescore_top=args.rescore_top, rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
+        standalone_steps=args.standalone_steps,
     )
     if args.pareto:
         return run_pareto(args, config)

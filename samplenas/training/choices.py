@@ -23,7 +23,13 @@ SUPERNET_SCORERS = {
     "supernet-loss-detrended": "minus its loss, that trend taken out",
 }
 ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_cov", "naswot")
-SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES)
+# the architecture trained alone for a few hundred steps (`samplenas.training.standalone`): seconds per
+# architecture, so meant for a search's finalists (--rescore-scorer standalone), not for the whole search
+STANDALONE_STEPS = 300  # what the measurements used: 0.43 epoch of CIFAR-10 at batch 64
+STANDALONE_LR = 0.1  # their peak learning rate, whatever the supernet trained at (NB101's supernets: 0.025)
+TRAINED_SCORERS = {"standalone": "its validation accuracy after --standalone-steps steps of training alone, "
+                                 f"from scratch at peak learning rate {STANDALONE_LR}"}
+SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES, *TRAINED_SCORERS)
 # what `search` scores with when --scorer is not given: on NB101 the rank average of the supernet and the
 # parameter count picked better cells than either alone, and with the supernet scored by its validation loss
 # it ranks better and picks better for fair and uniform supernets (not VAE-mixture ones; 15 supernets);

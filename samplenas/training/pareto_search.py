@@ -40,7 +40,7 @@ def pareto_search(run: str | Path, config: SearchConfig, device: str | None = No
     space, supernet = trainer.space, trainer.supernet
     limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
     budget = supernet_budget(supernet, *limits) if any(v is not None for v in limits) else trainer.budget
-    scorer = RunScorer(trainer, config.scorer or "supernet", seed=config.seed)
+    scorer = RunScorer(trainer, config.scorer or "supernet", seed=config.seed, standalone_steps=config.standalone_steps)
     search = NSGA2(space, seed=config.seed, population_size=max(2, config.population),
                    crossover_prob=config.crossover_prob, budget=budget)
     queries = config.population + config.generations * (config.children or config.population)

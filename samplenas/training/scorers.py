@@ -5,6 +5,8 @@ a rank average of several.
 its validation loss on the same images (a finer signal than the fraction right: on NB101 it ranks cells better);
 `supernet-detrended` and `supernet-loss-detrended` take out the supernet's linear trend in the operation count;
 `--scorer synflow` (any of `ZERO_COST_PROXIES`) scores the freshly initialised network with no training;
+`--scorer standalone` trains each architecture alone for a few hundred steps (`training.standalone`: seconds
+each, for a search's finalists);
 `--scorer supernet+synflow` averages the parts' positions within a fixed reference sample of uniformly
 drawn architectures (each part's empirical distribution over `reference` cells, scored once), so a
 score does not depend on which other architectures a search happens to visit;
@@ -21,8 +23,9 @@ import numpy as np
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
-from samplenas.training.choices import REFERENCE_CELLS, SCORER_PARTS, SUPERNET_SCORERS
+from samplenas.training.choices import REFERENCE_CELLS, SCORER_PARTS, STANDALONE_STEPS, SUPERNET_SCORERS
 from samplenas.training.scorer_weights import weighted_name
+from samplenas.training.standalone import StandaloneScorer
 from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
 
 DETRENDED = "-detrended"  # a supernet part's suffix: its trend in the operation count taken out
@@ -118,8 +121,11 @@ class RunScorer:
     (docs/results/nb101-end-to-end.md).
     """
 
-    def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0):
+    def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0,
+                 standalone_steps: int = STANDALONE_STEPS):
+        """`standalone_steps`: how long the "standalone" part trains each architecture alone."""
         self.name = scorer_name(text)
+        self.standalone_steps = standalone_steps
         named = scorer_weights(text)
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
@@ -148,6 +154,8 @@ class RunScorer:
             return lambda arch: dict(evaluate(arch))
         if part == "supernet-loss":
             return lambda arch: minus_loss(evaluate(arch))
+        if part == "standalone":
+            return StandaloneScorer(self.trainer, self.standalone_steps).score
         if self._batch is None:  # every zero-cost part scores on the same fixed minibatch: drawn once
             self._batch = proxy_batch(self.trainer.data.train, min(64, len(self.trainer.data.train)), seed)
         return ZeroCostScorer(part, self.trainer.supernet, self.trainer.task, self._batch, seed).score

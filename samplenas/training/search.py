@@ -27,8 +27,8 @@ from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
-from samplenas.training.choices import COST_METRICS, SEED_SOURCES, default_search_scorer
-from samplenas.training.scorers import RunScorer, scorer_name
+from samplenas.training.choices import COST_METRICS, SEED_SOURCES, STANDALONE_STEPS, default_search_scorer
+from samplenas.training.scorers import RunScorer, scorer_name, scorer_parts
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
@@ -62,9 +62,10 @@ class SearchConfig:
     rescore_top: int = 0
     rescore_examples: int | None = None
     rescore_scorer: str | None = None
+    standalone_steps: int = STANDALONE_STEPS  # training steps of a "standalone" scorer part
 
     def check(self) -> SearchConfig:
-        for name in ("population", "tournament_size", "top", "max_rejections"):
+        for name in ("population", "tournament_size", "top", "max_rejections", "standalone_steps"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"search: {name} must be at least 1, got {getattr(self, name)}")
         if self.generations < 0 or (self.children is not None and self.children < 1):
@@ -99,7 +100,7 @@ class SupernetSearch:
         self.trainer = trainer
         self.config = config.check()
         name = self.config.scorer or default_search_scorer(trainer.config.space)
-        self.scorer = RunScorer(trainer, name, seed=self.config.seed)
+        self.scorer = RunScorer(trainer, name, seed=self.config.seed, standalone_steps=self.config.standalone_steps)
         self.space = trainer.space
         self.progress = progress
         limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
@@ -206,9 +207,16 @@ class SupernetSearch:
 
 
 def rescored_settings(config: SearchConfig) -> dict:
-    """What top.json records of a second scoring: the finalists, and only the settings given."""
-    given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer}
+    """What top.json records of a second scoring: the finalists, and only the settings given (the training
+    steps of a standalone part too)."""
+    given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer,
+             "standalone_steps": standalone_steps(config.rescore_scorer, config.standalone_steps)}
     return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None}}
+
+
+def standalone_steps(scorer: str | None, steps: int) -> int | None:
+    """`steps` where `scorer` trains architectures alone (its "standalone" part), else None: not a setting of it."""
+    return steps if scorer is not None and "standalone" in scorer_parts(scorer) else None
 
 
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
@@ -231,7 +239,8 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     if config.rescore_top:
         finer = trainer if config.rescore_examples is None else open_run(
             run, device, data_dir, evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
-        searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed))
+        searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed,
+                                   standalone_steps=config.standalone_steps))
         top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
@@ -242,6 +251,9 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
         "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
     }
+    steps = standalone_steps(searcher.scorer.name, config.standalone_steps)
+    if steps is not None:
+        report["evaluation"]["standalone_steps"] = steps
     if config.rescore_top:
         report["rescored"] = rescored_settings(config)
     save_json(run / TOP, report)

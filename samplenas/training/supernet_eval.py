@@ -56,7 +56,8 @@ def score_arch(supernet: Supernet, arch: Arch, task, val: Sequence[Batch], calib
     """{"score": higher is better (accuracy, or 1 / MSE for reconstruction), plus the task's metrics}.
 
     BN statistics are re-estimated on `calibration` first when it is non-empty (SPOS); otherwise the
-    supernet's running statistics are used. The supernet is left in eval mode.
+    supernet's running statistics are used. The supernet is left in eval mode. `arch` None: `supernet` is a
+    network of its own (called as `supernet(x)`), e.g. a cell trained alone.
     """
     device = next(supernet.parameters()).device
     if calibration:
@@ -69,7 +70,7 @@ def score_arch(supernet: Supernet, arch: Arch, task, val: Sequence[Batch], calib
     for i, (x, y) in enumerate(val):
         inputs, target = task.prepare(x, y, step_generator(device, EVAL_NOISE_KEY, 0, i), train=False)
         with autocast(device, amp):
-            output = supernet(inputs, arch)
+            output = supernet(inputs) if arch is None else supernet(inputs, arch)
         for name, value in task.metric_sums(task.scores(output), target).items():
             sums[name] += value
     metrics = task.summarize(dict(sums))

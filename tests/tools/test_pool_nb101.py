@@ -79,7 +79,7 @@ def _smoke_settings(data_dir) -> dict:
 
 def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(data_dir, tmp_path, monkeypatch):
     from samplenas.spaces import SPACES
-    from samplenas.training import recipes
+    from samplenas.training import standalone
 
     study = _load("pool_nb101")
     settings = _smoke_settings(data_dir)
@@ -89,7 +89,7 @@ def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(dat
     net, _, record = study.trained_network(settings, cells, whole, 1, 3)
     assert not (whole / study.PROGRESS).exists()  # a finished training leaves no state behind
 
-    schedule = recipes.learning_rate
+    schedule = standalone.learning_rate  # the schedule the training loop reads
 
     def stopped_at_step_7(recipe, step, total):
         if step == 7:
@@ -97,14 +97,14 @@ def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(dat
         return schedule(recipe, step, total)
 
     stopped = tmp_path / "stopped"
-    monkeypatch.setattr(recipes, "learning_rate", stopped_at_step_7)
+    monkeypatch.setattr(standalone, "learning_rate", stopped_at_step_7)
     with pytest.raises(KeyboardInterrupt):
         study.trained_network(settings, cells, stopped, 1, 3)
     assert torch.load(stopped / study.PROGRESS, weights_only=True)["step"] == 6
     assert not (stopped / "supernet.pt").exists()
     with pytest.raises(SystemExit, match="holds an unfinished training with other settings"):
         study.trained_network({**settings, "lr": 0.05}, cells, stopped, 1, 3)
-    monkeypatch.setattr(recipes, "learning_rate", schedule)
+    monkeypatch.setattr(standalone, "learning_rate", schedule)
     kept = (stopped / study.PROGRESS).read_bytes()
     (stopped / study.PROGRESS).write_bytes(b"torn")
     with pytest.raises(SystemExit, match="cannot be read .*; remove it to train from the start"):

@@ -1,0 +1,78 @@
+"""The standalone scorer: an architecture's own network trained alone, scored as the supernet scores, and
+search ordering its finalists by it (--rescore-scorer standalone)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from samplenas.cli import main
+from samplenas.training.standalone import StandaloneScorer, train_alone
+from samplenas.training.supernet_eval import score_arch
+from samplenas.training.supernet_run import open_run
+from tests.training.test_search import train_tiny
+
+
+@pytest.fixture(scope="module")
+def nb101_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("nb101_standalone")
+    train_tiny("nb101", run, steps=6)
+    return run
+
+
+def test_standalone_scores_are_reproducible_and_come_from_training(nb101_run):
+    """The same architecture scores the same from a fresh scorer (every network starts from the run's seed and
+    sees the same batches); training moves it away from the untrained network's score; the metrics say how."""
+    trainer = open_run(nb101_run)
+    arch = trainer.space.sample_uniform(np.random.default_rng(3))
+    first = StandaloneScorer(trainer, steps=12).score(arch)
+    again = StandaloneScorer(open_run(nb101_run), steps=12).score(arch)
+    assert first == {**again, "standalone_seconds": first["standalone_seconds"]}
+    assert first["score"] == first["standalone_accuracy"] and first["standalone_steps"] == 12
+    assert first["standalone_examples"] == trainer.config.eval_examples
+    torch.manual_seed(trainer.config.seed)
+    untrained = score_arch(trainer.supernet.build(arch), None, trainer.task, trainer.val, trainer.calibration)
+    assert untrained["loss"] != pytest.approx(first["standalone_loss"])
+
+
+def test_train_alone_lowers_the_training_loss_of_the_official_cell(nb101_run):
+    """Forty steps at the standalone learning rate learn the digits: the last losses are below the first."""
+    trainer = open_run(nb101_run)
+    arch = trainer.space.sample_uniform(np.random.default_rng(5))
+    torch.manual_seed(0)
+    net = trainer.supernet.build(arch)
+    losses, seconds = train_alone(net, trainer.data.train, trainer.task, replace(trainer.recipe, lr=0.1), 40, 32, 0)
+    assert len(losses) == 40 and seconds > 0
+    assert sum(losses[-5:]) < sum(losses[:5])
+
+
+@pytest.mark.slow
+def test_search_orders_its_finalists_by_their_standalone_training(nb101_run, capsys):
+    """--rescore-top K --rescore-scorer standalone: the search's best K ordered by their standalone accuracy
+    (exactly as the scorer gives it), the steps recorded in top.json; --standalone-steps 0 is refused."""
+    args = ["search", "--run", str(nb101_run), "--population", "4", "--generations", "1", "--top", "5",
+            "--scorer", "params", "--quiet"]
+    assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-steps", "5"]) == 0
+    assert "scored again (by standalone)" in capsys.readouterr().out
+    report = json.loads((nb101_run / "top.json").read_text())
+    assert report["rescored"] == {"top": 3, "scorer": "standalone", "standalone_steps": 5}
+    assert "standalone_steps" not in report["evaluation"]  # the search itself scored by params
+    finalists = report["top"][:3]
+    scorer = StandaloneScorer(open_run(nb101_run), steps=5)
+    again = [scorer.score(tuple(entry["encoding"]))["score"] for entry in finalists]
+    assert again == [entry["score"] for entry in finalists] == sorted(again, reverse=True)
+    assert sorted(entry["search_rank"] for entry in finalists) == [1, 2, 3]
+    assert all(entry["metrics"]["standalone_steps"] == 5 and "params" in entry["metrics"] for entry in finalists)
+    assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-steps", "0"]) == 2
+    assert "--standalone-steps" in capsys.readouterr().err
+
+
+@pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
+def test_rank_by_standalone_training_records_its_steps(nb101_run, nb101_table, capsys):
+    assert main(["rank", "--run", str(nb101_run), "--table", str(nb101_table), "--n", "3", "--scorer",
+                 "standalone", "--standalone-steps", "2", "--quiet"]) == 0
+    report = json.loads((nb101_run / "rank.json").read_text())
+    assert report["scorer"] == "standalone" and report["evaluation"]["standalone_steps"] == 2
+    assert len(report["cells"]) == 3
