@@ -92,7 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "--rescore-scorer (search --help)")
     p.add_argument("--rescore-examples", type=int, metavar="N", help="validation images for --rescore-top")
     p.add_argument("--rescore-scorer", metavar="SCORER",
-                   help="the scorer of --rescore-top's finalists (e.g. params; default: the search's own)")
+                   help="the scorer of --rescore-top's finalists (e.g. params, or standalone: each trained "
+                        "alone; default: the search's own)")
+    p.add_argument("--standalone-steps", type=int, metavar="N",
+                   help="training steps of a standalone scorer (default: search's)")
     p.add_argument("--search-seed-offset", type=int, default=0, metavar="K",
                    help="search each supernet with seed N + K instead of its own seed N: another draw of the "
                         "search (its evolution and the scorer's reference sample; the initial population comes "
@@ -110,8 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
-    if args.search_seed_offset < 0:
-        p.error("--search-seed-offset must be >= 0")
+    if args.search_seed_offset < 0 or (args.standalone_steps is not None and args.standalone_steps < 1):
+        p.error("--search-seed-offset must be >= 0 and --standalone-steps >= 1")
     if bool(args.rescore_top) != (args.rescore_examples is not None or args.rescore_scorer is not None):
         p.error("--rescore-top goes with --rescore-examples and/or --rescore-scorer")  # before any supernet trains
     if args.lr is not None and not 0 < args.lr < float("inf"):
@@ -236,8 +239,9 @@ def searched_settings(args) -> dict:
     SearchConfig): a folder searched otherwise is not gathered."""
     from samplenas.training.search import SearchConfig, rescored_settings
 
+    steps = {} if args.standalone_steps is None else {"standalone_steps": args.standalone_steps}
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
-                          rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer).check()
+                          rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer, **steps).check()
     return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
 
 
@@ -410,6 +414,7 @@ def main(argv=None) -> int:
         scoring += ["--rescore-top", str(args.rescore_top)]
         scoring += ["--rescore-examples", str(args.rescore_examples)] if args.rescore_examples else []
         scoring += ["--rescore-scorer", args.rescore_scorer] if args.rescore_scorer else []
+    scoring += ["--standalone-steps", str(args.standalone_steps)] if args.standalone_steps else []
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"

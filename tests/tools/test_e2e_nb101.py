@@ -72,8 +72,17 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert "the search's own pick, before its finalists were scored again (n=1)" in capsys.readouterr().out
     commands = json.loads((rescored / "e2e.json").read_text())["commands"]
     assert any("--rescore-top 3 --rescore-examples 48 --rescore-scorer params" in command for command in commands)
+    # the finalists trained alone, for --standalone-steps steps
+    alone = tmp_path / "alone"
+    assert e2e.main(["--smoke", "--out", str(alone), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--reuse", str(tmp_path), "--samplers", "uniform", "--rescore-top", "2",
+                     "--rescore-scorer", "standalone", "--standalone-steps", "3", "--top-seeds", "1"]) == 0
+    top = json.loads((alone / "uniform-seed0" / "top.json").read_text())
+    assert top["rescored"] == {"top": 2, "scorer": "standalone", "standalone_steps": 3}
+    assert top["top"][0]["metrics"]["standalone_steps"] == 3
     for refused in (["--rescore-top", "3"], ["--rescore-top", "3", "--rescore-scorer", "flopz"],
-                    ["--scorer", "flopz"]):
+                    ["--scorer", "flopz"], ["--rescore-top", "3", "--rescore-scorer", "standalone",
+                                            "--standalone-steps", "0"]):
         with pytest.raises(SystemExit):  # refused before anything trains
             e2e.main(["--smoke", "--out", str(tmp_path / "half"), *refused])
         assert not (tmp_path / "half").exists()
