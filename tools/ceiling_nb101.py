@@ -59,18 +59,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: str, paired_help: str) -> None:
-    """The options the NB101 training studies share: output, table, data, network, cells, scoring, seed."""
+def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: str | None = None,
+                        paired_help: str | None = None) -> None:
+    """The options the NB101 training studies share: output, table, data, network, cells, scoring, seed
+    (--cells and --paired-against only for the studies of the random cells: `cells_help` given)."""
     p.add_argument("--out", type=Path, required=True, help=out_help)
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
     p.add_argument("--data", default="cifar10-jpeg")
     p.add_argument("--data-dir", default=str(DATA))
     p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
-    p.add_argument("--cells", type=int, default=50, help=cells_help)
+    if cells_help is not None:
+        p.add_argument("--cells", type=int, default=50, help=cells_help)
     p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
     p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and any draws")
-    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT", help=paired_help)
+    if cells_help is not None:
+        p.add_argument("--paired-against", type=Path, default=None, metavar="OUT", help=paired_help)
     p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
 
 
@@ -80,9 +84,9 @@ def parse_study_args(p: argparse.ArgumentParser, argv, smoke_steps: int) -> argp
         p.set_defaults(data="digits", cells=4, steps=smoke_steps, eval_examples=64, bn_batches=1,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
     args = p.parse_args(argv)
-    if args.cells < 3:
+    if getattr(args, "cells", 3) < 3:
         p.error(f"--cells must be >= 3, got {args.cells}")
-    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
+    if getattr(args, "paired_against", None) is not None and not (args.paired_against / "cells.jsonl").is_file():
         p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
     return args
 

@@ -1,0 +1,73 @@
+"""The finalists study: each search's ten best trained alone, the rules' picks judged by the table."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.tools.test_zero_cost_nb101 import _load
+
+
+def _write_search(run, cells, params, checkpoint: bytes | None = None, rescored: bool = False) -> None:
+    """A search folder as the e2e tool leaves it: top.json (best first) beside the supernet's checkpoint."""
+    run.mkdir(parents=True)
+    entries = [{"encoding": [int(v) for v in cell], "params": p} for cell, p in zip(cells, params)]
+    report = {"top": entries}
+    if rescored:  # finalists re-ordered: reversed here, their own order in search_rank
+        report["rescored"] = {"top": 10, "scorer": "params"}
+        for rank, entry in enumerate(entries, 1):
+            entry["search_rank"] = rank
+        report["top"] = entries[:10][::-1] + entries[10:]
+    (run / "top.json").write_text(json.dumps(report))
+    if checkpoint is not None:
+        (run / "checkpoint.pt").write_bytes(checkpoint)
+
+
+def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir, nb101_npz_path, tmp_path, capsys):
+    study = _load("finalists_nb101")
+    e2e = _load("e2e_nb101")
+    from samplenas.spaces import SPACES
+
+    table = e2e.open_table(str(nb101_npz_path), tmp_path)
+    cells = e2e.table_cells(table, SPACES["nb101"](), [h for h, _ in table.top_k(14, repeat=0)])
+    params = [1000 + 7 * (i % 5) for i in range(14)]
+    plain, again = tmp_path / "plain", tmp_path / "again"
+    _write_search(plain / "uniform-seed0", cells[:10], params[:10], b"supernet 0")
+    _write_search(plain / "uniform-seed1", cells[4:14], params[4:14], b"supernet 1")
+    _write_search(again / "uniform-seed0", cells[2:12], params[2:12], b"supernet 0", rescored=True)
+    out = tmp_path / "out"
+    argv = ["--smoke", "--out", str(out), "--table", str(nb101_npz_path), "--data-dir", str(data_dir),
+            "--searches", str(plain), str(again)]
+    assert study.main(argv) == 0
+    report = json.loads((out / "finalists.json").read_text())
+    assert report["searches"] == 3 and report["supernets"] == 2  # the two seed-0 searches: one supernet
+    trained = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
+    assert len(trained) == 14  # every distinct finalist once
+    alone = {tuple(record["arch"]): record["val_accuracy"] for record in trained}
+    accuracy = dict(zip(map(tuple, cells), 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)))
+    # the re-scored search is read in its own order (search_rank), so its own pick is cells[2]
+    for row, first in zip(report["rows"], (0, 4, 2)):
+        ten = [tuple(c) for c in cells[first:first + 10]]
+        assert row["picks"]["own"] == pytest.approx(accuracy[ten[0]])
+        scores = [alone[c] for c in ten]
+        best = int(np.flatnonzero(np.array(scores) == max(scores))[0])
+        assert row["picks"]["alone-10"] == pytest.approx(accuracy[ten[best]])
+        assert row["picks"]["params-10"] == pytest.approx(accuracy[ten[int(np.argmax(params[first:first + 10]))]])
+        assert row["picks"]["oracle-10"] == pytest.approx(max(accuracy[c] for c in ten))
+    own = report["rules"]["own"]
+    assert own["paired"] == 0 and own["mean"] == pytest.approx(
+        np.mean([row["picks"]["own"] for row in report["rows"]]), abs=1e-3)
+    assert report["rules"]["oracle-10"]["paired"] >= 0
+    assert "written:" in capsys.readouterr().out
+    # a second call trains nothing and reports the same
+    assert study.main(argv) == 0
+    assert "0 to train" in capsys.readouterr().out
+    assert json.loads((out / "finalists.json").read_text())["rules"] == report["rules"]
+    # a search that kept fewer than ten cells, and a folder that holds no search, are refused
+    short = tmp_path / "short"
+    _write_search(short / "uniform-seed3", cells[:4], params[:4], b"supernet 3")
+    with pytest.raises(SystemExit, match="keeps 4 cells, fewer than 10"):
+        study.main([*argv[:-2], str(short)])
+    with pytest.raises(SystemExit):
+        study.main([*argv[:-2], str(tmp_path / "nothing")])
+    assert "no SAMPLER-seedN/top.json there" in capsys.readouterr().err

@@ -1,0 +1,194 @@
+"""A search's finalists trained alone: does a short standalone training pick better among them than the search?
+
+Reads the searches of end-to-end runs (`tools/e2e_nb101.py --out OUT`: OUT/SAMPLER-seedN/top.json, searched with
+--top 10 or more), takes each search's best K in its own order (the order before any re-scoring), trains every
+distinct cell among them alone with the ceiling's recipe (`tools/ceiling_nb101.py`: the official cell, SGD 0.1
+cosine, batch 64, seed 0, scored on 2,000 validation images), and judges by the table which cell each rule picks:
+
+  own          the search's first
+  alone-K      the finalist of the best K with the highest standalone validation accuracy (ties: the search's order)
+  alone-10+params   the rank average of that accuracy and the parameter count within the ten
+  params-10    the largest parameter count among the ten (`search --rescore-top 10 --rescore-scorer params`)
+  oracle-10    the best of the ten by the table (what no rule can beat)
+
+Each rule's mean pick, its per-supernet paired difference to the search's own pick (a supernet's searches
+averaged, bootstrap 95 % interval over supernets) and how many picks fall below the largest-FLOPs pick of 80
+random cells. Cells trained are kept in OUT/cells.jsonl (a stopped run resumes; a cell shared by several searches
+trains once); the report in OUT/finalists.json.
+
+  python tools/finalists_nb101.py --out runs/finalists --searches runs/e2e-s25 runs/e2e-s50 --workers 2
+  python tools/finalists_nb101.py --smoke --out /tmp/fin --searches /tmp/e2e-smoke    # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ceiling_nb101 import add_study_arguments, finished_records, parse_study_args, train_cell  # noqa: E402
+from e2e_nb101 import largest_cost_pick, open_table  # noqa: E402
+from zero_cost_nb101 import PICK_AMONG  # noqa: E402
+
+from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
+
+FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders
+RULE_TOPS = (3, 5, 10)  # alone-K for these K
+BOOTSTRAP = 10_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    add_study_arguments(p, "folder for cells.jsonl and finalists.json")
+    p.add_argument("--searches", nargs="+", type=Path, required=True, metavar="E2E_OUT",
+                   help="folders of tools/e2e_nb101.py runs whose searches kept at least ten cells (--top 10)")
+    p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")
+    p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
+    args = parse_study_args(p, argv, smoke_steps=3)
+    if args.steps < 1 or args.workers < 1 or not args.lr > 0:
+        p.error("--steps and --workers must be >= 1 and --lr positive")
+    for folder in args.searches:
+        if not list(folder.glob("*-seed*/top.json")):
+            p.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
+    return args
+
+
+def search_order(top_json: Path) -> list[dict]:
+    """The search's entries in its own order: a re-scored search's finalists by search_rank."""
+    report = json.loads(top_json.read_text())
+    entries = report["top"]
+    if "rescored" in report:
+        k = report["rescored"]["top"]
+        entries = sorted(entries[:k], key=lambda entry: entry["search_rank"]) + entries[k:]
+    return entries
+
+
+def supernet_identity(run: Path) -> str:
+    """The trained weights a search ran on (a digest of RUN/checkpoint.pt): the e2e tool's --reuse links one
+    supernet into several folders, and their searches are one supernet's, averaged before it is compared."""
+    digest = hashlib.sha256()
+    with (run / "checkpoint.pt").open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def searches(folders: list[Path], finalists: int) -> list[dict]:
+    """Every search of `folders` with its supernet and its best `finalists` entries; one too short is refused."""
+    found = []
+    for folder in folders:
+        for top_json in sorted(folder.glob("*-seed*/top.json")):
+            entries = search_order(top_json)
+            if len(entries) < finalists:
+                sys.exit(f"finalists: {top_json} keeps {len(entries)} cells, fewer than {finalists} (search --top)")
+            found.append({"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
+                          "entries": entries[:finalists]})
+    return found
+
+
+def first_best(values) -> int:
+    """Index of the highest value, ties to the earliest (the search's order)."""
+    values = np.asarray(values, dtype=np.float64)
+    return int(np.flatnonzero(values == values.max())[0])
+
+
+def picks(accuracy, alone, params) -> dict:
+    """The table accuracy each rule picks among one search's finalists (all in the search's order)."""
+    from scipy.stats import rankdata
+
+    out = {"own": accuracy[0]}
+    out.update({f"alone-{k}": accuracy[first_best(alone[:k])] for k in RULE_TOPS})
+    out["alone-10+params"] = accuracy[first_best(rankdata(alone) + rankdata(params))]
+    out["params-10"] = accuracy[first_best(params)]
+    out["oracle-10"] = float(np.max(accuracy))
+    return {rule: float(value) for rule, value in out.items()}
+
+
+def summary(rows: list[dict], floor: float) -> dict:
+    """Per rule: mean and spread over searches, paired difference to the search's own pick per supernet (its
+    searches averaged) with a bootstrap 95 % interval, picks below `floor`."""
+    by_supernet = defaultdict(list)
+    for row in rows:
+        by_supernet[row["supernet"]].append(row["picks"])
+    rng = np.random.default_rng(0)
+    out = {}
+    for rule in rows[0]["picks"]:
+        values = np.array([row["picks"][rule] for row in rows])
+        means = np.array([np.mean([p[rule] - p["own"] for p in found]) for found in by_supernet.values()])
+        resampled = means[rng.integers(0, len(means), (BOOTSTRAP, len(means)))].mean(axis=1)
+        out[rule] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std(ddof=1)), 3)
+                     if len(values) > 1 else 0.0, "lowest": round(float(values.min()), 2),
+                     "below_floor": int((values < floor).sum()),
+                     "paired": round(float(means.mean()), 3),
+                     "paired_95": [round(float(v), 3) for v in np.percentile(resampled, [2.5, 97.5])],
+                     "higher": int((means > 0).sum()), "lower": int((means < 0).sum())}
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    found = searches(args.searches, FINALISTS)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = open_table(args.table, args.out)
+    settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
+                "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
+                "bn_batches": args.bn_batches, "lr": args.lr, "inherit": None}
+
+    def row_of(encoding) -> int:
+        """The table row of a cell: isomorphic encodings share it, and train once."""
+        return int(table.lookup_archs([tuple(encoding)])[0])
+
+    log = args.out / "cells.jsonl"
+    done = finished_records(log, settings, lambda record: row_of(record["arch"]))
+    todo = {}
+    for rank in range(FINALISTS):  # every search's first finalists before anyone's later ones
+        for search in found:
+            encoding = search["entries"][rank]["encoding"]
+            if row_of(encoding) not in done:
+                todo.setdefault(row_of(encoding), encoding)
+    print(f"{len(found)} searches, {len(done)} of their distinct finalists trained, {len(todo)} to train "
+          f"({args.steps} steps each, {args.workers} at a time)", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool, log.open("a") as out:
+        for record in pool.map(train_cell, [settings] * len(todo), [list(a) for a in todo.values()]):
+            record["settings"] = settings
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            done[row_of(record["arch"])] = record
+            print(f"{len(done)} trained  val {100 * record['val_accuracy']:.2f} %  {record['seconds']} s", flush=True)
+    floor = largest_cost_pick(table, PICK_AMONG, "flops_thop")["mean"] * 100
+    rows = []
+    for search in found:
+        entries = search["entries"]
+        rows_of = [row_of(entry["encoding"]) for entry in entries]
+        accuracy = 100 * table.values("test_accuracy", np.array(rows_of), repeat=0)
+        alone = [done[row]["val_accuracy"] for row in rows_of]
+        rows.append({"search": search["search"], "supernet": search["supernet"],
+                     "picks": picks(accuracy, alone, [e["params"] for e in entries])})
+    report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+              "settings": settings, "searches": len(rows), "supernets": len({r["supernet"] for r in rows}),
+              "floor": round(floor, 2), "rules": summary(rows, floor), "rows": rows,
+              "cells_trained": len(done), "cell_seconds": round(sum(r["seconds"] for r in done.values()), 1),
+              "seconds": round(time.perf_counter() - started, 1)}
+    (args.out / "finalists.json").write_text(json.dumps(report, indent=1))
+    print(f"{report['searches']} searches of {report['supernets']} supernets; floor (largest-FLOPs pick) {floor:.2f} %")
+    print(f"{'rule':16s} {'mean pick':>14s}  {'paired to own, per supernet':>30s}  {'below floor':>11s}  lowest")
+    for rule, s in report["rules"].items():
+        low, high = s["paired_95"]
+        print(f"{rule:16s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
+              f"{s['higher']:>3d}+/{s['lower']:d}-  {s['below_floor']:>11d}  {s['lowest']:.2f}")
+    print(f"written: {args.out / 'finalists.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
