@@ -14,7 +14,7 @@ cosine, batch 64, seed 0, scored on 2,000 validation images), and judges by the 
 Each rule's mean pick, its per-supernet paired difference to the search's own pick (a supernet's searches
 averaged, bootstrap 95 % interval over supernets) and how many picks fall below the largest-FLOPs pick of 80
 random cells. Cells trained are kept in OUT/cells.jsonl (a stopped run resumes; a cell shared by several searches
-trains once); the report in OUT/finalists.json.
+trains once); the report in OUT/finalists.json, each search's pick against its own in OUT/finalists.png.
 
   python tools/finalists_nb101.py --out runs/finalists --searches runs/e2e-s25 runs/e2e-s50 --workers 2
   python tools/finalists_nb101.py --smoke --out /tmp/fin --searches /tmp/e2e-smoke    # seconds
@@ -43,6 +43,7 @@ from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders
 RULE_TOPS = (3, 5, 10)  # alone-K for these K
 BOOTSTRAP = 10_000
+TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -134,6 +135,32 @@ def summary(rows: list[dict], floor: float) -> dict:
     return out
 
 
+def plot(rows: list[dict], floor: float, path: Path) -> None:
+    """Each search's pick by its finalists' standalone training against its own pick, with the largest-FLOPs
+    pick and the table's top 2 % as lines: above the diagonal the training picked better."""
+    from samplenas.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    own = np.array([row["picks"]["own"] for row in rows])
+    alone = np.array([row["picks"]["alone-10"] for row in rows])
+    low, high = min(own.min(), alone.min(), floor) - 0.2, max(own.max(), alone.max(), TOP_2_PERCENT) + 0.2
+    fig, ax = plt.subplots(figsize=(6.2, 6))
+    ax.scatter(own, alone, s=24, color="C0", alpha=0.7, label=f"{len(rows)} searches")
+    ax.plot([low, high], [low, high], color="black", lw=0.8)
+    for line, style in ((floor, dict(color="red", ls="--", label=f"largest-FLOPs pick ({floor:.2f} %)")),
+                        (TOP_2_PERCENT, dict(color="green", ls=":", label=f"table's top 2 % ({TOP_2_PERCENT} %)"))):
+        ax.axhline(line, lw=0.8, **style)
+        ax.axvline(line, lw=0.8, color=style["color"], ls=style["ls"])
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("the search's own pick: table test accuracy (%)")
+    ax.set_ylabel("the best of its ten best trained alone: table test accuracy (%)")
+    ax.set_title("above the diagonal: the standalone training picks better")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -180,13 +207,14 @@ def main(argv=None) -> int:
               "cells_trained": len(done), "cell_seconds": round(sum(r["seconds"] for r in done.values()), 1),
               "seconds": round(time.perf_counter() - started, 1)}
     (args.out / "finalists.json").write_text(json.dumps(report, indent=1))
+    plot(rows, floor, args.out / "finalists.png")
     print(f"{report['searches']} searches of {report['supernets']} supernets; floor (largest-FLOPs pick) {floor:.2f} %")
     print(f"{'rule':16s} {'mean pick':>14s}  {'paired to own, per supernet':>30s}  {'below floor':>11s}  lowest")
     for rule, s in report["rules"].items():
         low, high = s["paired_95"]
         print(f"{rule:16s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
               f"{s['higher']:>3d}+/{s['lower']:d}-  {s['below_floor']:>11d}  {s['lowest']:.2f}")
-    print(f"written: {args.out / 'finalists.json'}")
+    print(f"written: {args.out / 'finalists.json'}, {args.out / 'finalists.png'}")
     return 0
 
 

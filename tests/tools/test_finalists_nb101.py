@@ -58,7 +58,7 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     assert own["paired"] == 0 and own["mean"] == pytest.approx(
         np.mean([row["picks"]["own"] for row in report["rows"]]), abs=1e-3)
     assert report["rules"]["oracle-10"]["paired"] >= 0
-    assert "written:" in capsys.readouterr().out
+    assert "written:" in capsys.readouterr().out and (out / "finalists.png").stat().st_size > 0
     # a second call trains nothing and reports the same
     assert study.main(argv) == 0
     assert "0 to train" in capsys.readouterr().out
