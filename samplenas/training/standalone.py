@@ -85,22 +85,26 @@ def train_alone(net: torch.nn.Module, train_set, task, recipe: Recipe, steps: in
 
 
 class StandaloneScorer:
-    """`score(arch)`: the architecture's own network (`supernet.build`: the official cell, without the
-    supernet's search aids) freshly initialised from the run's seed, trained alone for `steps` steps with the
-    run's recipe at peak learning rate `lr` on the run's training split, its BN statistics re-estimated and
-    scored on the run's validation images, as the supernet's scores are. Every architecture starts from the
-    same seed and sees the same batches, so two scores differ by the architectures alone."""
+    """`score(arch)`: the architecture's own network (`network(arch)`: without the supernet's search aids,
+    the network `cost` counts and the table judges) freshly initialised from the run's seed, trained alone for
+    `steps` steps with the run's recipe at peak learning rate `lr` on the run's training split, its BN
+    statistics re-estimated and scored on the run's validation images, as the supernet's scores are. Every
+    architecture starts from the same seed and sees the same batches, so two scores differ by the
+    architectures alone."""
 
     def __init__(self, trainer, steps: int = STANDALONE_STEPS, lr: float = STANDALONE_LR):
         self.trainer, self.steps, self.lr = trainer, int(steps), float(lr)
 
+    def network(self, arch: Arch) -> torch.nn.Module:
+        """The architecture's deployed network, initialised from the run's seed, on the run's device."""
+        torch.manual_seed(self.trainer.config.seed)
+        net = self.trainer.supernet.deployed_network(arch).to(self.trainer.device)
+        return net.to(memory_format=torch.channels_last) if self.trainer.config.channels_last else net
+
     def score(self, arch: Arch) -> dict:
         trainer = self.trainer
         config = trainer.config
-        torch.manual_seed(config.seed)
-        net = trainer.supernet.build(arch).to(trainer.device)
-        if config.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+        net = self.network(arch)
         losses, seconds = train_alone(net, trainer.data.train, trainer.task, replace(trainer.recipe, lr=self.lr),
                                       self.steps, config.batch_size, config.seed, config.channels_last)
         metrics = score_arch(net, None, trainer.task, trainer.val, trainer.calibration, trainer.amp)

@@ -32,9 +32,23 @@ def test_standalone_scores_are_reproducible_and_come_from_training(nb101_run):
     assert first == {**again, "standalone_seconds": first["standalone_seconds"]}
     assert first["score"] == first["standalone_accuracy"] and first["standalone_steps"] == 12
     assert first["standalone_examples"] == trainer.config.eval_examples
-    torch.manual_seed(trainer.config.seed)
-    untrained = score_arch(trainer.supernet.build(arch), None, trainer.task, trainer.val, trainer.calibration)
+    untrained = score_arch(StandaloneScorer(trainer).network(arch), None, trainer.task, trainer.val,
+                           trainer.calibration)
     assert untrained["loss"] != pytest.approx(first["standalone_loss"])
+
+
+def test_the_network_trained_is_the_deployed_cell_not_the_supernet_s_path(nb101_run):
+    """A run trains every cell with an input->output edge (a search aid); the cell trained alone is the official
+    one, which the table judges and `cost` counts: a cell without that edge has fewer parameters than its path."""
+    trainer = open_run(nb101_run)
+    assert trainer.supernet.settings["input_output_edge"] == "always"
+    space = trainer.space
+    rng = np.random.default_rng(0)
+    arch = next(a for a in (space.sample_uniform(rng) for _ in range(200)) if "0-6" not in space.to_str(a))
+    net = StandaloneScorer(trainer).network(arch)
+    params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    assert params == trainer.supernet.cost(arch)["params"]
+    assert params < sum(p.numel() for p in trainer.supernet.build(arch).parameters())
 
 
 def test_train_alone_lowers_the_training_loss_of_the_official_cell(nb101_run):
