@@ -13,7 +13,7 @@ from tqdm import tqdm
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import STANDALONE_STEPS
-from samplenas.training.scorers import RunScorer, scorer_parts
+from samplenas.training.scorers import RunScorer, scorer_parts, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 
 RANK = "rank.json"
@@ -65,8 +65,7 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
                                            accuracy, progress)
     report = {
         "run": str(run), "table": str(table_path), "n": n, "seed": seed, "scorer": scorer, **correlation,
-        "evaluation": {**scoring_settings(trainer),
-                       **({"standalone_steps": standalone_steps} if "standalone" in scorer_parts(scorer) else {})},
+        "evaluation": {**scoring_settings(trainer), **standalone_setting(scorer, standalone_steps)},
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}
                   for a, s, acc in zip(archs, scores, accuracy)],
     }

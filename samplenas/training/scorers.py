@@ -81,6 +81,12 @@ def scorer_name(text: str) -> str:
     return weighted_name({part: round(weight, 6) for part, weight in weights.items()})
 
 
+def standalone_setting(text: str | None, steps: int) -> dict:
+    """{"standalone_steps": steps} where scorer `text` trains architectures alone (a "standalone" part), else {}:
+    what a report records beside the scorer's name."""
+    return {"standalone_steps": steps} if text is not None and "standalone" in scorer_parts(text) else {}
+
+
 def minus_loss(metrics: dict) -> dict:
     """A supernet score's metrics scored by minus their validation loss (higher is better)."""
     return {**metrics, "score": -float(metrics["loss"])}

@@ -28,7 +28,7 @@ from samplenas.spaces.base import Arch
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import COST_METRICS, SEED_SOURCES, STANDALONE_STEPS, default_search_scorer
-from samplenas.training.scorers import RunScorer, scorer_name, scorer_parts
+from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
@@ -209,14 +209,9 @@ class SupernetSearch:
 def rescored_settings(config: SearchConfig) -> dict:
     """What top.json records of a second scoring: the finalists, and only the settings given (the training
     steps of a standalone part too)."""
-    given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer,
-             "standalone_steps": standalone_steps(config.rescore_scorer, config.standalone_steps)}
-    return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None}}
-
-
-def standalone_steps(scorer: str | None, steps: int) -> int | None:
-    """`steps` where `scorer` trains architectures alone (its "standalone" part), else None: not a setting of it."""
-    return steps if scorer is not None and "standalone" in scorer_parts(scorer) else None
+    given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer}
+    return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None},
+            **standalone_setting(config.rescore_scorer, config.standalone_steps)}
 
 
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
@@ -249,11 +244,10 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
                       "budget": dict(searcher.budget.limits) if searcher.budget else {}},
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler, "search_seed": config.seed,
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
-        "evaluation": scoring_settings(trainer), "generations": searcher.generations, "top": top,
+        "evaluation": {**scoring_settings(trainer),
+                       **standalone_setting(searcher.scorer.name, config.standalone_steps)},
+        "generations": searcher.generations, "top": top,
     }
-    steps = standalone_steps(searcher.scorer.name, config.standalone_steps)
-    if steps is not None:
-        report["evaluation"]["standalone_steps"] = steps
     if config.rescore_top:
         report["rescored"] = rescored_settings(config)
     save_json(run / TOP, report)
