@@ -64,12 +64,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def search_order(top_json: Path) -> list[dict]:
-    """The search's entries in its own order: a re-scored search's finalists by search_rank."""
+    """The search's entries in its own order: a re-scored search's finalists by the objective the search gave
+    them (`search_objective`, ties by `search_rank`; top.json written before `search_rank` existed has only
+    the objective, ties then in the order the file lists them)."""
     report = json.loads(top_json.read_text())
     entries = report["top"]
     if "rescored" in report:
         k = report["rescored"]["top"]
-        entries = sorted(entries[:k], key=lambda entry: entry["search_rank"]) + entries[k:]
+        entries = sorted(entries[:k], key=lambda e: (e["search_objective"], e.get("search_rank", 0))) + entries[k:]
     return entries
 
 

@@ -8,15 +8,19 @@ import pytest
 from tests.tools.test_zero_cost_nb101 import _load
 
 
-def _write_search(run, cells, params, checkpoint: bytes | None = None, rescored: bool = False) -> None:
-    """A search folder as the e2e tool leaves it: top.json (best first) beside the supernet's checkpoint."""
+def _write_search(run, cells, params, checkpoint: bytes | None = None, rescored: bool = False,
+                  ranked: bool = True) -> None:
+    """A search folder as the e2e tool leaves it: top.json (best first) beside the supernet's checkpoint;
+    `ranked` False: re-scored as search wrote it before it recorded `search_rank` (the objective only)."""
     run.mkdir(parents=True)
     entries = [{"encoding": [int(v) for v in cell], "params": p} for cell, p in zip(cells, params)]
     report = {"top": entries}
-    if rescored:  # finalists re-ordered: reversed here, their own order in search_rank
+    if rescored:  # finalists re-ordered: reversed here, their own order in search_objective / search_rank
         report["rescored"] = {"top": 10, "scorer": "params"}
         for rank, entry in enumerate(entries, 1):
-            entry["search_rank"] = rank
+            entry["search_objective"] = -1.0 + rank / 100
+            if ranked:
+                entry["search_rank"] = rank
         report["top"] = entries[:10][::-1] + entries[10:]
     (run / "top.json").write_text(json.dumps(report))
     if checkpoint is not None:
@@ -35,18 +39,20 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     _write_search(plain / "uniform-seed0", cells[:10], params[:10], b"supernet 0")
     _write_search(plain / "uniform-seed1", cells[4:14], params[4:14], b"supernet 1")
     _write_search(again / "uniform-seed0", cells[2:12], params[2:12], b"supernet 0", rescored=True)
+    _write_search(again / "uniform-seed1", cells[4:14], params[4:14], b"supernet 1", rescored=True, ranked=False)
     out = tmp_path / "out"
     argv = ["--smoke", "--out", str(out), "--table", str(nb101_npz_path), "--data-dir", str(data_dir),
             "--searches", str(plain), str(again)]
     assert study.main(argv) == 0
     report = json.loads((out / "finalists.json").read_text())
-    assert report["searches"] == 3 and report["supernets"] == 2  # the two seed-0 searches: one supernet
+    assert report["searches"] == 4 and report["supernets"] == 2  # two searches of each supernet
     trained = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
     assert len(trained) == 14  # every distinct finalist once
     alone = {tuple(record["arch"]): record["val_accuracy"] for record in trained}
     accuracy = dict(zip(map(tuple, cells), 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)))
-    # the re-scored search is read in its own order (search_rank), so its own pick is cells[2]
-    for row, first in zip(report["rows"], (0, 4, 2)):
+    # the re-scored searches are read in their own order (search_rank, or the objective alone in an older
+    # top.json), so their own picks are cells[2] and cells[4]
+    for row, first in zip(report["rows"], (0, 4, 2, 4)):
         ten = [tuple(c) for c in cells[first:first + 10]]
         assert row["picks"]["own"] == pytest.approx(accuracy[ten[0]])
         scores = [alone[c] for c in ten]
