@@ -179,12 +179,13 @@ def main(argv=None) -> int:
 
     log = args.out / "cells.jsonl"
     done = finished_records(log, settings, lambda record: row_of(record["arch"]))
+    for search in found:
+        search["rows"] = [row_of(entry["encoding"]) for entry in search["entries"]]
     todo = {}
     for rank in range(FINALISTS):  # every search's first finalists before anyone's later ones
         for search in found:
-            encoding = search["entries"][rank]["encoding"]
-            if row_of(encoding) not in done:
-                todo.setdefault(row_of(encoding), encoding)
+            if search["rows"][rank] not in done:
+                todo.setdefault(search["rows"][rank], search["entries"][rank]["encoding"])
     print(f"{len(found)} searches, {len(done)} of their distinct finalists trained, {len(todo)} to train "
           f"({args.steps} steps each, {args.workers} at a time)", flush=True)
     with ProcessPoolExecutor(args.workers) as pool, log.open("a") as out:
@@ -197,12 +198,10 @@ def main(argv=None) -> int:
     floor = largest_cost_pick(table, PICK_AMONG, "flops_thop")["mean"] * 100
     rows = []
     for search in found:
-        entries = search["entries"]
-        rows_of = [row_of(entry["encoding"]) for entry in entries]
-        accuracy = 100 * table.values("test_accuracy", np.array(rows_of), repeat=0)
-        alone = [done[row]["val_accuracy"] for row in rows_of]
+        accuracy = 100 * table.values("test_accuracy", np.array(search["rows"]), repeat=0)
+        alone = [done[row]["val_accuracy"] for row in search["rows"]]
         rows.append({"search": search["search"], "supernet": search["supernet"],
-                     "picks": picks(accuracy, alone, [e["params"] for e in entries])})
+                     "picks": picks(accuracy, alone, [entry["params"] for entry in search["entries"]])})
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "searches": len(rows), "supernets": len({r["supernet"] for r in rows}),
               "floor": round(floor, 2), "rules": summary(rows, floor), "rows": rows,
