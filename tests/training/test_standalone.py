@@ -56,7 +56,7 @@ def test_train_alone_lowers_the_training_loss_of_the_official_cell(nb101_run):
     trainer = open_run(nb101_run)
     arch = trainer.space.sample_uniform(np.random.default_rng(5))
     torch.manual_seed(0)
-    net = trainer.supernet.build(arch)
+    net = trainer.supernet.deployed_network(arch)
     losses, seconds = train_alone(net, trainer.data.train, trainer.task, replace(trainer.recipe, lr=0.1), 40, 32, 0)
     assert len(losses) == 40 and seconds > 0
     assert sum(losses[-5:]) < sum(losses[:5])
