@@ -237,11 +237,12 @@ def resolved_scorer(args) -> str:
 def searched_settings(args) -> dict:
     """What this invocation's searches record in top.json besides their seed (canonical names, checked by
     SearchConfig): a folder searched otherwise is not gathered."""
+    from samplenas.training.choices import STANDALONE_STEPS
     from samplenas.training.search import SearchConfig, rescored_settings
 
-    steps = {} if args.standalone_steps is None else {"standalone_steps": args.standalone_steps}
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
-                          rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer, **steps).check()
+                          rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
+                          standalone_steps=args.standalone_steps or STANDALONE_STEPS).check()
     return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
 
 
