@@ -87,9 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                     "synflow, ...), a rank average or weighted one (default: search's, "
                                     "supernet-loss+params for nb101; "
                                     "see `samplenas search --help`)")
-    p.add_argument("--rescore-top", type=int, default=0, metavar="K",
+    p.add_argument("--rescore-top", type=int, metavar="K",
                    help="search scores its best K again, on --rescore-examples validation images and/or by "
-                        "--rescore-scorer (search --help)")
+                        "--rescore-scorer; 0: no second scoring (default: search's, for nb101 the best 10 trained "
+                        "alone; search --help)")
     p.add_argument("--rescore-examples", type=int, metavar="N", help="validation images for --rescore-top")
     p.add_argument("--rescore-scorer", metavar="SCORER",
                    help="the scorer of --rescore-top's finalists (e.g. params, or standalone: each trained "
@@ -106,7 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if p.parse_known_args(argv)[0].smoke:  # smoke settings are defaults: flags given explicitly still win
         p.set_defaults(data="digits", seeds=[0], steps=8, batch_size=16, checkpoints=2, population=3, generations=1,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}),
-                       rank_cells=6, top_cells=6, eval_examples=32, limit=200, samplers=["uniform", "vae"])
+                       rank_cells=6, top_cells=6, eval_examples=32, limit=200, samplers=["uniform", "vae"],
+                       standalone_steps=3)
     args = p.parse_args(argv)
     if min(args.steps, args.checkpoints, args.population, args.rank_cells, args.top_sample) < 1 or args.top_cells < 0:
         p.error("--steps, --checkpoints, --population, --rank-cells and --top-sample must be positive, "
@@ -115,8 +117,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--bn-batches must be >= 0")
     if args.search_seed_offset < 0 or (args.standalone_steps is not None and args.standalone_steps < 1):
         p.error("--search-seed-offset must be >= 0 and --standalone-steps >= 1")
-    if bool(args.rescore_top) != (args.rescore_examples is not None or args.rescore_scorer is not None):
-        p.error("--rescore-top goes with --rescore-examples and/or --rescore-scorer")  # before any supernet trains
     if args.lr is not None and not 0 < args.lr < float("inf"):
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
@@ -242,7 +242,7 @@ def searched_settings(args) -> dict:
 
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
                           rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
-                          standalone_steps=args.standalone_steps or STANDALONE_STEPS).check()
+                          standalone_steps=args.standalone_steps or STANDALONE_STEPS).check().for_space("nb101")
     return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
 
 
@@ -411,7 +411,7 @@ def main(argv=None) -> int:
     bn_batches = ["--bn-batches", str(args.bn_batches)] if args.bn_batches is not None else []
     scoring = ["--eval-examples", str(args.eval_examples), *bn_batches] if args.reuse else []
     scoring += ["--scorer", args.scorer] if args.scorer else []
-    if args.rescore_top:
+    if args.rescore_top is not None:
         scoring += ["--rescore-top", str(args.rescore_top)]
         scoring += ["--rescore-examples", str(args.rescore_examples)] if args.rescore_examples else []
         scoring += ["--rescore-scorer", args.rescore_scorer] if args.rescore_scorer else []

@@ -7,7 +7,7 @@ from pathlib import Path
 from samplenas.cli.options import add_evaluation_options, evaluation_overrides
 from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
-from samplenas.training.choices import COST_METRICS, SEED_SOURCES
+from samplenas.training.choices import COST_METRICS, SEARCH_RESCORE_DEFAULTS, SEED_SOURCES
 
 
 def register(subparsers) -> None:
@@ -44,9 +44,10 @@ def register(subparsers) -> None:
                    help="NSGA-II for the front of score against --cost-metric (population + generations x children "
                         "architectures scored); writes RUN/pareto.json and RUN/pareto.png")
     p.add_argument("--top", type=int, default=5, help="architectures kept in top.json (default 5)")
-    p.add_argument("--rescore-top", type=int, default=0, metavar="K",
+    p.add_argument("--rescore-top", type=int, metavar="K",
                    help="score the best K again, on --rescore-examples validation images (the reference sample "
-                        "too) and/or by --rescore-scorer, and order them by that (default 0: no second scoring)")
+                        "too) and/or by --rescore-scorer, and order them by that; 0: no second scoring (default: "
+                        f"the space's: {rescoring_defaults()}; elsewhere none)")
     p.add_argument("--rescore-examples", type=int, metavar="N",
                    help="validation images per architecture for --rescore-top")
     p.add_argument("--rescore-scorer", metavar="SCORER",
@@ -63,6 +64,12 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(p)
     p.set_defaults(func=run)
+
+
+def rescoring_defaults() -> str:
+    """The spaces' default second scorings, in --help's words."""
+    return "; ".join(f"{space}: the best {default['top']} by {default['scorer']} on {default['examples']} images"
+                     for space, default in SEARCH_RESCORE_DEFAULTS.items())
 
 
 def run(args) -> int:

@@ -16,7 +16,7 @@ many scores on a few hundred images is the luckiest as often as the best), by an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,13 @@ from samplenas.samplers.evolution import EvolutionSampler
 from samplenas.spaces.base import Arch
 from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
-from samplenas.training.choices import COST_METRICS, SEED_SOURCES, STANDALONE_STEPS, default_search_scorer
+from samplenas.training.choices import (
+    COST_METRICS,
+    SEED_SOURCES,
+    STANDALONE_STEPS,
+    default_search_rescoring,
+    default_search_scorer,
+)
 from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
@@ -58,8 +64,8 @@ class SearchConfig:
     scorer: str | None = None  # `training.scorers` (supernet, a proxy, parts joined by "+"); None: the space's default
     # the best `rescore_top` scored again, on `rescore_examples` validation images (their reference sample too)
     # and/or by `rescore_scorer`, and ordered by that: the search picks the best of many noisy scores, so its
-    # winner's score is biased upwards; off by default (docs/results/nb101-end-to-end.md)
-    rescore_top: int = 0
+    # winner's score is biased upwards; None: the space's default (`default_search_rescoring`), 0: none
+    rescore_top: int | None = None
     rescore_examples: int | None = None
     rescore_scorer: str | None = None
     standalone_steps: int = STANDALONE_STEPS  # training steps of a "standalone" scorer part
@@ -78,14 +84,26 @@ class SearchConfig:
             self.scorer = scorer_name(self.scorer)
         if self.cost_weight < 0 or (self.cost_ref is not None and self.cost_ref <= 0):
             raise UserError("search: cost weight must be >= 0 and the reference cost positive")
-        if self.rescore_top < 0 or (self.rescore_examples is not None and self.rescore_examples < 1):
+        if (self.rescore_top or 0) < 0 or (self.rescore_examples is not None and self.rescore_examples < 1):
             raise UserError("search: rescore_top must be >= 0 and rescore_examples at least 1")
-        if bool(self.rescore_top) != (self.rescore_examples is not None or self.rescore_scorer is not None):
+        if self.rescore_top is not None and bool(self.rescore_top) != (
+                self.rescore_examples is not None or self.rescore_scorer is not None):
             raise UserError("search: rescore_top goes with rescore_examples and/or rescore_scorer (the finalists, "
                             "and how they are scored again)")
+        if self.rescore_top is None and (self.rescore_examples is not None or self.rescore_scorer is not None):
+            raise UserError("search: rescore_examples and rescore_scorer need rescore_top (how many finalists are "
+                            "scored again)")
         if self.rescore_scorer is not None:
             self.rescore_scorer = scorer_name(self.rescore_scorer)
         return self
+
+    def for_space(self, space: str) -> SearchConfig:
+        """This configuration with the space's default second scoring where none was chosen."""
+        if self.rescore_top is not None:
+            return self
+        default = default_search_rescoring(space)
+        return replace(self, rescore_top=default["top"], rescore_examples=default["examples"],
+                       rescore_scorer=default["scorer"]).check()
 
 
 def finalists_first(result: dict) -> tuple:
@@ -98,7 +116,7 @@ class SupernetSearch:
 
     def __init__(self, trainer: SupernetTrainer, config: SearchConfig, progress: bool = True):
         self.trainer = trainer
-        self.config = config.check()
+        self.config = config.check().for_space(trainer.config.space)
         name = self.config.scorer or default_search_scorer(trainer.config.space)
         self.scorer = RunScorer(trainer, name, seed=self.config.seed, standalone_steps=self.config.standalone_steps)
         self.space = trainer.space
@@ -230,6 +248,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     run = Path(run)
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
     searcher = SupernetSearch(trainer, config, progress)
+    config = searcher.config  # the space's default second scoring filled in
     top = searcher.run()
     if config.rescore_top:
         finer = trainer if config.rescore_examples is None else open_run(

@@ -48,6 +48,12 @@ def test_train_then_search_every_space(space, tmp_path, capsys):
     top = json.loads((tmp_path / "top.json").read_text())
     assert top["space"] == space and top["evaluated"] == 5 and len(top["top"]) == 3
     assert top["scorer"] == ("supernet-loss+params" if space == "nb101" else "supernet")  # the measured defaults
+    if space == "nb101":  # and its measured second scoring: the ten best (here all five) trained alone
+        assert top["rescored"] == {"top": 10, "eval_examples": 2000, "scorer": "standalone", "standalone_steps": 300}
+        assert all(entry["score"] == entry["metrics"]["standalone_accuracy"] for entry in top["top"])
+        assert {entry["search_rank"] for entry in top["top"]} <= {1, 2, 3, 4, 5}  # the search's own order kept
+    else:
+        assert "rescored" not in top
     objectives = [entry["objective"] for entry in top["top"]]
     assert objectives == sorted(objectives)
     for entry in top["top"]:
@@ -156,7 +162,7 @@ def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_r
 
     args = ["search", "--run", str(nb101_run), "--population", "4", "--generations", "1", "--top", "6",
             "--scorer", "supernet-loss+params", "--quiet"]
-    assert main(args) == 0
+    assert main([*args, "--rescore-top", "0"]) == 0  # no second scoring, not even the space's default
     plain = json.loads((nb101_run / "top.json").read_text())
     assert "rescored" not in plain and all("search_score" not in entry for entry in plain["top"])
     assert main([*args, "--rescore-top", "3", "--rescore-examples", "48"]) == 0
@@ -181,12 +187,26 @@ def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_r
         assert "rescore" in capsys.readouterr().err
 
 
+def test_the_space_s_default_second_scoring_applies_unless_one_is_chosen():
+    """No rescore_top: the space's default (NB101: the ten best trained alone on 2,000 images; elsewhere none);
+    rescore_top 0 or an explicit second scoring are kept as given; half a choice is refused."""
+    filled = SearchConfig().check().for_space("nb101")
+    assert (filled.rescore_top, filled.rescore_examples, filled.rescore_scorer) == (10, 2000, "standalone")
+    assert SearchConfig().check().for_space("nasnet").rescore_top == 0
+    assert SearchConfig(rescore_top=0).check().for_space("nb101").rescore_top == 0
+    chosen = SearchConfig(rescore_top=3, rescore_scorer="params").check().for_space("nb101")
+    assert (chosen.rescore_top, chosen.rescore_examples, chosen.rescore_scorer) == (3, None, "params")
+    for half in ({"rescore_scorer": "params"}, {"rescore_examples": 100}, {"rescore_top": 4}):
+        with pytest.raises(UserError, match="rescore"):
+            SearchConfig(**half).check()
+
+
 def test_rescoring_by_params_takes_the_largest_of_the_search_s_best(nb101_run, capsys):
     """--rescore-top K --rescore-scorer params: the search's best K, by its own score, re-ordered by their
     parameter count (ties in the search's order); the search's metrics stay beside the new score."""
     args = ["search", "--run", str(nb101_run), "--population", "6", "--generations", "1", "--top", "8",
             "--scorer", "supernet-loss", "--seed", "2", "--quiet"]
-    assert main(args) == 0
+    assert main([*args, "--rescore-top", "0"]) == 0
     plain = json.loads((nb101_run / "top.json").read_text())["top"]
     assert main([*args, "--rescore-top", "5", "--rescore-scorer", "params"]) == 0
     assert "scored again (by params)" in capsys.readouterr().out
