@@ -201,7 +201,9 @@ class SupernetSearch:
         they then rank first, by that score (ties in the search's order), and keep the search's own as
         `search_rank` / `search_score` / `search_objective` beside the search's metrics."""
         finalists = sorted(self.results, key=lambda r: r["objective"])[: self.config.rescore_top]
-        for search_rank, result in enumerate(finalists, 1):
+        bar = tqdm(finalists, disable=not self.progress, unit="arch", desc=f"scored again ({scorer.name})",
+                   dynamic_ncols=True)
+        for search_rank, result in enumerate(bar, 1):
             metrics = {**result["metrics"], **scorer.score(result["arch"])}
             result.update(search_rank=search_rank, search_score=result["metrics"]["score"],
                           search_objective=result["objective"], metrics=metrics,

@@ -59,7 +59,9 @@ def test_train_then_search_every_space(space, tmp_path, capsys):
     for entry in top["top"]:
         assert tuple(entry["encoding"]) == open_run(tmp_path).space.parse(entry["arch"])
         assert entry["params"] > 0 and entry["score"] > 0
-    assert "written:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "written:" in printed
+    assert ("nb101's default; --rescore-top 0: none" in printed) == (space == "nb101")  # says why it trained more
 
 
 def test_search_seeds_from_the_learned_sampler_and_respects_limits(nb101_run):
