@@ -99,8 +99,8 @@ def run(args) -> int:
           f"scorer: {report['scorer']})")
     if "rescored" in report:
         default = "" if args.rescore_top is not None else f" ({report['space']}'s default; --rescore-top 0: none)"
-        print(f"the best {min(report['rescored']['top'], report['evaluated'])} scored again ({rescoring(report['rescored'])}), "
-              f"and ordered by that{default}")
+        finalists = min(report["rescored"]["top"], report["evaluated"])
+        print(f"the best {finalists} scored again ({rescoring(report['rescored'])}), and ordered by that{default}")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
