@@ -115,8 +115,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
-    if args.search_seed_offset < 0 or (args.standalone_steps is not None and args.standalone_steps < 1):
-        p.error("--search-seed-offset must be >= 0 and --standalone-steps >= 1")
+    if args.search_seed_offset < 0:
+        p.error("--search-seed-offset must be >= 0")
     if args.lr is not None and not 0 < args.lr < float("inf"):
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
@@ -240,9 +240,10 @@ def searched_settings(args) -> dict:
     from samplenas.training.choices import STANDALONE_STEPS
     from samplenas.training.search import SearchConfig, rescored_settings
 
+    steps = STANDALONE_STEPS if args.standalone_steps is None else args.standalone_steps  # 0 is refused, not replaced
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
                           rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
-                          standalone_steps=args.standalone_steps or STANDALONE_STEPS).check().for_space("nb101")
+                          standalone_steps=steps).check().for_space("nb101")
     return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
 
 
