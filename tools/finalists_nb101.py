@@ -8,15 +8,25 @@ cosine, batch 64, seed 0, scored on 2,000 validation images), and judges by the 
   own          the search's first
   alone-K      the finalist of the best K with the highest standalone validation accuracy (ties: the search's order)
   alone-10+params   the rank average of that accuracy and the parameter count within the ten
+  loss-10      the lowest training loss over the last 50 steps of the same training (under half an epoch: images
+               the network had not seen yet)
+  alone+loss-10     the rank average of the standalone accuracy and that loss
+  alone+search-order-10   the rank average of the standalone accuracy and the search's own order
   params-10    the largest parameter count among the ten (`search --rescore-top 10 --rescore-scorer params`)
   oracle-10    the best of the ten by the table (what no rule can beat)
+  with --paired-against OUT (the same searches' finalists trained by another run of this tool, another recipe):
+  paired-alone-10   alone-10 by OUT's training
+  alone+paired-10   the rank average of both trainings' accuracies
 
-Each rule's mean pick, its per-supernet paired difference to the search's own pick (a supernet's searches
-averaged, bootstrap 95 % interval over supernets) and how many picks fall below the largest-FLOPs pick of 80
-random cells. Cells trained are kept in OUT/cells.jsonl (a stopped run resumes; a cell shared by several searches
-trains once); the report in OUT/finalists.json, each search's pick against its own in OUT/finalists.png.
+Each rule's mean pick, its per-supernet paired difference to the baseline rule's pick (--baseline: the search's
+own pick, or with --paired-against OUT's alone-10; a supernet's searches averaged, bootstrap 95 % interval over
+supernets) and how many picks fall below the largest-FLOPs pick of 80 random cells. Cells trained are kept in
+OUT/cells.jsonl (a stopped run resumes; a cell shared by several searches trains once); the report in
+OUT/finalists.json, each search's pick against its own in OUT/finalists.png.
 
   python tools/finalists_nb101.py --out runs/finalists --searches runs/e2e-s25 runs/e2e-s50 --workers 2
+  python tools/finalists_nb101.py --out runs/fin-w32 --searches runs/e2e-s25 --workers 2 \
+      --network '{"stem_channels": 32, "num_stacks": 3, "cells_per_stack": 1}' --paired-against runs/finalists
   python tools/finalists_nb101.py --smoke --out /tmp/fin --searches /tmp/e2e-smoke    # seconds
 """
 
@@ -54,9 +64,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")
     p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
+    p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
+                   help="another run of this tool over the same searches (another recipe): its alone-10 becomes\n"
+                        "the baseline, and the rank average of both trainings a rule")
+    p.add_argument("--baseline", default=None, metavar="RULE",
+                   help="the rule the paired differences are taken to (default: own; with --paired-against:\n"
+                        "paired-alone-10)")
     args = parse_study_args(p, argv, smoke_steps=3)
     if args.steps < 1 or args.workers < 1 or not args.lr > 0:
         p.error("--steps and --workers must be >= 1 and --lr positive")
+    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
+        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there (a finalists_nb101.py --out folder)")
+    rules = rule_names(args.paired_against is not None)
+    args.baseline = args.baseline or ("paired-alone-10" if args.paired_against is not None else "own")
+    if args.baseline not in rules:
+        p.error(f"--baseline {args.baseline}: not a rule here (one of {', '.join(rules)})")
     for folder in args.searches:
         if not list(folder.glob("*-seed*/top.json")):
             p.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
@@ -104,20 +126,34 @@ def first_best(values) -> int:
     return int(np.flatnonzero(values == values.max())[0])
 
 
-def picks(accuracy, alone, params) -> dict:
-    """The table accuracy each rule picks among one search's finalists (all in the search's order)."""
+def picks(accuracy, alone, params, loss, paired=None) -> dict:
+    """The table accuracy each rule picks among one search's finalists (all in the search's order): `alone` and
+    `loss` from this run's training, `paired` the standalone accuracies of --paired-against's run."""
     from scipy.stats import rankdata
 
+    by_alone = rankdata(alone)
     out = {"own": accuracy[0]}
     out.update({f"alone-{k}": accuracy[first_best(alone[:k])] for k in RULE_TOPS})
-    out["alone-10+params"] = accuracy[first_best(rankdata(alone) + rankdata(params))]
+    out["alone-10+params"] = accuracy[first_best(by_alone + rankdata(params))]
+    out["loss-10"] = accuracy[first_best(-np.asarray(loss))]
+    out["alone+loss-10"] = accuracy[first_best(by_alone + rankdata(-np.asarray(loss)))]
+    out["alone+search-order-10"] = accuracy[first_best(by_alone + rankdata(-np.arange(len(alone))))]
     out["params-10"] = accuracy[first_best(params)]
+    if paired is not None:
+        out["paired-alone-10"] = accuracy[first_best(paired)]
+        out["alone+paired-10"] = accuracy[first_best(by_alone + rankdata(paired))]
     out["oracle-10"] = float(np.max(accuracy))
     return {rule: float(value) for rule, value in out.items()}
 
 
-def summary(rows: list[dict], floor: float) -> dict:
-    """Per rule: mean and spread over searches, paired difference to the search's own pick per supernet (its
+def rule_names(paired: bool) -> list[str]:
+    """The rules `picks` judges, in its order."""
+    ones = np.ones(FINALISTS)
+    return list(picks(ones, ones, ones, ones, ones if paired else None))
+
+
+def summary(rows: list[dict], floor: float, baseline: str = "own") -> dict:
+    """Per rule: mean and spread over searches, paired difference to the `baseline` rule's pick per supernet (its
     searches averaged) with a bootstrap 95 % interval, picks below `floor`."""
     by_supernet = defaultdict(list)
     for row in rows:
@@ -126,7 +162,7 @@ def summary(rows: list[dict], floor: float) -> dict:
     out = {}
     for rule in rows[0]["picks"]:
         values = np.array([row["picks"][rule] for row in rows])
-        means = np.array([np.mean([p[rule] - p["own"] for p in found]) for found in by_supernet.values()])
+        means = np.array([np.mean([p[rule] - p[baseline] for p in found]) for found in by_supernet.values()])
         resampled = means[rng.integers(0, len(means), (BOOTSTRAP, len(means)))].mean(axis=1)
         out[rule] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std(ddof=1)), 3)
                      if len(values) > 1 else 0.0, "lowest": round(float(values.min()), 2),
@@ -163,6 +199,25 @@ def plot(rows: list[dict], floor: float, path: Path) -> None:
     save_figure(fig, path)
 
 
+def paired_run(folder: Path, found: list[dict], row_of) -> dict:
+    """--paired-against's standalone accuracies by table row (its cells.jsonl), checked to hold every finalist of
+    `found` and to be one recipe."""
+    cells, settings = {}, []
+    for number, line in enumerate((folder / "cells.jsonl").read_text().splitlines(), 1):
+        record = json.loads(line)
+        if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
+            sys.exit(f"finalists: {folder / 'cells.jsonl'} line {number}: not a trained cell's record")
+        cells[row_of(record["arch"])] = float(record["val_accuracy"])
+        if record["settings"] not in settings:
+            settings.append(record["settings"])
+    if len(settings) > 1:
+        sys.exit(f"finalists: {folder / 'cells.jsonl'} mixes {len(settings)} recipes; pair against one")
+    missing = {row for search in found for row in search["rows"]} - cells.keys()
+    if missing:
+        sys.exit(f"finalists: --paired-against {folder} has not trained {len(missing)} of these searches' finalists")
+    return {"cells": cells, "settings": settings[0] if settings else None}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -196,24 +251,31 @@ def main(argv=None) -> int:
             done[row_of(record["arch"])] = record
             print(f"{len(done)} trained  val {100 * record['val_accuracy']:.2f} %  {record['seconds']} s", flush=True)
     floor = largest_cost_pick(table, PICK_AMONG, "flops_thop")["mean"] * 100
+    paired = None if args.paired_against is None else paired_run(args.paired_against, found, row_of)
     rows = []
     for search in found:
         accuracy = 100 * table.values("test_accuracy", np.array(search["rows"]), repeat=0)
         alone = [done[row]["val_accuracy"] for row in search["rows"]]
+        loss = [done[row]["loss_last_50"] for row in search["rows"]]
+        other = None if paired is None else [paired["cells"][row] for row in search["rows"]]
         rows.append({"search": search["search"], "supernet": search["supernet"],
-                     "picks": picks(accuracy, alone, [entry["params"] for entry in search["entries"]])})
+                     "picks": picks(accuracy, alone, [entry["params"] for entry in search["entries"]], loss, other)})
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "settings": settings, "searches": len(rows), "supernets": len({r["supernet"] for r in rows}),
-              "floor": round(floor, 2), "rules": summary(rows, floor), "rows": rows,
+              "paired_against": None if paired is None else {"run": str(args.paired_against),
+                                                             "settings": paired["settings"]},
+              "floor": round(floor, 2), "baseline": args.baseline, "rules": summary(rows, floor, args.baseline),
+              "rows": rows,
               "cells_trained": len(done), "cell_seconds": round(sum(r["seconds"] for r in done.values()), 1),
               "seconds": round(time.perf_counter() - started, 1)}
     (args.out / "finalists.json").write_text(json.dumps(report, indent=1))
     plot(rows, floor, args.out / "finalists.png")
     print(f"{report['searches']} searches of {report['supernets']} supernets; floor (largest-FLOPs pick) {floor:.2f} %")
-    print(f"{'rule':16s} {'mean pick':>14s}  {'paired to own, per supernet':>30s}  {'below floor':>11s}  lowest")
+    paired_to = f"to {args.baseline}, per supernet"
+    print(f"{'rule':22s} {'mean pick':>14s}  {paired_to:>30s}  {'below floor':>11s}  lowest")
     for rule, s in report["rules"].items():
         low, high = s["paired_95"]
-        print(f"{rule:16s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
+        print(f"{rule:22s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
               f"{s['higher']:>3d}+/{s['lower']:d}-  {s['below_floor']:>11d}  {s['lowest']:.2f}")
     print(f"written: {args.out / 'finalists.json'}, {args.out / 'finalists.png'}")
     return 0

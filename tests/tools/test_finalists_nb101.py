@@ -49,6 +49,7 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     trained = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
     assert len(trained) == 14  # every distinct finalist once
     alone = {tuple(record["arch"]): record["val_accuracy"] for record in trained}
+    loss = {tuple(record["arch"]): record["loss_last_50"] for record in trained}
     accuracy = dict(zip(map(tuple, cells), 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)))
     # the re-scored searches are read in their own order (search_rank, or the objective alone in an older
     # top.json), so their own picks are cells[2] and cells[4]
@@ -60,6 +61,9 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
         assert row["picks"]["alone-10"] == pytest.approx(accuracy[ten[best]])
         assert row["picks"]["params-10"] == pytest.approx(accuracy[ten[int(np.argmax(params[first:first + 10]))]])
         assert row["picks"]["oracle-10"] == pytest.approx(max(accuracy[c] for c in ten))
+        losses = np.array([loss[c] for c in ten])
+        lowest = int(np.flatnonzero(losses == losses.min())[0])
+        assert row["picks"]["loss-10"] == pytest.approx(accuracy[ten[lowest]])
     own = report["rules"]["own"]
     assert own["paired"] == 0 and own["mean"] == pytest.approx(
         np.mean([row["picks"]["own"] for row in report["rows"]]), abs=1e-3)
@@ -69,6 +73,25 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     assert study.main(argv) == 0
     assert "0 to train" in capsys.readouterr().out
     assert json.loads((out / "finalists.json").read_text())["rules"] == report["rules"]
+    # another recipe's training of the same finalists, paired against the first: its alone-10 is the baseline
+    other = tmp_path / "other"
+    assert study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(out)]) == 0
+    paired = json.loads((other / "finalists.json").read_text())
+    assert paired["baseline"] == "paired-alone-10" and paired["paired_against"]["settings"] == report["settings"]
+    assert [row["picks"]["paired-alone-10"] for row in paired["rows"]] == [
+        row["picks"]["alone-10"] for row in report["rows"]]
+    assert paired["rules"]["paired-alone-10"]["paired"] == 0
+    assert paired["rules"]["alone-10"]["mean"] == pytest.approx(
+        np.mean([row["picks"]["alone-10"] for row in paired["rows"]]), abs=1e-3)
+    # ... which must hold every finalist; an unknown baseline is refused
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "cells.jsonl").write_text("".join(
+        line + "\n" for line in (out / "cells.jsonl").read_text().splitlines()[:5]))
+    with pytest.raises(SystemExit, match="has not trained 9 of these searches' finalists"):
+        study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
+    with pytest.raises(SystemExit):
+        study.main([*argv, "--baseline", "largest"])
+    assert "--baseline largest: not a rule here" in capsys.readouterr().err
     # a search that kept fewer than ten cells, and a folder that holds no search, are refused
     short = tmp_path / "short"
     _write_search(short / "uniform-seed3", cells[:4], params[:4], b"supernet 3")
