@@ -204,7 +204,10 @@ def paired_run(folder: Path, found: list[dict], row_of) -> dict:
     `found` and to be one recipe."""
     cells, settings = {}, []
     for number, line in enumerate((folder / "cells.jsonl").read_text().splitlines(), 1):
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
         if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
             sys.exit(f"finalists: {folder / 'cells.jsonl'} line {number}: not a trained cell's record")
         cells[row_of(record["arch"])] = float(record["val_accuracy"])
@@ -236,6 +239,7 @@ def main(argv=None) -> int:
     done = finished_records(log, settings, lambda record: row_of(record["arch"]))
     for search in found:
         search["rows"] = [row_of(entry["encoding"]) for entry in search["entries"]]
+    paired = None if args.paired_against is None else paired_run(args.paired_against, found, row_of)  # before training
     todo = {}
     for rank in range(FINALISTS):  # every search's first finalists before anyone's later ones
         for search in found:
@@ -251,7 +255,6 @@ def main(argv=None) -> int:
             done[row_of(record["arch"])] = record
             print(f"{len(done)} trained  val {100 * record['val_accuracy']:.2f} %  {record['seconds']} s", flush=True)
     floor = largest_cost_pick(table, PICK_AMONG, "flops_thop")["mean"] * 100
-    paired = None if args.paired_against is None else paired_run(args.paired_against, found, row_of)
     rows = []
     for search in found:
         accuracy = 100 * table.values("test_accuracy", np.array(search["rows"]), repeat=0)

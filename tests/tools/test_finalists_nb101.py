@@ -89,6 +89,9 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
         line + "\n" for line in (out / "cells.jsonl").read_text().splitlines()[:5]))
     with pytest.raises(SystemExit, match="has not trained 9 of these searches' finalists"):
         study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
+    (tmp_path / "partial" / "cells.jsonl").write_text("not a record\n")
+    with pytest.raises(SystemExit, match="line 1: not a trained cell's record"):
+        study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
     with pytest.raises(SystemExit):
         study.main([*argv, "--baseline", "largest"])
     assert "--baseline largest: not a rule here" in capsys.readouterr().err
