@@ -212,14 +212,17 @@ class NASBench101:
 
     def top_k(self, k: int, metric: str = "test_accuracy", epochs: int = 108, stop_halfway: bool = False,
               repeat: str | int = "mean") -> list[tuple[str, float]]:
-        """The k cells with the highest value of `metric` (missing values never rank), best first."""
+        """The k cells with the highest value of `metric` (missing values never rank), best first; cells of
+        equal value in table order, so the same k on every machine (the accuracies repeat often, and which
+        tied cells a partition returns depends on numpy's build and the CPU)."""
         scores = self.values(metric, None, epochs, stop_halfway, repeat)
         known = np.flatnonzero(np.isfinite(scores))
         k = min(k, len(known))
         if k <= 0:
             return []
-        best = known[np.argpartition(-scores[known], k - 1)[:k]]
-        best = best[np.argsort(-scores[best], kind="stable")]
+        kth = -np.partition(-scores[known], k - 1)[k - 1]
+        candidates = known[scores[known] >= kth]  # every cell tied with the k-th, in table order
+        best = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
         return [(self._hashes[row].decode("ascii"), float(scores[row])) for row in best]
 
     def vertex_counts(self) -> dict[int, int]:
