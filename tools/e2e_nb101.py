@@ -66,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoints", type=int, default=4, help="kept checkpoints ranked over training (default 4)")
     p.add_argument("--population", type=int, default=16, help="search population (default 16)")
     p.add_argument("--generations", type=int, default=4, help="search generations (default 4)")
+    p.add_argument("--top", type=int, default=10, metavar="K",
+                   help="cells each search keeps in top.json, best first (default 10: what the finalists' studies "
+                        "read)")
     p.add_argument("--rank-cells", type=int, default=100, help="random cells ranked per checkpoint (default 100)")
     p.add_argument("--top-cells", type=int, default=1000, help="the region of the table's best cells ranked at the end")
     p.add_argument("--top-sample", type=int, default=100,
@@ -110,8 +113,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        rank_cells=6, top_cells=6, eval_examples=32, limit=200, samplers=["uniform", "vae"],
                        standalone_steps=3)
     args = p.parse_args(argv)
-    if min(args.steps, args.checkpoints, args.population, args.rank_cells, args.top_sample) < 1 or args.top_cells < 0:
-        p.error("--steps, --checkpoints, --population, --rank-cells and --top-sample must be positive, "
+    if min(args.steps, args.checkpoints, args.population, args.top, args.rank_cells, args.top_sample) < 1 \
+            or args.top_cells < 0:
+        p.error("--steps, --checkpoints, --population, --top, --rank-cells and --top-sample must be positive, "
                 "--top-cells >= 0")
     if args.bn_batches is not None and args.bn_batches < 0:
         p.error("--bn-batches must be >= 0")
@@ -221,7 +225,7 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
         scorer = RunScorer(trainer, scorer_name)  # a hybrid's reference sample is scored at this checkpoint
         over_training.append({"step": trainer.step, **rank_correlation(scorer, random_cells, random_acc)[1]})
     return {
-        "top1": float(picked[0]), "top10_mean": float(np.mean(picked)),
+        "top1": float(picked[0]), "top10_mean": float(np.mean(picked[:10])),
         "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
         "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
         "rank_random": over_training[-1], "rank_over_training": over_training, "rank_top": rank_top,
@@ -244,15 +248,19 @@ def searched_settings(args) -> dict:
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
                           rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
                           standalone_steps=steps).check().for_space("nb101")
-    return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None}
+    return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None,
+            "kept": args.top}
 
 
 def check_searched_as(run: Path, wanted: dict, seed: int) -> None:
-    """Refuse a run folder whose top.json another search wrote (another seed, scorer or re-scoring), instead of
-    mixing its pick into this invocation's; top.json from before `search_seed` was recorded searched with `seed`."""
+    """Refuse a run folder whose top.json another search wrote (another seed, scorer, re-scoring or number of
+    cells kept), instead of mixing its pick into this invocation's; top.json from before `search_seed` was
+    recorded searched with `seed`."""
     report = json.loads((run / "top.json").read_text())
     found = {"search_seed": report.get("search_seed", seed), "scorer": report.get("scorer"),
-             "rescored": report.get("rescored")}
+             "rescored": report.get("rescored"), "kept": len(report["top"])}
+    if "kept" in wanted:  # a search that scored fewer cells than it was asked to keep kept them all
+        wanted = {**wanted, "kept": min(wanted["kept"], report.get("evaluated", wanted["kept"]))}
     for key, value in wanted.items():
         if found[key] != value:
             sys.exit(f"e2e: {run} was searched with {key} {found[key]}, not {value}: give another --out")
@@ -435,8 +443,8 @@ def main(argv=None) -> int:
                 check_searched_as(run, {"search_seed": search_seed, **searched}, seed)
             else:
                 run_cli(["search", "--run", str(run), "--population", str(args.population), "--generations",
-                         str(args.generations), "--top", "10", "--seed", str(search_seed), "--quiet", *scoring],
-                        commands)
+                         str(args.generations), "--top", str(args.top), "--seed", str(search_seed), "--quiet",
+                         *scoring], commands)
             results.setdefault(sampler, {})[seed] = evaluate_run(run, seed, table, accuracy, random_cells,
                                                                  top_cells, args)
             print(json.dumps({"sampler": sampler, "seed": seed, **{k: v for k, v in results[sampler][seed].items()

@@ -1,19 +1,21 @@
 """A search's finalists trained alone: does a short standalone training pick better among them than the search?
 
 Reads the searches of end-to-end runs (`tools/e2e_nb101.py --out OUT`: OUT/SAMPLER-seedN/top.json, searched with
---top 10 or more), takes each search's best K in its own order (the order before any re-scoring), trains every
-distinct cell among them alone with the ceiling's recipe (`tools/ceiling_nb101.py`: the official cell, SGD 0.1
-cosine, batch 64, seed 0, scored on 2,000 validation images), and judges by the table which cell each rule picks:
+--top 10 or more), takes each search's best ten (--finalists K: K) in its own order (the order before any
+re-scoring), trains every distinct cell among them alone with the ceiling's recipe (`tools/ceiling_nb101.py`:
+the official cell, SGD 0.1 cosine, batch 64, seed 0, scored on 2,000 validation images), and judges by the table
+which cell each rule picks:
 
   own          the search's first
-  alone-K      the finalist of the best K with the highest standalone validation accuracy (ties: the search's order)
+  alone-K      the finalist of the best K with the highest standalone validation accuracy (ties: the search's order);
+               K = 3, 5, 10, and with --finalists K the best K the search kept
   alone-10+params   the rank average of that accuracy and the parameter count within the ten
   loss-10      the lowest training loss over the last 50 steps of the same training (under half an epoch: images
                the network had not seen yet)
   alone+loss-10     the rank average of the standalone accuracy and that loss
   alone+search-order-10   the rank average of the standalone accuracy and the search's own order
   params-10    the largest parameter count among the ten (`search --rescore-top 10 --rescore-scorer params`)
-  oracle-10    the best of the ten by the table (what no rule can beat)
+  oracle-10    the best of the ten by the table (what no rule can beat); with --finalists K also oracle-K
   with --paired-against OUT (the same searches' finalists trained by another run of this tool, another recipe):
   paired-alone-10   alone-10 by OUT's training
   alone+paired-10   the rank average of both trainings' accuracies
@@ -50,7 +52,7 @@ from zero_cost_nb101 import PICK_AMONG  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
-FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders
+FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders, what every rule but alone-K / oracle-K reads
 RULE_TOPS = (3, 5, 10)  # alone-K for these K
 BOOTSTRAP = 10_000
 TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
@@ -60,9 +62,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     add_study_arguments(p, "folder for cells.jsonl and finalists.json")
     p.add_argument("--searches", nargs="+", type=Path, required=True, metavar="E2E_OUT",
-                   help="folders of tools/e2e_nb101.py runs whose searches kept at least ten cells (--top 10)")
+                   help="folders of tools/e2e_nb101.py runs whose searches kept at least ten cells (--top 10;\n"
+                        "--finalists K: K)")
     p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")
     p.add_argument("--workers", type=int, default=1, help="cells trained side by side, one thread each")
+    p.add_argument("--finalists", type=int, default=FINALISTS, metavar="K",
+                   help=f"the search's best K are trained, judged by alone-K and oracle-K beside the ten's rules\n"
+                        f"(default {FINALISTS}; the searches must keep K: e2e_nb101.py --top K)")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
     p.add_argument("--paired-against", type=Path, default=None, metavar="OUT",
                    help="another run of this tool over the same searches (another recipe): its alone-10 becomes\n"
@@ -71,11 +77,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the rule the paired differences are taken to (default: own; with --paired-against:\n"
                         "paired-alone-10)")
     args = parse_study_args(p, argv, smoke_steps=3)
-    if args.steps < 1 or args.workers < 1 or not args.lr > 0:
-        p.error("--steps and --workers must be >= 1 and --lr positive")
+    if args.steps < 1 or args.workers < 1 or not args.lr > 0 or args.finalists < FINALISTS:
+        p.error(f"--steps and --workers must be >= 1, --lr positive and --finalists at least {FINALISTS}")
     if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
         p.error(f"--paired-against {args.paired_against}: no cells.jsonl there (a finalists_nb101.py --out folder)")
-    rules = rule_names(args.paired_against is not None)
+    rules = rule_names(args.paired_against is not None, args.finalists)
     args.baseline = args.baseline or ("paired-alone-10" if args.paired_against is not None else "own")
     if args.baseline not in rules:
         p.error(f"--baseline {args.baseline}: not a rule here (one of {', '.join(rules)})")
@@ -128,12 +134,18 @@ def first_best(values) -> int:
 
 def picks(accuracy, alone, params, loss, paired=None) -> dict:
     """The table accuracy each rule picks among one search's finalists (all in the search's order): `alone` and
-    `loss` from this run's training, `paired` the standalone accuracies of --paired-against's run."""
+    `loss` from this run's training, `paired` the standalone accuracies of --paired-against's run. Every rule
+    reads the first ten but alone-K and oracle-K, K the number of finalists given beyond ten."""
     from scipy.stats import rankdata
 
+    kept = len(accuracy)
+    every_accuracy, every_alone = accuracy, alone
+    accuracy, alone, params, loss = accuracy[:FINALISTS], alone[:FINALISTS], params[:FINALISTS], loss[:FINALISTS]
     by_alone = rankdata(alone)
     out = {"own": accuracy[0]}
     out.update({f"alone-{k}": accuracy[first_best(alone[:k])] for k in RULE_TOPS})
+    if kept > FINALISTS:
+        out[f"alone-{kept}"] = every_accuracy[first_best(every_alone)]
     out["alone-10+params"] = accuracy[first_best(by_alone + rankdata(params))]
     out["loss-10"] = accuracy[first_best(-np.asarray(loss))]
     out["alone+loss-10"] = accuracy[first_best(by_alone + rankdata(-np.asarray(loss)))]
@@ -143,12 +155,14 @@ def picks(accuracy, alone, params, loss, paired=None) -> dict:
         out["paired-alone-10"] = accuracy[first_best(paired)]
         out["alone+paired-10"] = accuracy[first_best(by_alone + rankdata(paired))]
     out["oracle-10"] = float(np.max(accuracy))
+    if kept > FINALISTS:
+        out[f"oracle-{kept}"] = float(np.max(every_accuracy))
     return {rule: float(value) for rule, value in out.items()}
 
 
-def rule_names(paired: bool) -> list[str]:
-    """The rules `picks` judges, in its order."""
-    ones = np.ones(FINALISTS)
+def rule_names(paired: bool, finalists: int = FINALISTS) -> list[str]:
+    """The rules `picks` judges for `finalists` per search, in its order."""
+    ones = np.ones(finalists)
     return list(picks(ones, ones, ones, ones, ones if paired else None))
 
 
@@ -215,7 +229,7 @@ def paired_run(folder: Path, found: list[dict], row_of) -> dict:
             settings.append(record["settings"])
     if len(settings) > 1:
         sys.exit(f"finalists: {folder / 'cells.jsonl'} mixes {len(settings)} recipes; pair against one")
-    missing = {row for search in found for row in search["rows"]} - cells.keys()
+    missing = {row for search in found for row in search["rows"][:FINALISTS]} - cells.keys()  # what its rules read
     if missing:
         sys.exit(f"finalists: --paired-against {folder} has not trained {len(missing)} of these searches' finalists")
     return {"cells": cells, "settings": settings[0] if settings else None}
@@ -224,7 +238,7 @@ def paired_run(folder: Path, found: list[dict], row_of) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    found = searches(args.searches, FINALISTS)
+    found = searches(args.searches, args.finalists)
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
@@ -241,7 +255,7 @@ def main(argv=None) -> int:
         search["rows"] = [row_of(entry["encoding"]) for entry in search["entries"]]
     paired = None if args.paired_against is None else paired_run(args.paired_against, found, row_of)  # before training
     todo = {}
-    for rank in range(FINALISTS):  # every search's first finalists before anyone's later ones
+    for rank in range(args.finalists):  # every search's first finalists before anyone's later ones
         for search in found:
             if search["rows"][rank] not in done:
                 todo.setdefault(search["rows"][rank], search["entries"][rank]["encoding"])
@@ -260,11 +274,12 @@ def main(argv=None) -> int:
         accuracy = 100 * table.values("test_accuracy", np.array(search["rows"]), repeat=0)
         alone = [done[row]["val_accuracy"] for row in search["rows"]]
         loss = [done[row]["loss_last_50"] for row in search["rows"]]
-        other = None if paired is None else [paired["cells"][row] for row in search["rows"]]
+        other = None if paired is None else [paired["cells"][row] for row in search["rows"][:FINALISTS]]
         rows.append({"search": search["search"], "supernet": search["supernet"],
                      "picks": picks(accuracy, alone, [entry["params"] for entry in search["entries"]], loss, other)})
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "settings": settings, "searches": len(rows), "supernets": len({r["supernet"] for r in rows}),
+              "settings": settings, "finalists": args.finalists, "searches": len(rows),
+              "supernets": len({r["supernet"] for r in rows}),
               "paired_against": None if paired is None else {"run": str(args.paired_against),
                                                              "settings": paired["settings"]},
               "floor": round(floor, 2), "baseline": args.baseline, "rules": summary(rows, floor, args.baseline),

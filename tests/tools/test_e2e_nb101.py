@@ -100,6 +100,15 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
         e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
                   "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1", "--search-seed-offset",
                   "100", "--scorer", "params"])
+    kept = len(json.loads((offset / "uniform-seed0" / "top.json").read_text())["top"])
+    with pytest.raises(SystemExit, match=f"searched with kept {kept}, not 2"):  # --top: the cells a search keeps
+        e2e.main(["--smoke", "--out", str(offset), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                  "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1", "--search-seed-offset",
+                  "100", "--top", "2"])
+    narrow = tmp_path / "narrow"
+    assert e2e.main(["--smoke", "--out", str(narrow), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1", "--top", "2"]) == 0
+    assert len(json.loads((narrow / "uniform-seed0" / "top.json").read_text())["top"]) == 2
     with pytest.raises(SystemExit):
         e2e.main(["--smoke", "--out", str(tmp_path / "negative"), "--search-seed-offset", "-1"])
     assert not (tmp_path / "negative").exists()

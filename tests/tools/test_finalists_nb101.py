@@ -95,6 +95,31 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     with pytest.raises(SystemExit):
         study.main([*argv, "--baseline", "largest"])
     assert "--baseline largest: not a rule here" in capsys.readouterr().err
+    # --finalists 12: the searches' twelve best, judged by alone-12 and oracle-12; every other rule reads the
+    # first ten as before (the cells are trained already: the first call trained cells[4:14])
+    wide = tmp_path / "wide"
+    _write_search(wide / "uniform-seed0", cells[:12][::-1], params[:12][::-1], b"supernet 0")  # the table's
+    _write_search(wide / "uniform-seed1", cells[2:14][::-1], params[2:14][::-1], b"supernet 1")  # best come last
+    assert study.main([*argv[:-2], str(wide), "--finalists", "12", "--baseline", "alone-10"]) == 0
+    assert "0 to train" in capsys.readouterr().out
+    widened = json.loads((out / "finalists.json").read_text())
+    assert widened["finalists"] == 12 and widened["baseline"] == "alone-10"
+    for row, first in zip(widened["rows"], (0, 2)):
+        twelve = [tuple(c) for c in cells[first:first + 12][::-1]]
+        scores = np.array([alone[c] for c in twelve])
+        best = int(np.flatnonzero(scores == scores.max())[0])
+        assert row["picks"]["alone-12"] == pytest.approx(accuracy[twelve[best]])
+        assert row["picks"]["oracle-12"] == pytest.approx(accuracy[twelve[-1]])
+        assert row["picks"]["oracle-10"] == pytest.approx(max(accuracy[c] for c in twelve[:10]))
+        assert row["picks"]["oracle-12"] > row["picks"]["oracle-10"]
+        ten = scores[:10]
+        assert row["picks"]["alone-10"] == pytest.approx(accuracy[twelve[int(np.flatnonzero(ten == ten.max())[0])]])
+    assert widened["rules"]["alone-10"]["paired"] == 0
+    with pytest.raises(SystemExit, match="keeps 10 cells, fewer than 12"):
+        study.main([*argv, "--finalists", "12"])
+    with pytest.raises(SystemExit):
+        study.main([*argv, "--finalists", "9"])
+    assert "--finalists at least 10" in capsys.readouterr().err
     # a search that kept fewer than ten cells, and a folder that holds no search, are refused
     short = tmp_path / "short"
     _write_search(short / "uniform-seed3", cells[:4], params[:4], b"supernet 3")
