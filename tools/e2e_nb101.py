@@ -165,8 +165,9 @@ def table_cells(table, space, hashes) -> list:
 
 
 def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells, args) -> dict:
-    """`score_run`'s result, kept in RUN/e2e_eval.json: ranking 1,000 cells costs minutes, and
-    several invocations (one per core, then one that gathers) must not repeat it."""
+    """The table's verdict on the search's picks (`kept_picks`, looked up each time) and the ranking of
+    `score_run`, kept in RUN/e2e_eval.json: ranking 1,000 cells costs minutes, and several invocations (one per
+    core, then one that gathers) must not repeat it."""
     cached = run / EVAL_FILE
     scoring = scoring_overrides(args)
     if args.top_seeds is not None and seed not in args.top_seeds:
@@ -178,18 +179,33 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
     if cached.exists():
         stored = json.loads(cached.read_text())
         if stored.get("key") == key and stored.get("top_mtime") == (run / "top.json").stat().st_mtime_ns:
-            return {**stored["result"], **search_own_pick(run, table)}
+            return {**stored["result"], **kept_picks(run, table, accuracy)}
     from samplenas.training.checkpoint import save_json
 
-    result = score_run(run, table, accuracy, random_cells, top_cells, scoring, trend, resolved_scorer(args))
+    result = score_run(run, table, random_cells, top_cells, scoring, trend, resolved_scorer(args))
     save_json(cached, {"key": key, "top_mtime": (run / "top.json").stat().st_mtime_ns, "result": result})
-    return {**result, **search_own_pick(run, table)}
+    return {**result, **kept_picks(run, table, accuracy)}
 
 
-def search_own_pick(run: Path, table) -> dict:
-    """Where the search scored its finalists again: the table accuracy of the cell it had put first itself
-    (`search_top1`), so one invocation judges the re-ordering against the search's own pick."""
+def kept_picks(run: Path, table, accuracy) -> dict:
+    """The table accuracy of the search's pick, the mean of its first ten, and the best cell it kept with that
+    cell's place in the search's order (with --top as large as the cells scored: the best the search saw, what
+    its picking could at most reach); where the search scored its finalists again, also the cell it had put
+    first itself (`search_top1`), so one invocation judges the re-ordering against the search's own pick."""
+    from samplenas.spaces import SPACES
+
     top = json.loads((run / "top.json").read_text())
+    picks = [tuple(entry["encoding"]) for entry in top["top"]]
+    picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
+    return {"top1": float(picked[0]), "top10_mean": float(np.mean(picked[:10])),
+            "best_kept": float(picked.max()), "best_kept_rank": int(np.argmax(picked)) + 1,
+            "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
+            "top1_arch": SPACES["nb101"]().describe(picks[0]), "evaluated": top["evaluated"],
+            **search_own_pick(top, table)}
+
+
+def search_own_pick(top: dict, table) -> dict:
+    """The table accuracy of the cell a re-scored search had put first itself (top.json's `search_rank` 1)."""
     own = [entry for entry in top["top"] if entry.get("search_rank") == 1]
     if not own:
         return {}
@@ -197,21 +213,17 @@ def search_own_pick(run: Path, table) -> dict:
                                               repeat=0)[0])}
 
 
-def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict, trend: bool = True,
+def score_run(run: Path, table, random_cells, top_cells, scoring: dict, trend: bool = True,
               scorer_name: str = "supernet") -> dict:
-    """Table accuracy of the picks; ranking at every kept checkpoint (`trend`; the final one when none
-    are kept or not `trend`) and over the best cells, scored by `scorer_name` (training.scorers)."""
+    """Ranking at every kept checkpoint (`trend`; the final one when none are kept or not `trend`) and over the
+    best cells, scored by `scorer_name` (training.scorers)."""
     from samplenas.training.checkpoint import load_checkpoint
     from samplenas.training.rank import rank_correlation
     from samplenas.training.scorers import RunScorer
     from samplenas.training.supernet_run import open_run
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS
 
-    top = json.loads((run / "top.json").read_text())
     trainer = open_run(run, evaluation=scoring)  # the final checkpoint; the kept ones are loaded into it below
-    space = trainer.space
-    picks = [tuple(entry["encoding"]) for entry in top["top"]]
-    picked = table.values("test_accuracy", table.lookup_archs(picks), repeat=0)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
     rank_top = None
     if top_cells:
@@ -224,12 +236,7 @@ def score_run(run: Path, table, accuracy, random_cells, top_cells, scoring: dict
             trainer.load_state_dict(load_checkpoint(path), str(path), may_differ=scoring)
         scorer = RunScorer(trainer, scorer_name)  # a hybrid's reference sample is scored at this checkpoint
         over_training.append({"step": trainer.step, **rank_correlation(scorer, random_cells, random_acc)[1]})
-    return {
-        "top1": float(picked[0]), "top10_mean": float(np.mean(picked[:10])),
-        "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
-        "top1_arch": space.describe(picks[0]), "evaluated": top["evaluated"],
-        "rank_random": over_training[-1], "rank_over_training": over_training, "rank_top": rank_top,
-    }
+    return {"rank_random": over_training[-1], "rank_over_training": over_training, "rank_top": rank_top}
 
 
 def resolved_scorer(args) -> str:
