@@ -85,10 +85,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.baseline = args.baseline or ("paired-alone-10" if args.paired_against is not None else "own")
     if args.baseline not in rules:
         p.error(f"--baseline {args.baseline}: not a rule here (one of {', '.join(rules)})")
-    for folder in args.searches:
-        if not list(folder.glob("*-seed*/top.json")):
-            p.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
+    refuse_empty_searches(p, args.searches)
     return args
+
+
+def refuse_empty_searches(parser: argparse.ArgumentParser, folders: list[Path]) -> None:
+    """A usage error for a --searches folder that holds no search of the e2e tool."""
+    for folder in folders:
+        if not list(folder.glob("*-seed*/top.json")):
+            parser.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
 
 
 def search_order(top_json: Path) -> list[dict]:

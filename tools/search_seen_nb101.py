@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, open_table  # noqa: E402
-from finalists_nb101 import TOP_2_PERCENT, search_order  # noqa: E402
+from finalists_nb101 import TOP_2_PERCENT, refuse_empty_searches, search_order  # noqa: E402
 
 BANDS = ((1, 1), (1, 10), (11, 20), (21, 40), (41, None))  # places in the search's order, 1-based and inclusive
 
@@ -34,9 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
                    help="NB101 table: samplenas HDF5, or the npz it converts from")
     args = p.parse_args(argv)
-    for folder in args.searches:
-        if not list(folder.glob("*-seed*/top.json")):
-            p.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
+    refuse_empty_searches(p, args.searches)
     return args
 
 
