@@ -189,8 +189,9 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
 
 def kept_picks(run: Path, table, accuracy) -> dict:
     """The table accuracy of the search's pick, the mean of its first ten, and the best cell it kept with that
-    cell's place in the search's order (with --top as large as the cells scored: the best the search saw, what
-    its picking could at most reach); where the search scored its finalists again, also the cell it had put
+    cell's place in top.json (re-scored finalists first, as the search reports them; tools/search_seen_nb101.py
+    reads the order before re-scoring); with --top as large as the cells scored, the best the search saw, what
+    its picking could at most reach; where the search scored its finalists again, also the cell it had put
     first itself (`search_top1`), so one invocation judges the re-ordering against the search's own pick."""
     from samplenas.spaces import SPACES
 

@@ -111,7 +111,6 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert len(json.loads((narrow / "uniform-seed0" / "top.json").read_text())["top"]) == 2
     # the best cell kept, by the table, and its place in the search's order
     kept_cells = [tuple(e["encoding"]) for e in json.loads((offset / "uniform-seed0" / "top.json").read_text())["top"]]
-    table = e2e.open_table(str(nb101_npz_path), tmp_path)
     kept_accuracy = table.values("test_accuracy", table.lookup_archs(kept_cells), repeat=0)
     result = json.loads((offset / "e2e.json").read_text())["results"]["uniform"]["0"]
     assert result["best_kept"] == kept_accuracy.max() >= result["top1"]
