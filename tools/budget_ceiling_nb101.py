@@ -19,8 +19,11 @@ repeat --val-repeat (the 4-, 12- and 36-epoch ones are separate, shorter trainin
                 search's first) and 'oracle' (the best of its K) read the search's real cells; 'oracle-standins'
                 (the best stand-in) checks the matching against 'oracle'. Paired differences to 'own' per
                 supernet with bootstrap 95 % intervals, as tools/finalists_nb101.py reports them.
+  --trained RUN the standalone training of finalists_nb101.py / ceiling_nb101.py runs beside them: the same
+                taus of a run's validation accuracy over every cell it trained and over those in the top 2 %.
 
-  python tools/budget_ceiling_nb101.py --out runs/budgets --searches runs/top80-o0 runs/top80-o100 --kept 10 20 80
+  python tools/budget_ceiling_nb101.py --out runs/budgets --searches runs/top80-o0 runs/top80-o100 --kept 10 20 80 \
+      --trained runs/fin20
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
-from finalists_nb101 import TOP_2_PERCENT, refuse_empty_searches, search_order, summary, supernet_identity  # noqa: E402
+from finalists_nb101 import (  # noqa: E402
+    TOP_2_PERCENT,
+    refuse_empty_searches,
+    search_order,
+    summary,
+    supernet_identity,
+    trained_cells,
+)
 from zero_cost_nb101 import PICK_AMONG, bootstrap, expected_pick  # noqa: E402
 
 BUDGETS = (4, 12, 36, 108)  # NB101's training budgets in epochs
@@ -53,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--draws", type=int, default=200, help="stand-in draws per search (default 200)")
     p.add_argument("--cells", type=int, default=300, help="random cells for the tau over random cells (default 300)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the taus (default 1000)")
+    p.add_argument("--trained", nargs="+", type=Path, default=[], metavar="RUN",
+                   help="tools/finalists_nb101.py or ceiling_nb101.py --out folders: their trainings' taus beside")
     p.add_argument("--val-repeat", type=int, default=0, help="the repeat whose validation accuracies are read")
     p.add_argument("--seed", type=int, default=0, help="seeds the random cells and the stand-in draws")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
@@ -122,6 +134,22 @@ def random_cells(test, values, known, cells: int, resamples: int, rng: np.random
     return out
 
 
+def trained_taus(run: Path, table, test, resamples: int, rng: np.random.Generator) -> dict:
+    """A standalone training's rank agreement with the test accuracy over the cells it trained and over those of
+    them in the table's top 2 %, as `random_cells` measures the budgets."""
+    trained = trained_cells(run, lambda arch: int(table.lookup_archs([tuple(arch)])[0]), "budget_ceiling")
+    rows = np.array(sorted(trained["cells"]), dtype=np.int64)
+    if len(rows) < 3:
+        sys.exit(f"budget_ceiling: --trained {run} holds {len(rows)} trained cells; tau needs 3 or more")
+    accuracy = np.array([trained["cells"][row] for row in rows])
+    top = test[rows] >= TOP_2_PERCENT
+    out = {"run": str(run), "settings": trained["settings"], "cells": int(len(rows)),
+           "top_2_percent_cells": int(top.sum()), "all": bootstrap(accuracy, test[rows], rng, resamples)}
+    if top.sum() >= 3:
+        out["top_2_percent"] = bootstrap(accuracy[top], test[rows][top], rng, resamples)
+    return out
+
+
 def judge_searches(folders: list[Path], table, test, values, known, kept: int, standins: int, draws: int,
                    rng: np.random.Generator) -> tuple[list[dict], int, float]:
     """One row of picks per search keeping at least `kept` cells; how many kept fewer; the largest distance in
@@ -171,6 +199,14 @@ def plot(report: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def tau_span(agreement: dict | None) -> str:
+    """Kendall tau and its 95 % interval as the printout shows it; 'too few' where there were too few cells."""
+    if agreement is None:
+        return "too few"
+    low, high = agreement["kendall_tau_ci"]
+    return f"{agreement['kendall_tau']:6.3f} [{low:+.2f}, {high:+.2f}]"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -183,6 +219,7 @@ def main(argv=None) -> int:
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "val_repeat": args.val_repeat, "standins": args.standins, "draws": args.draws, "floor": round(floor, 2),
               "random_cells": random_cells(test, values, known, args.cells, args.resamples, rng), "searches": {}}
+    report["trained"] = [trained_taus(run, table, test, args.resamples, rng) for run in args.trained]
     for kept in sorted(set(args.kept)):
         rows, short, widest = judge_searches(args.searches, table, test, values, known, kept, args.standins,
                                              args.draws, rng)
@@ -197,14 +234,12 @@ def main(argv=None) -> int:
           f"({cells['top_2_percent_cells']} in the table's top 2 %)")
     print(f"{'budget':>8s}  {'tau, random cells':>26s}  {'tau, top 2 %':>26s}  pick of 80 random")
     for epochs, found in cells["budgets"].items():
-        spans = []
-        for part in ("random", "top_2_percent"):
-            if part in found:
-                r = found[part]
-                spans.append(f"{r['kendall_tau']:6.3f} [{r['kendall_tau_ci'][0]:+.2f}, {r['kendall_tau_ci'][1]:+.2f}]")
-            else:
-                spans.append("too few")
-        print(f"{epochs + ' ep':>8s}  {spans[0]:>26s}  {spans[1]:>26s}  {found['pick_of_80']:.2f} %")
+        print(f"{epochs + ' ep':>8s}  {tau_span(found.get('random')):>26s}  {tau_span(found.get('top_2_percent')):>26s}"
+              f"  {found['pick_of_80']:.2f} %")
+    for t in report["trained"]:
+        print(f"{'trained':>8s}  {tau_span(t['all']):>26s}  {tau_span(t.get('top_2_percent')):>26s}  "
+              f"(over the {t['cells']} cells it trained, "
+              f"{t['top_2_percent_cells']} in the top 2 %: {t['run']})")
     for kept, found in report["searches"].items():
         print(f"first {kept} cells of {len(found['rows'])} searches ({found['kept_fewer']} kept fewer; "
               f"stand-ins within {found['widest_standin_gap']:.2f} points):")

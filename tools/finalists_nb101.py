@@ -218,26 +218,35 @@ def plot(rows: list[dict], floor: float, path: Path) -> None:
     save_figure(fig, path)
 
 
-def paired_run(folder: Path, found: list[dict], row_of) -> dict:
-    """--paired-against's standalone accuracies by table row (its cells.jsonl), checked to hold every finalist of
-    `found` and to be one recipe."""
+def trained_cells(folder: Path, row_of, tool: str = "finalists") -> dict:
+    """The standalone validation accuracies of a run of this tool (or of ceiling_nb101) by table row, from its
+    cells.jsonl, checked record by record and to be one recipe: {"cells": {row: accuracy}, "settings": ...}."""
+    log = folder / "cells.jsonl"
+    if not log.is_file():
+        sys.exit(f"{tool}: {folder} holds no cells.jsonl (a finalists_nb101.py or ceiling_nb101.py --out folder)")
     cells, settings = {}, []
-    for number, line in enumerate((folder / "cells.jsonl").read_text().splitlines(), 1):
+    for number, line in enumerate(log.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             record = None
         if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
-            sys.exit(f"finalists: {folder / 'cells.jsonl'} line {number}: not a trained cell's record")
+            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record")
         cells[row_of(record["arch"])] = float(record["val_accuracy"])
         if record["settings"] not in settings:
             settings.append(record["settings"])
     if len(settings) > 1:
-        sys.exit(f"finalists: {folder / 'cells.jsonl'} mixes {len(settings)} recipes; pair against one")
-    missing = {row for search in found for row in search["rows"][:FINALISTS]} - cells.keys()  # what its rules read
+        sys.exit(f"{tool}: {log} mixes {len(settings)} recipes; give a run of one")
+    return {"cells": cells, "settings": settings[0] if settings else None}
+
+
+def paired_run(folder: Path, found: list[dict], row_of) -> dict:
+    """--paired-against's standalone accuracies by table row, checked to hold every finalist of `found`."""
+    run = trained_cells(folder, row_of)
+    missing = {row for search in found for row in search["rows"][:FINALISTS]} - run["cells"].keys()  # its rules read
     if missing:
         sys.exit(f"finalists: --paired-against {folder} has not trained {len(missing)} of these searches' finalists")
-    return {"cells": cells, "settings": settings[0] if settings else None}
+    return run
 
 
 def main(argv=None) -> int:

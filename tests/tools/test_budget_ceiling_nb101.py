@@ -33,11 +33,22 @@ def test_one_stand_in_is_the_cell_itself_and_each_budget_picks_by_its_validation
     searches = tmp_path / "searches"
     _write_search(searches / "uniform-seed0", cells, [1] * 8, b"supernet 0")
     _write_search(searches / "vae-seed0", cells[2:8][::-1], [1] * 6, b"supernet 1")  # keeps 6: left out of K = 8
+    trained = tmp_path / "finalists"  # a standalone training of the eight, as finalists_nb101 leaves it
+    trained.mkdir()
+    standalone = [0.41, 0.52, 0.38, 0.47, 0.55, 0.44, 0.50, 0.36]
+    (trained / "cells.jsonl").write_text("".join(
+        json.dumps({"arch": [int(v) for v in cell], "val_accuracy": acc, "settings": {"steps": 300}}) + "\n"
+        for cell, acc in zip(cells, standalone)))
     out = tmp_path / "out"
     assert tool.main(["--out", str(out), "--searches", str(searches), "--table", str(nb101_npz_path),
-                      "--kept", "5", "8", "--standins", "1", "--draws", "3", "--cells", "20", "--resamples", "20"]) == 0
+                      "--kept", "5", "8", "--standins", "1", "--draws", "3", "--cells", "20", "--resamples", "20",
+                      "--trained", str(trained)]) == 0
     report = json.loads((out / "budget_ceiling.json").read_text())
     test = 100 * table.values("test_accuracy", rows, repeat=0)
+    (run,) = report["trained"]
+    assert run["cells"] == 8 and run["settings"] == {"steps": 300}
+    assert run["all"]["kendall_tau"] == pytest.approx(kendalltau(standalone, test)[0])
+    assert run["top_2_percent_cells"] == int((test >= 93.45).sum())
     for kept, searched in (("5", [rows[:5], rows[2:8][::-1][:5]]), ("8", [rows])):
         found = report["searches"][kept]
         assert len(found["rows"]) == len(searched) and found["kept_fewer"] == 2 - len(searched)
@@ -82,7 +93,8 @@ def test_a_stand_in_draw_picks_the_highest_validation_and_reports_the_best_stand
     assert picks["oracle-standins"] == pytest.approx(93.5, abs=0.2)
 
 
-def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb101_npz, tmp_path, capsys):
+def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb101_npz, nb101_npz_path, tmp_path,
+                                                                             capsys):
     tool = _load("budget_ceiling_nb101")
     bare = tmp_path / "bare.npz"
     np.savez(bare, **{name: column for name, column in nb101_npz.items() if not name.startswith("val_acc_")})
@@ -103,3 +115,6 @@ def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb1
     with pytest.raises(SystemExit):
         tool.main(["--out", str(tmp_path / "o"), "--searches", str(tmp_path / "nothing")])
     assert "no SAMPLER-seedN/top.json there" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="holds no cells.jsonl"):
+        tool.main(["--out", str(tmp_path / "o2"), "--searches", str(searches), "--table", str(nb101_npz_path),
+                   "--trained", str(searches)])
