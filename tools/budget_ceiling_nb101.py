@@ -1,5 +1,7 @@
-"""What the benchmark's own trainings would pick: NAS-Bench-101's validation accuracy after 4, 12, 36 and 108
-epochs, used as pickers among each search's cells and as rankers of cells near the table's top.
+"""What NAS-Bench-101's own trainings (4, 12, 36 and 108 epochs) would pick among each search's cells.
+
+Each budget's validation accuracy, as the table holds it, is used as a picker among each search's cells and as a
+ranker of cells near the table's top.
 
 Why: the pipeline's pick falls short of the table's top 2 % although every search scores such cells, and every
 training signal a CPU affords orders its finalists weakly. The table says how much training a picker needs before
@@ -48,6 +50,8 @@ from finalists_nb101 import (  # noqa: E402
 )
 from zero_cost_nb101 import PICK_AMONG, bootstrap, expected_pick  # noqa: E402
 
+from samplenas.errors import UserError  # noqa: E402
+
 BUDGETS = (4, 12, 36, 108)  # NB101's training budgets in epochs
 
 
@@ -73,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.kept) < 1 or args.standins < 1 or args.draws < 1 or args.cells < 3 or args.resamples < 10:
         p.error("--kept must be >= 1, --standins >= 1, --draws >= 1, --cells >= 3, --resamples >= 10")
     refuse_empty_searches(p, args.searches)
+    for run in args.trained:
+        if not (run / "cells.jsonl").is_file():
+            p.error(f"--trained {run}: no cells.jsonl there (a finalists_nb101.py or ceiling_nb101.py --out folder)")
     return args
 
 
@@ -80,8 +87,11 @@ def validation_budgets(table, repeat: int) -> tuple[dict[int, np.ndarray], np.nd
     """Each budget's validation accuracy (%) for every row, and the rows where every budget holds one."""
     known = np.array([], dtype=np.int64)
     if set(BUDGETS) <= set(table.valid_epochs):
-        values = {epochs: 100 * table.values("validation_accuracy", None, epochs=epochs, repeat=repeat)
-                  for epochs in BUDGETS}
+        try:
+            values = {epochs: 100 * table.values("validation_accuracy", None, epochs=epochs, repeat=repeat)
+                      for epochs in BUDGETS}
+        except UserError as err:
+            sys.exit(f"budget_ceiling: --val-repeat {repeat}: {err}")
         known = np.flatnonzero(np.logical_and.reduce([np.isfinite(v) for v in values.values()]))
     if len(known) < 3:
         budgets = ", ".join(map(str, BUDGETS))

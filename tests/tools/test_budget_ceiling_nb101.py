@@ -115,6 +115,9 @@ def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb1
     with pytest.raises(SystemExit):
         tool.main(["--out", str(tmp_path / "o"), "--searches", str(tmp_path / "nothing")])
     assert "no SAMPLER-seedN/top.json there" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="holds no cells.jsonl"):
-        tool.main(["--out", str(tmp_path / "o2"), "--searches", str(searches), "--table", str(nb101_npz_path),
-                   "--trained", str(searches)])
+    with pytest.raises(SystemExit):
+        tool.main(["--out", str(tmp_path / "o2"), "--searches", str(searches), "--trained", str(searches)])
+    assert "no cells.jsonl there" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--val-repeat 5: repeat must be"):
+        tool.main(["--out", str(tmp_path / "o3"), "--searches", str(searches), "--table", str(nb101_npz_path),
+                   "--val-repeat", "5"])
