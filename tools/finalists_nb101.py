@@ -50,6 +50,7 @@ from ceiling_nb101 import add_study_arguments, finished_records, parse_study_arg
 from e2e_nb101 import largest_cost_pick, open_table  # noqa: E402
 from zero_cost_nb101 import PICK_AMONG  # noqa: E402
 
+from samplenas.errors import UserError  # noqa: E402
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders, what every rule but alone-K / oracle-K reads
@@ -232,7 +233,10 @@ def trained_cells(folder: Path, row_of, tool: str = "finalists") -> dict:
             record = None
         if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
             sys.exit(f"{tool}: {log} line {number}: not a trained cell's record")
-        cells[row_of(record["arch"])] = float(record["val_accuracy"])
+        try:
+            cells[row_of(record["arch"])] = float(record["val_accuracy"])
+        except (TypeError, ValueError, UserError) as err:
+            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record ({err})")
         if record["settings"] not in settings:
             settings.append(record["settings"])
     if len(settings) > 1:

@@ -118,6 +118,12 @@ def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb1
     with pytest.raises(SystemExit):
         tool.main(["--out", str(tmp_path / "o2"), "--searches", str(searches), "--trained", str(searches)])
     assert "no cells.jsonl there" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "cells.jsonl").write_text(json.dumps({"arch": [9] * 26, "val_accuracy": 0.5, "settings": {}}) + "\n")
+    with pytest.raises(SystemExit, match="line 1: not a trained cell's record .*out of range"):
+        tool.main(["--out", str(tmp_path / "o4"), "--searches", str(searches), "--table", str(nb101_npz_path),
+                   "--trained", str(broken), "--cells", "5", "--resamples", "10"])
     with pytest.raises(SystemExit, match="--val-repeat 5: repeat must be"):
         tool.main(["--out", str(tmp_path / "o3"), "--searches", str(searches), "--table", str(nb101_npz_path),
                    "--val-repeat", "5"])
