@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
 from finalists_nb101 import (  # noqa: E402
     TOP_2_PERCENT,
+    print_rules,
     refuse_empty_searches,
     search_order,
     summary,
@@ -253,10 +254,7 @@ def main(argv=None) -> int:
     for kept, found in report["searches"].items():
         print(f"first {kept} cells of {len(found['rows'])} searches ({found['kept_fewer']} kept fewer; "
               f"stand-ins within {found['widest_standin_gap']:.2f} points):")
-        for rule, s in found["rules"].items():
-            low, high = s["paired_95"]
-            print(f"  {rule:16s} {s['mean']:8.2f} ± {s['std']:.2f}   to own {s['paired']:+.3f} "
-                  f"[{low:+.2f}, {high:+.2f}]   below floor {s['below_floor']}")
+        print_rules(found["rules"], "to own, per supernet")
     print(f"written: {args.out / 'budget_ceiling.json'}, {args.out / 'budget_ceiling.png'}")
     return 0
 

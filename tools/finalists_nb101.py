@@ -193,6 +193,16 @@ def summary(rows: list[dict], floor: float, baseline: str = "own") -> dict:
     return out
 
 
+def print_rules(rules: dict, paired_to: str) -> None:
+    """`summary`'s rules as a table: mean pick, the paired difference (`paired_to` heads it) with its interval
+    and the supernets higher / lower, picks below the floor, the lowest pick."""
+    print(f"{'rule':22s} {'mean pick':>14s}  {paired_to:>30s}  {'below floor':>11s}  lowest")
+    for rule, s in rules.items():
+        low, high = s["paired_95"]
+        print(f"{rule:22s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
+              f"{s['higher']:>3d}+/{s['lower']:d}-  {s['below_floor']:>11d}  {s['lowest']:.2f}")
+
+
 def plot(rows: list[dict], floor: float, path: Path) -> None:
     """Each search's pick by its finalists' standalone training against its own pick, with the largest-FLOPs
     pick and the table's top 2 % as lines: above the diagonal the training picked better."""
@@ -308,11 +318,7 @@ def main(argv=None) -> int:
     plot(rows, floor, args.out / "finalists.png")
     print(f"{report['searches']} searches of {report['supernets']} supernets; floor (largest-FLOPs pick) {floor:.2f} %")
     paired_to = f"to {args.baseline}, per supernet"
-    print(f"{'rule':22s} {'mean pick':>14s}  {paired_to:>30s}  {'below floor':>11s}  lowest")
-    for rule, s in report["rules"].items():
-        low, high = s["paired_95"]
-        print(f"{rule:22s} {s['mean']:8.2f} ± {s['std']:.2f}  {s['paired']:+8.3f} [{low:+.2f}, {high:+.2f}] "
-              f"{s['higher']:>3d}+/{s['lower']:d}-  {s['below_floor']:>11d}  {s['lowest']:.2f}")
+    print_rules(report["rules"], paired_to)
     print(f"written: {args.out / 'finalists.json'}, {args.out / 'finalists.png'}")
     return 0
 
