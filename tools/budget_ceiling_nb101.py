@@ -45,6 +45,7 @@ from finalists_nb101 import (  # noqa: E402
     print_rules,
     refuse_empty_searches,
     search_order,
+    search_tops,
     summary,
     supernet_identity,
     trained_cells,
@@ -161,25 +162,29 @@ def trained_taus(run: Path, table, test, resamples: int, rng: np.random.Generato
     return out
 
 
-def judge_searches(folders: list[Path], table, test, values, known, kept: int, standins: int, draws: int,
+def read_searches(folders: list[Path], table) -> list[dict]:
+    """Every e2e search under `folders`: its folder, its supernet and the table rows of its cells in its order,
+    read once for every K judged."""
+    return [{"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
+             "rows": table.lookup_archs([tuple(entry["encoding"]) for entry in search_order(top_json)])}
+            for top_json in search_tops(folders)]
+
+
+def judge_searches(found: list[dict], test, values, known, kept: int, standins: int, draws: int,
                    rng: np.random.Generator) -> tuple[list[dict], int, float]:
     """One row of picks per search keeping at least `kept` cells; how many kept fewer; the largest distance in
     test accuracy between a cell and a stand-in it could draw."""
     rows, short, widest = [], 0, 0.0
-    for folder in folders:
-        for top_json in sorted(folder.glob("*-seed*/top.json")):
-            entries = search_order(top_json)
-            if len(entries) < kept:
-                short += 1
-                continue
-            cells = table.lookup_archs([tuple(entry["encoding"]) for entry in entries[:kept]])
-            accuracy = test[cells]
-            candidates = nearest_standins(accuracy, test, known, standins)
-            widest = max(widest, float(np.abs(test[candidates] - accuracy[:, None]).max()))
-            picks = {"own": float(accuracy[0]), "oracle": float(accuracy.max())}
-            picks |= standin_picks(candidates, test, values, draws, rng)
-            rows.append({"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
-                         "picks": picks})
+    for search in found:
+        if len(search["rows"]) < kept:
+            short += 1
+            continue
+        accuracy = test[search["rows"][:kept]]
+        candidates = nearest_standins(accuracy, test, known, standins)
+        widest = max(widest, float(np.abs(test[candidates] - accuracy[:, None]).max()))
+        picks = {"own": float(accuracy[0]), "oracle": float(accuracy.max())}
+        picks |= standin_picks(candidates, test, values, draws, rng)
+        rows.append({"search": search["search"], "supernet": search["supernet"], "picks": picks})
     return rows, short, widest
 
 
@@ -231,9 +236,9 @@ def main(argv=None) -> int:
               "val_repeat": args.val_repeat, "standins": args.standins, "draws": args.draws, "floor": round(floor, 2),
               "random_cells": random_cells(test, values, known, args.cells, args.resamples, rng), "searches": {}}
     report["trained"] = [trained_taus(run, table, test, args.resamples, rng) for run in args.trained]
+    found = read_searches(args.searches, table)
     for kept in sorted(set(args.kept)):
-        rows, short, widest = judge_searches(args.searches, table, test, values, known, kept, args.standins,
-                                             args.draws, rng)
+        rows, short, widest = judge_searches(found, test, values, known, kept, args.standins, args.draws, rng)
         report["searches"][str(kept)] = {"rows": rows, "kept_fewer": short, "widest_standin_gap": round(widest, 3),
                                          "rules": summary(rows, floor, "own") if rows else {}}
     report["searches_read"] = max(len(found["rows"]) for found in report["searches"].values())

@@ -90,10 +90,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def search_tops(folders: list[Path]) -> list[Path]:
+    """Every e2e search's top.json under `folders` (OUT/SAMPLER-seedN/top.json), folder by folder, each sorted."""
+    return [top_json for folder in folders for top_json in sorted(folder.glob("*-seed*/top.json"))]
+
+
 def refuse_empty_searches(parser: argparse.ArgumentParser, folders: list[Path]) -> None:
     """A usage error for a --searches folder that holds no search of the e2e tool."""
     for folder in folders:
-        if not list(folder.glob("*-seed*/top.json")):
+        if not search_tops([folder]):
             parser.error(f"--searches {folder}: no SAMPLER-seedN/top.json there (an e2e_nb101.py --out folder)")
 
 
@@ -122,13 +127,12 @@ def supernet_identity(run: Path) -> str:
 def searches(folders: list[Path], finalists: int) -> list[dict]:
     """Every search of `folders` with its supernet and its best `finalists` entries; one too short is refused."""
     found = []
-    for folder in folders:
-        for top_json in sorted(folder.glob("*-seed*/top.json")):
-            entries = search_order(top_json)
-            if len(entries) < finalists:
-                sys.exit(f"finalists: {top_json} keeps {len(entries)} cells, fewer than {finalists} (search --top)")
-            found.append({"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
-                          "entries": entries[:finalists]})
+    for top_json in search_tops(folders):
+        entries = search_order(top_json)
+        if len(entries) < finalists:
+            sys.exit(f"finalists: {top_json} keeps {len(entries)} cells, fewer than {finalists} (search --top)")
+        found.append({"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
+                      "entries": entries[:finalists]})
     return found
 
 

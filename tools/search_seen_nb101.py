@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, open_table  # noqa: E402
-from finalists_nb101 import TOP_2_PERCENT, refuse_empty_searches, search_order  # noqa: E402
+from finalists_nb101 import TOP_2_PERCENT, refuse_empty_searches, search_order, search_tops  # noqa: E402
 
 BANDS = ((1, 1), (1, 10), (11, 20), (21, 40), (41, None))  # places in the search's order, 1-based and inclusive
 
@@ -87,12 +87,11 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     searches, rows = [], []
-    for folder in args.searches:
-        for top_json in sorted(folder.glob("*-seed*/top.json")):
-            cells = [tuple(entry["encoding"]) for entry in search_order(top_json)]
-            accuracy = 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
-            searches.append(accuracy)
-            rows.append({"search": str(top_json.parent), **seen(accuracy)})
+    for top_json in search_tops(args.searches):
+        cells = [tuple(entry["encoding"]) for entry in search_order(top_json)]
+        accuracy = 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+        searches.append(accuracy)
+        rows.append({"search": str(top_json.parent), **seen(accuracy)})
     best, places = np.array([r["best"] for r in rows]), np.array([r["best_place"] for r in rows])
     taus = [r["tau"] for r in rows if r["tau"] is not None]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
