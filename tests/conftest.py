@@ -296,6 +296,40 @@ def small_filesystem(tmp_path):
 
 
 @pytest.fixture
+def read_only_folder(tmp_path):
+    """`read_only_folder() -> Path`: an empty folder no one may write into, root included. Others get a
+    folder without write permission; root writes through permissions, so root gets a tmpfs mounted
+    read-only (unmounted after the test). Skips, saying so, only where neither can be made."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make() -> Path:
+        folder = tmp_path / f"read-only{len(mounted)}"
+        folder.mkdir()
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            mounted.append(folder)
+            return folder
+        if shutil.which("mount") is None:
+            pytest.skip("root writes through permissions and there is no `mount` command for a read-only tmpfs")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"root writes through permissions and a read-only tmpfs cannot be mounted: "
+                        f"{done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+@pytest.fixture
 def refused(capsys):
     """`refused(argv, root, expected=None) -> stderr`: runs `samplenas argv` in-process and asserts the
     contract: exit status 2, one or two stderr lines, no traceback, nothing under `root` created,

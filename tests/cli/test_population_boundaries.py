@@ -5,7 +5,6 @@ them fail before Ray starts, so the file runs in seconds."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -152,16 +151,10 @@ def test_a_full_disk_refuses_a_resume_too(command, tmp_path, monkeypatch, refuse
                                                       f"at {out}: it needs at least 1.0 MB, 4.1 kB free there")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 @pytest.mark.parametrize("command", ["evolve", "pbt", "dnc"])
-def test_read_only_parent(command, tmp_path, refused):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        refused(argv(command, locked / "run"), tmp_path, "not writable")
-    finally:
-        locked.chmod(0o755)
+def test_read_only_parent(command, read_only_folder, refused):
+    locked = read_only_folder()
+    refused(argv(command, locked / "run"), locked, "not writable")
 
 
 # --- another command's run is never written into -----------------------------------------------------------

@@ -53,17 +53,20 @@ def test_finished_directory_needs_resume_or_overwrite(tmp_path):
         check_run_dir(tmp_path, ("result.json",), resume=True, overwrite=True)
 
 
-def test_out_naming_a_file_or_an_unwritable_place_is_refused(tmp_path):
+def test_out_naming_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is a file"):
         check_run_dir(tmp_path / "file", ())
     with pytest.raises(UserError, match="is a file"):
         check_run_dir(tmp_path / "file" / "run", ())
-    if os.geteuid() != 0:  # root writes anywhere
-        locked = tmp_path / "ro"
-        locked.mkdir(mode=0o500)
-        with pytest.raises(UserError, match="not writable"):
-            check_run_dir(locked / "run", ())
+
+
+def test_out_in_an_unwritable_place_is_refused(read_only_folder):
+    locked = read_only_folder()
+    with pytest.raises(UserError, match="not writable"):
+        check_run_dir(locked / "run", ())
+    with pytest.raises(UserError, match="not writable"):
+        check_run_dir(locked, ())
 
 
 def test_stale_temporaries_of_killed_writes_are_removed_on_the_next_start(tmp_path):
