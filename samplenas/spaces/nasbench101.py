@@ -180,6 +180,10 @@ NUM_OPS = NUM_VERTICES - 2  # 5 interior vertices
 SHORT_OPS = ("conv3x3", "conv1x1", "maxpool3x3")
 # 423,624 unique cells: Ying et al. 2019, "NAS-Bench-101", section 2.1 (re-checked in the table tests).
 NUM_UNIQUE_CELLS = 423_624
+# Distinct cells of each vertex count (2..7 after pruning) among the 423,624: counted in the table
+# (nb101_table_repeat0.npz, every cell's pruned matrix); they sum to NUM_UNIQUE_CELLS.
+CELLS_BY_VERTICES = {2: 1, 3: 6, 4: 84, 5: 2441, 6: 62010, 7: 359082}
+UNIFORM_DRAWS = ("encodings", "distinct-cells")
 # Path encoding: an input-to-output path passes 0..5 interior ops, each one of 3.
 PATH_OFFSETS = tuple(sum(len(CANONICAL_OPS) ** k for k in range(length)) for length in range(NUM_OPS + 1))
 NUM_PATHS = PATH_OFFSETS[-1] + len(CANONICAL_OPS) ** NUM_OPS  # 364
@@ -213,16 +217,26 @@ class NASBench101Space(SearchSpace):
     Valid: at most 9 edges and the input reaches the output (pruning then removes dangling
     vertices exactly as the official API does). `key` is the official hash, so isomorphic cells
     and encodings that prune to the same cell share a key. `sample` is the paper's rule (21 random
-    scores, top 9 become edges, redraw until connected); `sample_uniform` draws uniformly over
-    distinct cells when given the NAS-Bench-101 table (`table=` an npz or converted .h5 holding
-    all cells), and uniformly over valid encodings otherwise.
+    scores, top 9 become edges, redraw until connected).
+
+    `sample_uniform` draws uniformly over distinct cells when given the NAS-Bench-101 table (`table=` an
+    npz or converted .h5 holding all cells). Without it, `uniform_draws` decides: "encodings" (the
+    default) is uniform over valid encodings, and since most edge sets prune to a few vertices, 99 % of
+    its cells have fewer than 7 vertices (mean 3.7 edges), where 85 % of the distinct cells have 7 (mean
+    8.7 edges). "distinct-cells" draws the vertex count in the distinct cells' proportions, then a graph
+    of that many vertices with at most 9 edges and none dangling, uniformly: every pruned cell is then
+    drawn about as often as every other, without the table (uniform over labelled graphs, so a cell
+    counts once per vertex order that keeps it upper-triangular).
     """
 
     name = "nb101"
     dims = (2,) * NUM_EDGE_BITS + (len(CANONICAL_OPS),) * NUM_OPS
 
-    def __init__(self, table: str | None = None):
+    def __init__(self, table: str | None = None, uniform_draws: str = "encodings"):
+        if uniform_draws not in UNIFORM_DRAWS:
+            raise ValueError(f"nb101: uniform_draws must be one of {', '.join(UNIFORM_DRAWS)}, got {uniform_draws!r}")
         self.table = table
+        self.uniform_draws = uniform_draws
         self._cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # --- structure -------------------------------------------------------------------------
@@ -294,10 +308,29 @@ class NASBench101Space(SearchSpace):
             n = int(counts[row])
             labels = [INPUT] + [CANONICAL_OPS[c] for c in ops[row, 1 : n - 1]] + [OUTPUT]
             return self.encode(ModelSpec(matrices[row, :n, :n], labels))
+        if self.uniform_draws == "distinct-cells":
+            return self._draw_pruned_cell(rng)
         while True:  # rejection: uniform over the 2^21 edge sets, keep the valid ones
             bits = [int(v) for v in rng.integers(0, 2, NUM_EDGE_BITS)]
             if sum(bits) <= MAX_EDGES and _connected(bits):
                 return tuple(bits) + tuple(int(v) for v in rng.integers(0, 3, NUM_OPS))
+
+    def _draw_pruned_cell(self, rng: np.random.Generator) -> Arch:
+        """A vertex count in the distinct cells' proportions, then by rejection a graph on that many vertices
+        with at most 9 edges, every vertex on an input-to-output path (so pruning keeps it), and uniform ops."""
+        counts = np.array(list(CELLS_BY_VERTICES.values()), dtype=np.float64)
+        n = int(rng.choice(list(CELLS_BY_VERTICES), p=counts / counts.sum()))
+        upper = np.triu_indices(n, 1)
+        while True:
+            bits = rng.integers(0, 2, len(upper[0]))
+            if bits.sum() > MAX_EDGES:
+                continue
+            matrix = np.zeros((n, n), dtype=np.int64)
+            matrix[upper] = bits
+            if len(_reachable(matrix, 0, True) & _reachable(matrix, n - 1, False)) == n:
+                break
+        labels = [INPUT] + [CANONICAL_OPS[int(c)] for c in rng.integers(0, len(CANONICAL_OPS), n - 2)] + [OUTPUT]
+        return self.encode(ModelSpec(matrix, labels))
 
     def _table_cells(self):
         if self._cells is None:

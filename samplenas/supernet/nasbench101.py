@@ -41,6 +41,12 @@ their interior. `extract` and `build` give that variant (the supernet's own path
 so `deployed_network`, costs, zero-cost proxies, latency budgets and retraining take the official cell,
 the one the table judges.
 
+Uniform draws (`uniform_draws`): what the supernet's space draws when a sampler asks for a uniform cell
+(uniform, fair, the mixture's uniform part, a search's first population). "encodings" (the default) is
+uniform over valid encodings, which after pruning are mostly cells of 2 to 5 vertices; "distinct-cells"
+draws every pruned cell about equally often, as the table's cells are (85 % of them have 7 vertices), so the
+shared weights are trained on the cells the supernet is asked to rank (NASBench101Space).
+
 One network definition: `NB101Network` is built by `extract` from slices of the shared weights
 and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a
 cell and the macro network, for the supernet and the standalone network alike.
@@ -69,6 +75,7 @@ from samplenas.spaces.nasbench101 import (
     MAXPOOL3X3,
     NUM_EDGE_BITS,
     NUM_VERTICES,
+    UNIFORM_DRAWS,
     ModelSpec,
 )
 from samplenas.supernet.base import Supernet
@@ -374,7 +381,7 @@ class NASBench101Supernet(Supernet):
     Gates apply in every cell of the network.
     """
 
-    SEARCH_AIDS = {"input_output_edge": "encoded"}
+    SEARCH_AIDS = {"input_output_edge": "encoded", "uniform_draws": "encodings"}
 
     def __init__(
         self,
@@ -388,6 +395,7 @@ class NASBench101Supernet(Supernet):
         batch_norm: str = "affine",
         weight_key: str = "vertex",
         input_output_edge: str = "encoded",
+        uniform_draws: str = "encodings",
     ):
         super().__init__()
         settings = dict(
@@ -414,10 +422,14 @@ class NASBench101Supernet(Supernet):
             raise UserError(f"nb101 supernet: input_output_edge must be one of {', '.join(INPUT_OUTPUT_EDGES)}, "
                             f"got {input_output_edge!r}")
         settings["input_output_edge"] = input_output_edge
+        if uniform_draws not in UNIFORM_DRAWS:
+            raise UserError(f"nb101 supernet: uniform_draws must be one of {', '.join(UNIFORM_DRAWS)}, "
+                            f"got {uniform_draws!r}")
+        settings["uniform_draws"] = uniform_draws
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
-        self.space = SPACES["nb101"]()
+        self.space = SPACES["nb101"](uniform_draws=uniform_draws)
         self.input_shape = (in_channels, image_size, image_size)
         self.slots = tuple(macro_layout(stem_channels, num_stacks, cells_per_stack))
         self.stem = self._fresh_stem()

@@ -8,11 +8,13 @@ from hypothesis import strategies as st
 from samplenas.spaces import SPACES, InvalidArchitecture
 from samplenas.spaces.nasbench101 import (
     CANONICAL_OPS,
+    CELLS_BY_VERTICES,
     CONV1X1,
     CONV3X3,
     INPUT,
     MAXPOOL3X3,
     NUM_EDGE_BITS,
+    NUM_UNIQUE_CELLS,
     OUTPUT,
     ModelSpec,
     _cell_hash,
@@ -226,6 +228,52 @@ def test_uniform_sampling_over_encodings_gives_each_op_a_third():
     ops = np.array([SPACE.sample_uniform(rng)[NUM_EDGE_BITS:] for _ in range(3000)]).ravel()
     freq = np.bincount(ops, minlength=3) / ops.size
     assert np.all(np.abs(freq - 1 / 3) < 0.02)
+
+
+@pytest.mark.full_data("nb101")  # the vertex counts of all 423,624 cells
+def test_the_distinct_cells_per_vertex_count_are_the_tables(nb101_npz):
+    vertices, cells = np.unique(nb101_npz["num_vertices"], return_counts=True)
+    assert dict(zip(vertices.tolist(), cells.tolist())) == CELLS_BY_VERTICES
+    assert sum(CELLS_BY_VERTICES.values()) == NUM_UNIQUE_CELLS
+
+
+def _pruned_shape(space, draws):
+    """Vertex counts, mean edge count and input->output edge share of the pruned cells drawn."""
+    specs = [space.decode(arch) for arch in draws]
+    vertices = np.array([spec.matrix.shape[0] for spec in specs])
+    return vertices, np.mean([spec.matrix.sum() for spec in specs]), np.mean([spec.matrix[0, -1] for spec in specs])
+
+
+def test_distinct_cell_draws_look_like_the_tables_cells_and_encoding_draws_do_not():
+    """Shares of 7-vertex cells and mean edges of the table's distinct cells: 84.8 % and 8.73 (seed-0 draws from
+    the table, test_uniform_draws_over_table_cells_prune_to_its_shape checks them against the table itself)."""
+    rng = np.random.default_rng(3)
+    distinct = SPACES["nb101"](uniform_draws="distinct-cells")
+    vertices, edges, io = _pruned_shape(distinct, [distinct.sample_uniform(rng) for _ in range(2000)])
+    assert abs(np.mean(vertices == 7) - 359082 / NUM_UNIQUE_CELLS) < 0.03 and abs(edges - 8.73) < 0.15
+    assert abs(io - 0.19) < 0.03
+    vertices, edges, _ = _pruned_shape(SPACE, [SPACE.sample_uniform(rng) for _ in range(2000)])
+    assert np.mean(vertices == 7) < 0.03 and edges < 4.5  # edge sets mostly prune to a few vertices
+
+
+def test_distinct_cell_draws_are_valid_pruned_and_repeatable():
+    space = SPACES["nb101"](uniform_draws="distinct-cells")
+    draws = [space.sample_uniform(rng) for rng in [np.random.default_rng(5)] for _ in range(300)]
+    assert draws[:5] == [space.sample_uniform(rng) for rng in [np.random.default_rng(5)] for _ in range(5)]
+    assert all(space.is_valid(arch) for arch in draws)
+    for arch in draws:  # drawn already pruned: the encoding is the pruned cell's own
+        assert space.encode(space.decode(arch)) == arch
+    with pytest.raises(ValueError, match="uniform_draws must be one of encodings, distinct-cells"):
+        SPACES["nb101"](uniform_draws="cells")
+
+
+def test_uniform_draws_over_table_cells_prune_to_its_shape(nb101_npz_path, nb101_npz):
+    space = SPACES["nb101"](table=str(nb101_npz_path))
+    rng = np.random.default_rng(4)
+    vertices, edges, _ = _pruned_shape(space, [space.sample_uniform(rng) for _ in range(2000)])
+    table_edges = nb101_npz["adjacency"].sum(axis=(1, 2)).mean()
+    assert abs(edges - table_edges) < 0.15
+    assert abs(np.mean(vertices == 7) - np.mean(nb101_npz["num_vertices"] == 7)) < 0.03
 
 
 def test_sample_from_probs_follows_decoded_edges_and_stays_valid():

@@ -256,6 +256,20 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(weight_key="op")
     with pytest.raises(UserError, match="input_output_edge must be one of encoded, always, got 'never'"):
         NASBench101Supernet(input_output_edge="never")
+    with pytest.raises(UserError, match="uniform_draws must be one of encodings, distinct-cells, got 'cells'"):
+        NASBench101Supernet(uniform_draws="cells")
+
+
+def test_uniform_draws_decide_what_the_supernets_samplers_train():
+    """The space a sampler draws from is the supernet's: distinct cells there are mostly 7-vertex cells."""
+    rng = np.random.default_rng(0)
+    for draws, at_least, at_most in (("encodings", 0.0, 0.05), ("distinct-cells", 0.75, 1.0)):
+        supernet = NASBench101Supernet(**TINY, uniform_draws=draws)
+        assert supernet.settings["uniform_draws"] == draws
+        sizes = [supernet.plans(supernet.space.sample_uniform(rng))[0].size for _ in range(300)]
+        assert at_least <= np.mean(np.array(sizes) == 7) <= at_most
+    # a search aid: the deployed network (costs, retraining) is the same either way
+    assert NASBench101Supernet.deployed_settings({"uniform_draws": "distinct-cells"}) == {"uniform_draws": "encodings"}
 
 
 def test_input_output_edge_always_adds_the_projected_input_to_every_cell():
