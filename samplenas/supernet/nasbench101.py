@@ -369,6 +369,12 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _one_of(name: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UserError(f"nb101 supernet: {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 class NASBench101Supernet(Supernet):
     """Weight-sharing supernet over NAS-Bench-101 cells (flat encoding of `SPACES["nb101"]`).
 
@@ -408,24 +414,12 @@ class NASBench101Supernet(Supernet):
         )
         for name, value in settings.items():
             _positive_int(name, value)
-        if vertex_widths not in VERTEX_WIDTHS:
-            raise UserError(f"nb101 supernet: vertex_widths must be one of {', '.join(VERTEX_WIDTHS)}, "
-                            f"got {vertex_widths!r}")
-        settings["vertex_widths"] = vertex_widths
-        if batch_norm not in BATCH_NORMS:
-            raise UserError(f"nb101 supernet: batch_norm must be one of {', '.join(BATCH_NORMS)}, got {batch_norm!r}")
-        settings["batch_norm"] = batch_norm
-        if weight_key not in WEIGHT_KEYS:
-            raise UserError(f"nb101 supernet: weight_key must be one of {', '.join(WEIGHT_KEYS)}, got {weight_key!r}")
-        settings["weight_key"] = weight_key
-        if input_output_edge not in INPUT_OUTPUT_EDGES:
-            raise UserError(f"nb101 supernet: input_output_edge must be one of {', '.join(INPUT_OUTPUT_EDGES)}, "
-                            f"got {input_output_edge!r}")
-        settings["input_output_edge"] = input_output_edge
-        if uniform_draws not in UNIFORM_DRAWS:
-            raise UserError(f"nb101 supernet: uniform_draws must be one of {', '.join(UNIFORM_DRAWS)}, "
-                            f"got {uniform_draws!r}")
-        settings["uniform_draws"] = uniform_draws
+        for name, value, choices in (("vertex_widths", vertex_widths, VERTEX_WIDTHS),
+                                     ("batch_norm", batch_norm, BATCH_NORMS),
+                                     ("weight_key", weight_key, WEIGHT_KEYS),
+                                     ("input_output_edge", input_output_edge, INPUT_OUTPUT_EDGES),
+                                     ("uniform_draws", uniform_draws, UNIFORM_DRAWS)):
+            settings[name] = _one_of(name, value, choices)
         if stem_channels < NUM_VERTICES - 2:  # the output's width is split among up to 5 vertices
             raise UserError(f"nb101 supernet: stem_channels must be at least {NUM_VERTICES - 2}, got {stem_channels}")
         self.settings = settings
