@@ -98,5 +98,13 @@ def test_failure_before_the_first_checkpoint_leaves_nothing_behind(tmp_path):
 
 
 def test_other_ranks_neither_lock_nor_clean(tmp_path):
-    with RunDir(tmp_path / "run"), RunDir(tmp_path / "run", writer=False):
+    with RunDir(tmp_path / "run"), RunDir(tmp_path / "run", writer=False):  # a second writer would be refused
         pass
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
+    with pytest.raises(RuntimeError), RunDir(other, writer=False):
+        assert not (other / LOCK).exists()
+        (other / "partial.json").write_text("{}")
+        raise RuntimeError("failed before any checkpoint")
+    assert sorted(p.name for p in other.iterdir()) == [".checkpoint.pt.abc123.tmp", "partial.json"]
