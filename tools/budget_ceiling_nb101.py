@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ceiling_nb101 import refuse_runs_without_cells  # noqa: E402
 from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
 from finalists_nb101 import (  # noqa: E402
     TOP_2_PERCENT,
@@ -79,9 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.kept) < 1 or args.standins < 1 or args.draws < 1 or args.cells < 3 or args.resamples < 10:
         p.error("--kept must be >= 1, --standins >= 1, --draws >= 1, --cells >= 3, --resamples >= 10")
     refuse_empty_searches(p, args.searches)
-    for run in args.trained:
-        if not (run / "cells.jsonl").is_file():
-            p.error(f"--trained {run}: no cells.jsonl there (a finalists_nb101.py or ceiling_nb101.py --out folder)")
+    refuse_runs_without_cells(p, "--trained", args.trained)
     return args
 
 

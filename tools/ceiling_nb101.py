@@ -86,9 +86,16 @@ def parse_study_args(p: argparse.ArgumentParser, argv, smoke_steps: int) -> argp
     args = p.parse_args(argv)
     if getattr(args, "cells", 3) < 3:
         p.error(f"--cells must be >= 3, got {args.cells}")
-    if getattr(args, "paired_against", None) is not None and not (args.paired_against / "cells.jsonl").is_file():
-        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there")
+    if getattr(args, "paired_against", None) is not None:
+        refuse_runs_without_cells(p, "--paired-against", [args.paired_against])
     return args
+
+
+def refuse_runs_without_cells(p: argparse.ArgumentParser, flag: str, folders: list[Path]) -> None:
+    """A usage error for a folder given as a trained run that holds no cells.jsonl."""
+    for folder in folders:
+        if not (folder / "cells.jsonl").is_file():
+            p.error(f"{flag} {folder}: no cells.jsonl there (a ceiling_nb101.py or finalists_nb101.py --out folder)")
 
 
 @functools.lru_cache(maxsize=1)

@@ -80,8 +80,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parse_study_args(p, argv, smoke_steps=3)
     if args.steps < 1 or args.workers < 1 or not args.lr > 0 or args.finalists < FINALISTS:
         p.error(f"--steps and --workers must be >= 1, --lr positive and --finalists at least {FINALISTS}")
-    if args.paired_against is not None and not (args.paired_against / "cells.jsonl").is_file():
-        p.error(f"--paired-against {args.paired_against}: no cells.jsonl there (a finalists_nb101.py --out folder)")
     rules = rule_names(args.paired_against is not None, args.finalists)
     args.baseline = args.baseline or ("paired-alone-10" if args.paired_against is not None else "own")
     if args.baseline not in rules:
@@ -235,10 +233,9 @@ def plot(rows: list[dict], floor: float, path: Path) -> None:
 
 def trained_cells(folder: Path, row_of, tool: str = "finalists") -> dict:
     """The standalone validation accuracies of a run of this tool (or of ceiling_nb101) by table row, from its
-    cells.jsonl, checked record by record and to be one recipe: {"cells": {row: accuracy}, "settings": ...}."""
+    cells.jsonl (its presence checked at parsing: refuse_runs_without_cells), checked record by record and to be
+    one recipe: {"cells": {row: accuracy}, "settings": ...}."""
     log = folder / "cells.jsonl"
-    if not log.is_file():
-        sys.exit(f"{tool}: {folder} holds no cells.jsonl (a finalists_nb101.py or ceiling_nb101.py --out folder)")
     cells, settings = {}, []
     for number, line in enumerate(log.read_text().splitlines(), 1):
         try:
