@@ -274,25 +274,35 @@ def small_filesystem(tmp_path):
     """`small_filesystem(size) -> Path`: an empty folder on a file system of `size` ("16k": a tmpfs mounted
     for this test, unmounted after it), to fill a disk for real. Mounting needs root: skips, saying so,
     where it is not permitted."""
-    import subprocess
-
     mounted: list[Path] = []
 
     def mount(size: str) -> Path:
         folder = tmp_path / f"small{len(mounted)}"
         folder.mkdir()
-        if shutil.which("mount") is None:
-            pytest.skip("no `mount` command: a small file system cannot be made here")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(folder)],
-                              capture_output=True, text=True)
-        if done.returncode:
-            pytest.skip(f"mounting a {size} tmpfs is not permitted here (needs root): {done.stderr.strip()}")
+        _mount_tmpfs(folder, f"size={size},mode=0777", f"a small ({size}) file system")
         mounted.append(folder)
         return folder
 
     yield mount
     for folder in mounted:
-        subprocess.run(["umount", str(folder)], check=True)
+        _unmount(folder)
+
+
+def _mount_tmpfs(folder: Path, options: str, what: str) -> None:
+    """A tmpfs mounted at `folder` with `options`; the test skips, saying why, where that is not permitted."""
+    import subprocess
+
+    if shutil.which("mount") is None:
+        pytest.skip(f"no `mount` command: {what} cannot be made here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"mounting {what} is not permitted here (needs root): {done.stderr.strip()}")
+
+
+def _unmount(folder: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.fixture
@@ -300,31 +310,23 @@ def read_only_folder(tmp_path):
     """`read_only_folder() -> Path`: an empty folder no one may write into, root included. Others get a
     folder without write permission; root writes through permissions, so root gets a tmpfs mounted
     read-only (unmounted after the test). Skips, saying so, only where neither can be made."""
-    import subprocess
-
-    mounted: list[Path] = []
+    made: list[Path] = []
+    as_root = os.geteuid() == 0
 
     def make() -> Path:
-        folder = tmp_path / f"read-only{len(mounted)}"
+        folder = tmp_path / f"read-only{len(made)}"
         folder.mkdir()
-        if os.geteuid() != 0:
+        if as_root:
+            _mount_tmpfs(folder, "ro,size=16k", "a read-only file system (root writes through permissions)")
+        else:
             folder.chmod(0o555)
-            mounted.append(folder)
-            return folder
-        if shutil.which("mount") is None:
-            pytest.skip("root writes through permissions and there is no `mount` command for a read-only tmpfs")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)],
-                              capture_output=True, text=True)
-        if done.returncode:
-            pytest.skip(f"root writes through permissions and a read-only tmpfs cannot be mounted: "
-                        f"{done.stderr.strip()}")
-        mounted.append(folder)
+        made.append(folder)
         return folder
 
     yield make
-    for folder in mounted:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(folder)], check=True)
+    for folder in made:
+        if as_root:
+            _unmount(folder)
         else:
             folder.chmod(0o755)
 
