@@ -183,6 +183,8 @@ NUM_UNIQUE_CELLS = 423_624
 # Distinct cells of each vertex count (2..7 after pruning) among the 423,624: counted in the table
 # (nb101_table_repeat0.npz, every cell's pruned matrix); they sum to NUM_UNIQUE_CELLS.
 CELLS_BY_VERTICES = {2: 1, 3: 6, 4: 84, 5: 2441, 6: 62010, 7: 359082}
+_VERTEX_COUNTS = list(CELLS_BY_VERTICES)
+_VERTEX_SHARES = np.array(list(CELLS_BY_VERTICES.values()), dtype=np.float64) / NUM_UNIQUE_CELLS
 UNIFORM_DRAWS = ("encodings", "distinct-cells")
 # Path encoding: an input-to-output path passes 0..5 interior ops, each one of 3.
 PATH_OFFSETS = tuple(sum(len(CANONICAL_OPS) ** k for k in range(length)) for length in range(NUM_OPS + 1))
@@ -318,8 +320,7 @@ class NASBench101Space(SearchSpace):
     def _draw_pruned_cell(self, rng: np.random.Generator) -> Arch:
         """A vertex count in the distinct cells' proportions, then by rejection a graph on that many vertices
         with at most 9 edges, every vertex on an input-to-output path (so pruning keeps it), and uniform ops."""
-        counts = np.array(list(CELLS_BY_VERTICES.values()), dtype=np.float64)
-        n = int(rng.choice(list(CELLS_BY_VERTICES), p=counts / counts.sum()))
+        n = int(rng.choice(_VERTEX_COUNTS, p=_VERTEX_SHARES))
         upper = np.triu_indices(n, 1)
         while True:
             bits = rng.integers(0, 2, len(upper[0]))
