@@ -141,9 +141,8 @@ def table(summary: dict, top: dict, result: dict, retrain_dir: Path, plot: Path)
 
 def rescored(top: dict) -> str:
     """The search's second scoring of its best few, in words ("" when there was none)."""
+    from samplenas.training.search import describe_rescoring
+
     if "rescored" not in top:
         return ""
-    again = top["rescored"]
-    scorer = again.get("scorer", top["scorer"])
-    how = f"trained alone for {again['standalone_steps']} steps" if scorer == "standalone" else f"by {scorer}"
-    return f"; the best {again['top']} scored again, {how}"
+    return f"; the best {top['rescored']['top']} scored again, {describe_rescoring(top['rescored'], top['scorer'])}"

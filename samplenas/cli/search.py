@@ -73,7 +73,7 @@ def rescoring_defaults() -> str:
 
 
 def run(args) -> int:
-    from samplenas.training.search import SearchConfig, score_given, search
+    from samplenas.training.search import SearchConfig, describe_rescoring, score_given, search
 
     if args.arch:
         for result in score_given(args.run, args.arch, args.device, args.data_dir, evaluation_overrides(args)):
@@ -100,20 +100,14 @@ def run(args) -> int:
     if "rescored" in report:
         default = "" if args.rescore_top is not None else f" ({report['space']}'s default; --rescore-top 0: none)"
         finalists = min(report["rescored"]["top"], report["evaluated"])
-        print(f"the best {finalists} scored again ({rescoring(report['rescored'])}), and ordered by that{default}")
+        how = describe_rescoring(report["rescored"], report["scorer"])
+        print(f"the best {finalists} scored again ({how}), and ordered by that{default}")
     print(f"{'rank':>4}  {'score':>8}  {'objective':>9}  {'params':>10}  {'MACs':>12}  architecture")
     for entry in report["top"]:
         print(f"{entry['rank']:>4}  {entry['score']:>8.4f}  {entry['objective']:>9.4f}  {entry['params']:>10,}  "
               f"{entry['macs']:>12,}  {entry['described']}")
     print(f"written: {args.run / 'top.json'}")
     return 0
-
-
-def rescoring(rescored: dict) -> str:
-    """How top.json's finalists were scored again, in words."""
-    parts = [f"on {rescored['eval_examples']} validation images"] if "eval_examples" in rescored else []
-    parts += [f"by {rescored['scorer']}"] if "scorer" in rescored else []
-    return ", ".join(parts)
 
 
 def run_pareto(args, config) -> int:

@@ -234,6 +234,16 @@ def rescored_settings(config: SearchConfig) -> dict:
             **standalone_setting(config.rescore_scorer, config.standalone_steps)}
 
 
+def describe_rescoring(rescored: dict, search_scorer: str) -> str:
+    """How a top.json's finalists were scored again (its "rescored" record), in words: one wording for every
+    command that reports it."""
+    scorer = rescored.get("scorer", search_scorer)
+    parts = [f"trained alone for {rescored['standalone_steps']} steps" if "standalone_steps" in rescored
+             else f"by {scorer}"]
+    parts += [f"on up to {rescored['eval_examples']} validation images"] if "eval_examples" in rescored else []
+    return ", ".join(parts)
+
+
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
                 data_dir: str | None = None, evaluation: dict | None = None) -> list[dict]:
     """Supernet scores of architectures the user names (readable form or comma-separated ints)."""

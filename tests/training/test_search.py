@@ -168,7 +168,7 @@ def test_rescoring_orders_the_finalists_by_a_second_score_on_more_images(nb101_r
     plain = json.loads((nb101_run / "top.json").read_text())
     assert "rescored" not in plain and all("search_score" not in entry for entry in plain["top"])
     assert main([*args, "--rescore-top", "3", "--rescore-examples", "48"]) == 0
-    assert "scored again (on 48 validation images)" in capsys.readouterr().out
+    assert "scored again (by supernet-loss+params, on up to 48 validation images)" in capsys.readouterr().out
     report = json.loads((nb101_run / "top.json").read_text())
     assert report["rescored"] == {"top": 3, "eval_examples": 48}
     finalists, rest = report["top"][:3], report["top"][3:]
@@ -384,3 +384,16 @@ def test_fit_scorer_refuses_bad_labelled_files_in_one_line(nb101_run, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and (message is None or message in err)
     assert not (tmp_path / "scorer_fit.json").exists()
+
+
+def test_a_second_scoring_is_described_in_one_wording():
+    """search's and quickstart's line about the finalists: the scorer named (the search's own when the record
+    names none), a standalone one by its steps, and the validation images as an upper bound (a small
+    validation split holds fewer)."""
+    from samplenas.training.search import describe_rescoring
+
+    assert describe_rescoring({"top": 3, "eval_examples": 48}, "supernet-loss") == \
+        "by supernet-loss, on up to 48 validation images"
+    assert describe_rescoring({"top": 3, "scorer": "params"}, "supernet") == "by params"
+    assert describe_rescoring({"top": 10, "eval_examples": 2000, "scorer": "standalone", "standalone_steps": 300},
+                              "supernet-loss+params") == "trained alone for 300 steps, on up to 2000 validation images"

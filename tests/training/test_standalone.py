@@ -69,7 +69,7 @@ def test_search_orders_its_finalists_by_their_standalone_training(nb101_run, cap
     args = ["search", "--run", str(nb101_run), "--population", "4", "--generations", "1", "--top", "5",
             "--scorer", "params", "--quiet"]
     assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-steps", "5"]) == 0
-    assert "scored again (by standalone)" in capsys.readouterr().out
+    assert "scored again (trained alone for 5 steps)" in capsys.readouterr().out
     report = json.loads((nb101_run / "top.json").read_text())
     assert report["rescored"] == {"top": 3, "scorer": "standalone", "standalone_steps": 5}
     assert "standalone_steps" not in report["evaluation"]  # the search itself scored by params
