@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ceiling_nb101 import refuse_runs_without_cells  # noqa: E402
+from ceiling_nb101 import refuse_runs_without_cells, trained_accuracies  # noqa: E402
 from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
 from finalists_nb101 import (  # noqa: E402
     TOP_2_PERCENT,
@@ -49,7 +49,6 @@ from finalists_nb101 import (  # noqa: E402
     search_tops,
     summary,
     supernet_identity,
-    trained_cells,
 )
 from zero_cost_nb101 import PICK_AMONG, bootstrap, expected_pick  # noqa: E402
 
@@ -148,7 +147,7 @@ def random_cells(test, values, known, cells: int, resamples: int, rng: np.random
 def trained_taus(run: Path, table, test, resamples: int, rng: np.random.Generator) -> dict:
     """A standalone training's rank agreement with the test accuracy over the cells it trained and over those of
     them in the table's top 2 %, as `random_cells` measures the budgets."""
-    trained = trained_cells(run, lambda arch: int(table.lookup_archs([tuple(arch)])[0]), "budget_ceiling")
+    trained = trained_accuracies(run, lambda arch: int(table.lookup_archs([tuple(arch)])[0]), "budget_ceiling")
     rows = np.array(sorted(trained["cells"]), dtype=np.int64)
     if len(rows) < 3:
         sys.exit(f"budget_ceiling: --trained {run} holds {len(rows)} trained cells; tau needs 3 or more")

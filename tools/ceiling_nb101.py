@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_accuracy  # noqa: E402
 
+from samplenas.errors import UserError  # noqa: E402
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 
@@ -308,18 +309,40 @@ def finished_records(log: Path, settings: dict, key, defaults: dict | None = Non
             if {**(defaults or {}), **record.get("settings", {})} == settings}
 
 
-def paired_val(out: Path, cells: list) -> list[float]:
-    """Validation accuracies of `cells` in another run of this tool (the last record of each cell)."""
-    records = {}
-    for record in json_records(out / "cells.jsonl"):
+def trained_accuracies(folder: Path, key, tool: str) -> dict:
+    """The standalone validation accuracies a run of this tool (or of finalists_nb101) trained, by `key(arch)`,
+    from its cells.jsonl checked record by record and to be one recipe: {"cells": {key: accuracy}, "settings":
+    ...}. A torn last line (an interrupted write) is skipped: its cell counts as not trained."""
+    log = folder / "cells.jsonl"
+    lines = log.read_text().splitlines()
+    cells, settings = {}, []
+    for number, line in enumerate(lines, 1):
         try:
-            records[tuple(record["arch"])] = float(record["val_accuracy"])
-        except (KeyError, TypeError, ValueError):
-            continue  # a foreign line
-    missing = [arch for arch in cells if tuple(arch) not in records]
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            record = None
+        if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
+            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record")
+        try:
+            cells[key(record["arch"])] = float(record["val_accuracy"])
+        except (TypeError, ValueError, UserError) as err:
+            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record ({err})")
+        if record["settings"] not in settings:
+            settings.append(record["settings"])
+    if len(settings) > 1:
+        sys.exit(f"{tool}: {log} mixes {len(settings)} recipes; give a run of one")
+    return {"cells": cells, "settings": settings[0] if settings else None}
+
+
+def paired_val(out: Path, cells: list, tool: str = "ceiling_nb101") -> list[float]:
+    """Validation accuracies of `cells` in another run of this tool (one recipe, every cell trained)."""
+    trained = trained_accuracies(out, tuple, tool)["cells"]
+    missing = [arch for arch in cells if tuple(arch) not in trained]
     if missing:
-        sys.exit(f"ceiling_nb101: --paired-against {out} lacks {len(missing)} of these {len(cells)} cells")
-    return [records[tuple(arch)] for arch in cells]
+        sys.exit(f"{tool}: --paired-against {out} lacks {len(missing)} of these {len(cells)} cells")
+    return [trained[tuple(arch)] for arch in cells]
 
 
 if __name__ == "__main__":

@@ -46,11 +46,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ceiling_nb101 import add_study_arguments, finished_records, parse_study_args, train_cell  # noqa: E402
+from ceiling_nb101 import (  # noqa: E402
+    add_study_arguments,
+    finished_records,
+    parse_study_args,
+    train_cell,
+    trained_accuracies,
+)
 from e2e_nb101 import largest_cost_pick, open_table  # noqa: E402
 from zero_cost_nb101 import PICK_AMONG  # noqa: E402
 
-from samplenas.errors import UserError  # noqa: E402
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 FINALISTS = 10  # the search's best ten: what --rescore-top 10 re-orders, what every rule but alone-K / oracle-K reads
@@ -231,33 +236,9 @@ def plot(rows: list[dict], floor: float, path: Path) -> None:
     save_figure(fig, path)
 
 
-def trained_cells(folder: Path, row_of, tool: str = "finalists") -> dict:
-    """The standalone validation accuracies of a run of this tool (or of ceiling_nb101) by table row, from its
-    cells.jsonl (its presence checked at parsing: refuse_runs_without_cells), checked record by record and to be
-    one recipe: {"cells": {row: accuracy}, "settings": ...}."""
-    log = folder / "cells.jsonl"
-    cells, settings = {}, []
-    for number, line in enumerate(log.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or not {"arch", "val_accuracy", "settings"} <= record.keys():
-            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record")
-        try:
-            cells[row_of(record["arch"])] = float(record["val_accuracy"])
-        except (TypeError, ValueError, UserError) as err:
-            sys.exit(f"{tool}: {log} line {number}: not a trained cell's record ({err})")
-        if record["settings"] not in settings:
-            settings.append(record["settings"])
-    if len(settings) > 1:
-        sys.exit(f"{tool}: {log} mixes {len(settings)} recipes; give a run of one")
-    return {"cells": cells, "settings": settings[0] if settings else None}
-
-
 def paired_run(folder: Path, found: list[dict], row_of) -> dict:
     """--paired-against's standalone accuracies by table row, checked to hold every finalist of `found`."""
-    run = trained_cells(folder, row_of)
+    run = trained_accuracies(folder, row_of, "finalists")
     missing = {row for search in found for row in search["rows"][:FINALISTS]} - run["cells"].keys()  # its rules read
     if missing:
         sys.exit(f"finalists: --paired-against {folder} has not trained {len(missing)} of these searches' finalists")

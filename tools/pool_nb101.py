@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     space = SPACES["nb101"]()
     cells = [tuple(arch) for arch in distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))]
-    reference = None if args.paired_against is None else paired_val(args.paired_against, cells)
+    reference = None if args.paired_against is None else paired_val(args.paired_against, cells, "pool_nb101")
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),

@@ -89,8 +89,18 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
         line + "\n" for line in (out / "cells.jsonl").read_text().splitlines()[:5]))
     with pytest.raises(SystemExit, match="has not trained 9 of these searches' finalists"):
         study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
-    (tmp_path / "partial" / "cells.jsonl").write_text("not a record\n")
+    first = (out / "cells.jsonl").read_text().splitlines()[0]
+    (tmp_path / "partial" / "cells.jsonl").write_text(f"not a record\n{first}\n")
     with pytest.raises(SystemExit, match="line 1: not a trained cell's record"):
+        study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
+    # a torn last line (an interrupted write) is a cell not trained yet; two recipes in one log are refused
+    (tmp_path / "partial" / "cells.jsonl").write_text((out / "cells.jsonl").read_text() + '{"arch": [0, 1')
+    assert study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against",
+                       str(tmp_path / "partial")]) == 0
+    record = json.loads(first)
+    record["settings"] = {**record["settings"], "steps": record["settings"]["steps"] + 1}
+    (tmp_path / "partial" / "cells.jsonl").write_text((out / "cells.jsonl").read_text() + json.dumps(record) + "\n")
+    with pytest.raises(SystemExit, match="mixes 2 recipes; give a run of one"):
         study.main([*argv[:2], str(other), *argv[3:], "--seed", "1", "--paired-against", str(tmp_path / "partial")])
     with pytest.raises(SystemExit):
         study.main([*argv, "--baseline", "largest"])

@@ -48,7 +48,8 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
     weights = (out / "supernet.pt").read_bytes()
     ceiling = tmp_path / "ceiling"
     ceiling.mkdir()
-    (ceiling / "cells.jsonl").write_text("".join(json.dumps(cell) + "\n" for cell in report["cells"]))
+    (ceiling / "cells.jsonl").write_text("".join(json.dumps({**cell, "settings": {"steps": 300}}) + "\n"
+                                                 for cell in report["cells"]))  # as a ceiling run records them
     assert study.main(argv + ["--paired-against", str(ceiling)]) == 0
     assert "scoring the weights trained before" in capsys.readouterr().out
     again = json.loads((out / "pool.json").read_text())
