@@ -38,6 +38,9 @@ from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_ac
 from samplenas.errors import UserError  # noqa: E402
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
+# records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
+OLD_RECORD_SETTINGS = {"lr": DEFAULT_LR, "inherit": None}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
@@ -201,8 +204,7 @@ def main(argv=None) -> int:
         print(f"starting every cell from {args.inherit}'s shared weights: {run.data}, network {run.network}, "
               f"seed {run.seed}, lr {settings['lr']}", flush=True)
     log = args.out / "cells.jsonl"
-    # records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
-    done = finished_records(log, settings, lambda record: tuple(record["arch"]), {"lr": DEFAULT_LR, "inherit": None})
+    done = finished_records(log, settings, lambda record: tuple(record["arch"]), OLD_RECORD_SETTINGS)
     todo = [arch for arch in cells if tuple(arch) not in done]
     print(f"{len(done)} of {len(cells)} cells already trained; training {len(todo)} "
           f"({args.steps} steps each, {args.workers} at a time)", flush=True)
@@ -311,11 +313,12 @@ def finished_records(log: Path, settings: dict, key, defaults: dict | None = Non
 
 def trained_accuracies(folder: Path, key, tool: str) -> dict:
     """The standalone validation accuracies a run of this tool (or of finalists_nb101) trained, by `key(arch)`,
-    from its cells.jsonl checked record by record and to be one recipe: {"cells": {key: accuracy}, "settings":
-    ...}. A torn last line (an interrupted write) is skipped: its cell counts as not trained."""
+    from its cells.jsonl checked record by record and to be one recipe (a record older than --lr / --inherit read
+    as OLD_RECORD_SETTINGS): {"cells": {key: accuracy}, "settings": the first record's}. A torn last line (an
+    interrupted write) is skipped: its cell counts as not trained."""
     log = folder / "cells.jsonl"
     lines = log.read_text().splitlines()
-    cells, settings = {}, []
+    cells, recipes, settings = {}, [], None
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
@@ -329,11 +332,13 @@ def trained_accuracies(folder: Path, key, tool: str) -> dict:
             cells[key(record["arch"])] = float(record["val_accuracy"])
         except (TypeError, ValueError, UserError) as err:
             sys.exit(f"{tool}: {log} line {number}: not a trained cell's record ({err})")
-        if record["settings"] not in settings:
-            settings.append(record["settings"])
-    if len(settings) > 1:
-        sys.exit(f"{tool}: {log} mixes {len(settings)} recipes; give a run of one")
-    return {"cells": cells, "settings": settings[0] if settings else None}
+        recipe = {**OLD_RECORD_SETTINGS, **record["settings"]} if isinstance(record["settings"], dict) else None
+        if recipe not in recipes:
+            recipes.append(recipe)
+            settings = settings or record["settings"]
+    if len(recipes) > 1:
+        sys.exit(f"{tool}: {log} mixes {len(recipes)} recipes; give a run of one")
+    return {"cells": cells, "settings": settings}
 
 
 def paired_val(out: Path, cells: list, tool: str = "ceiling_nb101") -> list[float]:

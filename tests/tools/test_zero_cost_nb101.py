@@ -185,6 +185,14 @@ def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_
     (other / "cells.jsonl").write_text("\n".join(old[:3]) + "\n")
     with pytest.raises(SystemExit, match="lacks 1 of these 4 cells"):
         ceiling.main(argv + ["--paired-against", str(other)])
+    # records from before --lr / --inherit and after them, of the same recipe, are one run; another lr is not
+    (other / "cells.jsonl").write_text("\n".join(old[:2] + lines[2:]) + "\n")
+    assert ceiling.main(argv + ["--paired-against", str(other)]) == 0
+    changed = json.loads(lines[3])
+    changed["settings"]["lr"] = 0.05
+    (other / "cells.jsonl").write_text("\n".join(old[:2] + lines[2:3] + [json.dumps(changed)]) + "\n")
+    with pytest.raises(SystemExit, match="mixes 2 recipes"):
+        ceiling.main(argv + ["--paired-against", str(other)])
 
 
 @pytest.mark.slow
