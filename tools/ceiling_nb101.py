@@ -333,9 +333,10 @@ def trained_accuracies(folder: Path, key, tool: str) -> dict:
         except (TypeError, ValueError, UserError) as err:
             sys.exit(f"{tool}: {log} line {number}: not a trained cell's record ({err})")
         recipe = {**OLD_RECORD_SETTINGS, **record["settings"]} if isinstance(record["settings"], dict) else None
+        if not recipes:
+            settings = record["settings"]
         if recipe not in recipes:
             recipes.append(recipe)
-            settings = settings or record["settings"]
     if len(recipes) > 1:
         sys.exit(f"{tool}: {log} mixes {len(recipes)} recipes; give a run of one")
     return {"cells": cells, "settings": settings}
