@@ -53,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None,
                    help=f"peak learning rate, cosine to 0 over --steps (default {DEFAULT_LR}; "
                         "with --inherit the run's)")
+    add_image_size_argument(p)
     args = parse_study_args(p, argv, smoke_steps=6)
     if args.steps < 1 or args.workers < 1:
         p.error("--steps and --workers must be >= 1")
@@ -82,12 +83,20 @@ def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: s
     p.add_argument("--smoke", action="store_true", help="seconds: digits, a tiny network, 4 cells")
 
 
+def add_image_size_argument(p: argparse.ArgumentParser) -> None:
+    """--image-size: train and score every cell on images resized to this side (a reduced-resolution proxy)."""
+    p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
+                   help="resize the images to this side, for training and scoring (default: native, 32 for CIFAR-10)")
+
+
 def parse_study_args(p: argparse.ArgumentParser, argv, smoke_steps: int) -> argparse.Namespace:
     """Parse, with --smoke's defaults (`smoke_steps` steps), and check the shared options."""
     if p.parse_known_args(argv)[0].smoke:
         p.set_defaults(data="digits", cells=4, steps=smoke_steps, eval_examples=64, bn_batches=1,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
     args = p.parse_args(argv)
+    if getattr(args, "image_size", None) is not None and args.image_size < 4:
+        p.error(f"--image-size must be >= 4, got {args.image_size}")
     if getattr(args, "cells", 3) < 3:
         p.error(f"--cells must be >= 3, got {args.cells}")
     if getattr(args, "paired_against", None) is not None:
@@ -148,7 +157,7 @@ def fit(settings: dict, network, threads: int = 1, progress: bool = False, check
     torch.set_num_threads(threads)
     config = train_config(settings)
     recipe = config.recipe()
-    data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed)
+    data = load_dataset(config.data, config.data_dir, ("train", "val"), seed=config.seed, image_size=config.image_size)
     task = make_task(recipe, data.info)
     torch.manual_seed(config.seed)
     net = network(recipe, data).to(memory_format=torch.channels_last)
@@ -158,11 +167,18 @@ def fit(settings: dict, network, threads: int = 1, progress: bool = False, check
 
 
 def train_config(settings: dict):
-    """The TrainConfig of these settings: the supernet's recipe and batch size."""
+    """The TrainConfig of these settings: the supernet's recipe and batch size (at settings["image_size"], when
+    set: absent, the images' own)."""
     from samplenas.training.train_config import TrainConfig
 
     return TrainConfig(space="nb101", sampler="uniform", data=settings["data"], data_dir=settings["data_dir"],
-                       network=settings["network"], seed=settings["seed"], steps=settings["steps"], lr=settings["lr"])
+                       network=settings["network"], seed=settings["seed"], steps=settings["steps"], lr=settings["lr"],
+                       image_size=settings.get("image_size"))
+
+
+def image_size_setting(image_size: int | None) -> dict:
+    """The settings entry of --image-size: none at the native size, so records older than the option still match."""
+    return {} if image_size is None else {"image_size": image_size}
 
 
 def validation_accuracy(net, data, settings: dict) -> float:
@@ -193,7 +209,8 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
-                "bn_batches": args.bn_batches, "lr": args.lr or DEFAULT_LR, "inherit": None}
+                "bn_batches": args.bn_batches, "lr": args.lr or DEFAULT_LR, "inherit": None,
+                **image_size_setting(args.image_size)}
     if args.inherit is not None:
         from samplenas.training.supernet_run import run_config
 

@@ -47,8 +47,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling_nb101 import (  # noqa: E402
+    add_image_size_argument,
     add_study_arguments,
     finished_records,
+    image_size_setting,
     parse_study_args,
     train_cell,
     trained_accuracies,
@@ -82,6 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--baseline", default=None, metavar="RULE",
                    help="the rule the paired differences are taken to (default: own; with --paired-against:\n"
                         "paired-alone-10)")
+    add_image_size_argument(p)
     args = parse_study_args(p, argv, smoke_steps=3)
     if args.steps < 1 or args.workers < 1 or not args.lr > 0 or args.finalists < FINALISTS:
         p.error(f"--steps and --workers must be >= 1, --lr positive and --finalists at least {FINALISTS}")
@@ -253,7 +256,8 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
-                "bn_batches": args.bn_batches, "lr": args.lr, "inherit": None}
+                "bn_batches": args.bn_batches, "lr": args.lr, "inherit": None,
+                **image_size_setting(args.image_size)}
 
     def row_of(encoding) -> int:
         """The table row of a cell: isomorphic encodings share it, and train once."""

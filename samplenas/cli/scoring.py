@@ -31,3 +31,6 @@ def add_scorer_option(parser, default: str | None = "supernet") -> None:
     parser.add_argument("--standalone-steps", type=int, default=STANDALONE_STEPS, metavar="N",
                         help="training steps of the standalone scorer: each architecture trained alone, from scratch, "
                              f"with the run's recipe (default {STANDALONE_STEPS})")
+    parser.add_argument("--standalone-image-size", type=int, default=None, metavar="PIXELS",
+                        help="train and score the standalone scorer's networks on images resized to this side, e.g. "
+                             "16 with --standalone-steps 600: a reduced-resolution proxy (default: the run's images)")

@@ -27,6 +27,7 @@ ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_c
 # architecture, so meant for a search's finalists (--rescore-scorer standalone), not for the whole search
 STANDALONE_STEPS = 300  # what the measurements used: 0.43 epoch of CIFAR-10 at batch 64
 STANDALONE_LR = 0.1  # their peak learning rate, whatever the supernet trained at (NB101's supernets: 0.025)
+MIN_STANDALONE_IMAGE_SIZE = 4  # a reduced-resolution standalone training: at least what two 2x reductions leave 1x1
 TRAINED_SCORERS = {"standalone": "its validation accuracy after --standalone-steps steps of training alone, "
                                  f"from scratch at peak learning rate {STANDALONE_LR}"}
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES, *TRAINED_SCORERS)

@@ -23,7 +23,13 @@ import numpy as np
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
-from samplenas.training.choices import REFERENCE_CELLS, SCORER_PARTS, STANDALONE_STEPS, SUPERNET_SCORERS
+from samplenas.training.choices import (
+    MIN_STANDALONE_IMAGE_SIZE,
+    REFERENCE_CELLS,
+    SCORER_PARTS,
+    STANDALONE_STEPS,
+    SUPERNET_SCORERS,
+)
 from samplenas.training.scorer_weights import weighted_name
 from samplenas.training.standalone import StandaloneScorer
 from samplenas.training.zero_cost import ZeroCostScorer, proxy_batch, within
@@ -81,10 +87,18 @@ def scorer_name(text: str) -> str:
     return weighted_name({part: round(weight, 6) for part, weight in weights.items()})
 
 
-def standalone_setting(text: str | None, steps: int) -> dict:
-    """{"standalone_steps": steps} where scorer `text` trains architectures alone (a "standalone" part), else {}:
-    what a report records beside the scorer's name."""
-    return {"standalone_steps": steps} if text is not None and "standalone" in scorer_parts(text) else {}
+def standalone_setting(text: str | None, steps: int, image_size: int | None = None) -> dict:
+    """{"standalone_steps": steps} (and "standalone_image_size" when one is set) where scorer `text` trains
+    architectures alone (a "standalone" part), else {}: what a report records beside the scorer's name."""
+    if text is None or "standalone" not in scorer_parts(text):
+        return {}
+    return {"standalone_steps": steps, **({} if image_size is None else {"standalone_image_size": image_size})}
+
+
+def check_standalone_image_size(image_size: int | None, who: str) -> None:
+    """Refuse a standalone training image side too small for a network that halves it twice."""
+    if image_size is not None and image_size < MIN_STANDALONE_IMAGE_SIZE:
+        raise UserError(f"{who}: standalone_image_size must be at least {MIN_STANDALONE_IMAGE_SIZE}, got {image_size}")
 
 
 def minus_loss(metrics: dict) -> dict:
@@ -128,10 +142,11 @@ class RunScorer:
     """
 
     def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0,
-                 standalone_steps: int = STANDALONE_STEPS):
-        """`standalone_steps`: how long the "standalone" part trains each architecture alone."""
+                 standalone_steps: int = STANDALONE_STEPS, standalone_image_size: int | None = None):
+        """`standalone_steps`: how long the "standalone" part trains each architecture alone;
+        `standalone_image_size`: at what image size (None: the run's)."""
         self.name = scorer_name(text)
-        self.standalone_steps = standalone_steps
+        self.standalone_steps, self.standalone_image_size = standalone_steps, standalone_image_size
         named = scorer_weights(text)
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
@@ -161,7 +176,7 @@ class RunScorer:
         if part == "supernet-loss":
             return lambda arch: minus_loss(evaluate(arch))
         if part == "standalone":
-            return StandaloneScorer(self.trainer, self.standalone_steps).score
+            return StandaloneScorer(self.trainer, self.standalone_steps, image_size=self.standalone_image_size).score
         if self._batch is None:  # every zero-cost part scores on the same fixed minibatch: drawn once
             self._batch = proxy_batch(self.trainer.data.train, min(64, len(self.trainer.data.train)), seed)
         return ZeroCostScorer(part, self.trainer.supernet, self.trainer.task, self._batch, seed).score

@@ -34,7 +34,7 @@ from samplenas.training.choices import (
     default_search_rescoring,
     default_search_scorer,
 )
-from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
+from samplenas.training.scorers import RunScorer, check_standalone_image_size, scorer_name, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
@@ -69,11 +69,13 @@ class SearchConfig:
     rescore_examples: int | None = None
     rescore_scorer: str | None = None
     standalone_steps: int = STANDALONE_STEPS  # training steps of a "standalone" scorer part
+    standalone_image_size: int | None = None  # its image side (None: the run's)
 
     def check(self) -> SearchConfig:
         for name in ("population", "tournament_size", "top", "max_rejections", "standalone_steps"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"search: {name} must be at least 1, got {getattr(self, name)}")
+        check_standalone_image_size(self.standalone_image_size, "search")
         if self.generations < 0 or (self.children is not None and self.children < 1):
             raise UserError("search: generations must be >= 0 and children >= 1")
         if self.cost_metric not in COST_METRICS:
@@ -118,7 +120,8 @@ class SupernetSearch:
         self.trainer = trainer
         self.config = config.check().for_space(trainer.config.space)
         name = self.config.scorer or default_search_scorer(trainer.config.space)
-        self.scorer = RunScorer(trainer, name, seed=self.config.seed, standalone_steps=self.config.standalone_steps)
+        self.scorer = RunScorer(trainer, name, seed=self.config.seed, standalone_steps=self.config.standalone_steps,
+                                standalone_image_size=self.config.standalone_image_size)
         self.space = trainer.space
         self.progress = progress
         limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
@@ -231,15 +234,16 @@ def rescored_settings(config: SearchConfig) -> dict:
     steps of a standalone part too)."""
     given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer}
     return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None},
-            **standalone_setting(config.rescore_scorer, config.standalone_steps)}
+            **standalone_setting(config.rescore_scorer, config.standalone_steps, config.standalone_image_size)}
 
 
 def describe_rescoring(rescored: dict, search_scorer: str) -> str:
     """How a top.json's finalists were scored again (its "rescored" record), in words: one wording for every
     command that reports it."""
     scorer = rescored.get("scorer", search_scorer)
-    parts = [f"trained alone for {rescored['standalone_steps']} steps" if "standalone_steps" in rescored
-             else f"by {scorer}"]
+    size = rescored.get("standalone_image_size")
+    parts = [f"trained alone for {rescored['standalone_steps']} steps" + (f" at {size}x{size} pixels" if size else "")
+             if "standalone_steps" in rescored else f"by {scorer}"]
     parts += [f"on up to {rescored['eval_examples']} validation images"] if "eval_examples" in rescored else []
     return ", ".join(parts)
 
@@ -266,7 +270,8 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         finer = trainer if config.rescore_examples is None else open_run(
             run, device, data_dir, evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
         searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed,
-                                   standalone_steps=config.standalone_steps))
+                                   standalone_steps=config.standalone_steps,
+                                   standalone_image_size=config.standalone_image_size))
         top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
@@ -276,7 +281,8 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "seeds": config.seeds if config.seeds == "uniform" else trainer.config.sampler, "search_seed": config.seed,
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
         "evaluation": {**scoring_settings(trainer),
-                       **standalone_setting(searcher.scorer.name, config.standalone_steps)},
+                       **standalone_setting(searcher.scorer.name, config.standalone_steps,
+                                            config.standalone_image_size)},
         "generations": searcher.generations, "top": top,
     }
     if config.rescore_top:

@@ -82,6 +82,11 @@ class TensorImages(Dataset):
         """The same images with random pad-`pad`-and-crop and flips on keyed batches."""
         return self._like(self.images, self.labels, pad, self.origin)
 
+    def resized(self, image_size: int) -> TensorImages:
+        """The same examples, batched at `image_size` pixels a side (a reduced-resolution proxy)."""
+        return TensorImages(self.images, self.labels, self.scale, self.mean.flatten().tolist(),
+                            self.std.flatten().tolist(), image_size, self.pad_crop, self.origin)
+
     def to(self, device: torch.device | str) -> TensorImages:
         """The same data set held on `device` (batches are then made there, with no host copy)."""
         return self._like(self.images.to(device), self.labels.to(device), self.pad_crop, self.origin)

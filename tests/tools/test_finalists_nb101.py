@@ -81,6 +81,12 @@ def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir,
     assert [row["picks"]["paired-alone-10"] for row in paired["rows"]] == [
         row["picks"]["alone-10"] for row in report["rows"]]
     assert paired["rules"]["paired-alone-10"]["paired"] == 0
+    # a reduced-resolution training of them is its own recipe, recorded as such
+    small = tmp_path / "small"
+    assert study.main([*argv[:2], str(small), *argv[3:], "--image-size", "4", "--paired-against", str(out)]) == 0
+    records = [json.loads(line) for line in (small / "cells.jsonl").read_text().splitlines()]
+    assert {record["settings"]["image_size"] for record in records} == {4}
+    assert json.loads((small / "finalists.json").read_text())["settings"]["image_size"] == 4
     assert paired["rules"]["alone-10"]["mean"] == pytest.approx(
         np.mean([row["picks"]["alone-10"] for row in paired["rows"]]), abs=1e-3)
     # ... which must hold every finalist; an unknown baseline is refused

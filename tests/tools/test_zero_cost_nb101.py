@@ -220,11 +220,38 @@ def test_ceiling_inherits_a_runs_shared_weights(data_dir, nb101_table, tmp_path,
         assert record["val_accuracy"] == trainer.score(tuple(record["arch"]))["score"]
 
 
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")
+def test_ceiling_trains_and_scores_at_a_reduced_resolution(data_dir, nb101_table, tmp_path, capsys):
+    """--image-size resizes the images for training and scoring alike, and is a recipe of its own: cells trained
+    at the native size are not taken for it on resuming."""
+    from samplenas.supernet.factory import make_supernet, network_settings
+
+    ceiling = _load("ceiling_nb101")
+    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table), "--steps", "1"]
+    assert ceiling.main(argv) == 0
+    assert ceiling.main(argv + ["--image-size", "4"]) == 0
+    assert "0 of 4 cells already trained; training 4" in capsys.readouterr().out.split("standalone training")[-2]
+    records = [json.loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert ["image_size" in record["settings"] for record in records] == [False] * 4 + [True] * 4
+    settings = records[4]["settings"]
+    assert settings["image_size"] == 4
+
+    def network(recipe, data):
+        return make_supernet("nb101", network_settings("nb101", recipe.network, data.info)).build(
+            tuple(records[4]["arch"]))
+
+    _, data, _, _ = ceiling.fit(settings, network)
+    assert data.info.image_size == 4  # the digits' own 8x8 shrunk, in training and in scoring
+    assert data.train.batch([0, 1])[0].shape[-1] == data.val.batch([0])[0].shape[-1] == 4
+
+
 def test_ceiling_refuses_bad_input_in_one_line(tmp_path, capsys):
     ceiling = _load("ceiling_nb101")
     for bad, message in ((["--lr", "0"], "--lr must be positive"),
                          (["--inherit", str(tmp_path)], "not a trained run (no config.json)"),
-                         (["--paired-against", str(tmp_path)], "no cells.jsonl there")):
+                         (["--paired-against", str(tmp_path)], "no cells.jsonl there"),
+                         (["--image-size", "2"], "--image-size must be >= 4")):
         with pytest.raises(SystemExit) as exited:
             ceiling.main(["--smoke", "--out", str(tmp_path / "out"), *bad])
         assert exited.value.code == 2 and message in capsys.readouterr().err
