@@ -100,8 +100,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "alone; default: the search's own)")
     p.add_argument("--standalone-steps", type=int, metavar="N",
                    help="training steps of a standalone scorer (default: search's)")
-    p.add_argument("--standalone-image-size", type=int, metavar="PIXELS",
-                   help="image side of a standalone scorer's training and scoring (default: search's: the run's)")
+    p.add_argument("--standalone-downscale", type=int, metavar="K",
+                   help="a standalone scorer trains on the images with their side divided by K (default: search's)")
     p.add_argument("--search-seed-offset", type=int, default=0, metavar="K",
                    help="search each supernet with seed N + K instead of its own seed N: another draw of the "
                         "search (its evolution and the scorer's reference sample; the initial population comes "
@@ -251,14 +251,12 @@ def resolved_scorer(args) -> str:
 def searched_settings(args) -> dict:
     """What this invocation's searches record in top.json besides their seed (canonical names, checked by
     SearchConfig): a folder searched otherwise is not gathered."""
-    from samplenas.training.choices import STANDALONE_STEPS
     from samplenas.training.search import SearchConfig, rescored_settings
 
-    steps = STANDALONE_STEPS if args.standalone_steps is None else args.standalone_steps  # 0 is refused, not replaced
     config = SearchConfig(scorer=resolved_scorer(args), rescore_top=args.rescore_top,
                           rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
-                          standalone_steps=steps,
-                          standalone_image_size=args.standalone_image_size).check().for_space("nb101")
+                          standalone_steps=args.standalone_steps,
+                          standalone_downscale=args.standalone_downscale).check().for_space("nb101")
     return {"scorer": config.scorer, "rescored": rescored_settings(config) if config.rescore_top else None,
             "kept": args.top}
 
@@ -435,8 +433,8 @@ def main(argv=None) -> int:
         scoring += ["--rescore-top", str(args.rescore_top)]
         scoring += ["--rescore-examples", str(args.rescore_examples)] if args.rescore_examples else []
         scoring += ["--rescore-scorer", args.rescore_scorer] if args.rescore_scorer else []
-    scoring += ["--standalone-steps", str(args.standalone_steps)] if args.standalone_steps else []
-    scoring += ["--standalone-image-size", str(args.standalone_image_size)] if args.standalone_image_size else []
+    scoring += [] if args.standalone_steps is None else ["--standalone-steps", str(args.standalone_steps)]
+    scoring += [] if args.standalone_downscale is None else ["--standalone-downscale", str(args.standalone_downscale)]
     for sampler in args.samplers:
         for seed in args.seeds:
             run = args.out / f"{sampler}-seed{seed}"

@@ -29,7 +29,7 @@ def run(args) -> int:
 
     report = rank_run(args.run, args.table, args.n, args.seed, args.device, args.data_dir, progress=not args.quiet,
                       evaluation=evaluation_overrides(args), scorer=args.scorer,
-                      standalone_steps=args.standalone_steps, standalone_image_size=args.standalone_image_size)
+                      standalone_steps=args.standalone_steps, standalone_downscale=args.standalone_downscale)
     print(f"{report['n']} cells scored by {report['scorer']}: Kendall tau = {report['kendall_tau']:.4f} "
           f"(p = {report['kendall_p']:.2g}), "
           f"Spearman rho = {report['spearman_rho']:.4f} (p = {report['spearman_p']:.2g})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from samplenas.training.choices import (
     SEARCH_SCORER_DEFAULTS,
+    STANDALONE_DEFAULTS,
+    STANDALONE_DOWNSCALE,
     STANDALONE_STEPS,
     SUPERNET_SCORERS,
     TRAINED_SCORERS,
@@ -28,9 +30,16 @@ def add_scorer_option(parser, default: str | None = "supernet") -> None:
                              + ", or several joined by '+' for their rank "
                              "average, e.g. supernet+params, with weights for a weighted one, e.g. "
                              f"0.25*supernet+0.75*params (`samplenas fit-scorer` learns them; {text})")
-    parser.add_argument("--standalone-steps", type=int, default=STANDALONE_STEPS, metavar="N",
+    parser.add_argument("--standalone-steps", type=int, default=None, metavar="N",
                         help="training steps of the standalone scorer: each architecture trained alone, from scratch, "
-                             f"with the run's recipe (default {STANDALONE_STEPS})")
-    parser.add_argument("--standalone-image-size", type=int, default=None, metavar="PIXELS",
-                        help="train and score the standalone scorer's networks on images resized to this side, e.g. "
-                             "16 with --standalone-steps 600: a reduced-resolution proxy (default: the run's images)")
+                             f"with the run's recipe ({standalone_default('steps', STANDALONE_STEPS)})")
+    parser.add_argument("--standalone-downscale", type=int, default=None, metavar="K",
+                        help="train and score the standalone scorer's networks on the run's images with their side "
+                             "divided by K, e.g. 2: 16x16 for CIFAR-10, a reduced-resolution proxy "
+                             f"({standalone_default('downscale', STANDALONE_DOWNSCALE)})")
+
+
+def standalone_default(key: str, other: int) -> str:
+    """The default of a standalone option in words: each space's own, then the others'."""
+    own = ", ".join(f"{settings[key]} for {space}" for space, settings in STANDALONE_DEFAULTS.items())
+    return f"default: {own}, {other} for the other spaces" if own else f"default {other}"

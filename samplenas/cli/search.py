@@ -89,7 +89,7 @@ def run(args) -> int:
         latency_table=args.latency_table, top=args.top, seed=args.seed,
         keep_degenerate=args.keep_degenerate, scorer=args.scorer,
         rescore_top=args.rescore_top, rescore_examples=args.rescore_examples, rescore_scorer=args.rescore_scorer,
-        standalone_steps=args.standalone_steps, standalone_image_size=args.standalone_image_size,
+        standalone_steps=args.standalone_steps, standalone_downscale=args.standalone_downscale,
     )
     if args.pareto:
         return run_pareto(args, config)

@@ -37,7 +37,8 @@ AT_LEAST_1, AT_LEAST_0 = Bound(low=1), Bound(low=0)
 COMMAND_LINE_ONLY = {
     **dict.fromkeys(("epochs", "steps", "budget", "seeds", "trials", "batch", "n", "population",
                      "top", "max_params", "max_macs", "eval_examples", "tournament_size", "children", "stop_after",
-                     "workers", "image_size", "standalone_steps"), AT_LEAST_1),
+                     "workers", "image_size", "standalone_steps", "standalone_downscale"),
+                    AT_LEAST_1),
     "queries": AT_LEAST_1,
     # search --generations 0: the initial population alone (random search over the sampler's draws)
     **dict.fromkeys(("warmup", "sample", "bn_batches", "member", "noise", "point", "generations"), AT_LEAST_0),

@@ -27,7 +27,10 @@ ZERO_COST_PROXIES = ("params", "flops", "grad_norm", "snip", "synflow", "jacob_c
 # architecture, so meant for a search's finalists (--rescore-scorer standalone), not for the whole search
 STANDALONE_STEPS = 300  # what the measurements used: 0.43 epoch of CIFAR-10 at batch 64
 STANDALONE_LR = 0.1  # their peak learning rate, whatever the supernet trained at (NB101's supernets: 0.025)
-MIN_STANDALONE_IMAGE_SIZE = 4  # a reduced-resolution standalone training: at least what two 2x reductions leave 1x1
+STANDALONE_DOWNSCALE = 1  # the run's own images; K: their side divided by K (a reduced-resolution proxy)
+MIN_STANDALONE_IMAGE_SIZE = 4  # a downscaled standalone training: at least what two 2x reductions leave 1x1
+# a space's own standalone training where --standalone-steps / --standalone-downscale are not given
+STANDALONE_DEFAULTS: dict[str, dict[str, int]] = {}
 TRAINED_SCORERS = {"standalone": "its validation accuracy after --standalone-steps steps of training alone, "
                                  f"from scratch at peak learning rate {STANDALONE_LR}"}
 SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES, *TRAINED_SCORERS)
@@ -42,6 +45,11 @@ SEARCH_SCORER_DEFAULTS = {"nb101": "supernet-loss+params"}
 # before the runs, over 150 searches of 75 supernets and again through the library on 12 fresh supernets, and
 # never below the largest-FLOPs pick (docs/results/nb101-end-to-end.md); elsewhere unmeasured, so none
 SEARCH_RESCORE_DEFAULTS = {"nb101": {"top": 10, "examples": 2000, "scorer": "standalone"}}
+
+
+def default_standalone(space: str) -> dict[str, int]:
+    """{"steps", "downscale"}: how the standalone scorer trains on `space` unless told otherwise."""
+    return STANDALONE_DEFAULTS.get(space, {"steps": STANDALONE_STEPS, "downscale": STANDALONE_DOWNSCALE})
 
 
 def default_search_scorer(space: str) -> str:

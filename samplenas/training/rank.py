@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
-from samplenas.training.choices import STANDALONE_STEPS
-from samplenas.training.scorers import RunScorer, check_standalone_image_size, scorer_parts, standalone_setting
+from samplenas.training.choices import default_standalone
+from samplenas.training.scorers import RunScorer, scorer_parts, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 
 RANK = "rank.json"
@@ -47,16 +47,19 @@ def rank_correlation(scorer, archs: list, accuracy, progress: bool = False) -> t
 
 def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 0, device: str | None = None,
              data_dir: str | None = None, progress: bool = True, evaluation: dict | None = None,
-             scorer: str = "supernet", standalone_steps: int = STANDALONE_STEPS,
-             standalone_image_size: int | None = None) -> dict:
+             scorer: str = "supernet", standalone_steps: int | None = None,
+             standalone_downscale: int | None = None) -> dict:
     """`scorer`: how cells are scored (`training.scorers`): the supernet, a zero-cost proxy, each cell trained
-    alone for `standalone_steps` steps (at `standalone_image_size` pixels a side, None: the run's), or a rank
-    average."""
+    alone for `standalone_steps` steps on the run's images downscaled `standalone_downscale` times (None:
+    nb101's defaults, `default_standalone`), or a rank average."""
+    standalone = default_standalone("nb101")
+    standalone_steps = standalone["steps"] if standalone_steps is None else standalone_steps
+    standalone_downscale = standalone["downscale"] if standalone_downscale is None else standalone_downscale
     from samplenas.benchmarks.nasbench101 import NASBench101
 
-    if n < 3 or standalone_steps < 1:
-        raise UserError(f"rank needs at least 3 cells and standalone_steps >= 1, got {n} and {standalone_steps}")
-    check_standalone_image_size(standalone_image_size, "rank")
+    if n < 3 or standalone_steps < 1 or standalone_downscale < 1:
+        raise UserError(f"rank needs at least 3 cells and standalone_steps, standalone_downscale >= 1, got {n}, "
+                        f"{standalone_steps} and {standalone_downscale}")
     scorer_parts(scorer)  # a misspelt scorer fails before the table and the run are opened
     table = NASBench101(table_path)
     trainer = open_run(run, device, data_dir, evaluation=evaluation)
@@ -65,12 +68,12 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
     archs = distinct_uniform(trainer.space, n, np.random.default_rng(seed))
     accuracy = table.values("test_accuracy", table.lookup_archs(archs), repeat="mean")
     scorer_run = RunScorer(trainer, scorer, standalone_steps=standalone_steps,
-                           standalone_image_size=standalone_image_size)
+                           standalone_downscale=standalone_downscale)
     scores, correlation = rank_correlation(scorer_run, archs, accuracy, progress)
     report = {
         "run": str(run), "table": str(table_path), "n": n, "seed": seed, "scorer": scorer, **correlation,
         "evaluation": {**scoring_settings(trainer),
-                       **standalone_setting(scorer, standalone_steps, standalone_image_size)},
+                       **standalone_setting(scorer, standalone_steps, standalone_downscale)},
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}
                   for a, s, acc in zip(archs, scores, accuracy)],
     }

@@ -24,9 +24,9 @@ import numpy as np
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
 from samplenas.training.choices import (
-    MIN_STANDALONE_IMAGE_SIZE,
     REFERENCE_CELLS,
     SCORER_PARTS,
+    STANDALONE_DOWNSCALE,
     STANDALONE_STEPS,
     SUPERNET_SCORERS,
 )
@@ -87,18 +87,12 @@ def scorer_name(text: str) -> str:
     return weighted_name({part: round(weight, 6) for part, weight in weights.items()})
 
 
-def standalone_setting(text: str | None, steps: int, image_size: int | None = None) -> dict:
-    """{"standalone_steps": steps} (and "standalone_image_size" when one is set) where scorer `text` trains
-    architectures alone (a "standalone" part), else {}: what a report records beside the scorer's name."""
+def standalone_setting(text: str | None, steps: int, downscale: int = STANDALONE_DOWNSCALE) -> dict:
+    """{"standalone_steps": steps} (and "standalone_downscale" when the images are downscaled) where scorer `text`
+    trains architectures alone (a "standalone" part), else {}: what a report records beside the scorer's name."""
     if text is None or "standalone" not in scorer_parts(text):
         return {}
-    return {"standalone_steps": steps, **({} if image_size is None else {"standalone_image_size": image_size})}
-
-
-def check_standalone_image_size(image_size: int | None, who: str) -> None:
-    """Refuse a standalone training image side too small for a network that halves it twice."""
-    if image_size is not None and image_size < MIN_STANDALONE_IMAGE_SIZE:
-        raise UserError(f"{who}: standalone_image_size must be at least {MIN_STANDALONE_IMAGE_SIZE}, got {image_size}")
+    return {"standalone_steps": steps, **({} if downscale == 1 else {"standalone_downscale": downscale})}
 
 
 def minus_loss(metrics: dict) -> dict:
@@ -142,11 +136,11 @@ class RunScorer:
     """
 
     def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0,
-                 standalone_steps: int = STANDALONE_STEPS, standalone_image_size: int | None = None):
+                 standalone_steps: int = STANDALONE_STEPS, standalone_downscale: int = STANDALONE_DOWNSCALE):
         """`standalone_steps`: how long the "standalone" part trains each architecture alone;
-        `standalone_image_size`: at what image size (None: the run's)."""
+        `standalone_downscale`: on the run's images with their side divided by it."""
         self.name = scorer_name(text)
-        self.standalone_steps, self.standalone_image_size = standalone_steps, standalone_image_size
+        self.standalone_steps, self.standalone_downscale = standalone_steps, standalone_downscale
         named = scorer_weights(text)
         self.weights = {part: w for part, w in named.items() if w > 0}  # a weight of 0 costs nothing
         self.trainer = trainer
@@ -176,7 +170,7 @@ class RunScorer:
         if part == "supernet-loss":
             return lambda arch: minus_loss(evaluate(arch))
         if part == "standalone":
-            return StandaloneScorer(self.trainer, self.standalone_steps, image_size=self.standalone_image_size).score
+            return StandaloneScorer(self.trainer, self.standalone_steps, downscale=self.standalone_downscale).score
         if self._batch is None:  # every zero-cost part scores on the same fixed minibatch: drawn once
             self._batch = proxy_batch(self.trainer.data.train, min(64, len(self.trainer.data.train)), seed)
         return ZeroCostScorer(part, self.trainer.supernet, self.trainer.task, self._batch, seed).score

@@ -30,11 +30,11 @@ from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import (
     COST_METRICS,
     SEED_SOURCES,
-    STANDALONE_STEPS,
     default_search_rescoring,
     default_search_scorer,
+    default_standalone,
 )
-from samplenas.training.scorers import RunScorer, check_standalone_image_size, scorer_name, standalone_setting
+from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
@@ -68,14 +68,15 @@ class SearchConfig:
     rescore_top: int | None = None
     rescore_examples: int | None = None
     rescore_scorer: str | None = None
-    standalone_steps: int = STANDALONE_STEPS  # training steps of a "standalone" scorer part
-    standalone_image_size: int | None = None  # its image side (None: the run's)
+    # a "standalone" scorer part's training steps and image downscaling; None: the space's (`default_standalone`)
+    standalone_steps: int | None = None
+    standalone_downscale: int | None = None
 
     def check(self) -> SearchConfig:
-        for name in ("population", "tournament_size", "top", "max_rejections", "standalone_steps"):
-            if int(getattr(self, name)) < 1:
+        for name in ("population", "tournament_size", "top", "max_rejections", "standalone_steps",
+                     "standalone_downscale"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise UserError(f"search: {name} must be at least 1, got {getattr(self, name)}")
-        check_standalone_image_size(self.standalone_image_size, "search")
         if self.generations < 0 or (self.children is not None and self.children < 1):
             raise UserError("search: generations must be >= 0 and children >= 1")
         if self.cost_metric not in COST_METRICS:
@@ -100,11 +101,17 @@ class SearchConfig:
         return self
 
     def for_space(self, space: str) -> SearchConfig:
-        """This configuration with the space's default second scoring where none was chosen."""
-        if self.rescore_top is not None:
-            return self
+        """This configuration with the space's defaults where none was chosen: its second scoring, and how its
+        standalone scorer trains."""
+        standalone = default_standalone(space)
+        config = replace(self, standalone_steps=standalone["steps"] if self.standalone_steps is None
+                         else self.standalone_steps,
+                         standalone_downscale=standalone["downscale"] if self.standalone_downscale is None
+                         else self.standalone_downscale)
+        if config.rescore_top is not None:
+            return config
         default = default_search_rescoring(space)
-        return replace(self, rescore_top=default["top"], rescore_examples=default["examples"],
+        return replace(config, rescore_top=default["top"], rescore_examples=default["examples"],
                        rescore_scorer=default["scorer"]).check()
 
 
@@ -121,7 +128,7 @@ class SupernetSearch:
         self.config = config.check().for_space(trainer.config.space)
         name = self.config.scorer or default_search_scorer(trainer.config.space)
         self.scorer = RunScorer(trainer, name, seed=self.config.seed, standalone_steps=self.config.standalone_steps,
-                                standalone_image_size=self.config.standalone_image_size)
+                                standalone_downscale=self.config.standalone_downscale)
         self.space = trainer.space
         self.progress = progress
         limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
@@ -234,15 +241,16 @@ def rescored_settings(config: SearchConfig) -> dict:
     steps of a standalone part too)."""
     given = {"eval_examples": config.rescore_examples, "scorer": config.rescore_scorer}
     return {"top": config.rescore_top, **{key: value for key, value in given.items() if value is not None},
-            **standalone_setting(config.rescore_scorer, config.standalone_steps, config.standalone_image_size)}
+            **standalone_setting(config.rescore_scorer, config.standalone_steps, config.standalone_downscale)}
 
 
 def describe_rescoring(rescored: dict, search_scorer: str) -> str:
     """How a top.json's finalists were scored again (its "rescored" record), in words: one wording for every
     command that reports it."""
     scorer = rescored.get("scorer", search_scorer)
-    size = rescored.get("standalone_image_size")
-    parts = [f"trained alone for {rescored['standalone_steps']} steps" + (f" at {size}x{size} pixels" if size else "")
+    downscale = rescored.get("standalone_downscale")
+    parts = [f"trained alone for {rescored['standalone_steps']} steps"
+             + (f" on images downscaled {downscale}x" if downscale else "")
              if "standalone_steps" in rescored else f"by {scorer}"]
     parts += [f"on up to {rescored['eval_examples']} validation images"] if "eval_examples" in rescored else []
     return ", ".join(parts)
@@ -271,7 +279,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
             run, device, data_dir, evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
         searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed,
                                    standalone_steps=config.standalone_steps,
-                                   standalone_image_size=config.standalone_image_size))
+                                   standalone_downscale=config.standalone_downscale))
         top = searcher.top()
     report = {
         "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
@@ -282,7 +290,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
         "scorer": searcher.scorer.name, "scorer_trends": searcher.scorer.trends,
         "evaluation": {**scoring_settings(trainer),
                        **standalone_setting(searcher.scorer.name, config.standalone_steps,
-                                            config.standalone_image_size)},
+                                            config.standalone_downscale)},
         "generations": searcher.generations, "top": top,
     }
     if config.rescore_top:

@@ -18,10 +18,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
 from samplenas.training.batches import BatchStream, in_memory_format
 from samplenas.training.checkpoint import load_checkpoint, save_checkpoint
-from samplenas.training.choices import STANDALONE_LR, STANDALONE_STEPS
+from samplenas.training.choices import (
+    MIN_STANDALONE_IMAGE_SIZE,
+    STANDALONE_DOWNSCALE,
+    STANDALONE_LR,
+    STANDALONE_STEPS,
+)
 from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
 from samplenas.training.rng_state import capture_rng, restore_rng
 from samplenas.training.supernet_eval import calibration_batches, score_arch, validation_batches
@@ -84,6 +90,15 @@ def train_alone(net: torch.nn.Module, train_set, task, recipe: Recipe, steps: in
     return losses, round(before + time.perf_counter() - started, 2)
 
 
+def downscaled_side(side: int, downscale: int) -> int:
+    """The image side a standalone training at `downscale` uses; a divisor that leaves a fraction or fewer than
+    MIN_STANDALONE_IMAGE_SIZE pixels is refused in one line."""
+    if downscale < 1 or side % downscale or (downscale > 1 and side // downscale < MIN_STANDALONE_IMAGE_SIZE):
+        raise UserError(f"standalone_downscale {downscale}: the run's {side}-pixel images need a divisor of {side} "
+                        f"that leaves at least {MIN_STANDALONE_IMAGE_SIZE} pixels")
+    return side // downscale
+
+
 class StandaloneScorer:
     """`score(arch)`: the architecture's own network (`network(arch)`: without the supernet's search aids,
     the network `cost` counts and the table judges) freshly initialised from the run's seed, trained alone for
@@ -92,16 +107,17 @@ class StandaloneScorer:
     architecture starts from the same seed and sees the same batches, so two scores differ by the
     architectures alone.
 
-    `image_size` trains and scores at that many pixels a side instead (the same examples resized, the
-    validation and calibration images too): on NB101's proxy, 16x16 images for 600 steps rank random cells
-    better than 32x32 for 300, in about the same time (docs/results/nb101-end-to-end.md)."""
+    `downscale` K > 1 trains and scores on the run's images with their side divided by K (the same examples
+    resized, the validation and calibration images too): on NB101's proxy, 16x16 images for 600 steps rank
+    random cells better than 32x32 for 300, in less time (docs/results/nb101-end-to-end.md)."""
 
     def __init__(self, trainer, steps: int = STANDALONE_STEPS, lr: float = STANDALONE_LR,
-                 image_size: int | None = None):
+                 downscale: int = STANDALONE_DOWNSCALE):
         self.trainer, self.steps, self.lr = trainer, int(steps), float(lr)
-        self.image_size = None if image_size is None else int(image_size)
+        side = trainer.data.info.image_size
+        self.image_size = downscaled_side(side, int(downscale))
         self.train_set, self.val, self.calibration = trainer.data.train, trainer.val, trainer.calibration
-        if self.image_size is not None:
+        if self.image_size != side:
             config = trainer.config
             self.train_set = trainer.data.train.resized(self.image_size)
             self.val = validation_batches(trainer.data.val.resized(self.image_size), config.eval_batch_size,
@@ -124,4 +140,5 @@ class StandaloneScorer:
         metrics = score_arch(net, None, trainer.task, self.val, self.calibration, trainer.amp)
         return {"score": metrics["score"], **{f"standalone_{k}": v for k, v in metrics.items() if k != "score"},
                 "standalone_train_loss": float(np.mean(losses[-50:])), "standalone_steps": self.steps,
+                "standalone_image_size": self.image_size,
                 "standalone_seconds": seconds}

@@ -397,5 +397,5 @@ def test_a_second_scoring_is_described_in_one_wording():
     assert describe_rescoring({"top": 3, "scorer": "params"}, "supernet") == "by params"
     assert describe_rescoring({"top": 10, "eval_examples": 2000, "scorer": "standalone", "standalone_steps": 300},
                               "supernet-loss+params") == "trained alone for 300 steps, on up to 2000 validation images"
-    reduced = {"top": 10, "scorer": "standalone", "standalone_steps": 600, "standalone_image_size": 16}
-    assert describe_rescoring(reduced, "supernet") == "trained alone for 600 steps at 16x16 pixels"
+    reduced = {"top": 10, "scorer": "standalone", "standalone_steps": 600, "standalone_downscale": 2}
+    assert describe_rescoring(reduced, "supernet") == "trained alone for 600 steps on images downscaled 2x"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from samplenas.cli import main
+from samplenas.errors import UserError
 from samplenas.training.standalone import StandaloneScorer, train_alone
 from samplenas.training.supernet_eval import score_arch
 from samplenas.training.supernet_run import open_run
@@ -38,19 +39,24 @@ def test_standalone_scores_are_reproducible_and_come_from_training(nb101_run):
 
 
 def test_a_reduced_resolution_trains_and_scores_on_the_same_examples_resized(nb101_run):
-    """image_size: the training batches, the validation images and the calibration batches are the run's own
-    examples at that side; the score is another than at the run's size, and reproducible."""
+    """downscale: the training batches, the validation images and the calibration batches are the run's own
+    examples at that fraction of the side; the score is another than at the run's size, and reproducible; a
+    divisor that leaves a fraction or too few pixels is refused in one line."""
     trainer = open_run(nb101_run)
     arch = trainer.space.sample_uniform(np.random.default_rng(3))
-    small = StandaloneScorer(trainer, steps=6, image_size=4)
+    small = StandaloneScorer(trainer, steps=6, downscale=2)
     assert small.train_set.batch([0])[0].shape[-1] == 4 and trainer.data.train.batch([0])[0].shape[-1] == 8
     assert [x.shape[-1] for x, _ in small.val] == [4] * len(trainer.val)
     assert [y.tolist() for _, y in small.val] == [y.tolist() for _, y in trainer.val]
     assert len(small.calibration) == len(trainer.calibration)
     assert [y.tolist() for _, y in small.calibration] == [y.tolist() for _, y in trainer.calibration]
     first = small.score(arch)
-    assert first["score"] == StandaloneScorer(open_run(nb101_run), steps=6, image_size=4).score(arch)["score"]
+    assert first["standalone_image_size"] == 4
+    assert first["score"] == StandaloneScorer(open_run(nb101_run), steps=6, downscale=2).score(arch)["score"]
     assert first["score"] != StandaloneScorer(trainer, steps=6).score(arch)["score"]
+    for bad in (3, 4, 0):  # 8 / 3 is no side, 8 / 4 leaves 2 pixels
+        with pytest.raises(UserError, match=f"standalone_downscale {bad}: the run's 8-pixel images need a divisor"):
+            StandaloneScorer(trainer, downscale=bad)
 
 
 def test_the_network_trained_is_the_deployed_cell_not_the_supernet_s_path(nb101_run):
@@ -97,18 +103,20 @@ def test_search_orders_its_finalists_by_their_standalone_training(nb101_run, cap
     assert all(entry["metrics"]["standalone_steps"] == 5 and "params" in entry["metrics"] for entry in finalists)
     assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-steps", "0"]) == 2
     assert "--standalone-steps" in capsys.readouterr().err
-    # at a reduced resolution: recorded, and said in the search's line; too small a side is refused in one line
+    # on downscaled images: recorded, and said in the search's line; a divisor leaving too few pixels is refused
     assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-steps", "5",
-                 "--standalone-image-size", "4"]) == 0
-    assert "scored again (trained alone for 5 steps at 4x4 pixels)" in capsys.readouterr().out
+                 "--standalone-downscale", "2"]) == 0
+    assert "scored again (trained alone for 5 steps on images downscaled 2x)" in capsys.readouterr().out
     report = json.loads((nb101_run / "top.json").read_text())
-    assert report["rescored"] == {"top": 3, "scorer": "standalone", "standalone_steps": 5, "standalone_image_size": 4}
-    scorer = StandaloneScorer(open_run(nb101_run), steps=5, image_size=4)
+    assert report["rescored"] == {"top": 3, "scorer": "standalone", "standalone_steps": 5, "standalone_downscale": 2}
+    scorer = StandaloneScorer(open_run(nb101_run), steps=5, downscale=2)
     assert [entry["score"] for entry in report["top"][:3]] == sorted(
         scorer.score(tuple(entry["encoding"]))["score"] for entry in report["top"][:3])[::-1]
-    assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-image-size", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "standalone_image_size must be at least 4, got 2" in err and len(err.strip().splitlines()) == 1
+    for bad, message in (("4", "standalone_downscale 4: the run's 8-pixel images need a divisor of 8"),
+                         ("0", "--standalone-downscale")):
+        assert main([*args, "--rescore-top", "3", "--rescore-scorer", "standalone", "--standalone-downscale", bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
