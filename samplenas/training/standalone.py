@@ -1,9 +1,10 @@
 """An architecture trained alone, briefly, and scored on the validation images its supernet is scored on.
 
 A finalist's own signal: on NAS-Bench-101 at the end-to-end proxy, 300 steps of each cell alone rank random
-cells at Kendall tau 0.58 (their parameter count 0.54, the supernet 0.25), and the best of a search's ten best
-trained so picked 0.19 points higher than the search's own first over 150 searches, never below the
-largest-FLOPs cell (docs/results/nb101-end-to-end.md). Too slow to score a whole search, cheap for its
+cells at Kendall tau 0.58-0.60 (their parameter count 0.54, the supernet 0.25), and the best of a search's ten
+best trained so picked 0.19 points higher than the search's own first over 150 searches, never below the
+largest-FLOPs cell; on images of half the side, 600 steps rank at 0.76 in less time and pick higher still, so
+nb101 trains so by default (docs/results/nb101-end-to-end.md). Too slow to score a whole search, cheap for its
 finalists: `search --rescore-top 10 --rescore-scorer standalone`. The NB101 study tools train with the same loop.
 """
 

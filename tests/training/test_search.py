@@ -48,8 +48,10 @@ def test_train_then_search_every_space(space, tmp_path, capsys):
     top = json.loads((tmp_path / "top.json").read_text())
     assert top["space"] == space and top["evaluated"] == 5 and len(top["top"]) == 3
     assert top["scorer"] == ("supernet-loss+params" if space == "nb101" else "supernet")  # the measured defaults
-    if space == "nb101":  # and its measured second scoring: the ten best (here all five) trained alone
-        assert top["rescored"] == {"top": 10, "eval_examples": 2000, "scorer": "standalone", "standalone_steps": 300}
+    if space == "nb101":  # and its measured second scoring: the ten best (here all five) trained alone, at half
+        assert top["rescored"] == {"top": 10, "eval_examples": 2000, "scorer": "standalone",  # the image side
+                                   "standalone_steps": 600, "standalone_downscale": 2}
+        assert {entry["metrics"]["standalone_image_size"] for entry in top["top"]} == {4}  # the digits' 8 halved
         assert all(entry["score"] == entry["metrics"]["standalone_accuracy"] for entry in top["top"])
         assert {entry["search_rank"] for entry in top["top"]} <= {1, 2, 3, 4, 5}  # the search's own order kept
     else:
