@@ -52,11 +52,11 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
     """`scorer`: how cells are scored (`training.scorers`): the supernet, a zero-cost proxy, each cell trained
     alone for `standalone_steps` steps on the run's images downscaled `standalone_downscale` times (None:
     nb101's defaults, `default_standalone`), or a rank average."""
+    from samplenas.benchmarks.nasbench101 import NASBench101
+
     standalone = default_standalone("nb101")
     standalone_steps = standalone["steps"] if standalone_steps is None else standalone_steps
     standalone_downscale = standalone["downscale"] if standalone_downscale is None else standalone_downscale
-    from samplenas.benchmarks.nasbench101 import NASBench101
-
     if n < 3 or standalone_steps < 1 or standalone_downscale < 1:
         raise UserError(f"rank needs at least 3 cells and standalone_steps, standalone_downscale >= 1, got {n}, "
                         f"{standalone_steps} and {standalone_downscale}")
