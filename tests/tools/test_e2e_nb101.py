@@ -78,7 +78,7 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--reuse", str(tmp_path), "--samplers", "uniform", "--rescore-top", "2",
                      "--rescore-scorer", "standalone", "--standalone-steps", "3", "--top-seeds", "1"]) == 0
     top = json.loads((alone / "uniform-seed0" / "top.json").read_text())
-    assert top["rescored"] == {"top": 2, "scorer": "standalone", "standalone_steps": 3}
+    assert top["rescored"] == {"top": 2, "scorer": "standalone", "standalone_steps": 3, "standalone_downscale": 2}
     assert top["top"][0]["metrics"]["standalone_steps"] == 3
     for refused in (["--rescore-top", "3"], ["--rescore-top", "3", "--rescore-scorer", "flopz"],
                     ["--scorer", "flopz"], ["--rescore-top", "3", "--rescore-scorer", "standalone",
