@@ -69,9 +69,11 @@ class TensorImages(Dataset):
         x, y = self.batch([i])
         return x[0], y[0]
 
-    def _like(self, images: torch.Tensor, labels: torch.Tensor, pad_crop: int, origin: np.ndarray) -> TensorImages:
+    def _like(self, images: torch.Tensor, labels: torch.Tensor, pad_crop: int, origin: np.ndarray,
+              image_size: int | None = None) -> TensorImages:
+        """A set with these images and this one's normalisation, batched at `image_size` (None: this one's)."""
         return TensorImages(images, labels, self.scale, self.mean.flatten().tolist(), self.std.flatten().tolist(),
-                            self.image_size, pad_crop, origin)
+                            image_size or self.image_size, pad_crop, origin)
 
     def subset(self, indices) -> TensorImages:
         indices = np.asarray(indices, dtype=np.int64)
@@ -84,8 +86,7 @@ class TensorImages(Dataset):
 
     def resized(self, image_size: int) -> TensorImages:
         """The same examples, batched at `image_size` pixels a side (a reduced-resolution proxy)."""
-        return TensorImages(self.images, self.labels, self.scale, self.mean.flatten().tolist(),
-                            self.std.flatten().tolist(), image_size, self.pad_crop, self.origin)
+        return self._like(self.images, self.labels, self.pad_crop, self.origin, image_size)
 
     def to(self, device: torch.device | str) -> TensorImages:
         """The same data set held on `device` (batches are then made there, with no host copy)."""
