@@ -31,7 +31,7 @@ from samplenas.training.choices import (
 )
 from samplenas.training.recipes import Recipe, build_optimizer, learning_rate
 from samplenas.training.rng_state import capture_rng, restore_rng
-from samplenas.training.supernet_eval import calibration_batches, score_arch, validation_batches
+from samplenas.training.supernet_eval import score_arch
 from samplenas.training.tasks import step_generator
 
 TRAIN_NOISE_KEY = 4_243  # the training inputs' random stream (cutout, denoising noise): the same for every net
@@ -119,12 +119,9 @@ class StandaloneScorer:
         self.image_size = downscaled_side(side, int(downscale))
         self.train_set, self.val, self.calibration = trainer.data.train, trainer.val, trainer.calibration
         if self.image_size != side:
-            config = trainer.config
             self.train_set = trainer.data.train.resized(self.image_size)
-            self.val = validation_batches(trainer.data.val.resized(self.image_size), config.eval_batch_size,
-                                          config.eval_examples, trainer.device, config.channels_last)
-            self.calibration = calibration_batches(self.train_set, config.batch_size, config.bn_batches, config.seed,
-                                                   trainer.device, config.channels_last)
+            self.val, self.calibration = trainer.scoring_batches(self.train_set,
+                                                                 trainer.data.val.resized(self.image_size))
 
     def network(self, arch: Arch) -> torch.nn.Module:
         """The architecture's deployed network, initialised from the run's seed, on the run's device."""

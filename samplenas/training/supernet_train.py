@@ -144,10 +144,7 @@ class SupernetTrainer:
         self.val_stream = ShardedBatchStream(self.data.val, val_batch, config.seed + 1, 0, self.world)
         self.archs_per_step = rank_archs_per_step(int(getattr(self.sampler, "group_size", 1)), self.world,
                                                   self.different)
-        self.val = validation_batches(self.data.val, config.eval_batch_size, config.eval_examples, self.device,
-                                      config.channels_last)
-        self.calibration = calibration_batches(self.data.train, config.batch_size, config.bn_batches, config.seed,
-                                               self.device, config.channels_last)
+        self.val, self.calibration = self.scoring_batches(self.data.train, self.data.val)
         self.step = 0
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
@@ -156,7 +153,17 @@ class SupernetTrainer:
         # gradients join the paths' (used by tools/landmarks_nb101.py); none by default
         self.regularizers: list = []
 
+    def scoring_batches(self, train, val) -> tuple[list, list]:
+        """(validation, BN calibration) batches of these training and validation sets, as the run scores
+        architectures: its first eval_examples validation examples, its bn_batches seeded training batches."""
+        config = self.config
+        return (validation_batches(val, config.eval_batch_size, config.eval_examples, self.device,
+                                   config.channels_last),
+                calibration_batches(train, config.batch_size, config.bn_batches, config.seed, self.device,
+                                    config.channels_last))
+
     # --- state ---------------------------------------------------------------------------------
+
     def state_dict(self) -> dict:
         return {
             "format": FORMAT,
