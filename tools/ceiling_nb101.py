@@ -36,6 +36,7 @@ from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_accuracy  # noqa: E402
 
 from samplenas.errors import UserError  # noqa: E402
+from samplenas.training.choices import MIN_STANDALONE_IMAGE_SIZE  # noqa: E402
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
 
 # records written before --lr and --inherit existed trained from scratch at DEFAULT_LR
@@ -95,8 +96,8 @@ def parse_study_args(p: argparse.ArgumentParser, argv, smoke_steps: int) -> argp
         p.set_defaults(data="digits", cells=4, steps=smoke_steps, eval_examples=64, bn_batches=1,
                        network=json.dumps({"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}))
     args = p.parse_args(argv)
-    if getattr(args, "image_size", None) is not None and args.image_size < 4:
-        p.error(f"--image-size must be >= 4, got {args.image_size}")
+    if getattr(args, "image_size", None) is not None and args.image_size < MIN_STANDALONE_IMAGE_SIZE:
+        p.error(f"--image-size must be >= {MIN_STANDALONE_IMAGE_SIZE}, got {args.image_size}")
     if getattr(args, "cells", 3) < 3:
         p.error(f"--cells must be >= 3, got {args.cells}")
     if getattr(args, "paired_against", None) is not None:

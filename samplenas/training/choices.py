@@ -49,9 +49,12 @@ SEARCH_SCORER_DEFAULTS = {"nb101": "supernet-loss+params"}
 SEARCH_RESCORE_DEFAULTS = {"nb101": {"top": 10, "examples": 2000, "scorer": "standalone"}}
 
 
-def default_standalone(space: str) -> dict[str, int]:
-    """{"steps", "downscale"}: how the standalone scorer trains on `space` unless told otherwise."""
-    return STANDALONE_DEFAULTS.get(space, {"steps": STANDALONE_STEPS, "downscale": STANDALONE_DOWNSCALE})
+def resolved_standalone(space: str, steps: int | None = None, downscale: int | None = None) -> dict[str, int]:
+    """{"steps", "downscale"}: how the standalone scorer trains on `space`, each value given kept and each None
+    the space's default."""
+    default = STANDALONE_DEFAULTS.get(space, {"steps": STANDALONE_STEPS, "downscale": STANDALONE_DOWNSCALE})
+    return {"steps": default["steps"] if steps is None else steps,
+            "downscale": default["downscale"] if downscale is None else downscale}
 
 
 def default_search_scorer(space: str) -> str:

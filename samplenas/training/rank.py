@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
-from samplenas.training.choices import default_standalone
+from samplenas.training.choices import resolved_standalone
 from samplenas.training.scorers import RunScorer, scorer_parts, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
 
@@ -51,12 +51,11 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
              standalone_downscale: int | None = None) -> dict:
     """`scorer`: how cells are scored (`training.scorers`): the supernet, a zero-cost proxy, each cell trained
     alone for `standalone_steps` steps on the run's images downscaled `standalone_downscale` times (None:
-    nb101's defaults, `default_standalone`), or a rank average."""
+    nb101's defaults, `resolved_standalone`), or a rank average."""
     from samplenas.benchmarks.nasbench101 import NASBench101
 
-    standalone = default_standalone("nb101")
-    standalone_steps = standalone["steps"] if standalone_steps is None else standalone_steps
-    standalone_downscale = standalone["downscale"] if standalone_downscale is None else standalone_downscale
+    standalone = resolved_standalone("nb101", standalone_steps, standalone_downscale)
+    standalone_steps, standalone_downscale = standalone["steps"], standalone["downscale"]
     if n < 3 or standalone_steps < 1 or standalone_downscale < 1:
         raise UserError(f"rank needs at least 3 cells and standalone_steps, standalone_downscale >= 1, got {n}, "
                         f"{standalone_steps} and {standalone_downscale}")

@@ -32,7 +32,7 @@ from samplenas.training.choices import (
     SEED_SOURCES,
     default_search_rescoring,
     default_search_scorer,
-    default_standalone,
+    resolved_standalone,
 )
 from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
 from samplenas.training.supernet_run import open_run, scoring_settings
@@ -68,7 +68,7 @@ class SearchConfig:
     rescore_top: int | None = None
     rescore_examples: int | None = None
     rescore_scorer: str | None = None
-    # a "standalone" scorer part's training steps and image downscaling; None: the space's (`default_standalone`)
+    # a "standalone" scorer part's training steps and image downscaling; None: the space's (`resolved_standalone`)
     standalone_steps: int | None = None
     standalone_downscale: int | None = None
 
@@ -103,11 +103,8 @@ class SearchConfig:
     def for_space(self, space: str) -> SearchConfig:
         """This configuration with the space's defaults where none was chosen: its second scoring, and how its
         standalone scorer trains."""
-        standalone = default_standalone(space)
-        config = replace(self, standalone_steps=standalone["steps"] if self.standalone_steps is None
-                         else self.standalone_steps,
-                         standalone_downscale=standalone["downscale"] if self.standalone_downscale is None
-                         else self.standalone_downscale)
+        standalone = resolved_standalone(space, self.standalone_steps, self.standalone_downscale)
+        config = replace(self, standalone_steps=standalone["steps"], standalone_downscale=standalone["downscale"])
         if config.rescore_top is not None:
             return config
         default = default_search_rescoring(space)
