@@ -44,11 +44,9 @@ from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
 from finalists_nb101 import (  # noqa: E402
     TOP_2_PERCENT,
     print_rules,
+    read_searches,
     refuse_empty_searches,
-    search_order,
-    search_tops,
     summary,
-    supernet_identity,
 )
 from zero_cost_nb101 import PICK_AMONG, bootstrap, expected_pick  # noqa: E402
 
@@ -160,12 +158,12 @@ def trained_taus(run: Path, table, test, resamples: int, rng: np.random.Generato
     return out
 
 
-def read_searches(folders: list[Path], table) -> list[dict]:
-    """Every e2e search under `folders`: its folder, its supernet and the table rows of its cells in its order,
-    read once for every K judged."""
-    return [{"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
-             "rows": table.lookup_archs([tuple(entry["encoding"]) for entry in search_order(top_json)])}
-            for top_json in search_tops(folders)]
+def searches_as_rows(folders: list[Path], table) -> list[dict]:
+    """Every e2e search under `folders` with the table rows of its cells in its order, read once for every K
+    judged."""
+    return [{"search": search["search"], "supernet": search["supernet"],
+             "rows": table.lookup_archs([tuple(entry["encoding"]) for entry in search["entries"]])}
+            for search in read_searches(folders)]
 
 
 def judge_searches(found: list[dict], test, values, known, kept: int, standins: int, draws: int,
@@ -234,7 +232,7 @@ def main(argv=None) -> int:
               "val_repeat": args.val_repeat, "standins": args.standins, "draws": args.draws, "floor": round(floor, 2),
               "random_cells": random_cells(test, values, known, args.cells, args.resamples, rng), "searches": {}}
     report["trained"] = [trained_taus(run, table, test, args.resamples, rng) for run in args.trained]
-    found = read_searches(args.searches, table)
+    found = searches_as_rows(args.searches, table)
     for kept in sorted(set(args.kept)):
         rows, short, widest = judge_searches(found, test, values, known, kept, args.standins, args.draws, rng)
         report["searches"][str(kept)] = {"rows": rows, "kept_fewer": short, "widest_standin_gap": round(widest, 3),

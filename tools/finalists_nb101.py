@@ -130,15 +130,20 @@ def supernet_identity(run: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def read_searches(folders: list[Path]) -> list[dict]:
+    """Every search of `folders`: its folder, the supernet it ran on, and its entries in its own order."""
+    return [{"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
+             "entries": search_order(top_json)} for top_json in search_tops(folders)]
+
+
 def searches(folders: list[Path], finalists: int) -> list[dict]:
-    """Every search of `folders` with its supernet and its best `finalists` entries; one too short is refused."""
-    found = []
-    for top_json in search_tops(folders):
-        entries = search_order(top_json)
-        if len(entries) < finalists:
-            sys.exit(f"finalists: {top_json} keeps {len(entries)} cells, fewer than {finalists} (search --top)")
-        found.append({"search": str(top_json.parent), "supernet": supernet_identity(top_json.parent),
-                      "entries": entries[:finalists]})
+    """Every search of `folders` with its best `finalists` entries; one too short is refused."""
+    found = read_searches(folders)
+    for search in found:
+        if len(search["entries"]) < finalists:
+            sys.exit(f"finalists: {Path(search['search']) / 'top.json'} keeps {len(search['entries'])} cells, "
+                     f"fewer than {finalists} (search --top)")
+        search["entries"] = search["entries"][:finalists]
     return found
 
 
