@@ -28,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 EVAL_FILE = "e2e_eval.json"
+TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
 RANDOM_CELLS_SEED = 12345  # the random cells every NB101 study ranks (distinct_uniform), so studies pair on them
 SAMPLER_ARGS = {
     "uniform": lambda steps: ["--sampler", "uniform"],
@@ -343,6 +344,8 @@ def plot(results: dict, reference: dict, path: Path) -> None:
         picks.scatter([i] * len(top1), top1, color=f"C{i}", label=f"{sampler} top-1", zorder=3)
         picks.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
                       color=f"C{i}", label=f"{sampler} top-10 mean", zorder=3)
+        picks.hlines(np.mean(top1), i - 0.12, i + 0.12, color=f"C{i}", lw=2.5, zorder=4,
+                     label=f"{sampler} mean top-1 ({np.mean(top1):.2f} %)")
         for j, r in enumerate(runs.values()):
             curve = r["rank_over_training"]
             ranking.plot([c["step"] for c in curve], [c["kendall_tau"] for c in curve], marker="o",
@@ -350,6 +353,7 @@ def plot(results: dict, reference: dict, path: Path) -> None:
     picks.axhline(100 * reference["random_mean"], color="grey", ls="--", label="random cell (mean)")
     picks.axhline(100 * reference["table_best"], color="black", ls=":", label="table best")
     picks.axhline(100 * reference["evolution_on_table"]["mean"], color="green", ls="-.", label="RE on the table")
+    picks.axhline(TOP_2_PERCENT, color="purple", ls=":", lw=1, label=f"table's top 2 % ({TOP_2_PERCENT} %)")
     picks.axhline(100 * reference["largest_flops_pick"]["mean"], color="red", ls="--", lw=0.8,
                   label="largest-FLOPs pick (mean)")
     picks.set_xticks(range(len(results)), list(results), rotation=20, ha="right", fontsize=8)  # long --compare labels
