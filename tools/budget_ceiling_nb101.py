@@ -40,9 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling_nb101 import refuse_runs_without_cells, trained_accuracies  # noqa: E402
-from e2e_nb101 import DATA, largest_cost_pick, open_table  # noqa: E402
+from e2e_nb101 import DATA, TOP_2_PERCENT, largest_cost_pick, open_table  # noqa: E402
 from finalists_nb101 import (  # noqa: E402
-    TOP_2_PERCENT,
     print_rules,
     read_searches,
     refuse_empty_searches,

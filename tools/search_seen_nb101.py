@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, open_table  # noqa: E402
-from finalists_nb101 import TOP_2_PERCENT, refuse_empty_searches, search_order, search_tops  # noqa: E402
+from e2e_nb101 import DATA, TOP_2_PERCENT, open_table  # noqa: E402
+from finalists_nb101 import refuse_empty_searches, search_order, search_tops  # noqa: E402
 
 BANDS = ((1, 1), (1, 10), (11, 20), (21, 40), (41, None))  # places in the search's order, 1-based and inclusive
 
