@@ -344,8 +344,9 @@ def plot(results: dict, reference: dict, path: Path) -> None:
         picks.scatter([i] * len(top1), top1, color=f"C{i}", label=f"{sampler} top-1", zorder=3)
         picks.scatter([i + 0.15] * len(top1), [100 * r["top10_mean"] for r in runs.values()], marker="x",
                       color=f"C{i}", label=f"{sampler} top-10 mean", zorder=3)
-        picks.hlines(np.mean(top1), i - 0.12, i + 0.12, color=f"C{i}", lw=2.5, zorder=4,
-                     label=f"{sampler} mean top-1 ({np.mean(top1):.2f} %)")
+        mean_top1 = float(np.mean(top1))
+        picks.hlines(mean_top1, i - 0.12, i + 0.12, color=f"C{i}", lw=2.5, zorder=4,
+                     label=f"{sampler} mean top-1 ({mean_top1:.2f} %)")
         for j, r in enumerate(runs.values()):
             curve = r["rank_over_training"]
             ranking.plot([c["step"] for c in curve], [c["kendall_tau"] for c in curve], marker="o",

@@ -163,7 +163,6 @@ class SupernetTrainer:
                                     config.channels_last))
 
     # --- state ---------------------------------------------------------------------------------
-
     def state_dict(self) -> dict:
         return {
             "format": FORMAT,
