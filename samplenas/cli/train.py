@@ -45,6 +45,8 @@ HELP = {
     "task": "classification; reconstruction or denoising for the autoencoder space",
     "noise_std": "denoising noise standard deviation (default sqrt(1/3))",
     "epsilon_inc": "wrap the sampler in (1-eps)*uniform + eps*sampler, eps += this per step",
+    "epsilon_ramp": "wrap the sampler in the same mixture, eps rising evenly from 0 to 1 over this share of the "
+                    "steps (0.5: all draws from the sampler after half the run; instead of --epsilon-inc)",
     "eval_every": "steps between evaluation rounds whose scores feed the sampler (0 = none)",
     "eval_archs": "architectures scored per evaluation round",
     "eval_examples": "validation examples per scored architecture",
@@ -88,8 +90,8 @@ def _value_type(field: dataclasses.Field):
         return None
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         return type(default)
-    return {"lr": float, "epsilon_inc": float, "image_size": int, "limit": int, "max_params": int, "max_macs": int,
-            "max_latency_ms": float}.get(field.name, str)
+    return {"lr": float, "epsilon_inc": float, "epsilon_ramp": float, "image_size": int, "limit": int,
+            "max_params": int, "max_macs": int, "max_latency_ms": float}.get(field.name, str)
 
 
 def register(subparsers) -> None:

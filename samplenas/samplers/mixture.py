@@ -13,6 +13,14 @@ from samplenas.samplers.wrapping import WrappingSampler
 from samplenas.spaces.base import Arch, SearchSpace
 
 
+def ramp_increment(fraction: float, steps: int, epsilon: float = 0.0, epsilon_max: float = 1.0) -> float:
+    """The `epsilon_inc` that takes epsilon from `epsilon` to `epsilon_max` over `fraction` of `steps` steps,
+    so one schedule reads the same whatever the run's length."""
+    if not 0.0 < fraction <= 1.0 or steps < 1:
+        raise UserError(f"mixture: the ramp needs 0 < fraction <= 1 and steps >= 1, got {fraction}, {steps}")
+    return (epsilon_max - epsilon) / (fraction * steps)
+
+
 class MixtureSampler(WrappingSampler):
     """Options: inner (a registered learned sampler name, default "vae"), inner_options (dict),
     epsilon, epsilon_inc, epsilon_max, auto_step."""

@@ -7,11 +7,13 @@ import math
 
 from samplenas.errors import UserError
 from samplenas.samplers import SAMPLERS
+from samplenas.samplers.mixture import ramp_increment
 from samplenas.training.train_config import TrainConfig
 
 
 def make_sampler(config: TrainConfig, space):
-    """`SAMPLERS[config.sampler]`; with `epsilon_inc`, the mixture (1 - eps) U + eps p of that sampler.
+    """`SAMPLERS[config.sampler]`; with `epsilon_inc` (or `epsilon_ramp`, the share of the steps over which
+    epsilon rises to its maximum), the mixture (1 - eps) U + eps p of that sampler.
 
     The trainer raises a mixture's epsilon once per training step itself (`auto_step` off), so the
     draws of evaluation rounds do not count as steps.
@@ -19,10 +21,15 @@ def make_sampler(config: TrainConfig, space):
     name, options = config.sampler, dict(config.sampler_options)
     if name == "gumbel":
         options.setdefault("tau_steps", max(1, config.steps))  # GDAS anneals tau over the whole run
-    if config.epsilon_inc is not None and name != "mixture":
-        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": config.epsilon_inc}
-    elif config.epsilon_inc is not None:
-        options["epsilon_inc"] = config.epsilon_inc
+    epsilon_inc = config.epsilon_inc
+    if config.epsilon_ramp is not None:
+        mixture = options if name == "mixture" else {}
+        epsilon_inc = ramp_increment(config.epsilon_ramp, config.steps, mixture.get("epsilon", 0.0),
+                                     mixture.get("epsilon_max", 1.0))
+    if epsilon_inc is not None and name != "mixture":
+        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": epsilon_inc}
+    elif epsilon_inc is not None:
+        options["epsilon_inc"] = epsilon_inc
     if name == "mixture":
         options.setdefault("auto_step", False)
     try:

@@ -77,6 +77,7 @@ class TrainConfig:
     # sampler and its feedback (VAENAS Algorithm 2)
     sampler_options: dict = field(default_factory=dict)
     epsilon_inc: float | None = bounded(None, ge=0, le=1)  # wrap a learned sampler in the (1-eps)U + eps p mixture
+    epsilon_ramp: float | None = bounded(None, gt=0, le=1)  # the same, eps at its max after this share of steps
     eval_every: int = bounded(50, ge=0)  # n_vae: steps between evaluation rounds (0 = never)
     eval_archs: int = bounded(16, ge=1)  # N_s: architectures evaluated per round
     eval_examples: int = bounded(256, ge=1)  # validation examples per architecture
@@ -142,6 +143,8 @@ class TrainConfig:
             raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
         if self.rank_archs not in RANK_ARCHS:
             raise UserError(f"unknown rank_archs {self.rank_archs!r}; valid: {', '.join(RANK_ARCHS)}")
+        if self.epsilon_inc is not None and self.epsilon_ramp is not None:
+            raise UserError("epsilon_inc and epsilon_ramp both set the mixture's schedule; give one of them")
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()

@@ -6,7 +6,7 @@ import pytest
 
 from samplenas.errors import UserError
 from samplenas.samplers.evolution import EvolutionSampler
-from samplenas.samplers.mixture import MixtureSampler
+from samplenas.samplers.mixture import MixtureSampler, ramp_increment
 from samplenas.spaces import SPACES
 
 
@@ -39,3 +39,11 @@ def test_feedback_reaches_the_inner_sampler():
 def test_inner_must_be_a_learned_sampler():
     with pytest.raises(UserError, match="learned sampler"):
         MixtureSampler(SPACES["nb101"](), inner="fair")
+
+
+def test_the_ramp_increment_spans_the_share_of_the_steps():
+    assert ramp_increment(0.5, 1000) == 1.0 / 500
+    assert ramp_increment(1.0, 10, epsilon=0.2, epsilon_max=0.7) == pytest.approx(0.05)
+    for fraction, steps in ((0.0, 10), (1.5, 10), (0.5, 0)):
+        with pytest.raises(UserError, match="the ramp needs"):
+            ramp_increment(fraction, steps)

@@ -68,6 +68,7 @@ def re_escape(text: str) -> str:
     ("eval_every", -1, "eval_every must be >= 0"),
     ("val_fraction", 1.0, "val_fraction must be in (0, 1)"),
     ("epsilon_inc", 1.5, "epsilon_inc must be in [0, 1]"),
+    ("epsilon_ramp", 0.0, "epsilon_ramp must be in (0, 1]"),
     ("seed", -1, "seed must be in [0, 4294967295]"),
 ])
 def test_train_config_bounds(name, value, message):

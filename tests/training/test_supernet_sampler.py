@@ -1,5 +1,5 @@
-"""A supernet run's sampler: the mixture `epsilon_inc` asks for, its proxy filters' scorers, its learned
-part, the statistics logged."""
+"""A supernet run's sampler: the mixture `epsilon_inc` or `epsilon_ramp` asks for, its proxy filters'
+scorers, its learned part, the statistics logged."""
 
 from __future__ import annotations
 
@@ -26,6 +26,25 @@ def test_epsilon_inc_wraps_the_sampler_in_a_mixture_the_trainer_steps():
     assert isinstance(learned_part(mixed), SAMPLERS["multinomial"]) and learned_part(mixed) is not mixed
     assert mixed.auto_step is False  # the trainer raises epsilon once per training step, not per draw
     assert "epsilon" in sampler_stats(mixed) and "entropy" in sampler_stats(mixed)
+
+
+def test_epsilon_ramp_reaches_the_maximum_after_that_share_of_the_steps():
+    space = SPACES["nb101"]()
+    mixed = make_sampler(TrainConfig(space="nb101", sampler="vae", epsilon_ramp=0.5, steps=1757), space)
+    assert mixed.epsilon_inc == 2.0 / 1757 and mixed.epsilon == 0.0
+    for _ in range(878):
+        mixed.step()
+    assert 0.99 < mixed.epsilon < 1.0
+    mixed.step()
+    assert mixed.epsilon == 1.0  # step 879 of 1757: half the run
+    own = make_sampler(TrainConfig(space="nb101", sampler="mixture", epsilon_ramp=0.25, steps=100,
+                                   sampler_options={"inner": "multinomial", "epsilon": 0.2, "epsilon_max": 0.7}), space)
+    assert own.epsilon_inc == pytest.approx(0.5 / 25) and own.epsilon == 0.2  # from its own start to its own max
+
+
+def test_epsilon_inc_and_epsilon_ramp_are_one_or_the_other():
+    with pytest.raises(UserError, match="give one of them"):
+        TrainConfig(space="nb101", sampler="vae", epsilon_inc=0.01, epsilon_ramp=0.5).check()
 
 
 def test_a_bad_sampler_option_is_one_line():
