@@ -31,14 +31,13 @@ EVAL_FILE = "e2e_eval.json"
 TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
 RANDOM_CELLS_SEED = 12345  # the random cells every NB101 study ranks (distinct_uniform), so studies pair on them
 SAMPLER_ARGS = {
-    "uniform": lambda steps: ["--sampler", "uniform"],
-    "fair": lambda steps: ["--sampler", "fair"],
+    "uniform": ["--sampler", "uniform"],
+    "fair": ["--sampler", "fair"],
     # VAENAS Algorithm 2: epsilon reaches 1 (all draws from the VAE) at half the run
-    "vae": lambda steps: ["--sampler", "vae", "--epsilon-inc", f"{2.0 / steps:.6g}",
-                          "--sampler-options", json.dumps({"iters": 50})],
+    "vae": ["--sampler", "vae", "--epsilon-ramp", "0.5", "--sampler-options", json.dumps({"iters": 50})],
     # each step trains the cell with the most parameters of 4 uniform draws (the proxy filter)
-    "filter": lambda steps: ["--sampler", "proxy-filter",
-                             "--sampler-options", json.dumps({"inner": "uniform", "proxy": "params", "pool": 4})],
+    "filter": ["--sampler", "proxy-filter",
+               "--sampler-options", json.dumps({"inner": "uniform", "proxy": "params", "pool": 4})],
 }
 
 
@@ -446,7 +445,7 @@ def main(argv=None) -> int:
             if args.reuse:
                 link_trained(args.reuse / run.name, run)
             elif not (run / "top.json").exists():
-                run_cli(["train", "--space", "nb101", *SAMPLER_ARGS[sampler](args.steps), "--data", args.data,
+                run_cli(["train", "--space", "nb101", *SAMPLER_ARGS[sampler], "--data", args.data,
                          "--data-dir", args.data_dir, "--network", args.network, "--steps", str(args.steps),
                          "--batch-size", str(args.batch_size), "--eval-every", str(max(1, args.steps // 8)),
                          "--eval-examples", str(args.eval_examples), "--checkpoint-every",
