@@ -29,6 +29,8 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
         assert "no operation" not in result["top1_arch"]  # search skips degenerate cells
         assert [r["step"] for r in result["rank_over_training"]] == [4, 8]  # kept checkpoints, ranked
         assert -1 <= result["rank_top"]["kendall_tau"] <= 1
+    vae_config = json.loads((tmp_path / "vae-seed0" / "config.json").read_text())
+    assert vae_config["epsilon_ramp"] == 0.5 and vae_config["epsilon_inc"] is None  # eps reaches 1 at half the run
     assert (tmp_path / "e2e.png").stat().st_size > 0
     assert 0.5 < reference["largest_flops_pick"]["mean"] <= reference["table_best"]
     assert "| table best | 94.66 |" in capsys.readouterr().out
