@@ -45,8 +45,8 @@ HELP = {
     "task": "classification; reconstruction or denoising for the autoencoder space",
     "noise_std": "denoising noise standard deviation (default sqrt(1/3))",
     "epsilon_inc": "wrap the sampler in (1-eps)*uniform + eps*sampler, eps += this per step",
-    "epsilon_ramp": "wrap the sampler in the same mixture, eps rising evenly from 0 to 1 over this share of the "
-                    "steps (0.5: all draws from the sampler after half the run; instead of --epsilon-inc)",
+    "epsilon_ramp": "wrap the sampler in the same mixture, eps rising evenly to its maximum (1) over this share "
+                    "of the steps (0.5: all draws from the sampler after half the run; instead of --epsilon-inc)",
     "eval_every": "steps between evaluation rounds whose scores feed the sampler (0 = none)",
     "eval_archs": "architectures scored per evaluation round",
     "eval_examples": "validation examples per scored architecture",
@@ -68,6 +68,9 @@ HELP = {
     "rank_archs": "under torchrun: same (every process trains the step's path on its shard of the batch) or "
                   "different (one path per process; a FairNAS group spread over the processes)",
 }
+# Two ways to state one epsilon schedule of the mixture: a flag giving one drops the other from the saved config or
+# --config file, so a resumed run is compared on the schedule the user asked for.
+MIXTURE_SCHEDULES = ("epsilon_inc", "epsilon_ramp")
 JSON_FIELDS = {"network": "JSON object of supernet settings, e.g. '{\"C\": 16}'; a new run also gets "
                           + "; ".join(f"{space}: {json.dumps(settings)}" for space, settings in NEW_RUN_NETWORK.items())
                           + " unless it names them (they rank and pick better)",
@@ -138,6 +141,8 @@ def settings_from_args(args) -> dict:
             continue
         if field.name in JSON_FIELDS:
             given = typed_config.expect_object(typed_config.loads(given, _flag(field.name)), _flag(field.name))
+        if field.name in MIXTURE_SCHEDULES:  # a flag's schedule replaces the other one of a lower source
+            values.update({other: None for other in MIXTURE_SCHEDULES if getattr(args, other, None) is None})
         values[field.name] = given
     return values if args.resume else with_new_run_network(values)
 

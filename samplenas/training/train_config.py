@@ -145,6 +145,12 @@ class TrainConfig:
             raise UserError(f"unknown rank_archs {self.rank_archs!r}; valid: {', '.join(RANK_ARCHS)}")
         if self.epsilon_inc is not None and self.epsilon_ramp is not None:
             raise UserError("epsilon_inc and epsilon_ramp both set the mixture's schedule; give one of them")
+        if self.sampler == "mixture" and (self.epsilon_inc, self.epsilon_ramp) != (None, None):
+            if "epsilon_inc" in self.sampler_options:
+                raise UserError("the mixture's epsilon_inc option and epsilon_inc/epsilon_ramp both set its schedule; "
+                                "give one of them")
+            if self.epsilon_ramp is not None and self.sampler_options.get("auto_step"):
+                raise UserError("epsilon_ramp counts training steps: leave the mixture's auto_step option off")
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()

@@ -55,6 +55,22 @@ def test_config_file_and_flags(tmp_path, capsys):
                                                        "--out", str(tmp_path / "other")])
 
 
+def test_a_flag_giving_one_epsilon_schedule_replaces_the_other_of_the_file_or_the_saved_run(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"space": "nb101", "sampler": "vae", "epsilon_inc": 0.5, "steps": 2,
+                                  "eval_every": 0, "sampler_options": {"iters": 1}}))
+    ramped = tmp_path / "ramped"
+    assert main(["train", "--config", str(config), "--out", str(ramped), "--epsilon-ramp", "0.5", *TINY]) == 0
+    saved = json.loads((ramped / "config.json").read_text())
+    assert (saved["epsilon_inc"], saved["epsilon_ramp"]) == (None, 0.5)
+    # resumed with the other schedule: the run's own check names the difference, not a clash of two flags
+    err = one_line_error(capsys, ["train", "--out", str(ramped), "--resume", "--epsilon-inc", "0.01"])
+    assert "was written with epsilon_inc=None, but this run has epsilon_inc=0.01" in err
+    assert "give one of them" in one_line_error(capsys, ["train", "--space", "nb101", "--sampler", "vae",
+                                                         "--epsilon-inc", "0.01", "--epsilon-ramp", "0.5",
+                                                         "--out", str(tmp_path / "both"), *TINY])
+
+
 def test_a_new_nb101_run_writes_the_added_edge_into_its_config_unless_told_and_resume_keeps_the_saved_one(
         tmp_path, capsys):
     def network(out):

@@ -45,6 +45,13 @@ def test_epsilon_ramp_reaches_the_maximum_after_that_share_of_the_steps():
 def test_epsilon_inc_and_epsilon_ramp_are_one_or_the_other():
     with pytest.raises(UserError, match="give one of them"):
         TrainConfig(space="nb101", sampler="vae", epsilon_inc=0.01, epsilon_ramp=0.5).check()
+    own_schedule = {"inner": "multinomial", "epsilon_inc": 0.3}
+    with pytest.raises(UserError, match="the mixture's epsilon_inc option and epsilon_inc/epsilon_ramp"):
+        TrainConfig(space="nb101", sampler="mixture", epsilon_ramp=0.5, sampler_options=own_schedule).check()
+    with pytest.raises(UserError, match="leave the mixture's auto_step option off"):
+        TrainConfig(space="nb101", sampler="mixture", epsilon_ramp=0.5,
+                    sampler_options={"inner": "multinomial", "auto_step": True}).check()
+    TrainConfig(space="nb101", sampler="mixture", sampler_options=own_schedule).check()  # its own schedule alone
 
 
 def test_a_bad_sampler_option_is_one_line():
