@@ -148,3 +148,19 @@ def test_smoke_trains_and_searches_proxy_filtered_supernets(data_dir, nb101_npz_
     assert config["sampler_options"] == {"inner": "uniform", "proxy": "params", "pool": 4}
     result = json.loads((tmp_path / "e2e.json").read_text())["results"]["filter"]["0"]
     assert 0.1 < result["top1"] <= 0.9466 and result["evaluated"] > 0
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "fair", "vae", "filter"])
+def test_each_samplers_train_flags_make_a_valid_config(sampler, tmp_path):
+    from samplenas.cli import build_parser
+    from samplenas.cli.train import settings_from_args
+    from samplenas.training.train_config import TrainConfig
+
+    spec = importlib.util.spec_from_file_location("e2e_nb101", SCRIPT)
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    args = build_parser().parse_args(["train", "--space", "nb101", *e2e.SAMPLER_ARGS[sampler], "--steps", "1757",
+                                      "--out", str(tmp_path)])
+    config = TrainConfig.from_dict(settings_from_args(args)).check()
+    if sampler == "vae":  # VAENAS Algorithm 2: all draws from the VAE from half the run on
+        assert (config.epsilon_ramp, config.epsilon_inc, config.sampler_options) == (0.5, None, {"iters": 50})
