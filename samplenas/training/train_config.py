@@ -44,8 +44,9 @@ NEW_RUN_NETWORK = {"nb101": {"input_output_edge": "always"}}
 
 def with_new_run_network(values: dict) -> dict:
     """A new run's settings with NEW_RUN_NETWORK under the network settings the user gave."""
-    defaults, network = NEW_RUN_NETWORK.get(values.get("space"), {}), values.get("network", {})
-    if not defaults or not isinstance(network, dict):  # a network that is no object: the checks say so
+    space, network = values.get("space"), values.get("network", {})
+    defaults = NEW_RUN_NETWORK.get(space, {}) if isinstance(space, str) else {}
+    if not defaults or not isinstance(network, dict):  # a space or network of the wrong type: the checks say so
         return values
     return {**values, "network": {**defaults, **network}}
 

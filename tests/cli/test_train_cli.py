@@ -50,6 +50,9 @@ def test_config_file_and_flags(tmp_path, capsys):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["steps"] == 2 and saved["space"] == "nb101"  # the flag beats the file
     assert "trained nb101 supernet with uniform for 2 steps" in capsys.readouterr().out
+    (tmp_path / "listed.json").write_text(json.dumps({"space": ["nb101"], "sampler": "uniform"}))
+    assert "space must be a string, got a list" in one_line_error(
+        capsys, ["train", "--config", str(tmp_path / "listed.json"), "--out", str(tmp_path / "listed")])
     (tmp_path / "bad.json").write_text("{not json")
     assert "not valid JSON" in one_line_error(capsys, ["train", "--config", str(tmp_path / "bad.json"),
                                                        "--out", str(tmp_path / "other")])
