@@ -21,21 +21,19 @@ def make_sampler(config: TrainConfig, space):
     name, options = config.sampler, dict(config.sampler_options)
     if name == "gumbel":
         options.setdefault("tau_steps", max(1, config.steps))  # GDAS anneals tau over the whole run
-    epsilon_inc = config.epsilon_inc
-    if config.epsilon_ramp is not None:
-        mixture = options if name == "mixture" else {}
-        epsilon_inc = ramp_increment(config.epsilon_ramp, config.steps, mixture.get("epsilon", 0.0),
-                                     mixture.get("epsilon_max", 1.0))
-    if epsilon_inc is not None and name != "mixture":
-        name, options = "mixture", {"inner": name, "inner_options": options, "epsilon_inc": epsilon_inc}
-    elif epsilon_inc is not None:
-        options["epsilon_inc"] = epsilon_inc
+    if (config.epsilon_inc is not None or config.epsilon_ramp is not None) and name != "mixture":
+        name, options = "mixture", {"inner": name, "inner_options": options}
+    if config.epsilon_inc is not None:
+        options["epsilon_inc"] = config.epsilon_inc
     if name == "mixture":
         options.setdefault("auto_step", False)
     try:
-        return SAMPLERS[name](space, seed=config.seed, **options)
+        sampler = SAMPLERS[name](space, seed=config.seed, **options)
     except TypeError as err:
         raise UserError(f"sampler {name!r}: bad option ({err})") from None
+    if config.epsilon_ramp is not None:  # from the mixture's own start to its own maximum
+        sampler.epsilon_inc = ramp_increment(config.epsilon_ramp, config.steps, sampler.epsilon, sampler.epsilon_max)
+    return sampler
 
 
 def nested_samplers(sampler) -> list:
