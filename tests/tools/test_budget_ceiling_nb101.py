@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from tests.tools.test_finalists_nb101 import _write_search
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 def _cells_with_their_own_validation(table, count: int):
@@ -20,14 +20,14 @@ def _cells_with_their_own_validation(table, count: int):
         [np.isfinite(table.values("validation_accuracy", epochs=e, repeat=0)) for e in (4, 12, 36, 108)]))
     values, counts = np.unique(test[known], return_counts=True)
     unique = known[np.isin(test[known], values[counts == 1])][:count]
-    e2e = _load("e2e_nb101")
+    e2e = load_tool("e2e_nb101")
     cells = e2e.table_cells(table, SPACES["nb101"](), [h.decode() for h in table.hashes(unique)])
     return cells, unique
 
 
 def test_one_stand_in_is_the_cell_itself_and_each_budget_picks_by_its_validation(nb101_npz_path, tmp_path, capsys):
-    tool = _load("budget_ceiling_nb101")
-    e2e = _load("e2e_nb101")
+    tool = load_tool("budget_ceiling_nb101")
+    e2e = load_tool("e2e_nb101")
     table = e2e.open_table(str(nb101_npz_path), tmp_path)
     cells, rows = _cells_with_their_own_validation(table, 8)
     searches = tmp_path / "searches"
@@ -74,7 +74,7 @@ def test_one_stand_in_is_the_cell_itself_and_each_budget_picks_by_its_validation
 
 
 def test_stand_ins_are_the_nearest_cells_in_test_accuracy_among_those_with_validation():
-    tool = _load("budget_ceiling_nb101")
+    tool = load_tool("budget_ceiling_nb101")
     test = np.array([90.0, 91.0, 91.5, 93.0, 93.25, 94.0, 93.1])
     known = np.array([0, 1, 2, 3, 4, 5])  # row 6 has no validation accuracies: never a stand-in
     found = tool.nearest_standins(np.array([93.1, 90.2]), test, known, 3)
@@ -83,7 +83,7 @@ def test_stand_ins_are_the_nearest_cells_in_test_accuracy_among_those_with_valid
 
 
 def test_a_stand_in_draw_picks_the_highest_validation_and_reports_the_best_stand_in():
-    tool = _load("budget_ceiling_nb101")
+    tool = load_tool("budget_ceiling_nb101")
     test = np.array([93.0, 94.0, 92.0, 91.0])
     values = {36: np.array([50.0, 40.0, 60.0, 10.0])}
     candidates = np.array([[0, 1], [2, 3]])  # first cell: rows 0 or 1; second: 2 or 3
@@ -95,11 +95,11 @@ def test_a_stand_in_draw_picks_the_highest_validation_and_reports_the_best_stand
 
 def test_a_table_without_validation_accuracies_and_bad_arguments_are_refused(nb101_npz, nb101_npz_path, tmp_path,
                                                                              capsys):
-    tool = _load("budget_ceiling_nb101")
+    tool = load_tool("budget_ceiling_nb101")
     bare = tmp_path / "bare.npz"
     np.savez(bare, **{name: column for name, column in nb101_npz.items() if not name.startswith("val_acc_")})
     searches = tmp_path / "searches"
-    e2e = _load("e2e_nb101")
+    e2e = load_tool("e2e_nb101")
     from samplenas.spaces import SPACES
 
     table = e2e.open_table(str(bare), tmp_path / "t")

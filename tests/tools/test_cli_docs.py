@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 from pathlib import Path
 
 from samplenas.cli import build_parser, walk
+from tests.tools.tool_loader import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("cli_docs", REPO / "tools" / "cli_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def sections(markdown: str) -> dict[str, str]:
@@ -29,7 +22,7 @@ def sections(markdown: str) -> dict[str, str]:
 
 
 def test_every_command_has_a_section_with_every_option():
-    cli_docs = load_tool()
+    cli_docs = load_tool("cli_docs")
     rendered = sections(cli_docs.render())
     parsers = list(walk(build_parser()))
     assert len(parsers) >= 15  # samplenas, its commands and the nb101 / dnc subcommands
@@ -45,7 +38,7 @@ def test_every_command_has_a_section_with_every_option():
 
 
 def test_the_reference_does_not_depend_on_the_terminal(monkeypatch):
-    cli_docs = load_tool()
+    cli_docs = load_tool("cli_docs")
     monkeypatch.setenv("COLUMNS", "40")
     narrow = cli_docs.render()
     monkeypatch.setenv("COLUMNS", "250")
@@ -54,7 +47,7 @@ def test_the_reference_does_not_depend_on_the_terminal(monkeypatch):
 
 
 def test_the_hook_fills_the_marker_of_the_cli_page():
-    cli_docs = load_tool()
+    cli_docs = load_tool("cli_docs")
     page = (REPO / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
     assert cli_docs.MARKER in page
     filled = cli_docs.on_page_markdown(page, None, None, None)

@@ -1,25 +1,16 @@
 """The end-to-end NB101 script's --smoke mode: train -> search -> judge the picks by the real table."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "e2e_nb101.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("e2e_nb101", SCRIPT)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+from tests.tools.tool_loader import load_tool
 
 
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_path, capsys):
-    e2e = load_tool()
+    e2e = load_tool("e2e_nb101")
     assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir),
                      "--table", str(nb101_npz_path)]) == 0
     report = json.loads((tmp_path / "e2e.json").read_text())
@@ -143,7 +134,7 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_smoke_trains_and_searches_proxy_filtered_supernets(data_dir, nb101_npz_path, tmp_path):
-    e2e = load_tool()
+    e2e = load_tool("e2e_nb101")
     assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
                      "--samplers", "filter", "--top-seeds", "99"]) == 0
     config = json.loads((tmp_path / "filter-seed0" / "config.json").read_text())
@@ -159,7 +150,7 @@ def test_each_samplers_train_flags_make_a_valid_config(sampler, tmp_path):
     from samplenas.cli.train import settings_from_args
     from samplenas.training.train_config import TrainConfig
 
-    e2e = load_tool()
+    e2e = load_tool("e2e_nb101")
     args = build_parser().parse_args(["train", "--space", "nb101", *e2e.SAMPLER_ARGS[sampler], "--steps", "1757",
                                       "--out", str(tmp_path)])
     config = TrainConfig.from_dict(settings_from_args(args)).check()

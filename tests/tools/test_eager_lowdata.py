@@ -1,23 +1,14 @@
 """The eager-autoencoder low-data study's --smoke mode: two sizes of digits, one seed, then a resumed call."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "eager_lowdata.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("eager_lowdata", SCRIPT)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+from tests.tools.tool_loader import load_tool
 
 
 def test_smoke_compares_ensemble_and_monolith_per_size_and_resumes(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool("eager_lowdata")
     lock = tmp_path / "heavy.lock"
     assert tool.main(["--smoke", "--out", str(tmp_path), "--lock", str(lock)]) == 0
     printed = capsys.readouterr().out
@@ -43,5 +34,5 @@ def test_smoke_compares_ensemble_and_monolith_per_size_and_resumes(tmp_path, cap
 
 def test_sizes_are_positive_counts_or_all(capsys):
     with pytest.raises(SystemExit):
-        load_tool().parse_args(["--out", "x", "--sizes", "0"])
+        load_tool("eager_lowdata").parse_args(["--out", "x", "--sizes", "0"])
     assert "a training-set size is a positive integer or 'all', got '0'" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 from samplenas.training.supernet_run import open_run
 from samplenas.training.supernet_train import SupernetTrainer
 from samplenas.training.train_config import TrainConfig
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 TINY = {"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}
 
@@ -23,7 +23,7 @@ def parent(tmp_path_factory):
 
 
 def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path):
-    tool = _load("few_shot_nb101")
+    tool = load_tool("few_shot_nb101")
     drawn: dict[int, list] = {}
     original = SupernetTrainer._draw
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 def _write_search(run, cells, params, checkpoint: bytes | None = None, rescored: bool = False,
@@ -28,8 +28,8 @@ def _write_search(run, cells, params, checkpoint: bytes | None = None, rescored:
 
 
 def test_smoke_trains_each_distinct_finalist_once_and_judges_the_rules(data_dir, nb101_npz_path, tmp_path, capsys):
-    study = _load("finalists_nb101")
-    e2e = _load("e2e_nb101")
+    study = load_tool("finalists_nb101")
+    e2e = load_tool("e2e_nb101")
     from samplenas.spaces import SPACES
 
     table = e2e.open_table(str(nb101_npz_path), tmp_path)

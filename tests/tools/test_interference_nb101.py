@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 class RecordingSupernet(torch.nn.Module):
@@ -27,7 +27,7 @@ class RecordingSupernet(torch.nn.Module):
 
 
 def test_a_pool_network_trains_on_its_pool_and_scores_the_probe():
-    study = _load("interference_nb101")
+    study = load_tool("interference_nb101")
     from samplenas.spaces import SPACES
 
     probe = tuple(SPACES["nb101"]().sample_uniform(np.random.default_rng(1)))
@@ -51,7 +51,7 @@ def test_a_pool_network_trains_on_its_pool_and_scores_the_probe():
 
 @pytest.mark.slow
 def test_smoke_study_trains_every_row_and_resumes(data_dir, tmp_path, capsys):
-    study = _load("interference_nb101")
+    study = load_tool("interference_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir)]
     assert study.main(argv) == 0
     report = json.loads((tmp_path / "interference.json").read_text())
@@ -67,7 +67,7 @@ def test_smoke_study_trains_every_row_and_resumes(data_dir, tmp_path, capsys):
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
-    study = _load("interference_nb101")
+    study = load_tool("interference_nb101")
     for bad in (["--pools", "2", "2"], ["--pools", "-1"], ["--lr", "0"], ["--steps", "0"]):
         with pytest.raises(SystemExit) as exited:
             study.main(["--smoke", "--out", str(tmp_path / "out"), *bad])

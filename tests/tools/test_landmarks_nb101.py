@@ -3,7 +3,7 @@
 import torch
 
 from samplenas.supernet.nasbench101 import NASBench101Supernet
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 class CrossEntropy:
@@ -13,7 +13,7 @@ class CrossEntropy:
 
 
 def test_hinge_charges_the_better_landmark_losing_and_runs_every_nth_step():
-    tool = _load("landmarks_nb101")
+    tool = load_tool("landmarks_nb101")
     torch.manual_seed(0)
     supernet = NASBench101Supernet(stem_channels=6, num_stacks=1, cells_per_stack=1, image_size=8).eval()
     space = supernet.space
@@ -34,7 +34,7 @@ def test_hinge_charges_the_better_landmark_losing_and_runs_every_nth_step():
 
 
 def test_a_params_teacher_distils_its_ranking_into_a_run_and_writes_its_landmarks(tmp_path, data_dir):
-    tool = _load("landmarks_nb101")
+    tool = load_tool("landmarks_nb101")
     out = tmp_path / "run"
     argv = ["--out", str(out), "--teacher", "params", "--teacher-cells", "6", "--steps", "2", "--every", "1",
             "--data", "digits", "--data-dir", str(data_dir), "--lr", "0.05"]
@@ -50,7 +50,7 @@ def test_a_params_teacher_distils_its_ranking_into_a_run_and_writes_its_landmark
 
 
 def test_the_teacher_leaves_the_runs_random_streams_alone(data_dir):
-    tool = _load("landmarks_nb101")
+    tool = load_tool("landmarks_nb101")
     from samplenas.training.supernet_train import SupernetTrainer
     from samplenas.training.train_config import TrainConfig
 
@@ -63,7 +63,7 @@ def test_the_teacher_leaves_the_runs_random_streams_alone(data_dir):
 
 
 def test_a_landmark_file_without_scores_is_refused_in_one_line(tmp_path):
-    tool = _load("landmarks_nb101")
+    tool = load_tool("landmarks_nb101")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"arch": [0, 1]}\n')
     try:

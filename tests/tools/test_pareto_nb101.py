@@ -1,23 +1,16 @@
 """The NB101 Pareto study, --smoke: every method's hypervolume fraction against the table's true front."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.full_data("nb101")  # the study draws cells from the whole space, which a sample table lacks
+from tests.tools.tool_loader import load_tool
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
+pytestmark = pytest.mark.full_data("nb101")  # the study draws cells from the whole space, which a sample table lacks
 
 
 def test_pareto_study_smoke(nb101_table, tmp_path, capsys):
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location("pareto_nb101", TOOLS / "pareto_nb101.py")
-    study = importlib.util.module_from_spec(spec)
-    sys.modules["pareto_nb101"] = study  # the worker processes find run_trial by its module's name
-    spec.loader.exec_module(study)
+    study = load_tool("pareto_nb101")  # its worker processes find run_trial by the module's name
     assert study.main(["--smoke", "--table", str(nb101_table), "--work", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "nb101_pareto.json").read_text())
     methods = report["costs"]["macs"]["methods"]

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from tests.tools.test_interference_nb101 import RecordingSupernet
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 def test_a_pool_supernet_trains_on_every_candidate_and_scores_the_chosen_one():
-    study = _load("pool_nb101")
+    study = load_tool("pool_nb101")
     supernet = RecordingSupernet()
     cells = [tuple(supernet.space.sample_uniform(np.random.default_rng(seed))) for seed in range(4)]
     net = study.pool_supernet(supernet, cells, seed=0)
@@ -29,7 +29,7 @@ def test_a_pool_supernet_trains_on_every_candidate_and_scores_the_chosen_one():
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb101_table, tmp_path, capsys):
-    study = _load("pool_nb101")
+    study = load_tool("pool_nb101")
     out = tmp_path / "out"
     argv = ["--smoke", "--out", str(out), "--data-dir", str(data_dir), "--table", str(nb101_table), "--threads", "1"]
     assert study.main(argv) == 0
@@ -63,7 +63,7 @@ def test_smoke_study_scores_every_candidate_and_reuses_its_weights(data_dir, nb1
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
-    study = _load("pool_nb101")
+    study = load_tool("pool_nb101")
     for bad, message in ((["--cells", "2"], "--cells must be >= 3"), (["--lr", "0"], "--lr must be positive"),
                          (["--paired-against", str(tmp_path)], "no cells.jsonl there")):
         with pytest.raises(SystemExit) as exited:
@@ -82,7 +82,7 @@ def test_a_stopped_training_continues_to_the_weights_of_an_uninterrupted_one(dat
     from samplenas.spaces import SPACES
     from samplenas.training import standalone
 
-    study = _load("pool_nb101")
+    study = load_tool("pool_nb101")
     settings = _smoke_settings(data_dir)
     space = SPACES["nb101"]()
     cells = [tuple(space.sample_uniform(np.random.default_rng(seed))) for seed in range(4)]

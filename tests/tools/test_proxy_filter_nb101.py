@@ -1,21 +1,12 @@
 """The proxy-filter study on the NB101 table: it runs on a sample table and the filter keeps larger cells."""
 
-import importlib.util
 import re
-from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("proxy_filter_nb101", TOOLS / "proxy_filter_nb101.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+from tests.tools.tool_loader import load_tool
 
 
 def test_the_filtered_cells_have_more_parameters_and_every_figure_is_printed(nb101_table, capsys):
-    assert load_tool().main(["--table", str(nb101_table), "--cells", "6", "--seeds", "2"]) == 0
+    assert load_tool("proxy_filter_nb101").main(["--table", str(nb101_table), "--cells", "6", "--seeds", "2"]) == 0
     out = capsys.readouterr().out
     rows = {m[0]: [float(x.replace(",", "")) for x in m[1:]]
             for m in re.findall(r"^(uniform|filter, one call|filter, one per call)\s+([\d.]+) ± [\d.]+\s+([\d.]+) ± "

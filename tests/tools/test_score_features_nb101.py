@@ -1,9 +1,6 @@
 """What a scorer ranks NB101 cells by: structural features of cells, and each scorer's tau against them."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,16 +8,7 @@ from scipy.stats import kendalltau
 
 from samplenas.spaces import SPACES
 from samplenas.spaces.nasbench101 import EDGES
-
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def _load():
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location("score_features_nb101", TOOLS / "score_features_nb101.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.tools.tool_loader import load_tool
 
 
 def _encode(edges, ops):
@@ -28,7 +16,7 @@ def _encode(edges, ops):
 
 
 def test_cell_features_count_what_the_pruned_cell_has():
-    tool = _load()
+    tool = load_tool("score_features_nb101")
     space = SPACES["nb101"]()
     # 0 -> 1 -> 2 -> 6 and 0 -> 6; vertices 3..5 are pruned away (their ops do not count)
     cell = _encode({(0, 1), (1, 2), (2, 6), (0, 6)}, (0, 2, 1, 1, 1))
@@ -41,7 +29,7 @@ def test_cell_features_count_what_the_pruned_cell_has():
 
 @pytest.mark.full_data("nb101")  # the table judges cells of the whole space
 def test_a_scorer_that_is_a_feature_has_tau_one_against_it(nb101_table, tmp_path, capsys):
-    tool = _load()
+    tool = load_tool("score_features_nb101")
     space = SPACES["nb101"]()
     from samplenas.training.rank import distinct_uniform
 
@@ -71,7 +59,7 @@ def test_a_scorer_that_is_a_feature_has_tau_one_against_it(nb101_table, tmp_path
 
 
 def test_within_groups_ranks_each_value_only_against_its_group():
-    tool = _load()
+    tool = load_tool("score_features_nb101")
     positions = tool.within_groups([5.0, 1.0, 3.0, 100.0, 0.0], [4, 4, 4, 7, 7])
     assert positions == pytest.approx([5 / 6, 1 / 6, 3 / 6, 3 / 4, 1 / 4])
 
@@ -79,7 +67,7 @@ def test_within_groups_ranks_each_value_only_against_its_group():
 @pytest.mark.full_data("nb101")
 def test_within_takes_out_the_bias_a_scorer_has_for_a_feature(nb101_table, tmp_path):
     """A scorer that is the table's accuracy swamped by the vertex count ranks far better within equal vertex counts."""
-    tool = _load()
+    tool = load_tool("score_features_nb101")
     space = SPACES["nb101"]()
     from samplenas.training.rank import distinct_uniform
 
@@ -97,7 +85,7 @@ def test_within_takes_out_the_bias_a_scorer_has_for_a_feature(nb101_table, tmp_p
 
 
 def test_bad_input_is_a_one_line_exit(tmp_path):
-    tool = _load()
+    tool = load_tool("score_features_nb101")
     with pytest.raises(SystemExit, match="scores.json does not exist"):
         tool.main(["--study", str(tmp_path)])
     (tmp_path / "scores.json").write_text(json.dumps({"random:params": {}}))

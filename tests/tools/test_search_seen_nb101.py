@@ -7,12 +7,12 @@ import pytest
 from scipy.stats import kendalltau
 
 from tests.tools.test_finalists_nb101 import _write_search
-from tests.tools.test_zero_cost_nb101 import _load
+from tests.tools.tool_loader import load_tool
 
 
 def test_reports_the_best_cell_each_search_kept_its_place_and_the_bands(nb101_npz_path, tmp_path, capsys):
-    tool = _load("search_seen_nb101")
-    e2e = _load("e2e_nb101")
+    tool = load_tool("search_seen_nb101")
+    e2e = load_tool("e2e_nb101")
     from samplenas.spaces import SPACES
 
     table = e2e.open_table(str(nb101_npz_path), tmp_path)
@@ -47,8 +47,8 @@ def test_reports_the_best_cell_each_search_kept_its_place_and_the_bands(nb101_np
 
 
 def test_a_re_scored_search_is_read_in_its_own_order(nb101_npz_path, tmp_path):
-    tool = _load("search_seen_nb101")
-    e2e = _load("e2e_nb101")
+    tool = load_tool("search_seen_nb101")
+    e2e = load_tool("e2e_nb101")
     from samplenas.spaces import SPACES
 
     table = e2e.open_table(str(nb101_npz_path), tmp_path)

@@ -1,28 +1,16 @@
 """The zero-cost ranking study and the proxy's ceiling, --smoke: scores judged by the real NB101 table."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # the ceiling's worker processes find train_cell by its module's name
-    spec.loader.exec_module(module)
-    return module
+from tests.tools.tool_loader import load_tool
 
 
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, tmp_path, capsys):
-    study = _load("zero_cost_nb101")
+    study = load_tool("zero_cost_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]
     assert study.main(argv + ["--proxies", "params", "synflow", "naswot", "--hybrid", "params+synflow"]) == 0
     report = json.loads((tmp_path / "zero_cost.json").read_text())
@@ -53,7 +41,7 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
 def test_expected_pick_is_exact_over_every_draw_of_cells():
     import numpy as np
 
-    study = _load("zero_cost_nb101")
+    study = load_tool("zero_cost_nb101")
     rng = np.random.default_rng(0)
     scores, accuracy = rng.normal(size=12), rng.uniform(0.8, 0.95, size=12)
     assert study.expected_pick(scores, accuracy, 1) == pytest.approx(accuracy.mean())  # one cell: any cell
@@ -80,7 +68,7 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
     from samplenas.spaces import SPACES
     from samplenas.training.rank import distinct_uniform
 
-    study = _load("zero_cost_nb101")
+    study = load_tool("zero_cost_nb101")
     space = SPACES["nb101"]()
     judged = distinct_uniform(space, 12, np.random.default_rng(study.RANDOM_CELLS_SEED))  # the smoke's random cells
     landmarks = [*judged[:2], *distinct_uniform(space, 6, np.random.default_rng(99))]
@@ -128,7 +116,7 @@ def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir
     assert main(["train", "--space", "nb101", "--sampler", "uniform", "--data", "digits", "--data-dir", str(data_dir),
                  "--network", network, "--steps", "4", "--batch-size", "64", "--eval-every", "4", "--eval-archs", "1",
                  "--eval-examples", "64", "--bn-batches", "1", "--out", str(run), "--quiet"]) == 0
-    study = _load("zero_cost_nb101")
+    study = load_tool("zero_cost_nb101")
     argv = ["--smoke", "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--table", str(nb101_table),
             "--proxies", "params", "--top-sample", "0", "--run", f"tiny={run}",
             "--hybrid", "supernet-loss-detrended:tiny+params", "--paired-against", "supernet-loss:tiny"]
@@ -154,7 +142,7 @@ def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_path, capsys):
-    ceiling = _load("ceiling_nb101")
+    ceiling = load_tool("ceiling_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table)]
     assert ceiling.main(argv) == 0
     lines = (tmp_path / "cells.jsonl").read_text().splitlines()
@@ -208,7 +196,7 @@ def test_ceiling_inherits_a_runs_shared_weights(data_dir, nb101_table, tmp_path,
     assert main(["train", "--space", "nb101", "--sampler", "uniform", "--data", "digits", "--data-dir", str(data_dir),
                  "--network", network, "--steps", "4", "--batch-size", "64", "--eval-every", "4", "--eval-archs", "1",
                  "--eval-examples", "64", "--bn-batches", "1", "--seed", "3", "--out", str(run), "--quiet"]) == 0
-    ceiling = _load("ceiling_nb101")
+    ceiling = load_tool("ceiling_nb101")
     argv = ["--smoke", "--table", str(nb101_table), "--steps", "1"]
     out = tmp_path / "ft"
     assert ceiling.main(argv + ["--out", str(out), "--inherit", str(run), "--lr", "1e-12"]) == 0
@@ -227,7 +215,7 @@ def test_ceiling_trains_and_scores_at_a_reduced_resolution(data_dir, nb101_table
     at the native size are not taken for it on resuming."""
     from samplenas.supernet.factory import make_supernet, network_settings
 
-    ceiling = _load("ceiling_nb101")
+    ceiling = load_tool("ceiling_nb101")
     argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table), "--steps", "1"]
     assert ceiling.main(argv) == 0
     assert ceiling.main(argv + ["--image-size", "4"]) == 0
@@ -247,7 +235,7 @@ def test_ceiling_trains_and_scores_at_a_reduced_resolution(data_dir, nb101_table
 
 
 def test_ceiling_refuses_bad_input_in_one_line(tmp_path, capsys):
-    ceiling = _load("ceiling_nb101")
+    ceiling = load_tool("ceiling_nb101")
     for bad, message in ((["--lr", "0"], "--lr must be positive"),
                          (["--inherit", str(tmp_path)], "not a trained run (no config.json)"),
                          (["--paired-against", str(tmp_path)], "no cells.jsonl there"),
