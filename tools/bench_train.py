@@ -1,7 +1,7 @@
 """Supernet training throughput per space at the quick-start size (digits, CPU), and the share of
 the run spent in the sampler (drawing, VAE fitting) and in periodic evaluation.
 
-    python tools/bench_train.py [--steps 100] [--sampler uniform] [--sampler vae --epsilon-inc 0.01]
+    python tools/bench_train.py [--steps 100] [--sampler uniform] [--sampler vae --epsilon-ramp 0.5]
     python tools/bench_train.py --layouts           # channels-last against N,C,H,W per space, side by side
 
 Prints one row per space (and layout), measured in this one process one after another (same machine load).
@@ -23,7 +23,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--sampler", default="uniform")
-    parser.add_argument("--epsilon-inc", type=float)
+    ramp = parser.add_mutually_exclusive_group()
+    ramp.add_argument("--epsilon-inc", type=float, help="mixture: epsilon added per step (as train's)")
+    ramp.add_argument("--epsilon-ramp", type=float, help="mixture: epsilon reaches its maximum after this "
+                      "fraction of --steps (as train's)")
     parser.add_argument("--sampler-options", default="{}")
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
@@ -41,7 +44,8 @@ def main() -> None:
         rates = {}
         for layout in (("nhwc", "nchw") if args.layouts else ("nhwc",)):
             config = TrainConfig(space=space, sampler=args.sampler, steps=args.steps, eval_every=args.eval_every,
-                                 epsilon_inc=args.epsilon_inc, sampler_options=json.loads(args.sampler_options),
+                                 epsilon_inc=args.epsilon_inc, epsilon_ramp=args.epsilon_ramp,
+                                 sampler_options=json.loads(args.sampler_options),
                                  checkpoint_every=10**9, device="cpu", channels_last=layout == "nhwc",
                                  data=args.data, data_dir=args.data_dir)
             trainer = SupernetTrainer(config, progress=False)
