@@ -194,7 +194,9 @@ def kept_picks(run: Path, table, accuracy) -> dict:
     cell's place in top.json (re-scored finalists first, as the search reports them; tools/search_seen_nb101.py
     reads the order before re-scoring); with --top as large as the cells scored, the best the search saw, what
     its picking could at most reach; where the search scored its finalists again, also the cell it had put
-    first itself (`search_top1`), so one invocation judges the re-ordering against the search's own pick."""
+    first itself (`search_top1`), so one invocation judges the re-ordering against the search's own pick.
+    `kept_cells` lists every kept cell with its table accuracy and what the search measured of it, so a later
+    study can judge another ordering of the same cells from e2e.json alone, without the run folders."""
     from samplenas.spaces import SPACES
 
     top = json.loads((run / "top.json").read_text())
@@ -204,7 +206,16 @@ def kept_picks(run: Path, table, accuracy) -> dict:
             "best_kept": float(picked.max()), "best_kept_rank": int(np.argmax(picked)) + 1,
             "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
             "top1_arch": SPACES["nb101"]().describe(picks[0]), "evaluated": top["evaluated"],
+            "kept_cells": [kept_cell(entry, accuracy) for entry, accuracy in zip(top["top"], picked)],
             **search_own_pick(top, table)}
+
+
+def kept_cell(entry: dict, accuracy: float) -> dict:
+    """One top.json entry, judged: its encoding, table test accuracy, parameter count, place in the search's
+    own order and the second scoring's measurements (a standalone accuracy, say) where it has them."""
+    measured = {key: value for key, value in entry.get("metrics", {}).items() if key.startswith("standalone_")}
+    return {"encoding": entry["encoding"], "test_accuracy": float(accuracy), "params": entry["params"],
+            **{key: entry[key] for key in ("search_rank", "search_score") if key in entry}, **measured}
 
 
 def search_own_pick(top: dict, table) -> dict:

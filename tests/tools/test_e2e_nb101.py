@@ -78,6 +78,17 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     top = json.loads((alone / "uniform-seed0" / "top.json").read_text())
     assert top["rescored"] == {"top": 2, "scorer": "standalone", "standalone_steps": 3, "standalone_downscale": 2}
     assert top["top"][0]["metrics"]["standalone_steps"] == 3
+    # every kept cell judged in e2e.json, with what the search measured of it: another ordering of the
+    # finalists can be judged from e2e.json alone
+    kept_cells = json.loads((alone / "e2e.json").read_text())["results"]["uniform"]["0"]["kept_cells"]
+    assert [cell["encoding"] for cell in kept_cells] == [entry["encoding"] for entry in top["top"]]
+    assert [cell["params"] for cell in kept_cells] == [entry["params"] for entry in top["top"]]
+    judged = table.values("test_accuracy", table.lookup_archs([tuple(c["encoding"]) for c in kept_cells]), repeat=0)
+    assert [cell["test_accuracy"] for cell in kept_cells] == list(judged)
+    assert [cell["standalone_accuracy"] for cell in kept_cells[:2]] == [
+        entry["metrics"]["standalone_accuracy"] for entry in top["top"][:2]]
+    assert all("standalone_accuracy" not in cell for cell in kept_cells[2:])  # only the two finalists trained alone
+    assert sorted(cell["search_rank"] for cell in kept_cells[:2]) == sorted(e["search_rank"] for e in top["top"][:2])
     for refused in (["--rescore-top", "3"], ["--rescore-top", "3", "--rescore-scorer", "flopz"],
                     ["--scorer", "flopz"], ["--rescore-top", "3", "--rescore-scorer", "standalone",
                                             "--standalone-steps", "0"]):
