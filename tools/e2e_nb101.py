@@ -206,7 +206,7 @@ def kept_picks(run: Path, table, accuracy) -> dict:
             "best_kept": float(picked.max()), "best_kept_rank": int(np.argmax(picked)) + 1,
             "top1_percentile": float(100.0 * np.mean(accuracy < picked[0])),
             "top1_arch": SPACES["nb101"]().describe(picks[0]), "evaluated": top["evaluated"],
-            "kept_cells": [kept_cell(entry, accuracy) for entry, accuracy in zip(top["top"], picked)],
+            "kept_cells": [kept_cell(entry, judged) for entry, judged in zip(top["top"], picked)],
             **search_own_pick(top, table)}
 
 
