@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 
 import torch
 
+from samplenas.errors import UserError
 from samplenas.training.supernet_train import SupernetTrainer
 from samplenas.training.train_config import SMALL_NETWORKS, TrainConfig
 
@@ -43,12 +45,15 @@ def main() -> None:
     for space in args.spaces:
         rates = {}
         for layout in (("nhwc", "nchw") if args.layouts else ("nhwc",)):
-            config = TrainConfig(space=space, sampler=args.sampler, steps=args.steps, eval_every=args.eval_every,
-                                 epsilon_inc=args.epsilon_inc, epsilon_ramp=args.epsilon_ramp,
-                                 sampler_options=json.loads(args.sampler_options),
-                                 checkpoint_every=10**9, device="cpu", channels_last=layout == "nhwc",
-                                 data=args.data, data_dir=args.data_dir)
-            trainer = SupernetTrainer(config, progress=False)
+            try:
+                config = TrainConfig(space=space, sampler=args.sampler, steps=args.steps, eval_every=args.eval_every,
+                                     epsilon_inc=args.epsilon_inc, epsilon_ramp=args.epsilon_ramp,
+                                     sampler_options=json.loads(args.sampler_options),
+                                     checkpoint_every=10**9, device="cpu", channels_last=layout == "nhwc",
+                                     data=args.data, data_dir=args.data_dir)
+                trainer = SupernetTrainer(config, progress=False)
+            except UserError as err:  # a bad flag: one line, before anything is measured
+                sys.exit(f"bench_train: {err}")
             with tempfile.TemporaryDirectory() as out:
                 summary = trainer.train(out)
             shares = summary["time_shares"]
