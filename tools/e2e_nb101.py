@@ -212,10 +212,11 @@ def kept_picks(run: Path, table, accuracy) -> dict:
 
 def kept_cell(entry: dict, accuracy: float) -> dict:
     """One top.json entry, judged: its encoding, table test accuracy, parameter count, place in the search's
-    own order and the second scoring's measurements (a standalone accuracy, say) where it has them."""
-    measured = {key: value for key, value in entry.get("metrics", {}).items() if key.startswith("standalone_")}
+    own order, and every metric the search measured of it (the second scoring's too: a standalone accuracy,
+    say)."""
     return {"encoding": entry["encoding"], "test_accuracy": float(accuracy), "params": entry["params"],
-            **{key: entry[key] for key in ("search_rank", "search_score") if key in entry}, **measured}
+            **{key: entry[key] for key in ("search_rank", "search_score") if key in entry},
+            "metrics": entry.get("metrics", {})}
 
 
 def search_own_pick(top: dict, table) -> dict:

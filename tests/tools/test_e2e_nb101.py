@@ -85,9 +85,9 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
     assert [cell["params"] for cell in kept_cells] == [entry["params"] for entry in top["top"]]
     judged = table.values("test_accuracy", table.lookup_archs([tuple(c["encoding"]) for c in kept_cells]), repeat=0)
     assert [cell["test_accuracy"] for cell in kept_cells] == list(judged)
-    assert [cell["standalone_accuracy"] for cell in kept_cells[:2]] == [
+    assert [cell["metrics"]["standalone_accuracy"] for cell in kept_cells[:2]] == [
         entry["metrics"]["standalone_accuracy"] for entry in top["top"][:2]]
-    assert all("standalone_accuracy" not in cell for cell in kept_cells[2:])  # only the two finalists trained alone
+    assert all("standalone_accuracy" not in cell["metrics"] for cell in kept_cells[2:])  # only the two trained alone
     assert sorted(cell["search_rank"] for cell in kept_cells[:2]) == sorted(e["search_rank"] for e in top["top"][:2])
     for refused in (["--rescore-top", "3"], ["--rescore-top", "3", "--rescore-scorer", "flopz"],
                     ["--scorer", "flopz"], ["--rescore-top", "3", "--rescore-scorer", "standalone",
