@@ -10,13 +10,13 @@ Prints one row per space (and layout), measured in this one process one after an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 
 import torch
 
 from samplenas.errors import UserError
+from samplenas.training import typed_config
 from samplenas.training.supernet_train import SupernetTrainer
 from samplenas.training.train_config import SMALL_NETWORKS, TrainConfig
 
@@ -37,6 +37,11 @@ def main() -> None:
     parser.add_argument("--data", default="digits", help="data set (default digits)")
     parser.add_argument("--data-dir", help="its folder")
     args = parser.parse_args()
+    try:
+        sampler_options = typed_config.expect_object(
+            typed_config.loads(args.sampler_options, "--sampler-options"), "--sampler-options")
+    except UserError as err:
+        sys.exit(f"bench_train: {err}")
     torch.set_num_threads(args.threads)
     print(f"{args.data}, batch 64, {args.steps} steps, sampler {args.sampler}, eval every {args.eval_every} "
           f"(16 archs x 256 val images, 2 BN batches), {args.threads} thread(s), device cpu")
@@ -48,7 +53,7 @@ def main() -> None:
             try:
                 config = TrainConfig(space=space, sampler=args.sampler, steps=args.steps, eval_every=args.eval_every,
                                      epsilon_inc=args.epsilon_inc, epsilon_ramp=args.epsilon_ramp,
-                                     sampler_options=json.loads(args.sampler_options),
+                                     sampler_options=sampler_options,
                                      checkpoint_every=10**9, device="cpu", channels_last=layout == "nhwc",
                                      data=args.data, data_dir=args.data_dir)
                 trainer = SupernetTrainer(config, progress=False)
