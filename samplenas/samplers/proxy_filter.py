@@ -2,7 +2,7 @@
 
 On NAS-Bench-101 a zero-cost proxy of the freshly initialised network ranks cells far better than a
 supernet trained on a CPU budget does (Kendall τ 0.49 for the parameter count, 0.38 for synflow,
-against about 0.07 for the supernet: docs/results/nb101-end-to-end.md). Like the predictor filter, the
+against about 0.07 for the supernet: docs/results/nb101-scorers.md). Like the predictor filter, the
 inner sampler draws `pool` times more candidates than asked for and the `n` with the highest proxy
 score are kept, here with no observations needed: the proxy is fixed from the first draw.
 

@@ -47,7 +47,7 @@ uniform over valid encodings, which after pruning are mostly cells of 2 to 5 ver
 draws every pruned cell about equally often, as the table's cells are (85 % of them have 7 vertices), so the
 shared weights train on the kind of cells the supernet is asked to rank (NASBench101Space). On the CPU proxy
 that ranked the table's cells worse after 2.5 epochs and better after 10, but no better among the best cells,
-and picked no better end to end (docs/results/nb101-end-to-end.md), so encodings stay the default.
+and picked no better end to end (docs/results/nb101-remedies.md), so encodings stay the default.
 
 One network definition: `NB101Network` is built by `extract` from slices of the shared weights
 and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a

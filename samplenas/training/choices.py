@@ -40,12 +40,12 @@ SCORER_PARTS = (*SUPERNET_SCORERS, *ZERO_COST_PROXIES, *TRAINED_SCORERS)
 # parameter count picked better cells than either alone, and with the supernet scored by its validation loss
 # it ranks better and picks better for fair and uniform supernets (not VAE-mixture ones; 15 supernets);
 # weighted 0.25 / 0.75 (fitted on 50 table-labelled cells) they rank cells better but pick no better
-# (docs/results/nb101-end-to-end.md); elsewhere unmeasured
+# (docs/results/nb101-defaults.md); elsewhere unmeasured
 SEARCH_SCORER_DEFAULTS = {"nb101": "supernet-loss+params"}
 # the second scoring `search` gives its best few when --rescore-top is not given: on NB101 the best of the ten
 # trained alone (on 2,000 validation images) picked better cells than the search's own first, by a test written
 # before the runs, over 150 searches of 75 supernets and again through the library on 12 fresh supernets, and
-# never below the largest-FLOPs pick (docs/results/nb101-end-to-end.md); elsewhere unmeasured, so none
+# never below the largest-FLOPs pick (docs/results/nb101-finalists.md); elsewhere unmeasured, so none
 SEARCH_RESCORE_DEFAULTS = {"nb101": {"top": 10, "examples": 2000, "scorer": "standalone"}}
 
 

@@ -132,7 +132,7 @@ class RunScorer:
     the reference sample without labels (`trends`: the slope per part): on NB101 the supernet scores cells
     of more vertices lower than the table does, and its order among cells of equal size is the better one.
     Detrended, it ranks random cells better (about +0.05 τ) but picks no better, so no default uses it
-    (docs/results/nb101-end-to-end.md).
+    (docs/results/nb101-remedies.md).
     """
 
     def __init__(self, trainer, text: str = "supernet", reference: int = REFERENCE_CELLS, seed: int = 0,

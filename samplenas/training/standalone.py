@@ -4,7 +4,7 @@ A finalist's own signal: on NAS-Bench-101 at the end-to-end proxy, 300 steps of 
 cells at Kendall tau 0.58-0.60 (their parameter count 0.54, the supernet 0.25), and the best of a search's ten
 best trained so picked 0.19 points higher than the search's own first over 150 searches, never below the
 largest-FLOPs cell; on images of half the side, 600 steps rank at 0.76 in less time and pick higher still, so
-nb101 trains so by default (docs/results/nb101-end-to-end.md). Too slow to score a whole search, cheap for its
+nb101 trains so by default (docs/results/nb101-ceiling.md, nb101-finalists.md). Too slow to score a whole search, cheap for its
 finalists: `search --rescore-top 10 --rescore-scorer standalone`. The NB101 study tools train with the same loop.
 """
 
@@ -110,7 +110,7 @@ class StandaloneScorer:
 
     `downscale` K > 1 trains and scores on the run's images with their side divided by K (the same examples
     resized, the validation and calibration images too): on NB101's proxy, 16x16 images for 600 steps rank
-    random cells better than 32x32 for 300, in less time (docs/results/nb101-end-to-end.md)."""
+    random cells better than 32x32 for 300, in less time (docs/results/nb101-ceiling.md)."""
 
     def __init__(self, trainer, steps: int = STANDALONE_STEPS, lr: float = STANDALONE_LR,
                  downscale: int = STANDALONE_DOWNSCALE):

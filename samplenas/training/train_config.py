@@ -32,12 +32,12 @@ SMALL_NETWORKS = {
 }
 # The supernet's learning rate where a space has measured better than the global default: NB101 supernets
 # trained at 0.025 rank cells better than at 0.1 and their searches pick better cells (fair sampling, three
-# seeds: docs/results/nb101-end-to-end.md).
+# seeds: docs/results/nb101-remedies.md).
 DEFAULT_LR = 0.1
 SPACE_LR = {"nb101": 0.025}
 # Supernet settings `samplenas train` gives a new run unless its network names them, written into the run's
 # config.json: NB101 supernets trained with the input->output edge in every cell rank cells better and their
-# searches pick better cells (docs/results/nb101-end-to-end.md). They are not TrainConfig's defaults, because
+# searches pick better cells (docs/results/nb101-remedies.md). They are not TrainConfig's defaults, because
 # a config saved before they were holds only the user's settings and must reopen as the supernet it trained.
 NEW_RUN_NETWORK = {"nb101": {"input_output_edge": "always"}}
 
