@@ -4,8 +4,9 @@ A finalist's own signal: on NAS-Bench-101 at the end-to-end proxy, 300 steps of 
 cells at Kendall tau 0.58-0.60 (their parameter count 0.54, the supernet 0.25), and the best of a search's ten
 best trained so picked 0.19 points higher than the search's own first over 150 searches, never below the
 largest-FLOPs cell; on images of half the side, 600 steps rank at 0.76 in less time and pick higher still, so
-nb101 trains so by default (docs/results/nb101-ceiling.md, nb101-finalists.md). Too slow to score a whole search, cheap for its
-finalists: `search --rescore-top 10 --rescore-scorer standalone`. The NB101 study tools train with the same loop.
+nb101 trains so by default (docs/results/nb101-ceiling.md, nb101-finalists.md). Too slow to score a whole
+search, cheap for its finalists: `search --rescore-top 10 --rescore-scorer standalone`. The NB101 study tools
+train with the same loop.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ README_LINKS = relative_links((REPO / "README.md").read_text(encoding="utf-8"))
 
 def test_the_check_reads_links_and_headings(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\n## The search's ten best, trained alone\n\n### A {#custom}\n\n```bash\n# not a heading\n```\n")
+    page.write_text("# Title\n\n## The search's ten best, trained alone\n\n### A {#custom}\n\n"
+                    "```bash\n# not a heading\n```\n")
     assert heading_ids(page) == {"title", "the-searchs-ten-best-trained-alone", "custom"}
     assert relative_links("[a](docs/x.md#y) [b](https://e.org) [c](#z) [d](LICENSE)") == ["docs/x.md#y", "LICENSE"]
 
