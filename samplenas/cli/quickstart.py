@@ -46,7 +46,7 @@ def stage_commands(args) -> list[list[str]]:
     threads = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
     replace = ["--overwrite"] if getattr(args, "overwrite", False) else []  # each stage replaces its own files
     stages = [
-        ["train", "--space", SPACE, "--sampler", "vae", "--epsilon-inc", "0.005",
+        ["train", "--space", SPACE, "--sampler", "vae", "--epsilon-ramp", "0.5",
          "--sampler-options", json.dumps({"iters": 50}), "--steps", str(args.steps),
          "--eval-every", "50", "--seed", str(args.seed), "--out", str(out), *replace],
         ["search", "--run", str(out), "--population", "12", "--generations", "3", "--seed", str(args.seed)],
