@@ -5,7 +5,10 @@ large as the cells a search scores, top.json holds every cell it scored) and ask
 in exploring (it never scored a good cell) or in picking (it scored one and put another first): the best cell
 each search kept and its place in the search's own order, the table accuracy by place (mean over searches, in
 bands), how well the search's order ranks its own cells (Kendall tau), and how many searches kept a cell in the
-table's top 2 %. A re-scored search is read in the order it had before re-scoring.
+table's top 2 %. A re-scored search is read in the order it had before re-scoring, and its pick's gap to the
+table's best cell is split in three: exploring (the best cell it scored is below the table's best), keeping (a
+better cell was scored than any of the finalists it re-scored) and picking (a better finalist than the one the
+re-scoring put first).
 
   python tools/search_seen_nb101.py --out runs/seen --searches runs/top80-o0 runs/top80-o100
 """
@@ -45,6 +48,20 @@ def seen(accuracy: np.ndarray) -> dict:
     tau = kendalltau(-np.arange(len(accuracy)), accuracy)[0] if len(accuracy) > 1 else float("nan")
     return {"kept": len(accuracy), "first": float(accuracy[0]), "best": float(accuracy.max()),
             "best_place": int(np.argmax(accuracy)) + 1, "tau": None if np.isnan(tau) else float(tau)}
+
+
+def gap(accuracy: np.ndarray, finalists: int, pick: float, table_best: float) -> dict:
+    """Where a re-scored search's pick (table accuracy `pick`) loses to the table's best cell, in points: the
+    search's cells in its own order, of which the first `finalists` were re-scored."""
+    scored, kept = float(accuracy.max()), float(accuracy[:finalists].max())
+    return {"exploring": table_best - scored, "keeping": scored - kept, "picking": kept - pick}
+
+
+def mean_gap(gaps: list[dict]) -> dict | None:
+    """The three parts of the gap, each averaged over the re-scored searches (None: no search was re-scored)."""
+    if not gaps:
+        return None
+    return {"searches": len(gaps), **{part: round(float(np.mean([g[part] for g in gaps])), 3) for part in gaps[0]}}
 
 
 def bands(searches: list[np.ndarray]) -> dict:
@@ -87,11 +104,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     searches, rows = [], []
+    table_best = 100 * table.top_k(1, repeat=0)[0][1]
     for top_json in search_tops(args.searches):
         cells = [tuple(entry["encoding"]) for entry in search_order(top_json)]
         accuracy = 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
         searches.append(accuracy)
         rows.append({"search": str(top_json.parent), **seen(accuracy)})
+        written = json.loads(top_json.read_text())
+        rescored = written.get("rescored")
+        if rescored and len(accuracy) > rescored["top"]:  # the finalists and cells beyond them: all three parts
+            pick_cell = tuple(written["top"][0]["encoding"])  # the re-scoring's first
+            pick = 100 * table.values("test_accuracy", table.lookup_archs([pick_cell]), repeat=0)[0]
+            rows[-1]["gap"] = {part: round(points, 3) for part, points in
+                               gap(accuracy, rescored["top"], float(pick), table_best).items()}
     best, places = np.array([r["best"] for r in rows]), np.array([r["best_place"] for r in rows])
     taus = [r["tau"] for r in rows if r["tau"] is not None]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
@@ -104,7 +129,9 @@ def main(argv=None) -> int:
                              "within_20": int((places <= 20).sum()), "lowest": int(places.max())},
               "tau_within_search": {"mean": round(float(np.mean(taus)), 3), "min": round(float(np.min(taus)), 3),
                                     "max": round(float(np.max(taus)), 3)} if taus else None,
-              "searches_with_a_top_2_percent_cell": int((best >= TOP_2_PERCENT).sum()), "rows": rows}
+              "searches_with_a_top_2_percent_cell": int((best >= TOP_2_PERCENT).sum()),
+              "table_best": round(table_best, 3), "gap": mean_gap([r["gap"] for r in rows if "gap" in r]),
+              "rows": rows}
     (args.out / "search_seen.json").write_text(json.dumps(report, indent=1))
     plot(searches, rows, args.out / "search_seen.png")
     print(f"{report['searches']} searches keeping {report['kept'][0]}-{report['kept'][1]} cells each")
@@ -120,6 +147,10 @@ def main(argv=None) -> int:
         t = report["tau_within_search"]
         print(f"the search's order against the table, within a search: tau {t['mean']:.3f} "
               f"({t['min']:.2f} to {t['max']:.2f})")
+    if report["gap"]:
+        g = report["gap"]
+        print(f"where {g['searches']} re-scored searches' picks lose to the table's best cell ({table_best:.2f} %), "
+              f"in points: exploring {g['exploring']:.2f}, keeping {g['keeping']:.2f}, picking {g['picking']:.2f}")
     print(f"written: {args.out / 'search_seen.json'}, {args.out / 'search_seen.png'}")
     return 0
 

@@ -58,3 +58,29 @@ def test_a_re_scored_search_is_read_in_its_own_order(nb101_npz_path, tmp_path):
                       "--table", str(nb101_npz_path)]) == 0
     row = json.loads((tmp_path / "o" / "search_seen.json").read_text())["rows"][0]
     assert row["best_place"] == 1  # the search had the table's best first; the re-scoring put it tenth
+
+
+def test_a_re_scored_search_splits_its_picks_gap_in_three(nb101_npz_path, tmp_path, capsys):
+    tool = load_tool("search_seen_nb101")
+    e2e = load_tool("e2e_nb101")
+    from samplenas.spaces import SPACES
+
+    table = e2e.open_table(str(nb101_npz_path), tmp_path)
+    ranked = table.top_k(40, repeat=0)
+    cells = e2e.table_cells(table, SPACES["nb101"](), [h for h, _ in ranked])
+    accuracy = 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
+    own_order = [cells[i] for i in (20, 11, 25, 30, 21, 22, 23, 24, 26, 27, 5, 31)]  # best (5) scored, not kept
+    _write_search(tmp_path / "s" / "uniform-seed0", own_order, [1] * 12, rescored=True)  # pick: 10th, cells[27]
+    _write_search(tmp_path / "s" / "vae-seed0", cells[:12], [1] * 12)  # not re-scored: no gap
+    assert tool.main(["--out", str(tmp_path / "o"), "--searches", str(tmp_path / "s"),
+                      "--table", str(nb101_npz_path)]) == 0
+    report = json.loads((tmp_path / "o" / "search_seen.json").read_text())
+    best = 100 * ranked[0][1]
+    assert report["table_best"] == pytest.approx(best, abs=1e-3)
+    gap = report["rows"][0]["gap"]
+    assert gap["exploring"] == pytest.approx(best - accuracy[5], abs=1e-3)
+    assert gap["keeping"] == pytest.approx(accuracy[5] - accuracy[11], abs=1e-3)  # the best finalist: cells[11]
+    assert gap["picking"] == pytest.approx(accuracy[11] - accuracy[27], abs=1e-3)
+    assert "gap" not in report["rows"][1]
+    assert report["gap"] == {"searches": 1, **gap}
+    assert "exploring" in capsys.readouterr().out
