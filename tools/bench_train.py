@@ -38,8 +38,7 @@ def main() -> None:
     parser.add_argument("--data-dir", help="its folder")
     args = parser.parse_args()
     try:
-        sampler_options = typed_config.expect_object(
-            typed_config.loads(args.sampler_options, "--sampler-options"), "--sampler-options")
+        sampler_options = typed_config.loads_object(args.sampler_options, "--sampler-options")
     except UserError as err:
         sys.exit(f"bench_train: {err}")
     torch.set_num_threads(args.threads)

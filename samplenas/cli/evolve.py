@@ -67,7 +67,7 @@ def command_line(args) -> list[str]:
 def _network(args) -> dict:
     network = {}
     if args.network:  # the strict typed reader train/retrain use (no NaN, bounded depth, an object)
-        network = typed_config.expect_object(typed_config.loads(args.network, "--network"), "--network")
+        network = typed_config.loads_object(args.network, "--network")
     if args.image_size is not None:
         network["image_size"] = args.image_size
     return network

@@ -50,7 +50,7 @@ def _network(text: str | None) -> dict | None:
 
     if text is None:
         return None
-    return typed_config.expect_object(typed_config.loads(text, "--network"), "--network")
+    return typed_config.loads_object(text, "--network")
 
 
 def _check_limits(args) -> None:

@@ -93,7 +93,7 @@ def _overrides(args) -> list[dict]:
     layers = [read_config(args.config)] if args.config else []
     flags = {name: getattr(args, name) for name, _, _ in RECIPE_FLAGS}
     if args.network:
-        flags["network"] = typed_config.expect_object(typed_config.loads(args.network, "--network"), "--network")
+        flags["network"] = typed_config.loads_object(args.network, "--network")
     if args.no_augment:
         flags["augment"] = False
     return layers + [flags]

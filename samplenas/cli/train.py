@@ -140,7 +140,7 @@ def settings_from_args(args) -> dict:
         if given is None:
             continue
         if field.name in JSON_FIELDS:
-            given = typed_config.expect_object(typed_config.loads(given, _flag(field.name)), _flag(field.name))
+            given = typed_config.loads_object(given, _flag(field.name))
         if field.name in MIXTURE_SCHEDULES:  # a flag's schedule replaces the other one of a lower source
             values.update({other: None for other in MIXTURE_SCHEDULES if getattr(args, other, None) is None})
         values[field.name] = given

@@ -165,7 +165,12 @@ def read_object(path: str | Path, what: str = "config") -> dict:
         data = path.read_bytes()
     except OSError as err:
         raise UserError(f"{what} {path}: cannot be read ({err.strerror})") from None
-    return expect_object(loads(data, f"{what} {path}"), f"{what} {path}")
+    return loads_object(data, f"{what} {path}")
+
+
+def loads_object(text: str | bytes, what: str) -> dict:
+    """A JSON object from a string or bytes (strict, see `loads`): a flag's value or a file's contents."""
+    return expect_object(loads(text, what), what)
 
 
 def expect_object(value, what: str) -> dict:
