@@ -108,10 +108,14 @@ def refuse_empty_searches(parser: argparse.ArgumentParser, folders: list[Path]) 
 
 
 def search_order(top_json: Path) -> list[dict]:
-    """The search's entries in its own order: a re-scored search's finalists by the objective the search gave
-    them (`search_objective`, ties by `search_rank`; top.json written before `search_rank` existed has only
-    the objective, ties then in the order the file lists them)."""
-    report = json.loads(top_json.read_text())
+    """The entries of the search written to `top_json`, in the search's own order (`own_order`)."""
+    return own_order(json.loads(top_json.read_text()))
+
+
+def own_order(report: dict) -> list[dict]:
+    """A top.json report's entries in the search's own order: a re-scored search's finalists by the objective
+    the search gave them (`search_objective`, ties by `search_rank`; top.json written before `search_rank`
+    existed has only the objective, ties then in the order the file lists them)."""
     entries = report["top"]
     if "rescored" in report:
         k = report["rescored"]["top"]

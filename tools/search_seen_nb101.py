@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_nb101 import DATA, TOP_2_PERCENT, open_table  # noqa: E402
-from finalists_nb101 import refuse_empty_searches, search_order, search_tops  # noqa: E402
+from finalists_nb101 import own_order, refuse_empty_searches, search_tops  # noqa: E402
 
 BANDS = ((1, 1), (1, 10), (11, 20), (21, 40), (41, None))  # places in the search's order, 1-based and inclusive
 
@@ -106,11 +106,11 @@ def main(argv=None) -> int:
     searches, rows = [], []
     table_best = 100 * table.top_k(1, repeat=0)[0][1]
     for top_json in search_tops(args.searches):
-        cells = [tuple(entry["encoding"]) for entry in search_order(top_json)]
+        written = json.loads(top_json.read_text())
+        cells = [tuple(entry["encoding"]) for entry in own_order(written)]
         accuracy = 100 * table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
         searches.append(accuracy)
         rows.append({"search": str(top_json.parent), **seen(accuracy)})
-        written = json.loads(top_json.read_text())
         rescored = written.get("rescored")
         if rescored and len(accuracy) > rescored["top"]:  # the finalists and cells beyond them: all three parts
             pick_cell = tuple(written["top"][0]["encoding"])  # the re-scoring's first
