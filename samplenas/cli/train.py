@@ -79,6 +79,10 @@ SWITCHES = {"download": ("--download", "fetch the data set if missing (needs int
             "amp": ("--no-amp", "no bf16 mixed precision on GPU"),
             "channels_last": ("--no-channels-last", "keep activations N,C,H,W (channels-last is faster here)"),
             "augment": ("--augment", "random crop and flip of RGB training images"),
+            "sandwich": ("--sandwich", "each step also trains the largest and smallest architecture (by parameters, "
+                         "of 512 uniform draws) on the same batch: BigNAS's sandwich rule"),
+            "inplace_distill": ("--inplace-distill", "with --sandwich: the largest path learns from the labels, the "
+                                "others from its predictions (BigNAS's in-place distillation; classification)"),
             "keep_checkpoints": ("--keep-checkpoints", "also keep every checkpoint as OUT/checkpoints/stepNNNNNNN.pt "
                                  "(to study the supernet over training)")}
 

@@ -10,6 +10,10 @@ Gradient mode (Algorithm 3): each step is a weight step on a training batch foll
 architecture step: the sampler's straight-through gates carry the validation loss of a drawn path
 back to its logits (`sample_with_gates` / `step`, the Gumbel and multinomial samplers).
 
+Sandwich rule (`sandwich`, BigNAS): each step also trains the largest and smallest paths (by parameters)
+on the same batch, before the sampler's; with `inplace_distill` those others learn from the largest's
+predictions instead of the labels (training/sandwich.py).
+
 Budget (`max_params`, `max_macs`, `max_latency_ms`): the sampler proposes only architectures within
 it, so the shared weights are trained on the paths a user deploying under that budget can use.
 
@@ -75,6 +79,7 @@ from samplenas.training.distributed import (
 from samplenas.training.fit import check_loss
 from samplenas.training.recipes import build_optimizer, learning_rate
 from samplenas.training.rng_state import capture_rng, restore_rng
+from samplenas.training.sandwich import distillation_loss, extreme_archs
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
 from samplenas.training.schema import SUPERNET as SUPERNET_SCHEMA
 from samplenas.training.supernet_eval import (
@@ -128,6 +133,8 @@ class SupernetTrainer:
                                       config.latency_table)
         self.sampler = attach_proxies(make_sampler(config, self.space), self.supernet, self.task, self.data.train,
                                       config.seed).constrain(self.budget)
+        # the sandwich rule's (largest, smallest) paths, trained every step before the sampler's
+        self.extremes = extreme_archs(self.supernet, config.seed, self.budget) if config.sandwich else ()
         self.raises_epsilon = getattr(self.sampler, "name", "") == "mixture" and not self.sampler.auto_step
         if config.mode == "gradient" and not hasattr(learned_part(self.sampler), "sample_with_gates"):
             raise UserError(f"gradient mode needs a sampler with straight-through gates (gumbel, multinomial), "
@@ -254,14 +261,19 @@ class SupernetTrainer:
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, correct = 0.0, 0.0
-        for arch in archs:
+        paths = [*self.extremes, *archs]
+        teacher = None  # in-place distillation: the largest path's predictions, once it has run
+        for arch in paths:
             with autocast(self.device, self.amp):
                 output = self.supernet(inputs, arch)
-                loss = self.task.loss(output, target) / len(archs)
+                loss = (self.task.loss(output, target) if teacher is None
+                        else distillation_loss(output, teacher)) / len(paths)
             loss.backward()
+            if self.config.inplace_distill and teacher is None:
+                teacher = output.detach()
             total += float(loss.detach())
             if self.task.name == "classification":
-                correct += float((output.argmax(dim=1) == target).float().mean()) / len(archs)
+                correct += float((output.argmax(dim=1) == target).float().mean()) / len(paths)
         # extra losses on the same batch (e.g. landmark ranking), before the gradients are averaged over
         # processes, so that every replica applies the same update
         for regularizer in self.regularizers:

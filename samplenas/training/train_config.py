@@ -16,6 +16,7 @@ from pathlib import Path
 from samplenas.errors import UserError
 from samplenas.training import typed_config
 from samplenas.training.recipes import Recipe
+from samplenas.training.sandwich import check_sandwich
 from samplenas.training.typed_config import bounded
 
 MODES = ("one-shot", "gradient")
@@ -79,6 +80,10 @@ class TrainConfig:
     sampler_options: dict = field(default_factory=dict)
     epsilon_inc: float | None = bounded(None, ge=0, le=1)  # wrap a learned sampler in the (1-eps)U + eps p mixture
     epsilon_ramp: float | None = bounded(None, gt=0, le=1)  # the same, eps at its max after this share of steps
+    # BigNAS: each step also trains the largest and smallest paths (sandwich rule); the others then learn from the
+    # largest's predictions (in-place distillation). training/sandwich.py
+    sandwich: bool = False
+    inplace_distill: bool = False
     eval_every: int = bounded(50, ge=0)  # n_vae: steps between evaluation rounds (0 = never)
     eval_archs: int = bounded(16, ge=1)  # N_s: architectures evaluated per round
     eval_examples: int = bounded(256, ge=1)  # validation examples per architecture
@@ -155,6 +160,7 @@ class TrainConfig:
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()
+        check_sandwich(task, self.inplace_distill, self.sandwich, self.rank_archs == "different")
         if (task == "classification") == (self.space == "autoencoder"):
             raise UserError(f"task {task!r} does not fit space {self.space!r} "
                             "(autoencoder: reconstruction or denoising; others: classification)")

@@ -37,6 +37,8 @@ def run(tmp_path_factory):
      "data directory /no/such/dir does not exist"),
     (["--space", "nb101", "--sampler", "uniform", "--mode", "gradient"], "gradient mode needs a sampler"),
     (["--space", "nb101", "--sampler", "uniform", "--network", "[1]"], "--network: expected a JSON object"),
+    (["--space", "nb101", "--sampler", "uniform", "--inplace-distill"], "inplace_distill distils the largest path "
+     "of the sandwich rule: give sandwich too"),
 ])
 def test_train_errors(tmp_path, capsys, argv, expected):
     assert expected in one_line_error(capsys, ["train", "--out", str(tmp_path / "run"), *TINY, *argv])
