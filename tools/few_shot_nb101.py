@@ -2,15 +2,19 @@
 decision into K sub-supernets, each warm-started from the one-shot weights and trained further only on the
 cells of its part; a cell is then scored by the sub-supernet of its part.
 
-The split is the op of encoded vertex 1 (conv3x3 / conv1x1 / maxpool3x3, K = 3): the first decision of
-the encoding, and the one the few-shot paper splits on (the first edge's op). Each part trains
-`--steps` steps with the parent's recipe (a fresh schedule from `--lr`), uniform over its own cells.
+Two splits. `--split vertex1-op` (the default): the op of encoded vertex 1 (conv3x3 / conv1x1 / maxpool3x3,
+K = 3), the first decision of the encoding and the one the few-shot paper splits on (the first edge's op).
+`--split params --parts K`: K bands of the cell's parameter count (its standalone network at the parent's
+size), cut at the quantiles of `--band-draws` uniform draws of a stream of their own: cells of similar size
+share weights, and the order across sizes is left to the parameter count. `--parts 1` trains one part over
+every cell, the control with the same extra training and no split. Each part trains `--steps` steps with the
+parent's recipe (a fresh schedule from `--lr`), uniform over its own cells.
 
     python tools/few_shot_nb101.py --parent RUN --steps 600 --out runs/few-shot
     python tools/zero_cost_nb101.py --out runs/zc --proxies --run few=runs/few-shot   # ranks it
 
-OUT/few_shot.json names the parts; `zero_cost_nb101.py --run NAME=OUT` recognises it. Resumable: a part
-whose summary.json exists is kept.
+OUT/few_shot.json names the parts and the split; `zero_cost_nb101.py --run NAME=OUT` recognises it.
+Resumable: a part whose summary.json exists is kept.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-SPLIT_POSITION_NAME = "op of encoded vertex 1"
+import numpy as np
+
 FEW_SHOT_FILE = "few_shot.json"
+SPLITS = ("vertex1-op", "params")
+SPLIT_NAMES = {"vertex1-op": "op of encoded vertex 1", "params": "parameter-count band"}
+BAND_STREAM = 0xBA4D  # the bands' draws, apart from every stream the run's seed feeds
 
 
 def split_position() -> int:
@@ -31,17 +39,61 @@ def split_position() -> int:
     return NUM_EDGE_BITS  # the first op position of the flat encoding
 
 
-class Part:
-    """The cells whose split decision is `value`, in the shape a sampler's budget has (admits, draw)."""
+def parameter_count(supernet):
+    """arch -> trainable parameters of its standalone network, built on the meta device (shapes only: no
+    memory, no initialisation, no random draw), cached per cell."""
+    import torch
 
-    def __init__(self, position: int, value: int, tries: int = 1000):
-        self.position, self.value, self.tries = position, value, tries
+    from samplenas.supernet.cost import count_params
+
+    cache: dict = {}
+
+    def count(arch) -> int:
+        key = tuple(int(c) for c in arch)
+        if key not in cache:
+            with torch.device("meta"):
+                cache[key] = count_params(supernet.deployed_network(key))
+        return cache[key]
+
+    return count
+
+
+def band_edges(supernet, parts: int, draws: int, seed: int) -> list[float]:
+    """The K - 1 inner quantiles of the parameter counts of `draws` uniform draws."""
+    rng = np.random.default_rng([seed, BAND_STREAM])
+    count = parameter_count(supernet)
+    counts = [count(supernet.space.sample_uniform(rng)) for _ in range(draws)]
+    return [float(q) for q in np.quantile(counts, [k / parts for k in range(1, parts)])]
+
+
+class Splitter:
+    """arch -> the index of its part, for a manifest's split (the split's settings are in the manifest)."""
+
+    def __init__(self, manifest: dict, supernet):
+        self.split = manifest.get("split_by", "vertex1-op")  # manifests written before the size split
+        if self.split == "params":
+            self.edges = list(manifest["edges"])
+            self.count = parameter_count(supernet)
+        else:
+            self.position = int(manifest["position"])
+
+    def __call__(self, arch) -> int:
+        if self.split == "params":
+            return int(np.searchsorted(self.edges, self.count(arch), side="right"))
+        return int(arch[self.position])
+
+
+class Part:
+    """The cells `assign` puts in part `value`, in the shape a sampler's budget has (admits, draw)."""
+
+    def __init__(self, assign, value: int, tries: int = 1000):
+        self.assign, self.value, self.tries = assign, value, tries
 
     def __bool__(self) -> bool:
         return True
 
     def admits(self, arch) -> bool:
-        return int(arch[self.position]) == self.value
+        return self.assign(arch) == self.value
 
     def draw(self, draw, source: str):
         for _ in range(self.tries):
@@ -51,20 +103,32 @@ class Part:
         raise RuntimeError(f"{source}: no draw in part {self.value} after {self.tries} tries")
 
 
-def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None) -> dict:
+def make_manifest(parent, parent_run: Path, split: str, parts: int, band_draws: int, steps: int,
+                  lr: float | None) -> dict:
+    manifest = {"parent": str(parent_run.resolve()), "split_by": split, "split": SPLIT_NAMES[split],
+                "steps": steps, "lr": lr}
+    if split == "params":
+        manifest.update(parts_count=parts, band_draws=band_draws,
+                        edges=band_edges(parent.supernet, parts, band_draws, parent.config.seed))
+        manifest["parts"] = {str(value): f"part{value}" for value in range(parts)}
+    else:
+        manifest["position"] = position = split_position()
+        manifest["parts"] = {str(value): f"part{value}" for value in range(parent.space.dims[position])}
+    return manifest
+
+
+def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None, split: str = "vertex1-op",
+                parts: int = 4, band_draws: int = 2000) -> dict:
     from samplenas.training.supernet_run import open_run
     from samplenas.training.supernet_train import SUMMARY, SupernetTrainer
     from samplenas.training.train_config import TrainConfig
 
     parent = open_run(parent_run)
-    position = split_position()
-    values = range(parent.space.dims[position])
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"parent": str(parent_run.resolve()), "position": position, "split": SPLIT_POSITION_NAME,
-                "steps": steps, "lr": lr, "parts": {}}
-    for value in values:
-        folder = out / f"part{value}"
-        manifest["parts"][str(value)] = folder.name
+    manifest = make_manifest(parent, parent_run, split, parts, band_draws, steps, lr)
+    assign = Splitter(manifest, parent.supernet)
+    for value, name in manifest["parts"].items():
+        folder = out / name
         if (folder / SUMMARY).exists():
             continue
         settings = {**parent.config.to_dict(), "steps": steps, "checkpoint_every": steps}
@@ -72,7 +136,7 @@ def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None) -> di
             settings["lr"] = lr
         trainer = SupernetTrainer(TrainConfig.from_dict(settings))
         trainer.supernet.load_state_dict(parent.supernet.state_dict())  # warm start from the one-shot weights
-        trainer.sampler.constrain(Part(position, value))
+        trainer.sampler.constrain(Part(assign, int(value)))
         started = time.perf_counter()
         trainer.train(folder)
         print(f"part {value}: {steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
@@ -87,12 +151,12 @@ class FewShotScorer:
         from samplenas.training.supernet_run import open_run
 
         manifest = json.loads((out / FEW_SHOT_FILE).read_text())
-        self.position = int(manifest["position"])
         self.parts = {int(value): open_run(out / folder, evaluation=evaluation)
                       for value, folder in manifest["parts"].items()}
+        self.assign = Splitter(manifest, self.parts[0].supernet)
 
     def score(self, arch) -> dict:
-        return self.parts[int(arch[self.position])].score(arch)
+        return self.parts[self.assign(arch)].score(arch)
 
 
 def main(argv=None) -> int:
@@ -101,17 +165,23 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder of the sub-supernets (one run folder each)")
     p.add_argument("--steps", type=int, required=True, help="training steps of each sub-supernet")
     p.add_argument("--lr", type=float, help="initial learning rate of each sub-supernet (default: the parent's)")
+    p.add_argument("--split", choices=SPLITS, default="vertex1-op",
+                   help="the decision split on: vertex 1's op (3 parts) or the parameter count (--parts bands)")
+    p.add_argument("--parts", type=int, default=4, help="with --split params: the number of bands (default 4)")
+    p.add_argument("--band-draws", type=int, default=2000,
+                   help="with --split params: uniform draws whose quantiles cut the bands (default 2000)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    if args.steps < 1:
-        p.error("--steps must be >= 1")
+    for flag, value in (("--steps", args.steps), ("--parts", args.parts), ("--band-draws", args.band_draws)):
+        if value < 1:
+            p.error(f"{flag} must be >= 1")
     import torch
 
     from samplenas.errors import UserError
 
     torch.set_num_threads(args.threads)
     try:
-        manifest = train_parts(args.parent, args.out, args.steps, args.lr)
+        manifest = train_parts(args.parent, args.out, args.steps, args.lr, args.split, args.parts, args.band_draws)
     except UserError as err:
         sys.exit(f"few_shot_nb101: {err}")
     print(json.dumps(manifest))

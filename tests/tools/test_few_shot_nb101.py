@@ -57,3 +57,58 @@ def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path
         arch = scorer.parts[0].space.sample_uniform(rng)
         expected = scorer.parts[int(arch[position])].score(arch)
         assert scorer.score(arch) == expected
+
+
+def test_a_split_by_size_trains_each_band_on_its_own_cells_and_scores_each_cell_on_its_band(parent, tmp_path):
+    import torch
+
+    tool = load_tool("few_shot_nb101")
+    drawn: dict[int, list] = {}
+    original = SupernetTrainer._draw
+
+    def recording_draw(self):
+        archs = original(self)
+        drawn.setdefault(id(self), []).extend(archs)
+        return archs
+
+    SupernetTrainer._draw = recording_draw
+    try:
+        manifest = tool.train_parts(parent, tmp_path, steps=3, lr=0.01, split="params", parts=2, band_draws=60)
+    finally:
+        SupernetTrainer._draw = original
+    assert manifest["split_by"] == "params" and manifest["parts"] == {"0": "part0", "1": "part1"}
+    supernet = open_run(parent).supernet
+    untouched = torch.get_rng_state()
+    count = tool.parameter_count(supernet)
+    rng = np.random.default_rng([0, tool.BAND_STREAM])
+    counts = [count(supernet.space.sample_uniform(rng)) for _ in range(60)]
+    assert torch.equal(torch.get_rng_state(), untouched)  # counting builds on the meta device: no draw
+    assert counts[0] == supernet.cost(supernet.space.sample_uniform(np.random.default_rng([0, tool.BAND_STREAM])))[
+        "params"]
+    (edge,) = manifest["edges"]
+    assert edge == float(np.median(counts))
+    # each band's sub-supernet trained only on cells of its band: the small ones below the edge, the large above
+    bands = sorted([{count(arch) > edge for arch in archs} for archs in drawn.values()], key=sorted)
+    assert bands == [{False}, {True}] and all(len(archs) == 3 for archs in drawn.values())
+    scorer = tool.FewShotScorer(tmp_path, {"eval_examples": 64, "bn_batches": 1})
+    for _ in range(4):
+        arch = supernet.space.sample_uniform(rng)
+        assert scorer.score(arch) == scorer.parts[int(count(arch) > edge)].score(arch)
+
+
+def test_one_band_is_the_control_every_cell_in_one_part(parent, tmp_path):
+    tool = load_tool("few_shot_nb101")
+    manifest = tool.train_parts(parent, tmp_path, steps=1, lr=0.01, split="params", parts=1, band_draws=10)
+    assert manifest["edges"] == [] and manifest["parts"] == {"0": "part0"}
+    splitter = tool.Splitter(manifest, open_run(parent).supernet)
+    rng = np.random.default_rng(1)
+    assert {splitter(open_run(parent).space.sample_uniform(rng)) for _ in range(20)} == {0}
+
+
+def test_bad_counts_are_usage_errors(capsys):
+    tool = load_tool("few_shot_nb101")
+    for flag in ("--parts", "--band-draws", "--steps"):
+        argv = ["--parent", "p", "--out", "o", "--steps", "3", "--split", "params", flag, "0"]
+        with pytest.raises(SystemExit) as exit_:
+            tool.main(argv)
+        assert exit_.value.code == 2 and f"{flag} must be >= 1" in capsys.readouterr().err
