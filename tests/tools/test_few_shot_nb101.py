@@ -22,8 +22,8 @@ def parent(tmp_path_factory):
     return out
 
 
-def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path):
-    tool = load_tool("few_shot_nb101")
+def train_recording_draws(tool, parent, out, **split) -> tuple[dict, list[list]]:
+    """The manifest of 3-step parts trained from `parent`, and the cells each part drew, part by part."""
     drawn: dict[int, list] = {}
     original = SupernetTrainer._draw
 
@@ -34,15 +34,21 @@ def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path
 
     SupernetTrainer._draw = recording_draw
     try:
-        manifest = tool.train_parts(parent, tmp_path, steps=3, lr=0.01)
+        manifest = tool.train_parts(parent, out, steps=3, lr=0.01, **split)
     finally:
         SupernetTrainer._draw = original
+    return manifest, list(drawn.values())
+
+
+def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path):
+    tool = load_tool("few_shot_nb101")
+    manifest, drawn = train_recording_draws(tool, parent, tmp_path)
     position = manifest["position"]
     assert manifest["parts"] == {"0": "part0", "1": "part1", "2": "part2"}
     assert json.loads((tmp_path / tool.FEW_SHOT_FILE).read_text()) == manifest
     # every part trained 3 steps, each on cells of its own part only
-    assert sorted({int(a[position]) for a in archs} for archs in drawn.values()) == [{0}, {1}, {2}]
-    assert all(len(archs) == 3 for archs in drawn.values())
+    assert sorted({int(a[position]) for a in archs} for archs in drawn) == [{0}, {1}, {2}]
+    assert all(len(archs) == 3 for archs in drawn)
     # warm start: a part's weights moved from the parent's, but not far (3 steps at lr 0.01)
     weights = {name: open_run(folder).supernet.classifier.weight.detach()
                for name, folder in (("parent", parent), ("part0", tmp_path / "part0"))}
@@ -63,19 +69,7 @@ def test_a_split_by_size_trains_each_band_on_its_own_cells_and_scores_each_cell_
     import torch
 
     tool = load_tool("few_shot_nb101")
-    drawn: dict[int, list] = {}
-    original = SupernetTrainer._draw
-
-    def recording_draw(self):
-        archs = original(self)
-        drawn.setdefault(id(self), []).extend(archs)
-        return archs
-
-    SupernetTrainer._draw = recording_draw
-    try:
-        manifest = tool.train_parts(parent, tmp_path, steps=3, lr=0.01, split="params", parts=2, band_draws=60)
-    finally:
-        SupernetTrainer._draw = original
+    manifest, drawn = train_recording_draws(tool, parent, tmp_path, split="params", parts=2, band_draws=60)
     assert manifest["split_by"] == "params" and manifest["parts"] == {"0": "part0", "1": "part1"}
     supernet = open_run(parent).supernet
     untouched = torch.get_rng_state()
@@ -88,8 +82,8 @@ def test_a_split_by_size_trains_each_band_on_its_own_cells_and_scores_each_cell_
     (edge,) = manifest["edges"]
     assert edge == float(np.median(counts))
     # each band's sub-supernet trained only on cells of its band: the small ones below the edge, the large above
-    bands = sorted([{count(arch) > edge for arch in archs} for archs in drawn.values()], key=sorted)
-    assert bands == [{False}, {True}] and all(len(archs) == 3 for archs in drawn.values())
+    bands = sorted([{count(arch) > edge for arch in archs} for archs in drawn], key=sorted)
+    assert bands == [{False}, {True}] and all(len(archs) == 3 for archs in drawn)
     scorer = tool.FewShotScorer(tmp_path, {"eval_examples": 64, "bn_batches": 1})
     for _ in range(4):
         arch = supernet.space.sample_uniform(rng)

@@ -15,6 +15,7 @@ from samplenas.training.checkpoint import load_checkpoint
 from samplenas.training.sandwich import distillation_loss, extreme_archs
 from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
 from samplenas.training.train_config import TrainConfig
+from tests.training.stopping import train_until_stopped
 
 TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1, "image_size": 8, "in_channels": 1,
               "num_classes": 10}
@@ -114,16 +115,7 @@ def test_a_sandwich_run_stopped_and_resumed_equals_an_uninterrupted_one(tmp_path
     straight = _trainer(monkeypatch, sandwich=True, inplace_distill=True)
     straight.train(tmp_path / "straight")
     stopped = _trainer(monkeypatch, sandwich=True, inplace_distill=True)
-    save = stopped.save
-
-    def save_then_stop(out):
-        save(out)
-        if stopped.step == 1:
-            raise KeyboardInterrupt
-
-    stopped.save = save_then_stop
-    with pytest.raises(KeyboardInterrupt):
-        stopped.train(tmp_path / "stopped")
+    train_until_stopped(stopped, tmp_path / "stopped", step=1)
     _trainer(monkeypatch, sandwich=True, inplace_distill=True).train(tmp_path / "stopped", resume=True)
     a, b = load_checkpoint(tmp_path / "straight" / CHECKPOINT), load_checkpoint(tmp_path / "stopped" / CHECKPOINT)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

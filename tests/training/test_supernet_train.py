@@ -14,6 +14,7 @@ from samplenas.errors import UserError
 from samplenas.training.checkpoint import load_checkpoint
 from samplenas.training.supernet_train import CHECKPOINT, SupernetTrainer
 from samplenas.training.train_config import TrainConfig
+from tests.training.stopping import train_until_stopped
 
 TINY_NB101 = {"stem_channels": 8, "num_stacks": 2, "cells_per_stack": 1}
 RESUME_ARGS = [
@@ -94,16 +95,7 @@ def test_a_proxy_filtered_run_stopped_and_resumed_equals_an_uninterrupted_one(tm
     assert torch.equal(torch.get_rng_state(), untouched)
 
     stopped = SupernetTrainer(_tiny(**config), progress=False)
-    save = stopped.save
-
-    def save_then_stop(out):
-        save(out)
-        if stopped.step == 2:
-            raise KeyboardInterrupt
-
-    stopped.save = save_then_stop
-    with pytest.raises(KeyboardInterrupt):
-        stopped.train(tmp_path / "stopped")
+    train_until_stopped(stopped, tmp_path / "stopped", step=2)
     # a fresh process's filter has no cached scores: it recomputes them, touching no random stream
     SupernetTrainer(_tiny(**config), progress=False).train(tmp_path / "stopped", resume=True)
     a, b = load_checkpoint(tmp_path / "straight" / CHECKPOINT), load_checkpoint(tmp_path / "stopped" / CHECKPOINT)
