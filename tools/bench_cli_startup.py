@@ -29,7 +29,7 @@ def wall_times(command: str, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("commands", nargs="*", default=DEFAULT_COMMANDS,
                         help="commands whose --help is timed ('' = the top level; default: top level and train)")
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per command (default 5)")

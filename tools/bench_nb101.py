@@ -69,7 +69,7 @@ def table_specs(bench: NASBench101, rows: np.ndarray) -> list[ModelSpec]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", type=Path, default=Path("/tmp/nb101_full.h5"))
     parser.add_argument("--npz", type=Path, default=DATA / "nb101_table_repeat0.npz")
     parser.add_argument("--tfrecord", type=Path, default=DATA / "nb101_sample_1k.tfrecord")

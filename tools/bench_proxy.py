@@ -136,7 +136,7 @@ def synchronize(device: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data-dir", default=str(DATA), help=f"folder holding cifar10-jpeg (default {DATA})")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts (default 1 2)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per variant (default 5)")

@@ -53,7 +53,7 @@ def images_per_second(net, recipe, x, y, steps: int, amp: bool, channels_last: b
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", default="nb101", choices=sorted(DEFAULT_ARCH))
     parser.add_argument("--arch")
     parser.add_argument("--network", default="{}", help="JSON supernet settings")

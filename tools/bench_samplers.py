@@ -80,7 +80,7 @@ def fairness_table(groups: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--cells", type=int, default=1500)
     parser.add_argument("--steps", type=int, default=3)

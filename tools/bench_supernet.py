@@ -296,7 +296,7 @@ def print_table(rows, clocks: tuple[int, ...]) -> None:
 
 # --- command line --------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", choices=["all", *SETUPS], default="all")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: per space, see SETUPS)")
     parser.add_argument("--archs", type=int, default=3, help="random architectures per space")

@@ -56,7 +56,7 @@ def run(variant: str, args, world) -> tuple[float, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", default="nb101")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rank-archs", default="same")

@@ -22,7 +22,7 @@ from samplenas.training.train_config import SMALL_NETWORKS, TrainConfig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--sampler", default="uniform")
     ramp = parser.add_mutually_exclusive_group()

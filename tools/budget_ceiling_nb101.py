@@ -55,7 +55,7 @@ BUDGETS = (4, 12, 36, 108)  # NB101's training budgets in epochs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for budget_ceiling.json and budget_ceiling.png")
     p.add_argument("--searches", nargs="+", type=Path, required=True, metavar="E2E_OUT",
                    help="folders of tools/e2e_nb101.py runs (SAMPLER-seedN/top.json beside checkpoint.pt)")

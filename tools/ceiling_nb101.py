@@ -44,7 +44,7 @@ OLD_RECORD_SETTINGS = {"lr": DEFAULT_LR, "inherit": None}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     add_study_arguments(p, "folder for cells.jsonl and ceiling.json", "random cells trained (default 50)",
                         "another run of this tool on the same cells: report tau minus its tau, paired bootstrap")
     p.add_argument("--steps", type=int, default=300, help="training steps of batch 64 per cell (default 300)")

@@ -30,7 +30,7 @@ def hash_rows(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--npz", type=Path, default=DEFAULT_NPZ)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

@@ -49,7 +49,7 @@ def built_params(row: tuple) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     parser.add_argument("--limit", type=int, default=None, help="check only the first N known rows")
     parser.add_argument("--workers", type=int, default=1)

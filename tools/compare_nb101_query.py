@@ -39,7 +39,7 @@ def load(root: Path) -> tuple:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True)
     parser.add_argument("--table", type=Path, default=Path("/tmp/nb101_full.h5"))
     parser.add_argument("--queries", type=int, default=3000)

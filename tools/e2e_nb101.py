@@ -44,7 +44,7 @@ SAMPLER_ARGS = {
 def parse_args(argv=None) -> argparse.Namespace:
     from samplenas.training.train_config import SPACE_LR
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
     p.add_argument("--compare", nargs="+", metavar="LABEL=OUT[:SAMPLER]",
                    help="only draw OUT/e2e.png comparing finished invocations, one column per LABEL (each OUT an "

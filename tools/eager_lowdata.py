@@ -44,7 +44,7 @@ def size_arg(text: str) -> int | str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, eager_lowdata.json and .png")
     p.add_argument("--data", nargs="+", default=["mnist", "fashion-mnist"], help="data sets (default: both MNISTs)")
     p.add_argument("--data-dir", default=str(DATA), help=f"data folder (default {DATA})")

@@ -30,7 +30,7 @@ from samplenas.population.synthetic import sleep_task  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--join-after", type=int, default=6)

@@ -74,7 +74,7 @@ def run(flags: list[str], out: Path, workers: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--every", type=float, default=6.0, help="seconds between kills")

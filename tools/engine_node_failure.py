@@ -76,7 +76,7 @@ def compare(reference: list[dict], got: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_search_arguments(parser, generations=3)
     parser.add_argument("--kill-after", type=int, default=3, help="evaluations returned before the kill")
     args = parser.parse_args()

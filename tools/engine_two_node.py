@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_search_arguments(parser, generations=2)
     parser.add_argument("--head-cpus", type=int, default=1)
     parser.add_argument("--node-cpus", type=int, default=1)

@@ -160,7 +160,7 @@ class FewShotScorer:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parent", type=Path, required=True, help="the trained one-shot run to split")
     p.add_argument("--out", type=Path, required=True, help="folder of the sub-supernets (one run folder each)")
     p.add_argument("--steps", type=int, required=True, help="training steps of each sub-supernet")

@@ -66,7 +66,7 @@ BOOTSTRAP = 10_000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     add_study_arguments(p, "folder for cells.jsonl and finalists.json")
     p.add_argument("--searches", nargs="+", type=Path, required=True, metavar="E2E_OUT",
                    help="folders of tools/e2e_nb101.py runs whose searches kept at least ten cells (--top 10;\n"

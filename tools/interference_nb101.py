@@ -34,7 +34,7 @@ STANDALONE = "standalone"  # the row that trains the probe as an ordinary networ
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for rows.jsonl and interference.json")
     p.add_argument("--data", default="cifar10-jpeg")
     p.add_argument("--data-dir", default=str(DATA))

@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     from samplenas.training.choices import ZERO_COST_PROXIES
     from samplenas.training.train_config import SPACE_LR
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="the run folder")
     p.add_argument("--steps", type=int, default=1757)
     p.add_argument("--weight", type=float, default=1.0, help="weight of the landmark hinge (default 1)")

@@ -164,7 +164,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--networks", type=int, default=60, help="validation networks per space (default: 60)")
     parser.add_argument("--calibrate", type=int, default=10,

@@ -153,7 +153,7 @@ def write(path: Path, data: bytes) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="the full data folder (mnist/, fashion-mnist/, cifar10-jpeg/, nasbench101/)")
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures" / "data")

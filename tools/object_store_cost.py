@@ -33,7 +33,7 @@ def main() -> None:
     from samplenas.training.fit import load_data
     from samplenas.training.recipes import resolve_recipe
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="mnist")
     parser.add_argument("--data-dir", default=os.environ.get("SAMPLENAS_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--limit", type=int, default=None)

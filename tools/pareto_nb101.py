@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
                    help="NB101 table (.h5, or the shared .npz, converted once into --work)")
     p.add_argument("--work", type=Path, default=Path("/tmp/pareto_nb101"), help="folder for the converted table")

@@ -50,7 +50,7 @@ PROGRESS = "training.pt"  # the unfinished training's state, with its settings: 
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     add_study_arguments(p, "folder for the weights and pool.json",
                         "candidate cells, the ceiling's first N (default 50)",
                         "a ceiling_nb101.py run on the same cells: tau minus its tau, paired bootstrap")

@@ -26,7 +26,7 @@ PROXY_SIZE = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"),
                    help="NB101 table: samplenas HDF5, or the npz it converts from (into --out)")
     p.add_argument("--out", type=Path, default=Path("runs/proxy-filter-nb101"), help="where an npz is converted")

@@ -36,7 +36,7 @@ SCORES = "scores.json"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--study", type=Path, required=True,
                    help="a tools/zero_cost_nb101.py output folder (its scores.json)")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))

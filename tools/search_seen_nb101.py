@@ -30,7 +30,7 @@ BANDS = ((1, 1), (1, 10), (11, 20), (21, 40), (41, None))  # places in the searc
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for search_seen.json and search_seen.png")
     p.add_argument("--searches", nargs="+", type=Path, required=True, metavar="E2E_OUT",
                    help="folders of tools/e2e_nb101.py runs (SAMPLER-seedN/top.json; --top 80 keeps every cell)")

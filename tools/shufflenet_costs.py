@@ -22,7 +22,7 @@ PUBLISHED = {SPOS_BLOCK_SEARCH: (3.5, 323.0)}  # params (M), MACs (M)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--width-mult", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random architecture")

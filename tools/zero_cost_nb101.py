@@ -52,7 +52,7 @@ PICK_AMONG = 80  # cells the end-to-end searches score
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for scores.json, zero_cost.json and the PNG")
     p.add_argument("--table", default=str(DATA / "nasbench101" / "nb101_table_repeat0.npz"))
     p.add_argument("--data", default="cifar10-jpeg")
