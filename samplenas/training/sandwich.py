@@ -47,13 +47,3 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     soft = F.softmax(teacher.detach().float(), dim=1)
     return -(soft * F.log_softmax(student.float(), dim=1)).sum(dim=1).mean()
 
-
-def check_sandwich(task: str, inplace_distill: bool, sandwich: bool, different: bool) -> None:
-    """UserError for settings the sandwich rule cannot honour."""
-    if inplace_distill and not sandwich:
-        raise UserError("inplace_distill distils the largest path of the sandwich rule: give sandwich too")
-    if inplace_distill and task != "classification":
-        raise UserError(f"inplace_distill needs class predictions to learn from; task {task!r} has none")
-    if sandwich and different:
-        raise UserError("the sandwich rule trains the same largest and smallest paths on every process: "
-                        "use rank_archs 'same'")

@@ -16,7 +16,6 @@ from pathlib import Path
 from samplenas.errors import UserError
 from samplenas.training import typed_config
 from samplenas.training.recipes import Recipe
-from samplenas.training.sandwich import check_sandwich
 from samplenas.training.typed_config import bounded
 
 MODES = ("one-shot", "gradient")
@@ -160,12 +159,22 @@ class TrainConfig:
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
         task = self.resolved_task()
-        check_sandwich(task, self.inplace_distill, self.sandwich, self.rank_archs == "different")
+        self._check_sandwich(task)
         if (task == "classification") == (self.space == "autoencoder"):
             raise UserError(f"task {task!r} does not fit space {self.space!r} "
                             "(autoencoder: reconstruction or denoising; others: classification)")
         self.recipe()
         return self
+
+    def _check_sandwich(self, task: str) -> None:
+        """Settings the sandwich rule (training/sandwich.py) cannot honour."""
+        if self.inplace_distill and not self.sandwich:
+            raise UserError("inplace_distill distils the largest path of the sandwich rule: give sandwich too")
+        if self.inplace_distill and task != "classification":
+            raise UserError(f"inplace_distill needs class predictions to learn from; task {task!r} has none")
+        if self.sandwich and self.rank_archs == "different":
+            raise UserError("the sandwich rule trains the same largest and smallest paths on every process: "
+                            "use rank_archs 'same'")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
