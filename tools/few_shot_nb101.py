@@ -167,11 +167,15 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, help="initial learning rate of each sub-supernet (default: the parent's)")
     p.add_argument("--split", choices=SPLITS, default="vertex1-op",
                    help="the decision split on: vertex 1's op (3 parts) or the parameter count (--parts bands)")
-    p.add_argument("--parts", type=int, default=4, help="with --split params: the number of bands (default 4)")
-    p.add_argument("--band-draws", type=int, default=2000,
+    p.add_argument("--parts", type=int, help="with --split params: the number of bands (default 4)")
+    p.add_argument("--band-draws", type=int,
                    help="with --split params: uniform draws whose quantiles cut the bands (default 2000)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.split != "params" and (args.parts, args.band_draws) != (None, None):
+        p.error("--parts and --band-draws cut the bands of --split params")
+    args.parts = 4 if args.parts is None else args.parts
+    args.band_draws = 2000 if args.band_draws is None else args.band_draws
     for flag, value in (("--steps", args.steps), ("--parts", args.parts), ("--band-draws", args.band_draws)):
         if value < 1:
             p.error(f"{flag} must be >= 1")

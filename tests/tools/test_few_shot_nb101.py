@@ -106,3 +106,7 @@ def test_bad_counts_are_usage_errors(capsys):
         with pytest.raises(SystemExit) as exit_:
             tool.main(argv)
         assert exit_.value.code == 2 and f"{flag} must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        tool.main(["--parent", "p", "--out", "o", "--steps", "3", "--parts", "5"])  # the op split has its own 3 parts
+    assert exit_.value.code == 2
+    assert "--parts and --band-draws cut the bands of --split params" in capsys.readouterr().err
