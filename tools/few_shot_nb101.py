@@ -31,6 +31,7 @@ FEW_SHOT_FILE = "few_shot.json"
 SPLITS = ("vertex1-op", "params")
 SPLIT_NAMES = {"vertex1-op": "op of encoded vertex 1", "params": "parameter-count band"}
 BAND_STREAM = 0xBA4D  # the bands' draws, apart from every stream the run's seed feeds
+DEFAULT_PARTS, DEFAULT_BAND_DRAWS = 4, 2000  # --split params: quartiles of 2,000 uniform draws
 
 
 def split_position() -> int:
@@ -58,22 +59,22 @@ def parameter_count(supernet):
     return count
 
 
-def band_edges(supernet, parts: int, draws: int, seed: int) -> list[float]:
-    """The K - 1 inner quantiles of the parameter counts of `draws` uniform draws."""
+def band_edges(count, space, parts: int, draws: int, seed: int) -> list[float]:
+    """The K - 1 inner quantiles of the parameter counts (`count`: `parameter_count`) of `draws` uniform draws."""
     rng = np.random.default_rng([seed, BAND_STREAM])
-    count = parameter_count(supernet)
-    counts = [count(supernet.space.sample_uniform(rng)) for _ in range(draws)]
+    counts = [count(space.sample_uniform(rng)) for _ in range(draws)]
     return [float(q) for q in np.quantile(counts, [k / parts for k in range(1, parts)])]
 
 
 class Splitter:
-    """arch -> the index of its part, for a manifest's split (the split's settings are in the manifest)."""
+    """arch -> the index of its part, for a manifest's split (the split's settings are in the manifest);
+    `count`: the parent's `parameter_count`, which a split by size puts cells in bands with."""
 
-    def __init__(self, manifest: dict, supernet):
+    def __init__(self, manifest: dict, count):
         self.split = manifest.get("split_by", "vertex1-op")  # manifests written before the size split
         if self.split == "params":
             self.edges = list(manifest["edges"])
-            self.count = parameter_count(supernet)
+            self.count = count
         else:
             self.position = int(manifest["position"])
 
@@ -103,30 +104,31 @@ class Part:
         raise RuntimeError(f"{source}: no draw in part {self.value} after {self.tries} tries")
 
 
-def make_manifest(parent, parent_run: Path, split: str, parts: int, band_draws: int, steps: int,
+def make_manifest(parent, parent_run: Path, count, split: str, parts: int, band_draws: int, steps: int,
                   lr: float | None) -> dict:
     manifest = {"parent": str(parent_run.resolve()), "split_by": split, "split": SPLIT_NAMES[split],
                 "steps": steps, "lr": lr}
     if split == "params":
         manifest.update(parts_count=parts, band_draws=band_draws,
-                        edges=band_edges(parent.supernet, parts, band_draws, parent.config.seed))
-        manifest["parts"] = {str(value): f"part{value}" for value in range(parts)}
+                        edges=band_edges(count, parent.space, parts, band_draws, parent.config.seed))
     else:
-        manifest["position"] = position = split_position()
-        manifest["parts"] = {str(value): f"part{value}" for value in range(parent.space.dims[position])}
+        manifest["position"] = split_position()
+        parts = parent.space.dims[manifest["position"]]
+    manifest["parts"] = {str(value): f"part{value}" for value in range(parts)}
     return manifest
 
 
 def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None, split: str = "vertex1-op",
-                parts: int = 4, band_draws: int = 2000) -> dict:
+                parts: int = DEFAULT_PARTS, band_draws: int = DEFAULT_BAND_DRAWS) -> dict:
     from samplenas.training.supernet_run import open_run
     from samplenas.training.supernet_train import SUMMARY, SupernetTrainer
     from samplenas.training.train_config import TrainConfig
 
     parent = open_run(parent_run)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = make_manifest(parent, parent_run, split, parts, band_draws, steps, lr)
-    assign = Splitter(manifest, parent.supernet)
+    count = parameter_count(parent.supernet)  # one cache for the bands' draws and every part's draws
+    manifest = make_manifest(parent, parent_run, count, split, parts, band_draws, steps, lr)
+    assign = Splitter(manifest, count)
     for value, name in manifest["parts"].items():
         folder = out / name
         if (folder / SUMMARY).exists():
@@ -153,7 +155,7 @@ class FewShotScorer:
         manifest = json.loads((out / FEW_SHOT_FILE).read_text())
         self.parts = {int(value): open_run(out / folder, evaluation=evaluation)
                       for value, folder in manifest["parts"].items()}
-        self.assign = Splitter(manifest, self.parts[0].supernet)
+        self.assign = Splitter(manifest, parameter_count(self.parts[0].supernet))
 
     def score(self, arch) -> dict:
         return self.parts[self.assign(arch)].score(arch)
@@ -167,15 +169,15 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, help="initial learning rate of each sub-supernet (default: the parent's)")
     p.add_argument("--split", choices=SPLITS, default="vertex1-op",
                    help="the decision split on: vertex 1's op (3 parts) or the parameter count (--parts bands)")
-    p.add_argument("--parts", type=int, help="with --split params: the number of bands (default 4)")
-    p.add_argument("--band-draws", type=int,
-                   help="with --split params: uniform draws whose quantiles cut the bands (default 2000)")
+    p.add_argument("--parts", type=int, help=f"with --split params: the number of bands (default {DEFAULT_PARTS})")
+    p.add_argument("--band-draws", type=int, help="with --split params: uniform draws whose quantiles cut the bands "
+                                                  f"(default {DEFAULT_BAND_DRAWS})")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.split != "params" and (args.parts, args.band_draws) != (None, None):
         p.error("--parts and --band-draws cut the bands of --split params")
-    args.parts = 4 if args.parts is None else args.parts
-    args.band_draws = 2000 if args.band_draws is None else args.band_draws
+    args.parts = DEFAULT_PARTS if args.parts is None else args.parts
+    args.band_draws = DEFAULT_BAND_DRAWS if args.band_draws is None else args.band_draws
     for flag, value in (("--steps", args.steps), ("--parts", args.parts), ("--band-draws", args.band_draws)):
         if value < 1:
             p.error(f"{flag} must be >= 1")

@@ -94,7 +94,7 @@ def test_one_band_is_the_control_every_cell_in_one_part(parent, tmp_path):
     tool = load_tool("few_shot_nb101")
     manifest = tool.train_parts(parent, tmp_path, steps=1, lr=0.01, split="params", parts=1, band_draws=10)
     assert manifest["edges"] == [] and manifest["parts"] == {"0": "part0"}
-    splitter = tool.Splitter(manifest, open_run(parent).supernet)
+    splitter = tool.Splitter(manifest, tool.parameter_count(open_run(parent).supernet))
     rng = np.random.default_rng(1)
     assert {splitter(open_run(parent).space.sample_uniform(rng)) for _ in range(20)} == {0}
 
