@@ -113,8 +113,7 @@ def main(argv=None) -> int:
         rows.append({"search": str(top_json.parent), **seen(accuracy)})
         rescored = written.get("rescored")
         if rescored and len(accuracy) > rescored["top"]:  # the finalists and cells beyond them: all three parts
-            pick_cell = tuple(written["top"][0]["encoding"])  # the re-scoring's first
-            pick = 100 * table.values("test_accuracy", table.lookup_archs([pick_cell]), repeat=0)[0]
+            pick = accuracy[cells.index(tuple(written["top"][0]["encoding"]))]  # the re-scoring's first
             rows[-1]["gap"] = {part: round(points, 3) for part, points in
                                gap(accuracy, rescored["top"], float(pick), table_best).items()}
     best, places = np.array([r["best"] for r in rows]), np.array([r["best_place"] for r in rows])
