@@ -41,7 +41,8 @@ from samplenas.hardware.table import FORMAT, VERSION, read_table
 from samplenas.spaces.base import Arch
 
 NOT_SETTINGS = ("self", "space")  # supernet parameters that are not network-size settings
-SHARING_ONLY = ("weight_key",)  # how a supernet shares weights: the networks it runs, and their latency, are the same
+# how a supernet shares weights: the networks it runs, and their latency, are the same
+SHARING_ONLY = ("weight_key", "weight_copies")
 
 
 def full_settings(space: str, network: dict | None) -> dict:

@@ -49,6 +49,11 @@ shared weights train on the kind of cells the supernet is asked to rank (NASBenc
 that ranked the table's cells worse after 2.5 epochs and better after 10, but no better among the best cells,
 and picked no better end to end (docs/results/nb101-remedies.md), so encodings stay the default.
 
+Weight copies (`weight_copies`): with K > 1 every shared conv keeps K copies and each architecture runs a
+convex combination of them, one code per shared layer from a simplex-net fed the architecture's encoding
+(K-shot NAS, Su et al., ICML 2021; `samplenas.supernet.kshot`). The networks are the same; `extract` copies
+the architecture's combination.
+
 One network definition: `NB101Network` is built by `extract` from slices of the shared weights
 and by `build` from fresh layers, and `run_cell` / `run_macro` are the only code that wires a
 cell and the macro network, for the supernet and the standalone network alike.
@@ -81,6 +86,7 @@ from samplenas.spaces.nasbench101 import (
     ModelSpec,
 )
 from samplenas.supernet.base import Supernet
+from samplenas.supernet.kshot import SimplexNet
 from samplenas.supernet.ops import SlicedConv2d, SlicedConvBnRelu, conv_bn_relu
 
 # nasbench/lib/base_ops.py: BN_MOMENTUM = 0.997 (TF keeps 0.997 of the old average; PyTorch's
@@ -286,6 +292,8 @@ def init_like_official(module: nn.Module) -> nn.Module:
             fan_in = m.weight[0].numel()
             std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # TF's truncation correction
             nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+            for other in getattr(m, "other_weights", ()):
+                nn.init.trunc_normal_(other, 0.0, std, -2 * std, 2 * std)
         elif isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
@@ -346,15 +354,17 @@ class SharedCell(nn.Module):
     """The shared weights of one cell slot (A.5): per encoded vertex 1..5 a conv3x3 and a conv1x1
     at the cell's full width, per vertex 1..6 (6 = output) a projection of the cell input."""
 
+    LAYERS = 3 * NUM_VERTICES - 5  # 6 projections, 5 conv3x3, 5 conv1x1: the order of `layer_index`
+
     def __init__(self, slot: CellSlot, num_vertices: int = NUM_VERTICES, batch_norm: str = "affine",
-                 vertex_widths: str = "official"):
+                 vertex_widths: str = "official", weight_copies: int = 1):
         super().__init__()
         c_in, c_out = slot.in_channels, slot.out_channels
         widths = vertex_width_choices(c_out, vertex_widths) if batch_norm == "private-width" else None
 
         def block(cin: int, k: int) -> SlicedConvBnRelu:
             return SlicedConvBnRelu(cin, c_out, k, bn_eps=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-                                    bn_affine=batch_norm != "non-affine", bn_widths=widths)
+                                    bn_affine=batch_norm != "non-affine", bn_widths=widths, copies=weight_copies)
 
         self.projections = nn.ModuleList(block(c_in, 1) for _ in range(1, num_vertices))
         self.conv3x3 = nn.ModuleList(block(c_out, 3) for _ in range(1, num_vertices - 1))
@@ -363,6 +373,12 @@ class SharedCell(nn.Module):
     def layer(self, role: str, vertex_id: int) -> SlicedConvBnRelu:
         table = {PROJECTION: self.projections, CONV3X3: self.conv3x3, CONV1X1: self.conv1x1}[role]
         return table[vertex_id - 1]
+
+    @staticmethod
+    def layer_index(role: str, vertex_id: int) -> int:
+        """The layer's row among the slot's `LAYERS` simplex codes."""
+        offset = {PROJECTION: 0, CONV3X3: NUM_VERTICES - 1, CONV1X1: 2 * NUM_VERTICES - 3}[role]
+        return offset + vertex_id - 1
 
 
 def _positive_int(name: str, value) -> int:
@@ -404,6 +420,7 @@ class NASBench101Supernet(Supernet):
         weight_key: str = "vertex",
         input_output_edge: str = "encoded",
         uniform_draws: str = "encodings",
+        weight_copies: int = 1,
     ):
         super().__init__()
         settings = dict(
@@ -413,6 +430,7 @@ class NASBench101Supernet(Supernet):
             num_classes=num_classes,
             in_channels=in_channels,
             image_size=image_size,
+            weight_copies=weight_copies,
         )
         for name, value in settings.items():
             _positive_int(name, value)
@@ -430,11 +448,14 @@ class NASBench101Supernet(Supernet):
         self.slots = tuple(macro_layout(stem_channels, num_stacks, cells_per_stack))
         self.stem = self._fresh_stem()
         self.cells = nn.ModuleList(
-            SharedCell(slot, batch_norm=batch_norm, vertex_widths=vertex_widths) for slot in self.slots
+            SharedCell(slot, batch_norm=batch_norm, vertex_widths=vertex_widths, weight_copies=weight_copies)
+            for slot in self.slots
         )
         self.classifier = self._fresh_classifier()
         self.vertex_pool = vertex_pool()
         init_like_official(self)
+        if weight_copies > 1:  # after the official init, which would overwrite its zeroed last layer
+            self.simplex = SimplexNet(self.space.dims, len(self.slots) * SharedCell.LAYERS, weight_copies)
 
     # --- pieces shared by the supernet and the standalone networks -------------------------
     def _fresh_stem(self) -> nn.Module:
@@ -454,21 +475,38 @@ class NASBench101Supernet(Supernet):
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
         plans = self.plans(arch)
         gate = _ungated if gates is None else self._straight_through(gates)
+        code = self._codes(arch)
 
         def cell(slot: CellSlot, t: torch.Tensor) -> torch.Tensor:
             plan, shared = plans[slot.index], self.cells[slot.index]
 
+            def shared_op(role: str, v: int, inp: torch.Tensor) -> torch.Tensor:
+                vertex_id = plan.weight_id(v)
+                return shared.layer(role, vertex_id)(inp, plan.channels[v], code=code(slot.index, role, vertex_id))
+
             def project(v: int, inp: torch.Tensor) -> torch.Tensor:
-                return shared.layer(PROJECTION, plan.weight_id(v))(inp, plan.channels[v])
+                return shared_op(PROJECTION, v, inp)
 
             def apply_op(v: int, inp: torch.Tensor) -> torch.Tensor:
-                if plan.ops[v] == MAXPOOL3X3:
-                    return self.vertex_pool(inp)
-                return shared.layer(plan.ops[v], plan.weight_id(v))(inp, plan.channels[v])
+                return self.vertex_pool(inp) if plan.ops[v] == MAXPOOL3X3 else shared_op(plan.ops[v], v, inp)
 
             return run_cell(plan, t, project, apply_op, gate)
 
         return run_macro(x, self.stem, self.slots, cell, self.classifier)
+
+    def _codes(self, arch: Arch) -> Callable[[int, str, int], torch.Tensor | None]:
+        """(slot, role, vertex id) -> the layer's simplex code for `arch`; None without weight copies."""
+        if self.settings["weight_copies"] == 1:
+            return lambda slot, role, vertex_id: None
+        codes = self.simplex(arch).view(len(self.slots), SharedCell.LAYERS, -1)
+        return lambda slot, role, vertex_id: codes[slot, SharedCell.layer_index(role, vertex_id)]
+
+    def simplex_codes(self, arch: Arch) -> torch.Tensor:
+        """The codes `arch` runs on, (slots, layers, copies); every row is uniform without weight copies."""
+        copies = self.settings["weight_copies"]
+        if copies == 1:
+            return torch.ones(len(self.slots), SharedCell.LAYERS, 1)
+        return self.simplex(self.space.validate(arch)).view(len(self.slots), SharedCell.LAYERS, copies)
 
     def _straight_through(self, gates: torch.Tensor) -> Gate:
         if gates.shape != (len(self.space.dims),):
@@ -481,8 +519,10 @@ class NASBench101Supernet(Supernet):
         return gate
 
     def extract(self, arch: Arch) -> NB101Network:
+        code = self._codes(arch)
+
         def shared_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
-            return self.cells[index].layer(role, vertex_id).export(c_in, c_out)
+            return self.cells[index].layer(role, vertex_id).export(c_in, c_out, code=code(index, role, vertex_id))
 
         return NB101Network(
             self.slots, self.plans(arch), shared_layer, copy.deepcopy(self.stem), copy.deepcopy(self.classifier)

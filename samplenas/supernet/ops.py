@@ -7,7 +7,9 @@ norm keeps affine parameters and running statistics for the largest width and us
 per-width batch norm instead keeps a private BN for each width it may meet (switchable BN, as
 slimmable networks use), so no statistics or affine parameters are shared between widths.
 All export a plain `nn.Conv2d` / `nn.BatchNorm2d` holding copies of the slice, so an extracted
-subnet is an ordinary PyTorch module with no trace of the supernet.
+subnet is an ordinary PyTorch module with no trace of the supernet. A sliced conv may keep K copies of
+its weight (K-shot sharing, `samplenas.supernet.kshot`): each call then names the convex combination it
+runs, and exports that combination.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class SlicedConv2d(nn.Module):
     """A square-kernel 2-D convolution whose channels and kernel are sliced per call.
 
     Padding is "same" for every odd kernel (`dilation * (k - 1) // 2`), so sub-kernels keep the
-    spatial size of the full kernel.
+    spatial size of the full kernel. With `copies` K > 1 it keeps K independently initialised weights
+    (`weight` and `other_weights`) and every call passes a `code` of K mixing weights.
     """
 
     def __init__(
@@ -49,10 +52,13 @@ class SlicedConv2d(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         bias: bool = False,
+        copies: int = 1,
     ):
         super().__init__()
         if max_kernel_size % 2 != 1:
             raise ValueError(f"kernel size must be odd, got {max_kernel_size}")
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
         self.max_in_channels = max_in_channels
         self.max_out_channels = max_out_channels
         self.max_kernel_size = max_kernel_size
@@ -62,17 +68,36 @@ class SlicedConv2d(nn.Module):
         template = nn.Conv2d(max_in_channels, max_out_channels, max_kernel_size, bias=bias)
         self.weight = nn.Parameter(template.weight.detach().clone())
         self.bias = nn.Parameter(template.bias.detach().clone()) if bias else None
+        self.copies = copies
+        if copies > 1:  # each copy initialised as a fresh conv: identical copies would never diverge
+            # 4-D tensors each (not one 5-D stack), so the module still converts to channels_last
+            self.other_weights = nn.ParameterList(
+                nn.Conv2d(max_in_channels, max_out_channels, max_kernel_size, bias=False).weight.detach()
+                for _ in range(copies - 1)
+            )
 
-    def sliced_weight(self, in_channels: int, out_channels: int, kernel_size: int) -> torch.Tensor:
-        """The first `out_channels` x `in_channels` filters, centre-cropped to `kernel_size`."""
+    def _mixed(self, code: torch.Tensor | None, out_channels: int, in_channels: int, start: int, end: int):
+        if self.copies == 1:
+            if code is not None:
+                raise ValueError("a code is given to a conv with one weight")
+            return self.weight[:out_channels, :in_channels, start:end, start:end]
+        if code is None or code.shape != (self.copies,):
+            raise ValueError(f"a conv with {self.copies} weight copies needs a code of shape ({self.copies},)")
+        weights = (self.weight, *self.other_weights)
+        return sum(c * w[:out_channels, :in_channels, start:end, start:end] for c, w in zip(code, weights))
+
+    def sliced_weight(
+        self, in_channels: int, out_channels: int, kernel_size: int, code: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The first `out_channels` x `in_channels` filters, centre-cropped to `kernel_size` (the copies
+        mixed by `code` when there are several)."""
         _check_width("in_channels", in_channels, self.max_in_channels)
         _check_width("out_channels", out_channels, self.max_out_channels)
         _check_width("kernel_size", kernel_size, self.max_kernel_size)
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel size must be odd, got {kernel_size}")
         start = (self.max_kernel_size - kernel_size) // 2
-        end = start + kernel_size
-        return self.weight[:out_channels, :in_channels, start:end, start:end]
+        return self._mixed(code, out_channels, in_channels, start, start + kernel_size)
 
     def _resolve(self, out_channels: int | None, kernel_size: int | None) -> tuple[int, int]:
         return (
@@ -80,17 +105,23 @@ class SlicedConv2d(nn.Module):
             self.max_kernel_size if kernel_size is None else kernel_size,
         )
 
-    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None,
+        code: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         out_channels, kernel_size = self._resolve(out_channels, kernel_size)
-        weight = self.sliced_weight(x.shape[1], out_channels, kernel_size)
+        weight = self.sliced_weight(x.shape[1], out_channels, kernel_size, code)
         bias = None if self.bias is None else self.bias[:out_channels]
         padding = self.dilation * (kernel_size - 1) // 2
         return F.conv2d(x, weight, bias, self.stride, padding, self.dilation)
 
-    def to_conv2d(self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None) -> nn.Conv2d:
+    def to_conv2d(
+        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None,
+        code: torch.Tensor | None = None,
+    ) -> nn.Conv2d:
         """A standalone `nn.Conv2d` holding a copy of the slice `forward` would use."""
         out_channels, kernel_size = self._resolve(out_channels, kernel_size)
-        weight = self.sliced_weight(in_channels, out_channels, kernel_size)
+        weight = self.sliced_weight(in_channels, out_channels, kernel_size, code)
         conv = nn.Conv2d(
             in_channels,
             out_channels,
@@ -212,22 +243,27 @@ class SlicedConvBnRelu(nn.Module):
         bn_momentum: float = 0.1,
         bn_affine: bool = True,
         bn_widths=None,
+        copies: int = 1,
     ):
         super().__init__()
-        self.conv = SlicedConv2d(max_in_channels, max_out_channels, max_kernel_size)
+        self.conv = SlicedConv2d(max_in_channels, max_out_channels, max_kernel_size, copies=copies)
         if bn_widths is None:
             self.bn = SlicedBatchNorm2d(max_out_channels, eps=bn_eps, momentum=bn_momentum, affine=bn_affine)
         else:
             self.bn = PerWidthBatchNorm2d(bn_widths, eps=bn_eps, momentum=bn_momentum, affine=bn_affine)
 
-    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x, out_channels, kernel_size)))
+    def forward(
+        self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None,
+        code: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x, out_channels, kernel_size, code)))
 
     def export(
-        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None
+        self, in_channels: int, out_channels: int | None = None, kernel_size: int | None = None,
+        code: torch.Tensor | None = None,
     ) -> nn.Sequential:
         """A standalone Conv-BN-ReLU (as `conv_bn_relu` builds) holding copies of the slice."""
-        conv = self.conv.to_conv2d(in_channels, out_channels, kernel_size)
+        conv = self.conv.to_conv2d(in_channels, out_channels, kernel_size, code)
         return nn.Sequential(conv, self.bn.to_batchnorm2d(conv.out_channels), nn.ReLU())
 
 

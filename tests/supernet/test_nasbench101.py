@@ -115,17 +115,26 @@ def _settle_bn(supernet, archs):
     supernet.eval()
 
 
+def _spread_codes(supernet: NASBench101Supernet) -> None:
+    """Give the simplex-net's (zero-initialised) last layer weights, so codes differ between layers and cells."""
+    with torch.no_grad():
+        supernet.simplex.codes.weight.normal_(0.0, 1.0)
+
+
 @pytest.mark.parametrize(
-    ("widths", "batch_norm", "weight_key", "edge"),
-    [("official", "affine", "vertex", "encoded"), ("fixed", "affine", "vertex", "encoded"),
-     ("official", "non-affine", "vertex", "encoded"), ("official", "private-width", "vertex", "encoded"),
-     ("fixed", "private-width", "vertex", "encoded"), ("official", "affine", "depth", "encoded"),
-     ("official", "affine", "vertex", "always"), ("fixed", "affine", "vertex", "always")],
+    ("widths", "batch_norm", "weight_key", "edge", "copies"),
+    [("official", "affine", "vertex", "encoded", 1), ("fixed", "affine", "vertex", "encoded", 1),
+     ("official", "non-affine", "vertex", "encoded", 1), ("official", "private-width", "vertex", "encoded", 1),
+     ("fixed", "private-width", "vertex", "encoded", 1), ("official", "affine", "depth", "encoded", 1),
+     ("official", "affine", "vertex", "always", 1), ("fixed", "affine", "vertex", "always", 1),
+     ("official", "affine", "vertex", "encoded", 3), ("official", "affine", "depth", "always", 2)],
 )
-def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, weight_key, edge, rng):
+def test_extract_equals_supernet_forward_in_eval_mode(widths, batch_norm, weight_key, edge, copies, rng):
     torch.manual_seed(0)
     tiny = NASBench101Supernet(**TINY, vertex_widths=widths, batch_norm=batch_norm, weight_key=weight_key,
-                               input_output_edge=edge)
+                               input_output_edge=edge, weight_copies=copies)
+    if copies > 1:
+        _spread_codes(tiny)
     archs = [CHAIN, INPUT_ONLY, RICH, TRUNCATING] + [tiny.space.sample(rng) for _ in range(4)]
     _settle_bn(tiny, archs)
     x = torch.randn(3, 3, 8, 8)
@@ -258,6 +267,8 @@ def test_bad_settings_are_user_errors():
         NASBench101Supernet(input_output_edge="never")
     with pytest.raises(UserError, match="uniform_draws must be one of encodings, distinct-cells, got 'cells'"):
         NASBench101Supernet(uniform_draws="cells")
+    with pytest.raises(UserError, match="weight_copies must be a positive integer, got 0"):
+        NASBench101Supernet(weight_copies=0)
 
 
 def test_uniform_draws_decide_what_the_supernets_samplers_train():
@@ -316,6 +327,45 @@ def test_depth_keys_share_weights_between_vertices_at_the_same_depth():
         conv = supernet.extract(skip).cells[0].ops["1"][0]
         shared = supernet.cells[0].conv3x3[expected].conv.weight[: conv.out_channels, : conv.in_channels]
         torch.testing.assert_close(conv.weight, shared)
+
+
+def test_one_weight_copy_is_the_plain_supernet():
+    torch.manual_seed(0)
+    plain = NASBench101Supernet(**TINY)
+    torch.manual_seed(0)
+    one = NASBench101Supernet(**TINY, weight_copies=1)
+    assert plain.state_dict().keys() == one.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), one.state_dict().values()))
+    assert torch.equal(one.simplex_codes(RICH), torch.ones(2, 16, 1))
+
+
+def test_weight_copies_start_shared_evenly_and_learn_a_code_per_cell():
+    torch.manual_seed(0)
+    supernet = NASBench101Supernet(**TINY, weight_copies=4)
+    copies = supernet.cells[1].conv3x3[0].conv
+    assert len(copies.other_weights) == 3
+    for other in copies.other_weights:  # the official initialiser, drawn afresh for every copy
+        assert other.shape == copies.weight.shape and not torch.equal(other, copies.weight)
+        assert other.std().item() == pytest.approx(copies.weight.std().item(), rel=0.2)
+    for arch in (CHAIN, RICH):
+        torch.testing.assert_close(supernet.simplex_codes(arch), torch.full((2, 16, 4), 0.25))
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=0.5)
+    for _ in range(3):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(supernet(torch.randn(8, 3, 8, 8), RICH), torch.randint(0, 5, (8,))).backward()
+        optimizer.step()
+    codes = supernet.simplex_codes(RICH).detach()
+    torch.testing.assert_close(codes.sum(-1), torch.ones(2, 16))
+    assert codes.max() > 0.26  # the simplex-net learned a code for the cell it trained
+    assert not torch.allclose(supernet.simplex_codes(CHAIN), codes)  # codes depend on the cell
+
+
+def test_weight_copies_change_no_network_or_cost():
+    torch.manual_seed(0)
+    plain, kshot = NASBench101Supernet(**TINY), NASBench101Supernet(**TINY, weight_copies=3)
+    for arch in (CHAIN, RICH, TRUNCATING):
+        assert str(kshot.extract(arch)) == str(plain.build(arch)) == str(kshot.build(arch))
+        assert kshot.cost(arch) == plain.cost(arch)
 
 
 @pytest.fixture

@@ -66,6 +66,40 @@ def test_sliced_conv_rejects_out_of_range_slices(kwargs, message):
         conv(torch.randn(1, 5, 5, 5))
 
 
+def test_sliced_conv_with_copies_runs_and_exports_the_coded_combination():
+    torch.manual_seed(0)
+    conv = SlicedConv2d(4, 6, 3, copies=3)
+    copies = [conv.weight, *conv.other_weights]
+    assert len(copies) == 3 and all(w.shape == (6, 4, 3, 3) for w in copies)
+    assert not torch.equal(copies[0], copies[1])  # identical copies would never diverge
+    code = torch.tensor([0.5, 0.3, 0.2])
+    x = torch.randn(2, 3, 5, 5)
+    mixed = sum(c * w[:5, :3, 1:2, 1:2] for c, w in zip(code, copies))
+    out = conv(x, out_channels=5, kernel_size=1, code=code)
+    torch.testing.assert_close(out, F.conv2d(x, mixed, None, 1, 0))
+    torch.testing.assert_close(conv.to_conv2d(3, 5, 1, code=code)(x), out)
+    code.requires_grad_(True)
+    conv(x, out_channels=5, kernel_size=1, code=code).sum().backward()
+    assert code.grad.abs().min() > 0 and all(w.grad[:5, :3, 1, 1].abs().sum() > 0 for w in copies)
+
+
+def test_sliced_conv_codes_must_match_its_copies():
+    x = torch.randn(1, 4, 5, 5)
+    with pytest.raises(ValueError, match=r"3 weight copies needs a code of shape \(3,\)"):
+        SlicedConv2d(4, 6, 3, copies=3)(x)
+    with pytest.raises(ValueError, match=r"needs a code of shape \(3,\)"):
+        SlicedConv2d(4, 6, 3, copies=3)(x, code=torch.ones(2) / 2)
+    with pytest.raises(ValueError, match="a code is given to a conv with one weight"):
+        SlicedConv2d(4, 6, 3)(x, code=torch.ones(1))
+    with pytest.raises(ValueError, match="copies must be at least 1"):
+        SlicedConv2d(4, 6, 3, copies=0)
+
+
+def test_sliced_conv_with_copies_converts_to_channels_last():
+    conv = SlicedConv2d(4, 6, 3, copies=2).to(memory_format=torch.channels_last)
+    assert conv.other_weights[0].is_contiguous(memory_format=torch.channels_last)
+
+
 def _randomised_norm(features: int) -> SlicedBatchNorm2d:
     norm = SlicedBatchNorm2d(features, eps=1e-5, momentum=0.1)
     with torch.no_grad():
