@@ -295,7 +295,7 @@ def parameter_counts(settings: dict, cells) -> list[float]:
     config = train_config(settings)
     info = load_dataset(config.data, config.data_dir, ("train",), seed=config.seed).info
     supernet = make_supernet("nb101", network_settings("nb101", config.recipe().network, info))
-    return [float(supernet.cost(tuple(arch))["params"]) for arch in cells]
+    return [float(supernet.param_count(tuple(arch))) for arch in cells]
 
 
 def with_params(val, params, accuracy) -> dict:

@@ -334,7 +334,7 @@ def params_proxy(supernet, table, cells) -> dict:
     against their table accuracy: the ranking a scorer gets with no training at all, for scale."""
     from scipy import stats
 
-    params = [supernet.cost(arch)["params"] for arch in cells]
+    params = [supernet.param_count(arch) for arch in cells]
     accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
     return {"kendall_tau": float(stats.kendalltau(params, accuracy).statistic),
             "spearman_rho": float(stats.spearmanr(params, accuracy).statistic)}

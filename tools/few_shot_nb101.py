@@ -40,27 +40,8 @@ def split_position() -> int:
     return NUM_EDGE_BITS  # the first op position of the flat encoding
 
 
-def parameter_count(supernet):
-    """arch -> trainable parameters of its standalone network, built on the meta device (shapes only: no
-    memory, no initialisation, no random draw), cached per cell."""
-    import torch
-
-    from samplenas.supernet.cost import count_params
-
-    cache: dict = {}
-
-    def count(arch) -> int:
-        key = tuple(int(c) for c in arch)
-        if key not in cache:
-            with torch.device("meta"):
-                cache[key] = count_params(supernet.deployed_network(key))
-        return cache[key]
-
-    return count
-
-
 def band_edges(count, space, parts: int, draws: int, seed: int) -> list[float]:
-    """The K - 1 inner quantiles of the parameter counts (`count`: `parameter_count`) of `draws` uniform draws."""
+    """The K - 1 inner quantiles of the parameter counts (`count`: `Supernet.param_count`) of `draws` uniform draws."""
     rng = np.random.default_rng([seed, BAND_STREAM])
     counts = [count(space.sample_uniform(rng)) for _ in range(draws)]
     return [float(q) for q in np.quantile(counts, [k / parts for k in range(1, parts)])]
@@ -68,7 +49,7 @@ def band_edges(count, space, parts: int, draws: int, seed: int) -> list[float]:
 
 class Splitter:
     """arch -> the index of its part, for a manifest's split (the split's settings are in the manifest);
-    `count`: the parent's `parameter_count`, which a split by size puts cells in bands with."""
+    `count`: the parent's `Supernet.param_count`, which a split by size puts cells in bands with."""
 
     def __init__(self, manifest: dict, count):
         self.split = manifest.get("split_by", "vertex1-op")  # manifests written before the size split
@@ -126,7 +107,7 @@ def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None, split
 
     parent = open_run(parent_run)
     out.mkdir(parents=True, exist_ok=True)
-    count = parameter_count(parent.supernet)  # one cache for the bands' draws and every part's draws
+    count = parent.supernet.param_count  # one cache for the bands' draws and every part's draws
     manifest = make_manifest(parent, parent_run, count, split, parts, band_draws, steps, lr)
     assign = Splitter(manifest, count)
     for value, name in manifest["parts"].items():
@@ -155,7 +136,7 @@ class FewShotScorer:
         manifest = json.loads((out / FEW_SHOT_FILE).read_text())
         self.parts = {int(value): open_run(out / folder, evaluation=evaluation)
                       for value, folder in manifest["parts"].items()}
-        self.assign = Splitter(manifest, parameter_count(self.parts[0].supernet))
+        self.assign = Splitter(manifest, self.parts[0].supernet.param_count)
 
     def score(self, arch) -> dict:
         return self.parts[self.assign(arch)].score(arch)

@@ -148,7 +148,7 @@ def main(argv=None) -> int:
               "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
               "cells": [{"arch": list(arch), "val_accuracy": v, "test_accuracy": float(table_accuracy)}
                         for arch, v, table_accuracy in zip(cells, val, accuracy)],
-              **ranking_report(val, accuracy, [float(net.supernet.cost(arch)["params"]) for arch in cells],
+              **ranking_report(val, accuracy, [float(net.supernet.param_count(arch)) for arch in cells],
                                args.paired_against, reference),
               "seconds": round(time.perf_counter() - started, 1)}
     if args.paired_against is not None:  # do the shared weights order the cells as training each alone does?

@@ -47,7 +47,7 @@ def draws(space, supernet, seed: int, cells: int, pool: int) -> dict[str, list]:
 
     def filtered() -> ProxyFilterSampler:
         sampler = ProxyFilterSampler(space, seed=seed, pool=pool)
-        return sampler.attach_scorer(lambda arch: float(supernet.cost(arch)["params"]))
+        return sampler.attach_scorer(lambda arch: float(supernet.param_count(arch)))
 
     one_per_call = filtered()
     return {"uniform": UniformSampler(space, seed=seed).sample(cells),
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
             entry = results.setdefault(name, {"mean": [], "best": [], "params": []})
             entry["mean"].append(float(np.mean(accuracy)))
             entry["best"].append(float(np.max(accuracy)))
-            entry["params"].append(float(np.mean([supernet.cost(a)["params"] for a in cells])))
+            entry["params"].append(float(np.mean([supernet.param_count(a) for a in cells])))
     print(f"NB101 table, {args.cells} cells per set, pool {args.pool}, params at stem 16 / 3 x 1, "
           f"{args.seeds} seeds (mean ± std over seeds)")
     print(f"{'cells from':<22} {'mean acc. (%)':>15} {'best acc. (%)':>15} {'mean params':>13}")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from samplenas.spaces.base import Arch, SearchSpace
-from samplenas.supernet.cost import count_cost
+from samplenas.supernet.cost import count_cost, count_params
 
 
 class Supernet(nn.Module, ABC):
@@ -29,6 +29,7 @@ class Supernet(nn.Module, ABC):
     def __init__(self) -> None:
         super().__init__()
         self._cost_cache: dict[str, dict] = {}
+        self._params_cache: dict[str, int] = {}
 
     @abstractmethod
     def forward(self, x: torch.Tensor, arch: Arch, gates: torch.Tensor | None = None) -> torch.Tensor:
@@ -62,3 +63,13 @@ class Supernet(nn.Module, ABC):
             with torch.random.fork_rng(devices=[]):
                 self._cost_cache[key] = count_cost(self.deployed_network(arch), self.input_shape)
         return dict(self._cost_cache[key])
+
+    def param_count(self, arch: Arch) -> int:
+        """`cost(arch)["params"]` without the multiply-adds, counted on a network built on the meta device
+        (shapes only: no memory, no initialisation), about twice as fast: what drawing many cells into a
+        parameter band needs. Cached by the architecture's key."""
+        key = self.space.key(arch)
+        if key not in self._params_cache:
+            with torch.random.fork_rng(devices=[]), torch.device("meta"):
+                self._params_cache[key] = count_params(self.deployed_network(arch))
+        return self._params_cache[key]

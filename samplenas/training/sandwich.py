@@ -37,7 +37,7 @@ def extreme_archs(supernet, seed: int, budget=None, draws: int = EXTREME_DRAWS) 
         if not archs:
             raise UserError(f"the sandwich rule found no architecture within {budget.describe()} among "
                             f"{draws} uniform draws")
-    params = [supernet.cost(arch)["params"] for arch in archs]
+    params = [supernet.param_count(arch) for arch in archs]
     return archs[int(np.argmax(params))], archs[int(np.argmin(params))]
 
 

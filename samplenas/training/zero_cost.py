@@ -55,9 +55,10 @@ class ZeroCostScorer:
 
     def score(self, arch: Arch) -> dict:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # caller's RNG kept
-            if self.proxy in ("params", "flops"):
-                cost = self.supernet.cost(arch)
-                value = float(cost["params" if self.proxy == "params" else "macs"])
+            if self.proxy == "params":
+                value = float(self.supernet.param_count(arch))
+            elif self.proxy == "flops":
+                value = float(self.supernet.cost(arch)["macs"])
             else:
                 value = float(MEASURES[self.proxy](self, self.network(arch)))
         if not np.isfinite(value):  # e.g. a singular NASWOT kernel: last in any ranking, never a crash

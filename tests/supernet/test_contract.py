@@ -104,7 +104,7 @@ def test_build_is_the_extracted_network_freshly_initialised_and_cost_counts_it(n
     assert supernet.cost(arch) == cost
 
 
-def test_cost_leaves_the_global_random_stream_alone(name):
+def test_cost_and_param_count_leave_the_global_random_stream_alone(name):
     """A budget costs cells lazily (a resumed run recomputes what the first run had cached), so the cost
     must not consume the random stream that training's dropout draws from, or resume would not be exact."""
     supernet = make(name)
@@ -113,7 +113,14 @@ def test_cost_leaves_the_global_random_stream_alone(name):
     expected = torch.rand(3)
     torch.manual_seed(7)
     supernet.cost(arch)
+    supernet.param_count(sampled(supernet, 1, seed=4)[0])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_param_count_is_the_costs_parameter_count(name):
+    supernet = make(name)
+    for arch in sampled(supernet, 3, seed=5):
+        assert supernet.param_count(arch) == supernet.cost(arch)["params"]
 
 
 def test_unit_gates_leave_the_output_and_receive_gradients(name):
