@@ -1,6 +1,7 @@
 """Training-step cost of each supernet against its extracted standalone subnet, side by side.
 
     python tools/bench_supernet.py [--space all] [--batch N] [--archs 3] [--repeats 8] [--device auto] [--amp]
+    python tools/bench_supernet.py --space nb101 --network '{"weight_copies": 4}'   # a setting over the setup's
 
 One training step = zero_grad, forward, loss, backward, SGD step (lr 0.01, momentum 0.9). The
 supernet side runs `supernet(x, arch)` with one SGD optimizer over all supernet parameters, as a
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import gc
 import json
 import os
@@ -225,9 +227,15 @@ def _release_freed_memory() -> None:
         pass
 
 
+def setup_of(space: str, args) -> Setup:
+    """The space's setup with `--network` settings over its own."""
+    setup = SETUPS[space]
+    return dataclasses.replace(setup, settings={**setup.settings, **args.network}) if args.network else setup
+
+
 def probe_memory(space: str, side: str, args, device: torch.device) -> dict:
     """Peak memory of one side's training steps on the first architecture (run in a fresh process)."""
-    setup = SETUPS[space]
+    setup = setup_of(space, args)
     supernet = build_supernet(space, setup, device)
     x, target = make_batch(setup, args.batch or setup.batch, device, args.seed)
     arch = sample_archs(supernet, 1, args.seed)[0]
@@ -262,6 +270,7 @@ def measure_memory(space: str, side: str, args) -> dict | None:
     command = [sys.executable, str(Path(__file__).resolve()), "--space", space, "--memory-probe", side]
     command += ["--device", args.device, "--seed", str(args.seed)]
     command += (["--batch", str(args.batch)] if args.batch else []) + (["--amp"] if args.amp else [])
+    command += ["--network", json.dumps(args.network)] if args.network else []
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -308,6 +317,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--throughput-batch", type=int, default=256, help="batch of the CUDA images/s figure")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--network", type=json.loads, default={},
+                        help="supernet settings (a JSON object) over the setup's, with one --space")
     parser.add_argument("--memory-probe", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("archs", "repeats", "threads", "throughput_batch"):
@@ -315,6 +326,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch is not None and args.batch < 1 or args.warmup < 0:
         parser.error("--batch must be at least 1 and --warmup at least 0")
+    if args.network and (args.space == "all" or not isinstance(args.network, dict)):
+        parser.error("--network takes a JSON object of settings and one --space")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -336,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     spaces = list(SETUPS) if args.space == "all" else [args.space]
     rows = []
     for space in spaces:
-        setup = SETUPS[space]
-        print(f"{space}: {setup.note}, batch {args.batch or setup.batch}", flush=True)
+        setup = setup_of(space, args)
+        print(f"{space}: {setup.note}, batch {args.batch or setup.batch}"
+              + (f", network {json.dumps(args.network)}" if args.network else ""), flush=True)
         timing = time_space(space, setup, args, device)
         memory = {} if args.no_memory else {side: measure_memory(space, side, args) for side in SIDES}
         rows.append((space, args.batch or setup.batch, timing, memory))
