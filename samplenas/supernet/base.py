@@ -66,8 +66,8 @@ class Supernet(nn.Module, ABC):
 
     def param_count(self, arch: Arch) -> int:
         """`cost(arch)["params"]` without the multiply-adds, counted on a network built on the meta device
-        (shapes only: no memory, no initialisation), about twice as fast: what drawing many cells into a
-        parameter band needs. Cached by the architecture's key."""
+        (shapes only: no memory, no initialisation, no forward pass, which dominates `cost` at full size):
+        what drawing many cells into a parameter band needs. Cached by the architecture's key."""
         key = self.space.key(arch)
         if key not in self._params_cache:
             with torch.random.fork_rng(devices=[]), torch.device("meta"):

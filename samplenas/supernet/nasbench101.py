@@ -494,19 +494,19 @@ class NASBench101Supernet(Supernet):
 
         return run_macro(x, self.stem, self.slots, cell, self.classifier)
 
-    def _codes(self, arch: Arch) -> Callable[[int, str, int], torch.Tensor | None]:
-        """(slot, role, vertex id) -> the layer's simplex code for `arch`; None without weight copies."""
-        if self.settings["weight_copies"] == 1:
-            return lambda slot, role, vertex_id: None
-        codes = self.simplex(arch).view(len(self.slots), SharedCell.LAYERS, -1)
-        return lambda slot, role, vertex_id: codes[slot, SharedCell.layer_index(role, vertex_id)]
-
     def simplex_codes(self, arch: Arch) -> torch.Tensor:
         """The codes `arch` runs on, (slots, layers, copies); every row is uniform without weight copies."""
         copies = self.settings["weight_copies"]
         if copies == 1:
             return torch.ones(len(self.slots), SharedCell.LAYERS, 1)
         return self.simplex(self.space.validate(arch)).view(len(self.slots), SharedCell.LAYERS, copies)
+
+    def _codes(self, arch: Arch) -> Callable[[int, str, int], torch.Tensor | None]:
+        """(slot, role, vertex id) -> the layer's simplex code for `arch`; None without weight copies."""
+        if self.settings["weight_copies"] == 1:
+            return lambda slot, role, vertex_id: None
+        codes = self.simplex_codes(arch)
+        return lambda slot, role, vertex_id: codes[slot, SharedCell.layer_index(role, vertex_id)]
 
     def _straight_through(self, gates: torch.Tensor) -> Gate:
         if gates.shape != (len(self.space.dims),):
