@@ -38,6 +38,29 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
     assert "tau(synflow) - tau(params), paired:" in capsys.readouterr().out
 
 
+@pytest.mark.full_data("nb101")
+def test_random_cells_from_the_table_are_the_tables_kind_of_cells(data_dir, nb101_table, tmp_path):
+    """Encoding draws prune mostly to small cells; `--random-cells table` draws as the table holds them (85 % with
+    seven vertices)."""
+    import numpy as np
+
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    study = load_tool("zero_cost_nb101")
+    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table),
+            "--proxies", "params", "--top-sample", "0", "--cells", "40"]
+    assert study.main(argv + ["--random-cells", "table"]) == 0
+    assert json.loads((tmp_path / "zero_cost.json").read_text())["random_cells"] == "table"
+    space = SPACES["nb101"]()
+    by_table = distinct_uniform(SPACES["nb101"](table=str(nb101_table)), 40,
+                                np.random.default_rng(study.RANDOM_CELLS_SEED))
+    assert set(json.loads((tmp_path / "scores.json").read_text())["random:params"]) == {space.key(a) for a in by_table}
+    by_encodings = distinct_uniform(space, 40, np.random.default_rng(study.RANDOM_CELLS_SEED))
+    seven = [sum(len(space.decode(a).ops) == 7 for a in cells) for cells in (by_table, by_encodings)]
+    assert seven[0] >= 28 and seven[1] <= 8, seven
+
+
 def test_expected_pick_is_exact_over_every_draw_of_cells():
     import numpy as np
 
