@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS, draw_random_cells, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_accuracy  # noqa: E402
 
 from samplenas.errors import UserError  # noqa: E402
@@ -76,6 +76,9 @@ def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: s
     p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
     if cells_help is not None:
         p.add_argument("--cells", type=int, default=50, help=cells_help)
+        p.add_argument("--random-cells", choices=RANDOM_CELLS, default="encodings",
+                       help="what the random cells are uniform over: valid encodings (default: mostly small cells, the "
+                            "zero-cost study's) or the table's cells")
     p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
     p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and any draws")
@@ -200,11 +203,10 @@ def validation_accuracy(net, data, settings: dict) -> float:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from samplenas.spaces import SPACES
-    from samplenas.training.rank import distinct_uniform
 
     started = time.perf_counter()
     space = SPACES["nb101"]()
-    cells = distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))
+    cells = draw_random_cells(args.cells, args.random_cells, args.table)
     reference = None if args.paired_against is None else paired_val(args.paired_against, cells)
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
@@ -237,7 +239,7 @@ def main(argv=None) -> int:
     accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
     val = [done[tuple(arch)]["val_accuracy"] for arch in cells]
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "settings": settings, "cells": len(cells),
+              "settings": settings, "cells": len(cells), "random_cells": args.random_cells,
               **ranking_report(val, accuracy, parameter_counts(settings, cells), args.paired_against, reference),
               "cell_seconds": round(sum(done[tuple(arch)]["seconds"] for arch in cells), 1),  # every invocation's
               "seconds": round(time.perf_counter() - started, 1)}  # this invocation's wall time

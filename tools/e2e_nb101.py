@@ -30,6 +30,7 @@ DATA = REPO.parent / "shared" / "data"
 EVAL_FILE = "e2e_eval.json"
 TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
 RANDOM_CELLS_SEED = 12345  # the random cells every NB101 study ranks (distinct_uniform), so studies pair on them
+RANDOM_CELLS = ("encodings", "table")  # what they are drawn uniformly over: valid encodings, or the table's cells
 SAMPLER_ARGS = {
     "uniform": ["--sampler", "uniform"],
     "fair": ["--sampler", "fair"],
@@ -153,6 +154,17 @@ def open_table(path: str, out: Path):
             convert(path, converted, progress=False)
         path = str(converted)
     return NASBench101(path)
+
+
+def draw_random_cells(count: int, drawn_over: str = "encodings", table: str | None = None) -> list:
+    """The random cells the NB101 studies rank: `count` distinct cells (seed RANDOM_CELLS_SEED), uniform over valid
+    encodings (every recorded study's: mostly cells of 4-5 vertices) or over the cells of `table`, as it holds them
+    (85 % with 7 vertices)."""
+    from samplenas.spaces import SPACES
+    from samplenas.training.rank import distinct_uniform
+
+    space = SPACES["nb101"](table=table) if drawn_over == "table" else SPACES["nb101"]()
+    return distinct_uniform(space, count, np.random.default_rng(RANDOM_CELLS_SEED))
 
 
 def table_cells(table, space, hashes) -> list:
@@ -423,7 +435,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from samplenas.errors import UserError
     from samplenas.spaces import SPACES
-    from samplenas.training.rank import distinct_uniform
     from samplenas.training.supernet_run import open_run
 
     try:
@@ -435,7 +446,7 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     accuracy = table.values("test_accuracy", repeat=0)
     space = SPACES["nb101"]()
-    random_cells = distinct_uniform(space, args.rank_cells, np.random.default_rng(RANDOM_CELLS_SEED))
+    random_cells = draw_random_cells(args.rank_cells)
     best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
     drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
     top_cells = table_cells(table, space, [best[i] for i in sorted(drawn)])

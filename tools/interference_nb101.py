@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ceiling_nb101 import finished_records, fit_and_score  # noqa: E402
-from e2e_nb101 import DATA, RANDOM_CELLS_SEED  # noqa: E402
+from e2e_nb101 import DATA, draw_random_cells  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK  # noqa: E402
 
 from samplenas.training.train_config import DEFAULT_LR  # noqa: E402
@@ -108,12 +108,11 @@ def train_row(settings: dict, probe: tuple, pool: int | str) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from samplenas.spaces import SPACES
-    from samplenas.training.rank import distinct_uniform
 
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     space = SPACES["nb101"]()
-    probe = tuple(distinct_uniform(space, 1, np.random.default_rng(RANDOM_CELLS_SEED))[0])
+    probe = tuple(draw_random_cells(1)[0])
     settings = {"data": args.data, "data_dir": args.data_dir, "network": json.loads(args.network),
                 "seed": args.seed, "steps": args.steps, "eval_examples": args.eval_examples,
                 "bn_batches": args.bn_batches, "lr": args.lr}

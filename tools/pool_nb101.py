@@ -38,7 +38,7 @@ from ceiling_nb101 import (  # noqa: E402
     train_config,
     validation_accuracy,
 )
-from e2e_nb101 import RANDOM_CELLS_SEED, open_table  # noqa: E402
+from e2e_nb101 import draw_random_cells, open_table  # noqa: E402
 from interference_nb101 import shared_supernet  # noqa: E402
 from zero_cost_nb101 import bootstrap  # noqa: E402
 
@@ -124,12 +124,8 @@ def trained_network(settings: dict, cells: list[tuple], out: Path, threads: int,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from samplenas.spaces import SPACES
-    from samplenas.training.rank import distinct_uniform
-
     started = time.perf_counter()
-    space = SPACES["nb101"]()
-    cells = [tuple(arch) for arch in distinct_uniform(space, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))]
+    cells = [tuple(arch) for arch in draw_random_cells(args.cells, args.random_cells, args.table)]
     reference = None if args.paired_against is None else paired_val(args.paired_against, cells, "pool_nb101")
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
@@ -145,7 +141,8 @@ def main(argv=None) -> int:
         val.append(validation_accuracy(net, data, settings))
     accuracy = table.values("test_accuracy", table.lookup_archs([list(a) for a in cells]), repeat=0)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "settings": settings, "training": {k: v for k, v in trained.items() if k != "settings"},
+              "settings": settings, "random_cells": args.random_cells,
+              "training": {k: v for k, v in trained.items() if k != "settings"},
               "cells": [{"arch": list(arch), "val_accuracy": v, "test_accuracy": float(table_accuracy)}
                         for arch, v, table_accuracy in zip(cells, val, accuracy)],
               **ranking_report(val, accuracy, [float(net.supernet.param_count(arch)) for arch in cells],

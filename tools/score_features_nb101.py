@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table  # noqa: E402
+from e2e_nb101 import DATA, draw_random_cells, open_table  # noqa: E402
 
 FEATURES = ("vertices", "edges", "depth", "conv3x3", "conv1x1", "maxpool3x3", "input->output")
 SCORES = "scores.json"
@@ -63,12 +63,10 @@ def cell_features(spec) -> dict[str, int]:
             "maxpool3x3": ops.count("maxpool3x3"), "input->output": int(matrix[0, n - 1])}
 
 
-def random_cells_scored(scores: dict, names: list[str], space, count: int = 1000) -> list:
-    """The study's random cells scored by every one of `names`: the shared seeded draw, kept where the study
-    scored them (it may exclude some)."""
-    from samplenas.training.rank import distinct_uniform
-
-    cells = distinct_uniform(space, count, np.random.default_rng(RANDOM_CELLS_SEED))
+def random_cells_scored(scores: dict, names: list[str], space, drawn_over: str, table: str, count: int = 1000) -> list:
+    """The study's random cells scored by every one of `names`: the shared seeded draw (over what the study drew
+    them from), kept where the study scored them (it may exclude some)."""
+    cells = draw_random_cells(count, drawn_over, table)
     return [arch for arch in cells if all(space.key(arch) in scores[f"random:{name}"] for name in names)]
 
 
@@ -121,7 +119,9 @@ def main(argv=None) -> int:
     unknown = [name for name in names if f"random:{name}" not in scores]
     if unknown:
         sys.exit(f"score_features_nb101: the study scored no random cells with {unknown[0]!r}")
-    cells = random_cells_scored(scores, names, space)
+    report = args.study / "zero_cost.json"  # studies older than --random-cells drew over encodings
+    drawn_over = json.loads(report.read_text()).get("random_cells", "encodings") if report.exists() else "encodings"
+    cells = random_cells_scored(scores, names, space, drawn_over, args.table)
     if len(cells) < 2:
         sys.exit("score_features_nb101: fewer than 2 random cells scored by every scorer asked for")
     table = open_table(args.table, args.study)

@@ -46,13 +46,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, RANDOM_CELLS_SEED, open_table, table_cells  # noqa: E402
+from e2e_nb101 import DATA, RANDOM_CELLS, draw_random_cells, open_table, table_cells  # noqa: E402
 from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 BOOTSTRAP = 1000
 PICK_AMONG = 80  # cells the end-to-end searches score
-RANDOM_CELLS = ("encodings", "table")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -450,15 +449,13 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from samplenas.spaces import SPACES
-    from samplenas.training.rank import distinct_uniform
     from samplenas.training.zero_cost import PROXIES, combined_ranks
 
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     table = open_table(args.table, args.out)
     space = SPACES["nb101"]()
-    drawn_from = SPACES["nb101"](table=args.table) if args.random_cells == "table" else space
-    groups = {"random": distinct_uniform(drawn_from, args.cells, np.random.default_rng(RANDOM_CELLS_SEED))}
+    groups = {"random": draw_random_cells(args.cells, args.random_cells, args.table)}
     landmarks = landmark_cells(args, table, space) if args.landmarks else None
     excluded = {tuple(arch) for arch in landmarks[0]} if landmarks else set()
     if args.exclude_cells:

@@ -10,6 +10,8 @@ from samplenas.spaces import SPACES
 from samplenas.spaces.nasbench101 import EDGES
 from tests.tools.tool_loader import load_tool
 
+RANDOM_CELLS_SEED = load_tool("e2e_nb101").RANDOM_CELLS_SEED  # the studies' shared draw
+
 
 def _encode(edges, ops):
     return tuple(int(edge in edges) for edge in EDGES) + tuple(ops)
@@ -33,7 +35,7 @@ def test_a_scorer_that_is_a_feature_has_tau_one_against_it(nb101_table, tmp_path
     space = SPACES["nb101"]()
     from samplenas.training.rank import distinct_uniform
 
-    cells = distinct_uniform(space, 40, np.random.default_rng(tool.RANDOM_CELLS_SEED))
+    cells = distinct_uniform(space, 40, np.random.default_rng(RANDOM_CELLS_SEED))
     features = [tool.cell_features(space.decode(arch)) for arch in cells]
     rng = np.random.default_rng(0)
     scores = {"random:skip": {space.key(a): f["input->output"] + 0.01 * rng.random() for a, f in zip(cells, features)},
@@ -71,7 +73,7 @@ def test_within_takes_out_the_bias_a_scorer_has_for_a_feature(nb101_table, tmp_p
     space = SPACES["nb101"]()
     from samplenas.training.rank import distinct_uniform
 
-    cells = distinct_uniform(space, 60, np.random.default_rng(tool.RANDOM_CELLS_SEED))
+    cells = distinct_uniform(space, 60, np.random.default_rng(RANDOM_CELLS_SEED))
     table = tool.open_table(str(nb101_table), tmp_path)
     accuracy = table.values("test_accuracy", table.lookup_archs(cells), repeat=0)
     vertices = [tool.cell_features(space.decode(arch))["vertices"] for arch in cells]
@@ -97,3 +99,20 @@ def test_bad_input_is_a_one_line_exit(tmp_path):
     space = SPACES["nb101"]()
     with pytest.raises(SystemExit, match="bad.jsonl:1 is not JSON"):
         tool.labelled_row(tmp_path / "bad.jsonl", "val_accuracy", space)
+
+
+@pytest.mark.full_data("nb101")
+def test_a_study_of_table_drawn_cells_is_read_over_the_same_cells(nb101_table, tmp_path):
+    """A zero-cost study run with --random-cells table scored the table's kind of cells; the features are taken
+    over those, not over the encoding draw (which would share almost none of them)."""
+    tool = load_tool("score_features_nb101")
+    space = SPACES["nb101"]()
+    from samplenas.training.rank import distinct_uniform
+
+    cells = distinct_uniform(SPACES["nb101"](table=str(nb101_table)), 20, np.random.default_rng(RANDOM_CELLS_SEED))
+    scores = {"random:edges": {space.key(a): float(tool.cell_features(space.decode(a))["edges"]) for a in cells}}
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
+    (tmp_path / "zero_cost.json").write_text(json.dumps({"random_cells": "table"}))
+    assert tool.main(["--study", str(tmp_path), "--table", str(nb101_table)]) == 0
+    report = json.loads((tmp_path / "features.json").read_text())
+    assert report["cells"] == 20 and report["tau"]["edges"]["edges"] == pytest.approx(1.0)

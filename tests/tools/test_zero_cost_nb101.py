@@ -6,6 +6,8 @@ import pytest
 
 from tests.tools.tool_loader import load_tool
 
+RANDOM_CELLS_SEED = load_tool("e2e_nb101").RANDOM_CELLS_SEED  # the studies' shared draw
+
 
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
@@ -54,9 +56,9 @@ def test_random_cells_from_the_table_are_the_tables_kind_of_cells(data_dir, nb10
     assert json.loads((tmp_path / "zero_cost.json").read_text())["random_cells"] == "table"
     space = SPACES["nb101"]()
     by_table = distinct_uniform(SPACES["nb101"](table=str(nb101_table)), 40,
-                                np.random.default_rng(study.RANDOM_CELLS_SEED))
+                                np.random.default_rng(RANDOM_CELLS_SEED))
     assert set(json.loads((tmp_path / "scores.json").read_text())["random:params"]) == {space.key(a) for a in by_table}
-    by_encodings = distinct_uniform(space, 40, np.random.default_rng(study.RANDOM_CELLS_SEED))
+    by_encodings = distinct_uniform(space, 40, np.random.default_rng(RANDOM_CELLS_SEED))
     seven = [sum(len(space.decode(a).ops) == 7 for a in cells) for cells in (by_table, by_encodings)]
     assert seven[0] >= 28 and seven[1] <= 8, seven
 
@@ -93,7 +95,7 @@ def test_learned_combination_is_fitted_on_landmarks_and_judged_without_them(data
 
     study = load_tool("zero_cost_nb101")
     space = SPACES["nb101"]()
-    judged = distinct_uniform(space, 12, np.random.default_rng(study.RANDOM_CELLS_SEED))  # the smoke's random cells
+    judged = distinct_uniform(space, 12, np.random.default_rng(RANDOM_CELLS_SEED))  # the smoke's random cells
     landmarks = [*judged[:2], *distinct_uniform(space, 6, np.random.default_rng(99))]
     path = tmp_path / "landmarks.jsonl"
     path.write_text("".join(json.dumps({"arch": list(arch)}) + "\n" for arch in landmarks))
@@ -151,7 +153,7 @@ def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir
     counts = [space.operation_count(arch) for arch in cells]
     trend = operation_trend(counts, [-trainer.score(arch)["loss"] for arch in cells])
     assert report["trends"]["supernet-loss-detrended:tiny"] == pytest.approx(trend)
-    judged = distinct_uniform(space, 12, np.random.default_rng(study.RANDOM_CELLS_SEED))
+    judged = distinct_uniform(space, 12, np.random.default_rng(RANDOM_CELLS_SEED))
     expected = [-trainer.score(arch)["loss"] - trend * space.operation_count(arch) for arch in judged]
     from scipy.stats import kendalltau
 
@@ -163,6 +165,17 @@ def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir
 
 
 @pytest.mark.slow
+@pytest.mark.full_data("nb101")
+def test_ceiling_trains_table_drawn_cells_when_asked(data_dir, nb101_table, tmp_path):
+    ceiling = load_tool("ceiling_nb101")
+    argv = ["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_table), "--steps", "1",
+            "--random-cells", "table"]
+    assert ceiling.main(argv) == 0
+    trained = [tuple(json.loads(line)["arch"]) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert trained == load_tool("e2e_nb101").draw_random_cells(4, "table", str(nb101_table))
+    assert json.loads((tmp_path / "ceiling.json").read_text())["random_cells"] == "table"
+
+
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
 def test_ceiling_trains_cells_standalone_and_resumes(data_dir, nb101_table, tmp_path, capsys):
     ceiling = load_tool("ceiling_nb101")
