@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, RANDOM_CELLS, draw_random_cells, open_table  # noqa: E402
+from e2e_nb101 import DATA, add_random_cells_argument, draw_random_cells, open_table  # noqa: E402
 from zero_cost_nb101 import PROXY_NETWORK, bootstrap, paired_difference, pick_accuracy  # noqa: E402
 
 from samplenas.errors import UserError  # noqa: E402
@@ -76,9 +76,7 @@ def add_study_arguments(p: argparse.ArgumentParser, out_help: str, cells_help: s
     p.add_argument("--network", default=json.dumps(PROXY_NETWORK))
     if cells_help is not None:
         p.add_argument("--cells", type=int, default=50, help=cells_help)
-        p.add_argument("--random-cells", choices=RANDOM_CELLS, default="encodings",
-                       help="what the random cells are uniform over: valid encodings (default: mostly small cells, the "
-                            "zero-cost study's) or the table's cells")
+        add_random_cells_argument(p)
     p.add_argument("--eval-examples", type=int, default=2000, help="validation images per cell (default 2000)")
     p.add_argument("--bn-batches", type=int, default=2, help="BN recalibration batches before scoring a cell")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the data order and any draws")

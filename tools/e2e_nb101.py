@@ -30,7 +30,6 @@ DATA = REPO.parent / "shared" / "data"
 EVAL_FILE = "e2e_eval.json"
 TOP_2_PERCENT = 93.45  # the table's top 2 % of cells by test accuracy (repeat 0): the pick's target
 RANDOM_CELLS_SEED = 12345  # the random cells every NB101 study ranks (distinct_uniform), so studies pair on them
-RANDOM_CELLS = ("encodings", "table")  # what they are drawn uniformly over: valid encodings, or the table's cells
 SAMPLER_ARGS = {
     "uniform": ["--sampler", "uniform"],
     "fair": ["--sampler", "fair"],
@@ -154,6 +153,13 @@ def open_table(path: str, out: Path):
             convert(path, converted, progress=False)
         path = str(converted)
     return NASBench101(path)
+
+
+def add_random_cells_argument(p: argparse.ArgumentParser) -> None:
+    """--random-cells: what `draw_random_cells` draws the studies' random cells uniformly over."""
+    p.add_argument("--random-cells", choices=("encodings", "table"), default="encodings",
+                   help="what the random cells are uniform over: valid encodings (default: mostly small cells, every "
+                        "recorded study's) or the table's cells")
 
 
 def draw_random_cells(count: int, drawn_over: str = "encodings", table: str | None = None) -> list:

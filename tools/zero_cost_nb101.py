@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_nb101 import DATA, RANDOM_CELLS, draw_random_cells, open_table, table_cells  # noqa: E402
+from e2e_nb101 import DATA, add_random_cells_argument, draw_random_cells, open_table, table_cells  # noqa: E402
 from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
@@ -62,9 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(DATA))
     p.add_argument("--network", default=json.dumps(PROXY_NETWORK), help="network size of the proxies' networks")
     p.add_argument("--cells", type=int, default=300, help="random cells (default 300)")
-    p.add_argument("--random-cells", choices=RANDOM_CELLS, default="encodings",
-                   help="what the random cells are uniform over: valid encodings (default: mostly small cells) or "
-                        "the table's cells")
+    add_random_cells_argument(p)
     p.add_argument("--top-cells", type=int, default=1000, help="the table's best cells to draw from (default 1000)")
     p.add_argument("--top-sample", type=int, default=100, help="cells drawn from them (default 100; 0 = none)")
     p.add_argument("--proxies", nargs="*", help="zero-cost proxies (default: all)")
