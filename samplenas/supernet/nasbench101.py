@@ -496,16 +496,20 @@ class NASBench101Supernet(Supernet):
 
     def simplex_codes(self, arch: Arch) -> torch.Tensor:
         """The codes `arch` runs on, (slots, layers, copies); every row is uniform without weight copies."""
-        copies = self.settings["weight_copies"]
-        if copies == 1:
+        if self.settings["weight_copies"] == 1:
             return torch.ones(len(self.slots), SharedCell.LAYERS, 1)
-        return self.simplex(self.space.validate(arch)).view(len(self.slots), SharedCell.LAYERS, copies)
+        return self._code_table(self.space.validate(arch))
+
+    def _code_table(self, arch: Arch) -> torch.Tensor:
+        """The simplex-net's codes of a validated `arch`, one row per (slot, shared layer)."""
+        return self.simplex(arch).view(len(self.slots), SharedCell.LAYERS, self.settings["weight_copies"])
 
     def _codes(self, arch: Arch) -> Callable[[int, str, int], torch.Tensor | None]:
-        """(slot, role, vertex id) -> the layer's simplex code for `arch`; None without weight copies."""
+        """(slot, role, vertex id) -> the layer's simplex code for `arch` (validated by `plans` already); None
+        without weight copies."""
         if self.settings["weight_copies"] == 1:
             return lambda slot, role, vertex_id: None
-        codes = self.simplex_codes(arch)
+        codes = self._code_table(arch)
         return lambda slot, role, vertex_id: codes[slot, SharedCell.layer_index(role, vertex_id)]
 
     def _straight_through(self, gates: torch.Tensor) -> Gate:
@@ -519,14 +523,13 @@ class NASBench101Supernet(Supernet):
         return gate
 
     def extract(self, arch: Arch) -> NB101Network:
+        plans = self.plans(arch)
         code = self._codes(arch)
 
         def shared_layer(index: int, role: str, vertex_id: int, c_in: int, c_out: int) -> nn.Module:
             return self.cells[index].layer(role, vertex_id).export(c_in, c_out, code=code(index, role, vertex_id))
 
-        return NB101Network(
-            self.slots, self.plans(arch), shared_layer, copy.deepcopy(self.stem), copy.deepcopy(self.classifier)
-        )
+        return NB101Network(self.slots, plans, shared_layer, copy.deepcopy(self.stem), copy.deepcopy(self.classifier))
 
     def build(self, arch: Arch) -> NB101Network:
         return self._fresh_network(self.plans(arch))

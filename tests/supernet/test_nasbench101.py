@@ -360,6 +360,19 @@ def test_weight_copies_start_shared_evenly_and_learn_a_code_per_cell():
     assert not torch.allclose(supernet.simplex_codes(CHAIN), codes)  # codes depend on the cell
 
 
+def test_weight_copies_refuse_an_invalid_cell_before_coding_it():
+    from samplenas.spaces.base import InvalidArchitecture
+
+    supernet = NASBench101Supernet(**TINY, weight_copies=2)
+    too_many_edges = (1,) * NUM_EDGE_BITS + (0,) * 5
+    with pytest.raises(InvalidArchitecture, match="at most 9 allowed"):
+        supernet.extract(too_many_edges)
+    with pytest.raises(InvalidArchitecture, match="at most 9 allowed"):
+        supernet(torch.randn(1, 3, 8, 8), too_many_edges)
+    with pytest.raises(InvalidArchitecture, match="at most 9 allowed"):
+        supernet.simplex_codes(too_many_edges)
+
+
 def test_weight_copies_change_no_network_or_cost():
     torch.manual_seed(0)
     plain, kshot = NASBench101Supernet(**TINY), NASBench101Supernet(**TINY, weight_copies=3)
