@@ -6,7 +6,9 @@ For each sampler and seed it runs the ordinary commands (printed as it goes):
   samplenas search --run RUN ...                                        (top.json: the picks)
 then looks every pick up in the table (test accuracy of repeat 0, the only one the shared table has),
 and ranks the supernet against the table: Kendall tau / Spearman rho over random cells at every kept
-checkpoint (does ranking improve as the supernet trains?) and over the table's best cells at the end.
+checkpoint (does ranking improve as the supernet trains?) and over the table's best cells at the end. The random
+cells are uniform over valid encodings (mostly 4-5 vertices; every recorded run's) unless `--random-cells table`
+draws them as the table holds them (85 % with 7 vertices).
 Beside them: a random cell's mean accuracy, the table's best, and regularised evolution on the table
 itself with as many architecture evaluations as the search scored.
 
@@ -70,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="cells each search keeps in top.json, best first (default 10: what the finalists' studies "
                         "read)")
     p.add_argument("--rank-cells", type=int, default=100, help="random cells ranked per checkpoint (default 100)")
+    add_random_cells_argument(p)
     p.add_argument("--top-cells", type=int, default=1000, help="the region of the table's best cells ranked at the end")
     p.add_argument("--top-sample", type=int, default=100,
                    help="cells drawn from that region and scored (default 100: the table's best cells are the "
@@ -195,6 +198,7 @@ def evaluate_run(run: Path, seed: int, table, accuracy, random_cells, top_cells,
     trend = args.trend_seeds is None or seed in args.trend_seeds
     key = {"rank_cells": args.rank_cells, "top_cells": args.top_cells if top_cells else 0, "top_sample": len(top_cells),
            **({"scoring": scoring} if scoring else {}), **({} if trend else {"final_only": True}),
+           **({} if args.random_cells == "encodings" else {"random_cells": args.random_cells}),
            "scorer": resolved_scorer(args)}
     if cached.exists():
         stored = json.loads(cached.read_text())
@@ -452,7 +456,7 @@ def main(argv=None) -> int:
     table = open_table(args.table, args.out)
     accuracy = table.values("test_accuracy", repeat=0)
     space = SPACES["nb101"]()
-    random_cells = draw_random_cells(args.rank_cells)
+    random_cells = draw_random_cells(args.rank_cells, args.random_cells, args.table)
     best = [h for h, _ in table.top_k(args.top_cells, repeat=0)]
     drawn = np.random.default_rng(54321).choice(len(best), min(args.top_sample, len(best)), replace=False)
     top_cells = table_cells(table, space, [best[i] for i in sorted(drawn)])
@@ -504,7 +508,7 @@ def main(argv=None) -> int:
               "wall_time_s": round(time.perf_counter() - started, 1)}
     (args.out / "e2e.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     plot(results, reference, args.out / "e2e.png")
-    print_table(results, reference, resolved_scorer(args))
+    print_table(results, reference, resolved_scorer(args), args.random_cells)
     print(f"wall time {report['wall_time_s']:.0f} s; {args.out / 'e2e.json'}, {args.out / 'e2e.png'}")
     return 0
 
@@ -523,8 +527,9 @@ def _ranking_stat(rows: list[dict], kind: str, measure: str) -> str:
     return text if len(ranked) == len(rows) else f"{text} (n={len(ranked)})"
 
 
-def print_table(results: dict, reference: dict, scorer: str = "supernet") -> None:
-    print("\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau (random) | rho (random) "
+def print_table(results: dict, reference: dict, scorer: str = "supernet", random_cells: str = "encodings") -> None:
+    random = "random encodings" if random_cells == "encodings" else "random table cells"
+    print(f"\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau ({random}) | rho ({random}) "
           "| tau (table top) | rho (table top) |")
     print("|---|---|---|---|---|---|---|---|")
     for sampler, runs in results.items():
@@ -551,7 +556,7 @@ def print_table(results: dict, reference: dict, scorer: str = "supernet") -> Non
     cells = [f"{proxy[kind][measure]:.3f}" if proxy[kind] else "" for kind in ("random", "top")
              for measure in ("kendall_tau", "spearman_rho")]
     print("| parameter count of the cell (no training) | | | | " + " | ".join(cells) + " |")
-    print("\nKendall tau over random cells against supernet training steps:")
+    print(f"\nKendall tau over {random} against supernet training steps:")
     for sampler, runs in results.items():
         for seed, r in runs.items():
             curve = ", ".join(f"{c['step']}: {c['kendall_tau']:.3f}" for c in r["rank_over_training"])

@@ -54,6 +54,15 @@ def test_smoke_run_judges_picks_against_the_table(data_dir, nb101_npz_path, tmp_
                      "--top-seeds", "1"]) == 0
     assert json.loads((hybrid / "uniform-seed0" / "top.json").read_text())["scorer"] == "supernet+synflow"
     assert "uniform supernet scored by supernet+synflow" in capsys.readouterr().out
+    # --random-cells table: the same supernets ranked over cells drawn as the table holds them, kept apart from the
+    # encoding draws' ranking
+    table_drawn = tmp_path / "table-drawn"
+    assert e2e.main(["--smoke", "--out", str(table_drawn), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--reuse", str(tmp_path), "--samplers", "uniform", "--top-seeds", "1",
+                     "--random-cells", "table"]) == 0
+    kept_eval = json.loads((table_drawn / "uniform-seed0" / e2e.EVAL_FILE).read_text())
+    assert kept_eval["key"]["random_cells"] == "table"
+    assert "tau (random table cells)" in capsys.readouterr().out
     # --rescore-top / --rescore-examples / --rescore-scorer reach search: its finalists scored again on more
     # images, by the parameter count
     rescored = tmp_path / "rescored"
