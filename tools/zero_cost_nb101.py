@@ -23,8 +23,9 @@ Scorers:
 `--paired-against SCORER` adds, for every other scorer, the paired bootstrap of tau(scorer) - tau(SCORER)
 over the same resampled cells: two supernets judged on the same cells differ by less than their separate
 intervals suggest, and this interval is the one that says whether a remedy beat its baseline.
-Every score is cached in OUT/scores.json (the run resumes where it stopped); OUT/zero_cost.json holds the
-correlations, OUT/zero_cost.png the picture.
+Every score is cached in OUT/scores.json with what it depends on (the run resumes where it stopped; an OUT
+whose scores were made with another network, minibatch, seed, run or --eval-examples is refused);
+OUT/zero_cost.json holds the correlations, OUT/zero_cost.png the picture.
 
     python tools/zero_cost_nb101.py --out runs/zero-cost                              # 300 + 100 cells
     python tools/zero_cost_nb101.py --out runs/zero-cost --run uniform=runs/sn-uniform \\
@@ -52,6 +53,7 @@ from few_shot_nb101 import FEW_SHOT_FILE, FewShotScorer  # noqa: E402
 PROXY_NETWORK = {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}
 BOOTSTRAP = 1000
 PICK_AMONG = 80  # cells the end-to-end searches score
+SETTINGS_KEY = "settings"  # in scores.json, beside the GROUP:SCORER entries
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -220,11 +222,20 @@ def paired_difference(scores, reference, accuracy, rng: np.random.Generator, res
 
 
 class ScoreCache:
-    """scores.json: {scorer: {cell key: score}}, rewritten atomically every few cells (resumable)."""
+    """scores.json: {"GROUP:SCORER": {cell key: score}, "settings": {SCORER: what its scores depend on}}, rewritten
+    atomically every few cells (resumable). A scorer whose scores were made with other settings (another network,
+    minibatch, seed or data for a proxy; another run behind NAME, --eval-examples or --bn-batches for a supernet) is
+    refused, so one --out never mixes two studies' scores; a scores.json older than the settings entry is taken as
+    made with this invocation's."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, settings: dict[str, dict]):
         self.path = path
         self.data = json.loads(path.read_text()) if path.exists() else {}
+        stored = self.data.setdefault(SETTINGS_KEY, {})
+        for scorer, wanted in json.loads(json.dumps(settings)).items():
+            if stored.setdefault(scorer, wanted) != wanted:
+                sys.exit(f"zero_cost_nb101: {path} holds scores of {scorer!r} made with {stored[scorer]}, not "
+                         f"{wanted}; use another --out")
 
     def get(self, scorer: str, key: str):
         return self.data.get(scorer, {}).get(key)
@@ -272,14 +283,22 @@ def proxy_scorers(args, proxies):
     return {name: (lambda arch, s=scorer: s.score(arch)["score"]) for name, scorer in scorers.items()}
 
 
-def supernet_scorers(args):
-    from samplenas.training.supernet_run import open_run
-
-    scorers = {}
+def named_runs(args) -> dict[str, str]:
+    """--run NAME=RUN entries as {NAME: RUN}."""
+    runs = {}
     for entry in args.run:
         name, _, run = entry.partition("=")
         if not run:
             sys.exit(f"zero_cost_nb101: --run takes NAME=RUN, got {entry!r}")
+        runs[name] = run
+    return runs
+
+
+def supernet_scorers(args):
+    from samplenas.training.supernet_run import open_run
+
+    scorers = {}
+    for name, run in named_runs(args).items():
         path = Path(run)
         folder, checkpoint = (path.parent.parent, path) if path.is_file() else (path, None)
         evaluation = {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
@@ -291,6 +310,18 @@ def supernet_scorers(args):
         scorers[f"supernet:{name}"] = lambda arch, s=score: s(tuple(arch))["score"]
         scorers[f"supernet-loss:{name}"] = lambda arch, s=score: -s(tuple(arch))["loss"]
     return scorers
+
+
+def scorer_settings(args, scorers: dict) -> dict[str, dict]:
+    """{scorer: what its scores depend on besides the cell}: what `ScoreCache` checks a cached score against."""
+    runs = named_runs(args)
+    proxy = {"network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    settings = {}
+    for scorer in scorers:
+        kind, _, name = scorer.partition(":")
+        settings[scorer] = ({"run": str(Path(runs[name]).resolve()), "eval_examples": args.eval_examples,
+                             "bn_batches": args.bn_batches} if kind in ("supernet", "supernet-loss") else proxy)
+    return settings
 
 
 def detrended_names(scorers: dict) -> dict[str, str]:
@@ -480,7 +511,7 @@ def main(argv=None) -> int:
     if args.paired_against and args.paired_against not in [*scorers, *detrended, *args.hybrid, *learned_names,
                                                             "table_flops", "table_params"]:
         sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
-    cache = ScoreCache(args.out / "scores.json")
+    cache = ScoreCache(args.out / "scores.json", scorer_settings(args, scorers))
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "cells": len(groups["random"]), "random_cells": args.random_cells, "top_cells": args.top_cells,

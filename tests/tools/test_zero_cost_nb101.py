@@ -38,6 +38,12 @@ def test_zero_cost_study_scores_every_proxy_and_resumes(data_dir, nb101_table, t
     assert low <= diff["tau_difference"] <= high
     assert paired["synflow"]["kendall_tau_ci"] == report["random"]["synflow"]["kendall_tau_ci"]
     assert "tau(synflow) - tau(params), paired:" in capsys.readouterr().out
+    # the cached scores are tied to the proxies' settings: another minibatch size in the same folder is refused
+    kept = (tmp_path / "scores.json").read_text()
+    assert json.loads(kept)["settings"]["params"]["batch_size"] == 16
+    with pytest.raises(SystemExit, match="holds scores of 'params' made with .*use another --out"):
+        study.main(argv + ["--proxies", "params", "--batch-size", "8"])
+    assert (tmp_path / "scores.json").read_text() == kept
 
 
 @pytest.mark.full_data("nb101")
@@ -162,6 +168,15 @@ def test_detrended_supernet_scorers_take_out_the_trend_search_would_fit(data_dir
     assert report["random"]["supernet-loss-detrended:tiny"]["kendall_tau"] == pytest.approx(
         kendalltau(expected, accuracy)[0])
     assert {"supernet-detrended:tiny", "supernet-loss-detrended:tiny+params"} <= set(report["random"])
+    # scored on other validation images, or another run under the same name, the cached scores are not reused
+    with pytest.raises(SystemExit, match="holds scores of 'supernet:tiny' made with"):
+        study.main(argv + ["--eval-examples", "32"])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").symlink_to(run / "config.json")
+    (other / "checkpoint.pt").symlink_to(run / "checkpoint.pt")
+    with pytest.raises(SystemExit, match="holds scores of 'supernet:tiny' made with"):
+        study.main([*argv[:argv.index("--run") + 1], f"tiny={other}", *argv[argv.index("--run") + 2:]])
 
 
 @pytest.mark.slow
