@@ -2,8 +2,11 @@
 decision into K sub-supernets, each warm-started from the one-shot weights and trained further only on the
 cells of its part; a cell is then scored by the sub-supernet of its part.
 
-Two splits. `--split vertex1-op` (the default): the op of encoded vertex 1 (conv3x3 / conv1x1 / maxpool3x3,
+Three splits. `--split vertex1-op` (the default): the op of encoded vertex 1 (conv3x3 / conv1x1 / maxpool3x3,
 K = 3), the first decision of the encoding and the one the few-shot paper splits on (the first edge's op).
+`--split edge`: whether the cell has the input->output edge (K = 2). Both parts run each cell's own edge
+(`"input_output_edge": "encoded"`), so a parent trained with the edge in every cell (the default) gets a part
+that learns the cells without it, which it could only score with an edge they do not have.
 `--split params --parts K`: K bands of the cell's parameter count (its standalone network at the parent's
 size), cut at the quantiles of `--band-draws` uniform draws of a stream of their own: cells of similar size
 share weights, and the order across sizes is left to the parameter count. `--parts 1` trains one part over
@@ -28,16 +31,23 @@ from pathlib import Path
 import numpy as np
 
 FEW_SHOT_FILE = "few_shot.json"
-SPLITS = ("vertex1-op", "params")
-SPLIT_NAMES = {"vertex1-op": "op of encoded vertex 1", "params": "parameter-count band"}
+SPLITS = ("vertex1-op", "edge", "params")
+SPLIT_NAMES = {"vertex1-op": "op of encoded vertex 1", "edge": "the input->output edge",
+               "params": "parameter-count band"}
+# Supernet settings every part of a split trains and scores with, over the parent's.
+PART_NETWORK = {"edge": {"input_output_edge": "encoded"}}
 BAND_STREAM = 0xBA4D  # the bands' draws, apart from every stream the run's seed feeds
 DEFAULT_PARTS, DEFAULT_BAND_DRAWS = 4, 2000  # --split params: quartiles of 2,000 uniform draws
 
 
-def split_position() -> int:
-    from samplenas.spaces.nasbench101 import NUM_EDGE_BITS
+def split_position(split: str) -> int:
+    """The position of the flat encoding a split by one decision reads."""
+    from samplenas.spaces.nasbench101 import NUM_EDGE_BITS, NUM_VERTICES
+    from samplenas.supernet.nasbench101 import EDGE_POSITION
 
-    return NUM_EDGE_BITS  # the first op position of the flat encoding
+    if split == "edge":
+        return EDGE_POSITION[(0, NUM_VERTICES - 1)]
+    return NUM_EDGE_BITS  # the first op position
 
 
 def band_edges(count, space, parts: int, draws: int, seed: int) -> list[float]:
@@ -93,8 +103,10 @@ def make_manifest(parent, parent_run: Path, count, split: str, parts: int, band_
         manifest.update(parts_count=parts, band_draws=band_draws,
                         edges=band_edges(count, parent.space, parts, band_draws, parent.config.seed))
     else:
-        manifest["position"] = split_position()
+        manifest["position"] = split_position(split)
         parts = parent.space.dims[manifest["position"]]
+    if split in PART_NETWORK:
+        manifest["network"] = PART_NETWORK[split]
     manifest["parts"] = {str(value): f"part{value}" for value in range(parts)}
     return manifest
 
@@ -115,6 +127,7 @@ def train_parts(parent_run: Path, out: Path, steps: int, lr: float | None, split
         if (folder / SUMMARY).exists():
             continue
         settings = {**parent.config.to_dict(), "steps": steps, "checkpoint_every": steps}
+        settings["network"] = {**settings["network"], **manifest.get("network", {})}
         if lr is not None:
             settings["lr"] = lr
         trainer = SupernetTrainer(TrainConfig.from_dict(settings))
@@ -149,7 +162,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, required=True, help="training steps of each sub-supernet")
     p.add_argument("--lr", type=float, help="initial learning rate of each sub-supernet (default: the parent's)")
     p.add_argument("--split", choices=SPLITS, default="vertex1-op",
-                   help="the decision split on: vertex 1's op (3 parts) or the parameter count (--parts bands)")
+                   help="the decision split on: vertex 1's op (3 parts), the input->output edge (2 parts) or the "
+                        "parameter count (--parts bands)")
     p.add_argument("--parts", type=int, help=f"with --split params: the number of bands (default {DEFAULT_PARTS})")
     p.add_argument("--band-draws", type=int, help="with --split params: uniform draws whose quantiles cut the bands "
                                                   f"(default {DEFAULT_BAND_DRAWS})")

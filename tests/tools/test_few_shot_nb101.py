@@ -65,6 +65,30 @@ def test_parts_warm_start_train_only_their_cells_and_score_them(parent, tmp_path
         assert scorer.score(arch) == expected
 
 
+def test_a_split_on_the_edge_trains_and_scores_each_cell_with_its_own_edge(tmp_path_factory, tmp_path):
+    tool = load_tool("few_shot_nb101")
+    always = tmp_path_factory.mktemp("always")  # a parent trained with the edge in every cell, the default
+    config = TrainConfig(space="nb101", sampler="uniform", network={**TINY, "input_output_edge": "always"}, steps=2,
+                         eval_every=0, limit=256)
+    SupernetTrainer(config, progress=False).train(always)
+    manifest, drawn = train_recording_draws(tool, always, tmp_path, split="edge")
+    position = manifest["position"]
+    assert manifest["split_by"] == "edge" and manifest["parts"] == {"0": "part0", "1": "part1"}
+    space = open_run(always).space
+    rng = np.random.default_rng(2)
+    for arch in (space.sample_uniform(rng) for _ in range(50)):  # the position read is the cell's own edge
+        assert arch[position] == space.decode(arch).matrix[0, -1]
+    assert sorted({int(a[position]) for a in archs} for archs in drawn) == [{0}, {1}]
+    parts = {value: open_run(tmp_path / folder) for value, folder in manifest["parts"].items()}
+    assert {run.supernet.settings["input_output_edge"] for run in parts.values()} == {"encoded"}
+    without = next(a for a in (space.sample_uniform(rng) for _ in range(100)) if not a[position])
+    assert not any(plan.added_edge or plan.matrix[0, -1] for plan in parts["0"].supernet.plans(without))
+    assert open_run(always).supernet.plans(without)[0].added_edge  # the parent could only score it with the edge
+    scorer = tool.FewShotScorer(tmp_path, {"eval_examples": 64, "bn_batches": 1})
+    for arch in [without, *(space.sample_uniform(rng) for _ in range(3))]:
+        assert scorer.score(arch) == scorer.parts[int(arch[position])].score(arch)
+
+
 def test_a_split_by_size_trains_each_band_on_its_own_cells_and_scores_each_cell_on_its_band(parent, tmp_path):
     import torch
 
