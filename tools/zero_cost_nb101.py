@@ -265,8 +265,9 @@ def score_all(name: str, score, cells: list, keys: list[str], cache: ScoreCache)
     return values
 
 
-def proxy_scorers(args, proxies):
-    """name -> score(arch) for the zero-cost proxies at the requested network size."""
+def proxy_scorers(args, proxies) -> tuple[dict, dict]:
+    """name -> score(arch) for the zero-cost proxies at the requested network size, and name -> what their scores
+    depend on besides the cell (what `ScoreCache` checks a cached score against)."""
     from samplenas.supernet.factory import make_supernet, network_settings
     from samplenas.training.data import load_dataset
     from samplenas.training.tasks import make_task
@@ -280,25 +281,21 @@ def proxy_scorers(args, proxies):
     task = make_task(config.recipe(), data.info)
     batch = proxy_batch(data.train, args.batch_size, args.seed)
     scorers = {name: ZeroCostScorer(name, supernet, task, batch, args.seed) for name in proxies}
-    return {name: (lambda arch, s=scorer: s.score(arch)["score"]) for name, scorer in scorers.items()}
+    depends_on = {"network": network, "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    return ({name: (lambda arch, s=scorer: s.score(arch)["score"]) for name, scorer in scorers.items()},
+            {name: depends_on for name in proxies})
 
 
-def named_runs(args) -> dict[str, str]:
-    """--run NAME=RUN entries as {NAME: RUN}."""
-    runs = {}
+def supernet_scorers(args) -> tuple[dict, dict]:
+    """supernet:NAME and supernet-loss:NAME -> score(arch) for every --run NAME=RUN, and each -> what its scores
+    depend on besides the cell (the resolved run, the validation images and BN batches)."""
+    from samplenas.training.supernet_run import open_run
+
+    scorers, settings = {}, {}
     for entry in args.run:
         name, _, run = entry.partition("=")
         if not run:
             sys.exit(f"zero_cost_nb101: --run takes NAME=RUN, got {entry!r}")
-        runs[name] = run
-    return runs
-
-
-def supernet_scorers(args):
-    from samplenas.training.supernet_run import open_run
-
-    scorers = {}
-    for name, run in named_runs(args).items():
         path = Path(run)
         folder, checkpoint = (path.parent.parent, path) if path.is_file() else (path, None)
         evaluation = {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
@@ -309,19 +306,8 @@ def supernet_scorers(args):
         score = functools.lru_cache(maxsize=None)(trainer.score)  # accuracy and loss from one evaluation
         scorers[f"supernet:{name}"] = lambda arch, s=score: s(tuple(arch))["score"]
         scorers[f"supernet-loss:{name}"] = lambda arch, s=score: -s(tuple(arch))["loss"]
-    return scorers
-
-
-def scorer_settings(args, scorers: dict) -> dict[str, dict]:
-    """{scorer: what its scores depend on besides the cell}: what `ScoreCache` checks a cached score against."""
-    runs = named_runs(args)
-    proxy = {"network": json.loads(args.network), "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
-    settings = {}
-    for scorer in scorers:
-        kind, _, name = scorer.partition(":")
-        settings[scorer] = ({"run": str(Path(runs[name]).resolve()), "eval_examples": args.eval_examples,
-                             "bn_batches": args.bn_batches} if kind in ("supernet", "supernet-loss") else proxy)
-    return settings
+        settings[f"supernet:{name}"] = settings[f"supernet-loss:{name}"] = {"run": str(path.resolve()), **evaluation}
+    return scorers, settings
 
 
 def detrended_names(scorers: dict) -> dict[str, str]:
@@ -498,7 +484,9 @@ def main(argv=None) -> int:
     unknown = sorted(set(proxies) - set(PROXIES))
     if unknown:
         sys.exit(f"zero_cost_nb101: unknown proxy {unknown[0]!r}; valid: {', '.join(PROXIES)}")
-    scorers = {**proxy_scorers(args, proxies), **supernet_scorers(args)}
+    proxy_scores, proxy_settings = proxy_scorers(args, proxies)
+    supernet_scores, supernet_settings = supernet_scorers(args)
+    scorers = {**proxy_scores, **supernet_scores}
     detrended = detrended_names(scorers)
     hybrids = {hybrid: combination_weights(hybrid, [*scorers, *detrended, "table_flops"], "hybrid")
                for hybrid in args.hybrid}
@@ -511,7 +499,7 @@ def main(argv=None) -> int:
     if args.paired_against and args.paired_against not in [*scorers, *detrended, *args.hybrid, *learned_names,
                                                             "table_flops", "table_params"]:
         sys.exit(f"zero_cost_nb101: --paired-against {args.paired_against!r} is not scored here")
-    cache = ScoreCache(args.out / "scores.json", scorer_settings(args, scorers))
+    cache = ScoreCache(args.out / "scores.json", {**proxy_settings, **supernet_settings})
     rng = np.random.default_rng(2024)
     report = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
               "cells": len(groups["random"]), "random_cells": args.random_cells, "top_cells": args.top_cells,
