@@ -72,3 +72,40 @@ def test_a_landmark_file_without_scores_is_refused_in_one_line(tmp_path):
         assert "needs an integer list 'arch'" in str(err) and "\n" not in str(err)
     else:
         raise AssertionError("a landmark without a score was read")
+
+
+def test_like_a_run_trains_with_that_runs_settings_and_the_hinge_only(tmp_path, data_dir):
+    tool = load_tool("landmarks_nb101")
+    from samplenas.training.supernet_run import open_run, run_config
+    from samplenas.training.supernet_train import SupernetTrainer
+    from samplenas.training.train_config import TrainConfig
+
+    network = {**tool.PROXY_NETWORK, "input_output_edge": "always"}
+    config = TrainConfig(space="nb101", sampler="uniform", data="digits", data_dir=str(data_dir), network=network,
+                         steps=3, eval_every=2, checkpoint_every=3, seed=5, lr=0.04)
+    SupernetTrainer(config, progress=False).train(tmp_path / "plain")
+    landmarks = tmp_path / "landmarks.jsonl"
+    space = open_run(tmp_path / "plain").space
+    landmarks.write_text("".join(f'{{"arch": {list(space.sample_uniform(seed))}, "val_accuracy": {acc}}}\n'
+                                 for seed, acc in ((1, 0.5), (2, 0.6))))
+    out = tmp_path / "hinged"
+    assert tool.main(["--like", str(tmp_path / "plain"), "--out", str(out), "--landmarks", str(landmarks),
+                      "--every", "1"]) == 0
+    plain, hinged = run_config(tmp_path / "plain").to_dict(), run_config(out).to_dict()
+    assert hinged == plain  # the run's own settings: seed, steps, lr, network, evaluation
+    first, second = open_run(tmp_path / "plain"), open_run(out)
+    assert second.step == 3
+    differ = [name for name, w in first.supernet.state_dict().items()
+              if not torch.equal(w, second.supernet.state_dict()[name])]
+    assert differ  # the hinge changed the weights
+
+
+def test_like_refuses_settings_it_takes_from_the_run(tmp_path, capsys):
+    tool = load_tool("landmarks_nb101")
+    try:
+        tool.main(["--like", str(tmp_path), "--out", str(tmp_path / "x"), "--seed", "3", "--lr", "0.1"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    else:
+        raise AssertionError("--like with --seed was accepted")
+    assert "--like takes --lr, --seed from the run; drop them" in capsys.readouterr().err
