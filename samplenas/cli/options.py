@@ -49,6 +49,14 @@ def add_evaluation_options(parser) -> None:
                         help="training batches for BN recalibration before each score (default: the run's)")
 
 
+def add_ensemble_option(parser) -> None:
+    """--ensemble: other runs trained like --run (other seeds), scored with it as one supernet."""
+    parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="RUN",
+                        help="other runs trained like --run (same space, network, data and scoring; other seeds): "
+                             "each architecture's supernet metrics are the mean over --run and these. On NB101 four "
+                             "supernets trained a quarter as long rank cells better than one (same cost)")
+
+
 def evaluation_overrides(args) -> dict:
     return {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.cli.options import add_evaluation_options, evaluation_overrides
+from samplenas.cli.options import add_ensemble_option, add_evaluation_options, evaluation_overrides
 from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
 
@@ -12,6 +12,7 @@ from samplenas.cli.threads import add_threads_option
 def register(subparsers) -> None:
     p = subparsers.add_parser("rank", help="Kendall tau / Spearman rho of an nb101 supernet against the table")
     p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train --space nb101` run")
+    add_ensemble_option(p)
     p.add_argument("--table", required=True, type=Path, help="NAS-Bench-101 HDF5 table (`samplenas nb101 convert`)")
     p.add_argument("--n", type=int, default=100, help="cells drawn uniformly (distinct) and scored (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn cells (default: 0)")
@@ -29,7 +30,8 @@ def run(args) -> int:
 
     report = rank_run(args.run, args.table, args.n, args.seed, args.device, args.data_dir, progress=not args.quiet,
                       evaluation=evaluation_overrides(args), scorer=args.scorer,
-                      standalone_steps=args.standalone_steps, standalone_downscale=args.standalone_downscale)
+                      standalone_steps=args.standalone_steps, standalone_downscale=args.standalone_downscale,
+                      ensemble=args.ensemble)
     print(f"{report['n']} cells scored by {report['scorer']}: Kendall tau = {report['kendall_tau']:.4f} "
           f"(p = {report['kendall_p']:.2g}), "
           f"Spearman rho = {report['spearman_rho']:.4f} (p = {report['spearman_p']:.2g})")

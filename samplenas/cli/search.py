@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplenas.cli.options import add_evaluation_options, evaluation_overrides
+from samplenas.cli.options import add_ensemble_option, add_evaluation_options, evaluation_overrides
 from samplenas.cli.scoring import add_scorer_option
 from samplenas.cli.threads import add_threads_option
 from samplenas.training.choices import COST_METRICS, SEARCH_RESCORE_DEFAULTS, SEED_SOURCES
@@ -13,6 +13,7 @@ from samplenas.training.choices import COST_METRICS, SEARCH_RESCORE_DEFAULTS, SE
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="evolutionary search on a trained supernet (writes RUN/top.json)")
     p.add_argument("--run", required=True, type=Path, help="folder of a `samplenas train` run")
+    add_ensemble_option(p)
     p.add_argument("--population", type=int, default=16, help="population size (default 16)")
     p.add_argument("--generations", type=int, default=4,
                    help="generations after the initial one (default 4; 0: the initial population alone, a random "
@@ -76,7 +77,8 @@ def run(args) -> int:
     from samplenas.training.search import SearchConfig, describe_rescoring, score_given, search
 
     if args.arch:
-        for result in score_given(args.run, args.arch, args.device, args.data_dir, evaluation_overrides(args)):
+        for result in score_given(args.run, args.arch, args.device, args.data_dir, evaluation_overrides(args),
+                                  args.ensemble):
             print(f"score {result['score']:.4f}  params {result['params']:,}  MACs {result['macs']:,}  "
                   f"{result['described']}")
         return 0
@@ -94,9 +96,10 @@ def run(args) -> int:
     if args.pareto:
         return run_pareto(args, config)
     report = search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
-                    evaluation=evaluation_overrides(args))
+                    evaluation=evaluation_overrides(args), ensemble=args.ensemble)
+    members = f", an ensemble of {len(report['ensemble'])} supernets" if "ensemble" in report else ""
     print(f"searched {report['evaluated']} {report['space']} architectures (seeds: {report['seeds']}, "
-          f"scorer: {report['scorer']})")
+          f"scorer: {report['scorer']}{members})")
     if "rescored" in report:
         default = "" if args.rescore_top is not None else f" ({report['space']}'s default; --rescore-top 0: none)"
         finalists = min(report["rescored"]["top"], report["evaluated"])
@@ -114,7 +117,7 @@ def run_pareto(args, config) -> int:
     from samplenas.training.pareto_search import FIGURE, PARETO, pareto_search
 
     report = pareto_search(args.run, config, args.device, args.data_dir, progress=not args.quiet,
-                           evaluation=evaluation_overrides(args))
+                           evaluation=evaluation_overrides(args), ensemble=args.ensemble)
     metric = report["objectives"][0]
     print(f"{len(report['architectures'])} architectures on the front of {report['queries']} scored "
           f"(scorer: {report['scorer']})")

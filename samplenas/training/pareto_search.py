@@ -9,6 +9,7 @@ RUN/pareto.png. Cells that compute no operation are skipped unless `keep_degener
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,17 @@ from samplenas.training.budgets import supernet_budget
 from samplenas.training.checkpoint import save_json
 from samplenas.training.scorers import RunScorer
 from samplenas.training.search import SearchConfig
-from samplenas.training.supernet_run import open_run, scoring_settings
+from samplenas.training.supernet_ensemble import ensemble_record, open_runs
+from samplenas.training.supernet_run import scoring_settings
 
 PARETO = "pareto.json"
 FIGURE = "pareto.png"
 
 
 def pareto_search(run: str | Path, config: SearchConfig, device: str | None = None, data_dir: str | None = None,
-                  progress: bool = True, evaluation: dict | None = None) -> dict:
-    """NSGA-II with population `config.population` for population + generations * children queries."""
+                  progress: bool = True, evaluation: dict | None = None, ensemble: Sequence = ()) -> dict:
+    """NSGA-II with population `config.population` for population + generations * children queries (`ensemble`:
+    other runs trained alike, whose supernet scores are averaged with `run`'s)."""
     from samplenas.benchmarks.nb101_pareto import plot_front
 
     run = Path(run)
@@ -36,7 +39,7 @@ def pareto_search(run: str | Path, config: SearchConfig, device: str | None = No
     if config.rescore_top:
         raise UserError("search: rescore_top orders the single-objective search's best; a Pareto search keeps "
                         "a front")
-    trainer = open_run(run, device, data_dir, evaluation=evaluation)
+    trainer = open_runs([run, *ensemble], device, data_dir, evaluation=evaluation)
     space, supernet = trainer.space, trainer.supernet
     limits = (config.max_params, config.max_macs, config.max_latency_ms, config.latency_table)
     budget = supernet_budget(supernet, *limits) if any(v is not None for v in limits) else trainer.budget
@@ -63,7 +66,8 @@ def pareto_search(run: str | Path, config: SearchConfig, device: str | None = No
         entries.append({"point": point, "arch": space.to_str(arch), "described": space.describe(arch),
                         "encoding": list(arch), "key": space.key(arch), "score": scores[int(index)],
                         "params": cost["params"], "macs": cost["macs"]})
-    report = {"space": trainer.config.space, "run": str(run), "objectives": [config.cost_metric, "score"],
+    report = {"space": trainer.config.space, "run": str(run), **ensemble_record(trainer),
+              "objectives": [config.cost_metric, "score"],
               "scorer": scorer.name, "scorer_trends": scorer.trends, "evaluation": scoring_settings(trainer),
               "queries": len(search.archs),
               "budget": dict(budget.limits) if budget else {}, "architectures": entries}

@@ -4,6 +4,7 @@ report tau ~ -0.23 for a FairNAS supernet on NB101)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from samplenas.errors import UserError
 from samplenas.training.checkpoint import save_json
 from samplenas.training.choices import resolved_standalone
 from samplenas.training.scorers import RunScorer, scorer_parts, standalone_setting
-from samplenas.training.supernet_run import open_run, scoring_settings
+from samplenas.training.supernet_ensemble import ensemble_record, open_runs
+from samplenas.training.supernet_run import scoring_settings
 
 RANK = "rank.json"
 
@@ -48,10 +50,11 @@ def rank_correlation(scorer, archs: list, accuracy, progress: bool = False) -> t
 def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 0, device: str | None = None,
              data_dir: str | None = None, progress: bool = True, evaluation: dict | None = None,
              scorer: str = "supernet", standalone_steps: int | None = None,
-             standalone_downscale: int | None = None) -> dict:
+             standalone_downscale: int | None = None, ensemble: Sequence = ()) -> dict:
     """`scorer`: how cells are scored (`training.scorers`): the supernet, a zero-cost proxy, each cell trained
     alone for `standalone_steps` steps on the run's images downscaled `standalone_downscale` times (None:
-    nb101's defaults, `resolved_standalone`), or a rank average."""
+    nb101's defaults, `resolved_standalone`), or a rank average. `ensemble`: other runs trained alike, whose
+    supernet scores are averaged with `run`'s."""
     from samplenas.benchmarks.nasbench101 import NASBench101
 
     standalone = resolved_standalone("nb101", standalone_steps, standalone_downscale)
@@ -61,7 +64,7 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
                         f"{standalone_steps} and {standalone_downscale}")
     scorer_parts(scorer)  # a misspelt scorer fails before the table and the run are opened
     table = NASBench101(table_path)
-    trainer = open_run(run, device, data_dir, evaluation=evaluation)
+    trainer = open_runs([run, *ensemble], device, data_dir, evaluation=evaluation)
     if trainer.config.space != "nb101":
         raise UserError(f"rank needs an nb101 run; {run} trained the {trainer.config.space} space")
     archs = distinct_uniform(trainer.space, n, np.random.default_rng(seed))
@@ -70,7 +73,8 @@ def rank_run(run: str | Path, table_path: str | Path, n: int = 100, seed: int = 
                            standalone_downscale=standalone_downscale)
     scores, correlation = rank_correlation(scorer_run, archs, accuracy, progress)
     report = {
-        "run": str(run), "table": str(table_path), "n": n, "seed": seed, "scorer": scorer, **correlation,
+        "run": str(run), **ensemble_record(trainer), "table": str(table_path), "n": n, "seed": seed, "scorer": scorer,
+        **correlation,
         "evaluation": {**scoring_settings(trainer),
                        **standalone_setting(scorer, standalone_steps, standalone_downscale)},
         "cells": [{"arch": trainer.space.to_str(a), "score": s, "test_accuracy": float(acc)}

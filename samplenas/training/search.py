@@ -16,6 +16,7 @@ many scores on a few hundred images is the luckiest as often as the best), by an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,7 +36,8 @@ from samplenas.training.choices import (
     resolved_standalone,
 )
 from samplenas.training.scorers import RunScorer, scorer_name, standalone_setting
-from samplenas.training.supernet_run import open_run, scoring_settings
+from samplenas.training.supernet_ensemble import ensemble_record, open_runs
+from samplenas.training.supernet_run import scoring_settings
 from samplenas.training.supernet_sampler import learned_part
 from samplenas.training.supernet_train import SupernetTrainer
 
@@ -254,9 +256,10 @@ def describe_rescoring(rescored: dict, search_scorer: str) -> str:
 
 
 def score_given(run: str | Path, texts: list[str], device: str | None = None,
-                data_dir: str | None = None, evaluation: dict | None = None) -> list[dict]:
-    """Supernet scores of architectures the user names (readable form or comma-separated ints)."""
-    trainer = open_run(Path(run), device, data_dir, evaluation=evaluation)
+                data_dir: str | None = None, evaluation: dict | None = None, ensemble: Sequence = ()) -> list[dict]:
+    """Supernet scores of architectures the user names (readable form or comma-separated ints); with `ensemble`
+    (other runs), the mean over `run` and them."""
+    trainer = open_runs([run, *ensemble], device, data_dir, evaluation=evaluation)
     archs = [trainer.space.parse(text) for text in texts]  # InvalidArchitecture says what is wrong
     return [{"arch": trainer.space.to_str(arch), "described": trainer.space.describe(arch), **trainer.score(arch),
              **trainer.supernet.cost(arch)}
@@ -264,22 +267,24 @@ def score_given(run: str | Path, texts: list[str], device: str | None = None,
 
 
 def search(run: str | Path, config: SearchConfig, device: str | None = None, data_dir: str | None = None,
-           progress: bool = True, evaluation: dict | None = None) -> dict:
-    """Search a trained run and write RUN/top.json (best first, in the retrainer's format)."""
+           progress: bool = True, evaluation: dict | None = None, ensemble: Sequence = ()) -> dict:
+    """Search a trained run and write RUN/top.json (best first, in the retrainer's format); with `ensemble`
+    (other runs trained alike), each architecture's supernet score is the mean over `run` and them."""
     run = Path(run)
-    trainer = open_run(run, device, data_dir, evaluation=evaluation)
+    trainer = open_runs([run, *ensemble], device, data_dir, evaluation=evaluation)
     searcher = SupernetSearch(trainer, config, progress)
     config = searcher.config  # the space's default second scoring filled in
     top = searcher.run()
     if config.rescore_top:
-        finer = trainer if config.rescore_examples is None else open_run(
-            run, device, data_dir, evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
+        finer = trainer if config.rescore_examples is None else open_runs(
+            [run, *ensemble], device, data_dir,
+            evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
         searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed,
                                    standalone_steps=config.standalone_steps,
                                    standalone_downscale=config.standalone_downscale))
         top = searcher.top()
     report = {
-        "space": trainer.config.space, "run": str(run), "evaluated": len(searcher.results),
+        "space": trainer.config.space, "run": str(run), **ensemble_record(trainer), "evaluated": len(searcher.results),
         "objective": {"cost_weight": config.cost_weight, "cost_metric": config.cost_metric,
                       "cost_ref": searcher.cost_ref,
                       "budget": dict(searcher.budget.limits) if searcher.budget else {}},
