@@ -1,6 +1,8 @@
 """Several supernets trained alike (same space, network, data and scoring; other seeds) scored as one.
 
-An architecture's metrics are the mean of its metrics on each member, each after its own BN recalibration. On
+An architecture's metrics are the mean of its metrics on each member, each after its own BN recalibration and on
+its own validation images (a run's validation split is drawn with its seed, so no member scores on images it
+trained on). On
 NB101 supernets of different seeds err partly on different cells, and a supernet orders cells about as well after
 a quarter of its training as at its end: four supernets trained a quarter as long, their losses averaged, ranked
 the table's cells better than one supernet trained four times as long, at the same cost
@@ -38,10 +40,11 @@ class SupernetEnsemble:
             raise ValueError("an ensemble needs at least two members, one run folder each")
         first = _alike(members[0])
         for member, run in zip(members[1:], runs[1:]):
-            differ = [name for name, value in _alike(member).items() if value != first[name]]
+            alike = _alike(member)
+            differ = [name for name, value in alike.items() if value != first[name]]
             if differ:
                 raise UserError(f"{run} cannot join an ensemble with {runs[0]}: its {differ[0]} differs "
-                                f"({_alike(member)[differ[0]]!r} against {first[differ[0]]!r})")
+                                f"({alike[differ[0]]!r} against {first[differ[0]]!r})")
         self.members = list(members)
         self.runs = [str(run) for run in runs]
 
