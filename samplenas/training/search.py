@@ -276,9 +276,7 @@ def search(run: str | Path, config: SearchConfig, device: str | None = None, dat
     config = searcher.config  # the space's default second scoring filled in
     top = searcher.run()
     if config.rescore_top:
-        finer = trainer if config.rescore_examples is None else open_runs(
-            [run, *ensemble], device, data_dir,
-            evaluation={**(evaluation or {}), "eval_examples": config.rescore_examples})
+        finer = trainer if config.rescore_examples is None else trainer.with_eval_examples(config.rescore_examples)
         searcher.rescore(RunScorer(finer, config.rescore_scorer or searcher.scorer.name, seed=config.seed,
                                    standalone_steps=config.standalone_steps,
                                    standalone_downscale=config.standalone_downscale))

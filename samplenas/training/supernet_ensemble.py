@@ -53,6 +53,10 @@ class SupernetEnsemble:
             raise AttributeError(name)
         return getattr(self.members[0], name)
 
+    def with_eval_examples(self, eval_examples: int) -> SupernetEnsemble:
+        """Every member scoring on its first `eval_examples` validation examples (`SupernetTrainer`'s)."""
+        return SupernetEnsemble([member.with_eval_examples(eval_examples) for member in self.members], self.runs)
+
     def score(self, arch: Arch, calibrate: bool = True) -> dict:
         """Every metric (the score too) averaged over the members."""
         results = [member.score(arch, calibrate) for member in self.members]

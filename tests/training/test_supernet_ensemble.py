@@ -41,6 +41,15 @@ def test_an_ensemble_scores_the_mean_of_its_members(runs):
     assert open_runs(runs[:1]).config.seed == 0  # one run: itself, no ensemble
 
 
+def test_an_ensemble_on_more_images_is_its_members_on_more_images(runs):
+    """with_eval_examples: each member's view (not the first member's alone, as other attributes are)."""
+    view = open_runs(runs).with_eval_examples(24)
+    assert isinstance(view, SupernetEnsemble) and [m.config.eval_examples for m in view.members] == [24, 24]
+    arch = view.space.sample_uniform(np.random.default_rng(4))
+    alone = [open_run(run, evaluation={"eval_examples": 24}).score(arch)["loss"] for run in runs]
+    assert view.score(arch)["loss"] == pytest.approx(np.mean(alone), abs=1e-12)
+
+
 def test_members_that_differ_or_repeat_are_refused_in_one_line(runs, tmp_path):
     wider = tmp_path / "wider"
     train(wider, 2, {**NETWORK, "stem_channels": 12})
