@@ -176,8 +176,10 @@ def _idx_dataset(name: str, root: Path, download: bool, image_size: int | None):
 # --- RGB datasets, decoded once into uint8 tensors ---------------------------------------------
 def _rgb_dataset(name: str, root: Path, download: bool, image_size: int | None, cache_dir):
     """Train and test images of an RGB set as in-memory `TensorImages` (torchvision's CIFAR-10 and STL-10
-    already hold uint8 arrays; the JPEG CIFAR-10 copy is decoded once and cached)."""
-    import torchvision.datasets as tvd
+    already hold uint8 arrays; the JPEG CIFAR-10 copy is decoded once and cached). torchvision is imported only
+    where it reads the files: importing it costs seconds, and the cached JPEG copy needs none of it."""
+    if name in ("cifar10", "stl10"):
+        import torchvision.datasets as tvd
 
     if name == "cifar10":
         parts = [_torchvision_call(lambda train=train: tvd.CIFAR10(str(root), train, download=download), name, root)

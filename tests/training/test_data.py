@@ -1,5 +1,7 @@
 import gzip
 import struct
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -110,6 +112,11 @@ def test_cifar10_jpeg_archive_extracted_once(tmp_path):
     folder = cifar10_jpeg_folder(tmp_path / "data", cache)
     names = sorted(p.name for p in cache.iterdir())  # the extracted folder and its decoded arrays, no staging files
     assert len(names) == 2 and names[0] == folder.name and names[1].startswith(f"decoded-{folder.name}-")
+    # a later run reads the decoded arrays without importing torchvision (seconds at every start)
+    script = ("import sys; from samplenas.training.data import load_dataset; "
+              f"load_dataset('cifar10-jpeg', {str(tmp_path / 'data')!r}, cache_dir={str(cache)!r}, val_fraction=0.2); "
+              "sys.exit('torchvision' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 0
 
 
 @pytest.fixture(scope="module")
