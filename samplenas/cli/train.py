@@ -153,9 +153,12 @@ def settings_from_args(args) -> dict:
 
 def run(args) -> int:
     from samplenas.training.distributed import close_world, init_world
+    from samplenas.training.pareto_search import FIGURE, PARETO
     from samplenas.training.rank import RANK
     from samplenas.training.rundir import RunDir, check_run_dir, remove_run
+    from samplenas.training.scorer_fit import SCORER_FIT
     from samplenas.training.search import TOP
+    from samplenas.training.supernet_members import SUPERNETS, train_members
     from samplenas.training.supernet_train import (
         CHECKPOINT,
         CONFIG,
@@ -165,24 +168,40 @@ def run(args) -> int:
         SupernetTrainer,
     )
 
-    check_run_dir(args.out, (CHECKPOINT,), resume=args.resume, overwrite=args.overwrite)
-    config = TrainConfig.from_dict(settings_from_args(args))
+    check_run_dir(args.out, (CHECKPOINT, SUPERNETS), resume=args.resume, overwrite=args.overwrite)
+    config = TrainConfig.from_dict(settings_from_args(args)).check()
     world = init_world(config.device.split(":")[0] if config.device else None)  # torchrun: join the processes
     try:
-        # every setting checked before OUT is touched
-        trainer = SupernetTrainer(config, progress=not args.quiet, world=world)
-        with RunDir(args.out, keep=(CHECKPOINT,), writer=world.is_main):  # rank 0 alone locks and writes
-            resume = args.resume and (args.out / CHECKPOINT).exists()
+        # every setting checked (and the data read) before OUT is touched; an ensemble's first member stands for all
+        trainer = SupernetTrainer(config.member(0), progress=not args.quiet, world=world)
+        first_member = f"{SUPERNETS}/0/{CHECKPOINT}"
+        with RunDir(args.out, keep=(CHECKPOINT, first_member), writer=world.is_main):  # rank 0 alone locks, writes
+            resume = args.resume and any((args.out / name).exists() for name in (CHECKPOINT, first_member))
             if args.resume and not resume and world.is_main:
                 print(f"{args.out} has no checkpoint yet (stopped before the first one): starting it from step 0",
                       file=sys.stderr)
             if args.overwrite and world.is_main:
-                remove_run(args.out, (CHECKPOINT, CONFIG, SUMMARY, TOP, RANK), (TENSORBOARD, KEPT_CHECKPOINTS))
-            summary = trainer.train(args.out, resume=resume)
+                remove_run(args.out, (CHECKPOINT, CONFIG, SUMMARY, TOP, RANK, PARETO, FIGURE, SCORER_FIT),
+                           (TENSORBOARD, KEPT_CHECKPOINTS, SUPERNETS))
+            if config.members > 1:
+                summary = train_members(config, args.out, resume, progress=not args.quiet, world=world,
+                                        first=trainer)
+            else:
+                summary = trainer.train(args.out, resume=resume)
     finally:
         close_world(world)
     if not world.is_main:
         return 0
+    if config.members > 1:
+        _report_members(summary)
+    else:
+        _report_supernet(summary)
+    print(f"tensorboard: {summary['tensorboard']}")
+    print(f"next: samplenas search --run {args.out}")
+    return 0
+
+
+def _report_supernet(summary: dict) -> None:
     last = summary["last_evaluation"]
     print(f"trained {summary['space']} supernet with {summary['sampler']} for {summary['steps']} steps "
           f"({summary['steps_per_second']:.2f} steps/s on {summary['device']})")
@@ -192,6 +211,13 @@ def run(args) -> int:
     if summary.get("derived_arch"):
         print(f"derived (argmax of the logits): {summary['derived_arch']}")
     print(f"checkpoint:  {summary['checkpoint']}")
-    print(f"tensorboard: {summary['tensorboard']}")
-    print(f"next: samplenas search --run {args.out}")
-    return 0
+
+
+def _report_members(summary: dict) -> None:
+    seeds = summary["seeds"]
+    print(f"trained {summary['members']} {summary['space']} supernets with {summary['sampler']}, "
+          f"{summary['steps_per_member']} steps each (seeds {seeds[0]}-{seeds[-1]}; "
+          f"{summary['steps_per_second']:.2f} steps/s on {summary['device']}), scored as one by search and rank")
+    for run, last in zip(summary["runs"], summary["last_evaluations"]):
+        scored = f": last evaluation's mean score {last['mean']:.4f}" if last else ""
+        print(f"member:      {run}{scored}")

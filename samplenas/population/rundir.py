@@ -39,7 +39,8 @@ FORMATS = {
 }
 # files that mark a folder as some command's run, and the command when the name alone tells
 MARKERS = {"pbt_state.json": "pbt", "members": "pbt", "checkpoint.pt": None, "config.json": "train",
-           "summary.json": "train", "top.json": "train", "rank.json": "train", "checkpoints": "train"}
+           "summary.json": "train", "top.json": "train", "rank.json": "train", "checkpoints": "train",
+           "supernets": "train"}
 DESCRIBE = {"evolve": "an evolve search", "pbt": "a PBT run", "dnc": "a DnC search", "train": "a supernet (train) run",
             "retrain": "a retrain run", "unknown": "a run of unknown kind"}
 RAY_LOG = "ray.log"  # Ray's reports of lost workers during a run (`ray_messages`), written only when there are some

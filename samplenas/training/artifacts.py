@@ -22,6 +22,7 @@ from samplenas.training import typed_config
 from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint
 from samplenas.training.schema import RETRAIN as RETRAIN_SCHEMA
 from samplenas.training.schema import STATE_ERRORS, check_checkpoint
+from samplenas.training.supernet_members import member_folder
 from samplenas.training.supernet_train import CONFIG as RUN_CONFIG
 from samplenas.training.supernet_train import FORMAT as SUPERNET_FORMAT
 from samplenas.training.supernet_train import KEPT_CHECKPOINTS
@@ -133,9 +134,12 @@ class Checkpoint:
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    """The checkpoint at `path`, a file or a folder holding checkpoint.pt (read with weights_only=True)."""
+    """The checkpoint at `path`, a file or a folder holding checkpoint.pt (read with weights_only=True); an
+    ensemble run's folder (`train --members`) gives its first member's."""
     path = Path(path)
     checkpoint = path / CHECKPOINT if path.is_dir() else path
+    if path.is_dir() and not checkpoint.exists() and (member_folder(path, 0) / CHECKPOINT).exists():
+        checkpoint = member_folder(path, 0) / CHECKPOINT
     state = load_checkpoint(checkpoint)
     if state.get("format") == SUPERNET_FORMAT:
         return Checkpoint(checkpoint, "supernet", state, _run_folder(checkpoint))

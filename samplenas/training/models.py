@@ -86,7 +86,7 @@ def open_model(path, arch: str | None = None, member: int = 0, device: str | Non
                             f"best (samplenas retrain --from {path}) and load that")
         run = top.run or path.parent  # the run it names, or the folder holding it
         trainer = _open_run(run, device, data_dir, announce)
-        return _open_supernet_run(trainer, run / supernet_train.CHECKPOINT, arch=top.best, space=top.space)
+        return _open_supernet_run(trainer, Path(trainer.loaded_from), arch=top.best, space=top.space)
     checkpoint = read_checkpoint(path)
     if checkpoint.kind == "supernet":
         trainer = _open_run(checkpoint.run, device, data_dir, announce, checkpoint)

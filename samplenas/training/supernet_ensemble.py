@@ -21,7 +21,8 @@ import numpy as np
 
 from samplenas.errors import UserError
 from samplenas.spaces.base import Arch
-from samplenas.training.supernet_run import open_run, scoring_settings
+from samplenas.training.supernet_members import member_runs
+from samplenas.training.supernet_run import open_run, run_config, scoring_settings
 from samplenas.training.supernet_train import SupernetTrainer
 
 
@@ -65,7 +66,9 @@ class SupernetEnsemble:
 
 def open_runs(runs: Sequence[str | Path], device: str | None = None, data_dir: str | None = None,
               evaluation: dict | None = None) -> SupernetTrainer | SupernetEnsemble:
-    """One run as `open_run` opens it, or several as one `SupernetEnsemble` (the first stands for them all)."""
+    """One run as `open_run` opens it, or several as one `SupernetEnsemble` (the first stands for them all); an
+    ensemble run (`train --members`) counts as its members."""
+    runs = [member for run in runs for member in member_runs(run, run_config(run, device, data_dir, evaluation))]
     resolved = [Path(run).resolve() for run in runs]
     for index, path in enumerate(resolved):
         if path in resolved[:index]:

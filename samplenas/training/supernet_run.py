@@ -7,6 +7,7 @@ from pathlib import Path
 
 from samplenas.errors import UserError
 from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint
+from samplenas.training.supernet_members import member_folder
 from samplenas.training.supernet_train import CONFIG, SupernetTrainer
 from samplenas.training.train_config import TrainConfig, read_json_object
 
@@ -47,10 +48,13 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
     content when the caller has already read it; `config`: `run_config`'s, when the caller has it).
     `evaluation` overrides how architectures are scored (validation images, BN recalibration batches;
     None values keep the run's): scoring more images than training's quick evaluations is a lever on
-    how well the supernet ranks, and it does not change the trained weights."""
+    how well the supernet ranks, and it does not change the trained weights. An ensemble run opens as its first
+    member (`open_runs` opens all of them)."""
     config = config or run_config(run, device, data_dir, evaluation)
-    trainer = SupernetTrainer(config, progress=False)
-    path = Path(checkpoint) if checkpoint is not None else Path(run) / CHECKPOINT
+    if checkpoint is None:  # the run's latest, or its first member's for an ensemble run
+        checkpoint = (member_folder(run, 0) if config.members > 1 else Path(run)) / CHECKPOINT
+    path = Path(checkpoint)
+    trainer = SupernetTrainer(config.member(0), progress=False)
     trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path),
                             may_differ=_evaluation_overrides(evaluation))
     return trainer

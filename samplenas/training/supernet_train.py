@@ -114,6 +114,7 @@ class SupernetTrainer:
         self.config = config.check()
         self.world = world or World()
         self.progress = progress and self.world.is_main
+        self.label = f"{config.space}/{config.sampler}"  # the progress bar's
         self.device = self.world.device if self.world.distributed else resolve_device(config.device)
         self.amp = config.amp and self.device.type == "cuda"
         self.recipe = config.recipe()
@@ -158,6 +159,7 @@ class SupernetTrainer:
         self.evaluations: list[dict] = []  # one summary per evaluation round
         self.seconds: dict[str, float] = defaultdict(float)  # time spent per activity
         self.last_checkpoint: int | None = None
+        self.loaded_from: str | None = None  # the checkpoint `load_state_dict` read, if any
         # callables (supernet, inputs, target) -> loss added to every step's loss before the update; their
         # gradients join the paths' (used by tools/landmarks_nb101.py); none by default
         self.regularizers: list = []
@@ -216,6 +218,7 @@ class SupernetTrainer:
         self.evaluations = list(state["evaluations"])
         self.seconds = defaultdict(float, state["seconds"])
         self.last_checkpoint = self.step
+        self.loaded_from = source
 
     def save(self, out: Path) -> None:
         """Checkpoint, unless the weights went non-finite (then the previous checkpoint stays)."""
@@ -393,7 +396,7 @@ class SupernetTrainer:
         config = self.config
         started = time.perf_counter()
         bar = tqdm(total=config.steps, initial=self.step, disable=not self.progress, unit="step",
-                   desc=f"{config.space}/{config.sampler}", dynamic_ncols=True)
+                   desc=self.label, dynamic_ncols=True)
         try:
             while self.step < config.steps:
                 metrics = self.train_step(out)

@@ -40,6 +40,10 @@ SPACE_LR = {"nb101": 0.025}
 # searches pick better cells (docs/results/nb101-remedies.md). They are not TrainConfig's defaults, because
 # a config saved before they were holds only the user's settings and must reopen as the supernet it trained.
 NEW_RUN_NETWORK = {"nb101": {"input_output_edge": "always"}}
+# An ensemble run's members train with seeds 10 * seed + i, so ensembles of different seeds never share a member
+# (and the ten-member cap keeps it so); sixteen NB101 members ranked no better than eight
+# (docs/results/nb101-scorers.md, "An ensemble at the cost of one supernet").
+MAX_MEMBERS = 10
 
 
 def with_new_run_network(values: dict) -> dict:
@@ -64,6 +68,8 @@ class TrainConfig:
     rank_archs: str = "same"  # torchrun: one path on every process per step, or a different one each
     seed: int = bounded(0, ge=0, le=typed_config.MAX_SEED)
     steps: int = bounded(400, ge=1)
+    # an ensemble run: this many supernets alike but for their seed share the steps (`member`)
+    members: int = bounded(1, ge=1, le=MAX_MEMBERS)
     batch_size: int = bounded(64, ge=1)
     # optimisation (SPOS: SGD with momentum, linear decay, label smoothing 0.1)
     lr: float | None = bounded(None, gt=0, le=typed_config.MAX_LR)  # None: SPACE_LR or DEFAULT_LR
@@ -112,6 +118,19 @@ class TrainConfig:
         if self.lr is None:  # a saved config always holds the number it trained with
             self.lr = SPACE_LR.get(self.space, DEFAULT_LR)
 
+    def member(self, index: int) -> TrainConfig:
+        """Member `index` of an ensemble run: one supernet of seed 10 * seed + index, trained for its share of the
+        steps (rounded up), every other setting the run's."""
+        if not 0 <= index < self.members:
+            raise ValueError(f"member {index} of a run of {self.members}")
+        if self.members == 1:
+            return self
+        seed = MAX_MEMBERS * self.seed + index
+        if seed > typed_config.MAX_SEED:
+            raise UserError(f"seed {self.seed} is too large for an ensemble run (its members train with seeds "
+                            f"{MAX_MEMBERS} * seed + i, at most {typed_config.MAX_SEED})")
+        return dataclasses.replace(self, members=1, seed=seed, steps=math.ceil(self.steps / self.members))
+
     def recipe(self) -> Recipe:
         """The optimisation settings as a retraining `Recipe` (one epoch unit; steps drive the schedule)."""
         return Recipe(
@@ -158,6 +177,7 @@ class TrainConfig:
                 raise UserError("epsilon_ramp counts training steps: leave the mixture's auto_step option off")
         if (self.max_latency_ms is None) != (self.latency_table is None):
             raise UserError("max_latency_ms and latency_table go together (the table predicts the latency)")
+        self.member(self.members - 1)  # the members' seeds fit
         task = self.resolved_task()
         self._check_sandwich(task)
         if (task == "classification") == (self.space == "autoencoder"):
