@@ -289,6 +289,7 @@ def proxy_scorers(args, proxies) -> tuple[dict, dict]:
 def supernet_scorers(args) -> tuple[dict, dict]:
     """supernet:NAME and supernet-loss:NAME -> score(arch) for every --run NAME=RUN, and each -> what its scores
     depend on besides the cell (the resolved run, the validation images and BN batches)."""
+    from samplenas.training.supernet_ensemble import open_runs
     from samplenas.training.supernet_run import open_run
 
     scorers, settings = {}, {}
@@ -301,6 +302,8 @@ def supernet_scorers(args) -> tuple[dict, dict]:
         evaluation = {"eval_examples": args.eval_examples, "bn_batches": args.bn_batches}
         if (folder / FEW_SHOT_FILE).exists():  # sub-supernets of tools/few_shot_nb101.py
             trainer = FewShotScorer(folder, evaluation)
+        elif checkpoint is None:  # a run, or the members of an ensemble run (`train --members`) as one
+            trainer = open_runs([folder], evaluation=evaluation)
         else:
             trainer = open_run(folder, checkpoint=checkpoint, evaluation=evaluation)
         score = functools.lru_cache(maxsize=None)(trainer.score)  # accuracy and loss from one evaluation

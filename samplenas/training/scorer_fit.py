@@ -24,7 +24,7 @@ from samplenas.training.scorer_weights import (
     weighted_name,
 )
 from samplenas.training.scorers import RunScorer, scorer_weights
-from samplenas.training.supernet_run import open_run
+from samplenas.training.supernet_ensemble import open_runs
 
 SCORER_FIT = "scorer_fit.json"
 FOLDS = 5
@@ -78,7 +78,7 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
     parts = list(scorer_weights(scorer))
     if len(parts) < 2:
         raise UserError(f"fit-scorer needs at least two parts to weigh, e.g. supernet+params; got {scorer!r}")
-    trainer = open_run(run, device, data_dir, evaluation=evaluation)
+    trainer = open_runs([run], device, data_dir, evaluation=evaluation)  # an ensemble run's members as one
     if table is not None:
         from samplenas.benchmarks.nasbench101 import NASBench101
 
