@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -109,6 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="search each supernet with seed N + K instead of its own seed N: another draw of the "
                         "search (its evolution and the scorer's reference sample; the initial population comes "
                         "from the run's sampler) on the same supernets (default 0)")
+    p.add_argument("--members", type=int, default=1, metavar="K",
+                   help="train each supernet as an ensemble run of K (`train --members K`: seeds 10N..10N+K-1, "
+                        "--steps / K steps each, one evaluation round and checkpoint at the end of each), searched "
+                        "and ranked as one, at its end only (default 1)")
     p.add_argument("--limit", type=int, help="examples per split (quick runs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check: digits, tiny supernet, one seed")
@@ -130,9 +135,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
         p.error(f"--reuse {args.reuse}: no such folder")
+    if not 1 <= args.members <= 10:
+        p.error("--members must be in [1, 10]")
+    if args.reuse is not None and args.members > 1:
+        p.error("--reuse links one trained supernet per run; it does not take --members")
     if args.steps % args.checkpoints:
         p.error(f"--steps ({args.steps}) must be a multiple of --checkpoints ({args.checkpoints})")
     return args
+
+
+def checkpointing(args) -> list[str]:
+    """train's evaluation rounds and checkpoints: kept --checkpoints times over one supernet's training, to rank
+    it over training; an ensemble's members evaluate and checkpoint once, at their end."""
+    if args.members > 1:
+        member_steps = str(math.ceil(args.steps / args.members))
+        return ["--members", str(args.members), "--eval-every", member_steps, "--checkpoint-every", member_steps]
+    return ["--eval-every", str(max(1, args.steps // 8)), "--checkpoint-every", str(args.steps // args.checkpoints),
+            "--keep-checkpoints"]
 
 
 def run_cli(command: list[str], log: list[str]) -> None:
@@ -257,10 +276,11 @@ def score_run(run: Path, table, random_cells, top_cells, scoring: dict, trend: b
     from samplenas.training.checkpoint import load_checkpoint
     from samplenas.training.rank import rank_correlation
     from samplenas.training.scorers import RunScorer
-    from samplenas.training.supernet_run import open_run
+    from samplenas.training.supernet_ensemble import open_runs
     from samplenas.training.supernet_train import KEPT_CHECKPOINTS
 
-    trainer = open_run(run, evaluation=scoring)  # the final checkpoint; the kept ones are loaded into it below
+    # the final checkpoint (an ensemble run's members at theirs); the kept ones are loaded into it below
+    trainer = open_runs([run], evaluation=scoring)
     random_acc = table.values("test_accuracy", table.lookup_archs(random_cells), repeat=0)
     rank_top = None
     if top_cells:
@@ -480,9 +500,8 @@ def main(argv=None) -> int:
             elif not (run / "top.json").exists():
                 run_cli(["train", "--space", "nb101", *SAMPLER_ARGS[sampler], "--data", args.data,
                          "--data-dir", args.data_dir, "--network", args.network, "--steps", str(args.steps),
-                         "--batch-size", str(args.batch_size), "--eval-every", str(max(1, args.steps // 8)),
-                         "--eval-examples", str(args.eval_examples), "--checkpoint-every",
-                         str(args.steps // args.checkpoints), "--keep-checkpoints", "--seed", str(seed),
+                         "--batch-size", str(args.batch_size), *checkpointing(args),
+                         "--eval-examples", str(args.eval_examples), "--seed", str(seed),
                          "--threads", str(args.threads), "--out", str(run), "--quiet", "--overwrite", *limit,
                          *bn_batches, *(["--lr", str(args.lr)] if args.lr is not None else [])], commands)
             search_seed = seed + args.search_seed_offset

@@ -176,3 +176,23 @@ def test_each_samplers_train_flags_make_a_valid_config(sampler, tmp_path):
     config = TrainConfig.from_dict(settings_from_args(args)).check()
     if sampler == "vae":  # VAENAS Algorithm 2: all draws from the VAE from half the run on
         assert (config.epsilon_ramp, config.epsilon_inc, config.sampler_options) == (0.5, None, {"iters": 50})
+
+
+@pytest.mark.slow
+@pytest.mark.full_data("nb101")  # judged on cells of the whole space
+def test_smoke_trains_searches_and_ranks_ensemble_runs(data_dir, nb101_npz_path, tmp_path):
+    from samplenas.training.supernet_members import member_folder
+
+    e2e = load_tool("e2e_nb101")
+    assert e2e.main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir), "--table", str(nb101_npz_path),
+                     "--samplers", "uniform", "--members", "2", "--top-seeds", "99"]) == 0
+    run = tmp_path / "uniform-seed0"
+    assert json.loads((run / "config.json").read_text())["members"] == 2
+    assert json.loads((member_folder(run, 1) / "config.json").read_text())["steps"] == 4  # 8 steps, two members
+    top = json.loads((run / "top.json").read_text())
+    assert top["ensemble"] == [str(member_folder(run, 0)), str(member_folder(run, 1))]
+    result = json.loads((tmp_path / "e2e.json").read_text())["results"]["uniform"]["0"]
+    assert [point["step"] for point in result["rank_over_training"]] == [4]  # at the end only
+    assert 0.1 < result["top1"] <= 0.9466 and result["evaluated"] > 0
+    with pytest.raises(SystemExit):
+        e2e.main(["--smoke", "--out", str(tmp_path / "reused"), "--reuse", str(tmp_path), "--members", "2"])
