@@ -3,7 +3,8 @@
     python tools/bench_members.py --out runs/bench-members [--members 4] [--steps 1757] [--repeats 2] [--smoke]
 
 Both produce the same K supernets (member i: seed 10 * seed + i, steps / K steps; checked bitwise here). One
-command starts Python, imports torch and reads the data set once; K commands pay that K times. Each variant runs
+command starts Python and imports torch once, K commands K times (every member reads its own data split either
+way). Each variant runs
 as fresh processes, alternating, `--repeats` times; the printed ratio is the median of separate over one command.
 Defaults: the NB101 proxy of the recommended pipeline (stem 16, 3 stacks x 1 cell, JPEG CIFAR-10, four members).
 """

@@ -24,7 +24,7 @@ from samplenas.training.scorer_weights import (
     weighted_name,
 )
 from samplenas.training.scorers import RunScorer, scorer_weights
-from samplenas.training.supernet_ensemble import open_runs
+from samplenas.training.supernet_ensemble import ensemble_record, open_runs
 
 SCORER_FIT = "scorer_fit.json"
 FOLDS = 5
@@ -100,7 +100,8 @@ def fit_run_scorer(run: str | Path, labelled: str | Path, scorer: str = "superne
     folds = min(FOLDS, len(labels) // 3)
     rank_average = [sum(p[i] for p in positions.values()) for i in range(len(labels))]
     report = {
-        "run": str(run), "labelled": str(labelled), "label": label, "table": None if table is None else str(table),
+        "run": str(run), **ensemble_record(trainer), "labelled": str(labelled), "label": label,
+        "table": None if table is None else str(table),
         "architectures": len(archs), "seed": seed,
         "objective": objective, "scorer": weighted_name(weights), "weights": weights, "fitted": fitted,
         "near_best": near_best_weights(evaluated, NEAR_BEST), "near_best_tolerance": NEAR_BEST,

@@ -36,8 +36,9 @@ def member_runs(run: str | Path, config: TrainConfig) -> list[Path]:
 
 def train_members(config: TrainConfig, out: Path, resume: bool, progress: bool = True,
                   world: World | None = None, first: SupernetTrainer | None = None) -> dict:
-    """Train (or, with `resume`, continue) every member of an ensemble run in turn, in one process (one start,
-    not K); OUT/summary.json. `first`: member 0's trainer when the caller built it (to check the settings).
+    """Train (or, with `resume`, continue) every member of an ensemble run in turn, in one process; OUT/summary.json.
+    `first`: member 0's trainer when the caller built it (to check the settings). As fast as K separate `train`
+    commands at the NB101 proxy (tools/bench_members.py: 0.99x), so this is for one folder and one command.
 
     A member whose summary says it finished is not opened again; one with a checkpoint continues from it
     (exactly, as any resumed run); the others start. The members' checks of their checkpoints and OUT/config.json's

@@ -94,6 +94,24 @@ def test_search_scores_an_ensemble_run_as_its_members(runs):
         open_runs([runs / "ensemble", member_folder(runs / "ensemble", 1)])
 
 
+def test_fit_scorer_scores_an_ensemble_run_as_its_members(runs, tmp_path):
+    from samplenas.training.rank import distinct_uniform
+    from samplenas.training.scorers import RunScorer
+
+    ensemble = runs / "ensemble"
+    opened = open_runs([ensemble])
+    cells = distinct_uniform(opened.space, 6, np.random.default_rng(2))
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps({"arch": list(arch), "acc": i / 10}) + "\n" for i, arch in enumerate(cells)))
+    assert main(["fit-scorer", "--run", str(ensemble), "--labelled", str(labelled), "--label", "acc",
+                 "--scorer", "supernet-loss+params", "--quiet"]) == 0
+    report = json.loads((ensemble / "scorer_fit.json").read_text())
+    assert report["ensemble"] == [str(member_folder(ensemble, i)) for i in (0, 1)]
+    expected = RunScorer(opened, "supernet-loss+params", seed=0)
+    assert [cell["supernet-loss"] for cell in report["cells"]] == [
+        expected.positions(arch)[0]["supernet-loss"] for arch in cells]
+
+
 def test_one_supernet_of_an_ensemble_run_is_its_first_member(runs):
     ensemble = runs / "ensemble"
     assert open_run(ensemble).loaded_from == str(member_folder(ensemble, 0) / "checkpoint.pt")
