@@ -139,7 +139,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--members must be in [1, 10]")
     if args.reuse is not None and args.members > 1:
         p.error("--reuse links one trained supernet per run; it does not take --members")
-    if args.steps % args.checkpoints:
+    if args.members == 1 and args.steps % args.checkpoints:  # an ensemble's members checkpoint at their end only
         p.error(f"--steps ({args.steps}) must be a multiple of --checkpoints ({args.checkpoints})")
     return args
 
