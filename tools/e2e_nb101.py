@@ -527,7 +527,7 @@ def main(argv=None) -> int:
               "wall_time_s": round(time.perf_counter() - started, 1)}
     (args.out / "e2e.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     plot(results, reference, args.out / "e2e.png")
-    print_table(results, reference, resolved_scorer(args), args.random_cells)
+    print_table(results, reference, resolved_scorer(args), args.random_cells, args.members)
     print(f"wall time {report['wall_time_s']:.0f} s; {args.out / 'e2e.json'}, {args.out / 'e2e.png'}")
     return 0
 
@@ -546,7 +546,8 @@ def _ranking_stat(rows: list[dict], kind: str, measure: str) -> str:
     return text if len(ranked) == len(rows) else f"{text} (n={len(ranked)})"
 
 
-def print_table(results: dict, reference: dict, scorer: str = "supernet", random_cells: str = "encodings") -> None:
+def print_table(results: dict, reference: dict, scorer: str = "supernet", random_cells: str = "encodings",
+                members: int = 1) -> None:
     random = "random encodings" if random_cells == "encodings" else "random table cells"
     print(f"\n| picker | top-1 table acc. (%) | top-10 mean (%) | top-1 percentile | tau ({random}) | rho ({random}) "
           "| tau (table top) | rho (table top) |")
@@ -557,7 +558,8 @@ def print_table(results: dict, reference: dict, scorer: str = "supernet", random
                  _stat(rows, lambda r: r["top1_percentile"])]
         cells += [_ranking_stat(rows, kind, measure) for kind in ("rank_random", "rank_top")
                   for measure in ("kendall_tau", "spearman_rho")]
-        label = sampler if scorer == "supernet" else f"{sampler} supernet scored by {scorer}"
+        kind = "supernet" if members == 1 else f"ensemble of {members} supernets"
+        label = sampler if scorer == "supernet" and members == 1 else f"{sampler} {kind} scored by {scorer}"
         print(f"| {label} (n={len(rows)}) | " + " | ".join(cells) + " |")
         own = [r for r in rows if "search_top1" in r]
         if own:

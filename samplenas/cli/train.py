@@ -32,7 +32,10 @@ HELP = {
     "mode": f"{' or '.join(MODES)}: sampled paths train the weights and evaluation rounds feed the sampler "
             "(VAENAS Algorithm 2), or the sampler's logits learn by gradient on validation batches (Algorithm 3)",
     "seed": "seed of the weights, the data order and the sampler",
-    "steps": "optimiser steps of the shared weights",
+    "steps": "optimiser steps of the shared weights (with --members: of all the members together)",
+    "members": "train an ensemble of this many supernets alike but for their seed (10 x seed + i), each for its "
+               "share of --steps, in OUT/supernets/<i>; search and rank score them as one. On NB101 four "
+               "rank and pick better than one at the same cost (at most 10)",
     "batch_size": "training examples per step",
     "lr": "initial learning rate (SGD with momentum; default: "
           + ", ".join(f"{lr:g} for {space}" for space, lr in SPACE_LR.items())

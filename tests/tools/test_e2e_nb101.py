@@ -180,7 +180,7 @@ def test_each_samplers_train_flags_make_a_valid_config(sampler, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.full_data("nb101")  # judged on cells of the whole space
-def test_smoke_trains_searches_and_ranks_ensemble_runs(data_dir, nb101_npz_path, tmp_path):
+def test_smoke_trains_searches_and_ranks_ensemble_runs(data_dir, nb101_npz_path, tmp_path, capsys):
     from samplenas.training.supernet_members import member_folder
 
     e2e = load_tool("e2e_nb101")
@@ -194,6 +194,7 @@ def test_smoke_trains_searches_and_ranks_ensemble_runs(data_dir, nb101_npz_path,
     assert top["ensemble"] == [str(member_folder(run, 0)), str(member_folder(run, 1))]
     result = json.loads((tmp_path / "e2e.json").read_text())["results"]["uniform"]["0"]
     assert [point["step"] for point in result["rank_over_training"]] == [4]  # at the end only
+    assert "| uniform ensemble of 2 supernets scored by supernet-loss+params (n=1) |" in capsys.readouterr().out
     assert 0.1 < result["top1"] <= 0.9466 and result["evaluated"] > 0
     with pytest.raises(SystemExit):
         e2e.main(["--smoke", "--out", str(tmp_path / "reused"), "--reuse", str(tmp_path), "--members", "2"])
