@@ -8,7 +8,8 @@ of one supernet").
 
 Layout: OUT/config.json holds the settings asked for (`members` > 1), OUT/summary.json the ensemble's summary,
 OUT/supernets/<i>/ member i, an ordinary run of `TrainConfig.member(i)` (config, checkpoint, summary, TensorBoard).
-Commands that need one supernet (export, `load_model`, fit-scorer) use member 0.
+`search`, `rank` and `fit-scorer` score the members as one; export and `load_model`, which need one network,
+extract it from member 0.
 """
 
 from __future__ import annotations
@@ -70,12 +71,20 @@ def _prepare(config: TrainConfig, out: Path, resume: bool) -> None:
     save_json(out / CONFIG, config.to_dict())
 
 
+# what `ensemble_summary` reads of a member's summary, and its types
+MEMBER_SUMMARY = {"steps": int, "seconds": (int, float), "device": str, "processes": int,
+                  "supernet_parameters": int, "last_evaluation": (dict, type(None))}
+
+
 def _finished_summary(folder: Path, member: TrainConfig) -> dict | None:
-    """The member's summary when it trained all its steps and checkpointed them; None to (re)open it."""
+    """The member's summary when it trained all its steps and checkpointed them; None to (re)open it (then its
+    training, resumed, writes the summary again), also when the file is not the summary `train` writes."""
     if not (folder / SUMMARY).is_file() or not (folder / CHECKPOINT).is_file():
         return None
     summary = read_json_object(folder / SUMMARY, "member summary")
-    return summary if summary.get("steps") == member.steps else None
+    whole = all(isinstance(summary.get(name), kind) and not isinstance(summary.get(name), bool)
+                for name, kind in MEMBER_SUMMARY.items())
+    return summary if whole and summary["steps"] == member.steps else None
 
 
 def ensemble_summary(config: TrainConfig, out: Path, summaries: list[dict]) -> dict:

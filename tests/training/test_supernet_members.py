@@ -141,6 +141,11 @@ def test_an_interrupted_ensemble_run_resumes_exactly(runs, tmp_path, monkeypatch
     assert finished.stat().st_mtime_ns == untouched  # the finished member is not opened again
     for index in (0, 1):
         assert same_weights(member_folder(out, index), member_folder(runs / "ensemble", index))
+    (member_folder(out, 1) / "summary.json").write_text(json.dumps({"steps": 3}))  # not a summary train writes
+    assert resume(out) == 0  # member 1 opened again (at its last step), its summary written anew
+    assert json.loads((member_folder(out, 1) / "summary.json").read_text())["device"] == "cpu"
+    assert finished.stat().st_mtime_ns == untouched and same_weights(member_folder(out, 1),
+                                                                     member_folder(runs / "ensemble", 1))
 
 
 def test_ensemble_runs_refuse_what_would_mix_two_runs(runs, tmp_path, capsys):
