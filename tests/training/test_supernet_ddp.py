@@ -140,6 +140,24 @@ def test_same_architecture_on_two_processes_equals_one_process_with_the_global_b
         SupernetTrainer(TrainConfig(**EQUIVALENCE), progress=False).train(tmp_path / "two", resume=True)
 
 
+@pytest.mark.slow  # one torchrun launch of two processes training two members in turn
+def test_an_ensemble_run_trains_its_members_on_two_processes(tmp_path):
+    """`train --members 2` under torchrun: member 0 (seed 0, 3 of the 6 steps) is the two-process run of the
+    plain config above, so it matches one process with the global batch as that run does."""
+    done = subprocess.run(_torchrun("-m", "samplenas", *_cli_args({**EQUIVALENCE, "steps": 6, "members": 2}),
+                                    "--quiet", "--out", str(tmp_path / "two")),
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 2 nb101 supernets") == 1  # rank 0 prints
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["seeds"] == [0, 1] and summary["steps_per_member"] == 3
+    members = [load_checkpoint(tmp_path / "two" / "supernets" / str(i) / CHECKPOINT) for i in (0, 1)]
+    assert [m["world_size"] for m in members] == [2, 2] and [m["step"] for m in members] == [3, 3]
+    one = SupernetTrainer(TrainConfig(**EQUIVALENCE), progress=False)
+    one.train(tmp_path / "one")
+    assert _max_difference(load_checkpoint(tmp_path / "one" / CHECKPOINT)["model"], members[0]["model"]) < 1e-5
+
+
 def _matrix_values() -> list[dict]:
     values = []
     for space, network in TINY_NETWORKS.items():
