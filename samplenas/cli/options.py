@@ -54,7 +54,8 @@ def add_ensemble_option(parser) -> None:
     parser.add_argument("--ensemble", nargs="+", type=Path, default=[], metavar="RUN",
                         help="other runs trained like --run (same space, network, data and scoring; other seeds): "
                              "each architecture's supernet metrics are the mean over --run and these. On NB101 four "
-                             "supernets trained a quarter as long rank cells better than one (same cost)")
+                             "supernets trained a quarter as long rank cells better than one (same cost). A run of "
+                             "`train --members K` is scored as its members without this option")
 
 
 def evaluation_overrides(args) -> dict:

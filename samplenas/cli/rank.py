@@ -32,7 +32,8 @@ def run(args) -> int:
                       evaluation=evaluation_overrides(args), scorer=args.scorer,
                       standalone_steps=args.standalone_steps, standalone_downscale=args.standalone_downscale,
                       ensemble=args.ensemble)
-    print(f"{report['n']} cells scored by {report['scorer']}: Kendall tau = {report['kendall_tau']:.4f} "
+    members = f" on an ensemble of {len(report['ensemble'])} supernets" if "ensemble" in report else ""
+    print(f"{report['n']} cells scored by {report['scorer']}{members}: Kendall tau = {report['kendall_tau']:.4f} "
           f"(p = {report['kendall_p']:.2g}), "
           f"Spearman rho = {report['spearman_rho']:.4f} (p = {report['spearman_p']:.2g})")
     print(f"written: {args.run / 'rank.json'}")

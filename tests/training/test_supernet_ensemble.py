@@ -76,7 +76,8 @@ def test_search_with_an_ensemble_records_it_and_scores_with_the_mean(runs, capsy
 
 
 @pytest.mark.full_data("nb101")  # ranks cells drawn from the whole space
-def test_rank_with_an_ensemble_records_it(runs, nb101_table):
+def test_rank_with_an_ensemble_records_it(runs, nb101_table, capsys):
     assert main(["rank", "--run", str(runs[0]), "--ensemble", str(runs[1]), "--table", str(nb101_table),
                  "--n", "4", "--scorer", "supernet-loss", "--quiet"]) == 0
     assert json.loads((runs[0] / "rank.json").read_text())["ensemble"] == [str(run) for run in runs]
+    assert "4 cells scored by supernet-loss on an ensemble of 2 supernets" in capsys.readouterr().out
