@@ -12,7 +12,6 @@ Defaults: the NB101 proxy of the recommended pipeline (stem 16, 3 stacks x 1 cel
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import shutil
 import statistics
@@ -22,6 +21,9 @@ import time
 from pathlib import Path
 
 import torch
+
+from samplenas.training.supernet_members import member_folder
+from samplenas.training.train_config import MAX_MEMBERS, TrainConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -40,13 +42,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.data, args.members, args.steps, args.repeats = "digits", 2, 5, 1
-    if not 2 <= args.members <= 10 or args.steps < args.members or args.repeats < 1:
-        p.error("--members must be in [2, 10], --steps at least --members, --repeats positive")
+    if not 2 <= args.members <= MAX_MEMBERS or args.steps < args.members or args.repeats < 1:
+        p.error(f"--members must be in [2, {MAX_MEMBERS}], --steps at least --members, --repeats positive")
     return args
 
 
+def members(args) -> list[TrainConfig]:
+    """The members `train --members` trains (their seeds and steps), as `TrainConfig.member` derives them."""
+    ensemble = TrainConfig(space="nb101", sampler="uniform", seed=args.seed, steps=args.steps, members=args.members)
+    return [ensemble.member(index) for index in range(args.members)]
+
+
 def common_flags(args) -> list[str]:
-    member_steps = str(math.ceil(args.steps / args.members))
+    member_steps = str(members(args)[0].steps)
     network = ('{"stem_channels": 6, "num_stacks": 1, "cells_per_stack": 1}' if args.smoke
                else '{"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1}')
     return ["--space", "nb101", "--sampler", "uniform", "--data", args.data, "--data-dir", args.data_dir,
@@ -66,14 +74,13 @@ def one_command(args, out: Path) -> float:
 
 
 def separate_commands(args, out: Path) -> float:
-    steps = str(math.ceil(args.steps / args.members))
-    return sum(timed(["train", *common_flags(args), "--steps", steps, "--seed", str(10 * args.seed + index),
-                      "--out", str(out / str(index))]) for index in range(args.members))
+    return sum(timed(["train", *common_flags(args), "--steps", str(member.steps), "--seed", str(member.seed),
+                      "--out", str(out / str(index))]) for index, member in enumerate(members(args)))
 
 
 def same_supernets(args, ensemble: Path, separate: Path) -> bool:
     for index in range(args.members):
-        ours = torch.load(ensemble / "supernets" / str(index) / "checkpoint.pt", weights_only=True)["model"]
+        ours = torch.load(member_folder(ensemble, index) / "checkpoint.pt", weights_only=True)["model"]
         theirs = torch.load(separate / str(index) / "checkpoint.pt", weights_only=True)["model"]
         if ours.keys() != theirs.keys() or not all(torch.equal(ours[name], theirs[name]) for name in ours):
             return False
@@ -92,7 +99,7 @@ def main(argv=None) -> int:
         apart.append(separate_commands(args, args.out / "separate"))
     same = same_supernets(args, args.out / "ensemble", args.out / "separate")
     print(f"command: python tools/bench_members.py {shlex.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"{args.members} members x {math.ceil(args.steps / args.members)} steps, {args.data}, "
+    print(f"{args.members} members x {members(args)[0].steps} steps, {args.data}, "
           f"{args.threads} threads, {args.repeats} run(s) each, alternating")
     print(f"one `train --members {args.members}`: median {statistics.median(together):.1f} s  "
           f"({', '.join(f'{t:.1f}' for t in together)})")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -45,7 +44,7 @@ SAMPLER_ARGS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from samplenas.training.train_config import SPACE_LR
+    from samplenas.training.train_config import MAX_MEMBERS, SPACE_LR
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, e2e.json and e2e.png")
@@ -135,8 +134,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--lr must be a positive number")
     if args.reuse is not None and not args.reuse.is_dir():
         p.error(f"--reuse {args.reuse}: no such folder")
-    if not 1 <= args.members <= 10:
-        p.error("--members must be in [1, 10]")
+    if not 1 <= args.members <= MAX_MEMBERS:
+        p.error(f"--members must be in [1, {MAX_MEMBERS}]")
     if args.reuse is not None and args.members > 1:
         p.error("--reuse links one trained supernet per run; it does not take --members")
     if args.members == 1 and args.steps % args.checkpoints:  # an ensemble's members checkpoint at their end only
@@ -148,7 +147,10 @@ def checkpointing(args) -> list[str]:
     """train's evaluation rounds and checkpoints: kept --checkpoints times over one supernet's training, to rank
     it over training; an ensemble's members evaluate and checkpoint once, at their end."""
     if args.members > 1:
-        member_steps = str(math.ceil(args.steps / args.members))
+        from samplenas.training.train_config import TrainConfig
+
+        member = TrainConfig(space="nb101", sampler="uniform", steps=args.steps, members=args.members).member(0)
+        member_steps = str(member.steps)
         return ["--members", str(args.members), "--eval-every", member_steps, "--checkpoint-every", member_steps]
     return ["--eval-every", str(max(1, args.steps // 8)), "--checkpoint-every", str(args.steps // args.checkpoints),
             "--keep-checkpoints"]

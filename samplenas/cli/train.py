@@ -161,7 +161,7 @@ def run(args) -> int:
     from samplenas.training.rundir import RunDir, check_run_dir, remove_run
     from samplenas.training.scorer_fit import SCORER_FIT
     from samplenas.training.search import TOP
-    from samplenas.training.supernet_members import SUPERNETS, train_members
+    from samplenas.training.supernet_members import SUPERNETS, member_folder, train_members
     from samplenas.training.supernet_train import (
         CHECKPOINT,
         CONFIG,
@@ -177,7 +177,7 @@ def run(args) -> int:
     try:
         # every setting checked (and the data read) before OUT is touched; an ensemble's first member stands for all
         trainer = SupernetTrainer(config.member(0), progress=not args.quiet, world=world)
-        first_member = f"{SUPERNETS}/0/{CHECKPOINT}"
+        first_member = str(member_folder("", 0) / CHECKPOINT)  # relative to OUT
         with RunDir(args.out, keep=(CHECKPOINT, first_member), writer=world.is_main):  # rank 0 alone locks, writes
             resume = args.resume and any((args.out / name).exists() for name in (CHECKPOINT, first_member))
             if args.resume and not resume and world.is_main:

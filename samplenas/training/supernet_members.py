@@ -35,6 +35,11 @@ def member_runs(run: str | Path, config: TrainConfig) -> list[Path]:
     return [member_folder(run, index) for index in range(config.members)]
 
 
+def run_checkpoint(run: str | Path, config: TrainConfig) -> Path:
+    """The latest checkpoint standing for a run of `config`: its own, or its first member's."""
+    return member_runs(run, config)[0] / CHECKPOINT
+
+
 def train_members(config: TrainConfig, out: Path, resume: bool, progress: bool = True,
                   world: World | None = None, first: SupernetTrainer | None = None) -> dict:
     """Train (or, with `resume`, continue) every member of an ensemble run in turn, in one process; OUT/summary.json.

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from samplenas.errors import UserError
-from samplenas.training.checkpoint import CHECKPOINT, load_checkpoint
-from samplenas.training.supernet_members import member_folder
+from samplenas.training.checkpoint import load_checkpoint
+from samplenas.training.supernet_members import run_checkpoint
 from samplenas.training.supernet_train import CONFIG, SupernetTrainer
 from samplenas.training.train_config import TrainConfig, read_json_object
 
@@ -51,9 +51,7 @@ def open_run(run: str | Path, device: str | None = None, data_dir: str | None = 
     how well the supernet ranks, and it does not change the trained weights. An ensemble run opens as its first
     member (`open_runs` opens all of them)."""
     config = config or run_config(run, device, data_dir, evaluation)
-    if checkpoint is None:  # the run's latest, or its first member's for an ensemble run
-        checkpoint = (member_folder(run, 0) if config.members > 1 else Path(run)) / CHECKPOINT
-    path = Path(checkpoint)
+    path = Path(checkpoint) if checkpoint is not None else run_checkpoint(run, config)
     trainer = SupernetTrainer(config.member(0), progress=False)
     trainer.load_state_dict(load_checkpoint(path) if state is None else state, str(path),
                             may_differ=_evaluation_overrides(evaluation))
